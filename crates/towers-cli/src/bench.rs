@@ -1,0 +1,183 @@
+//! `towers bench`: training and evaluation speed, beside TFRS when its peer is set up.
+
+use crate::common::print_json;
+use clap::Args as ClapArgs;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use towers::data::{CandidateKey, Catalog, Dataset, Interactions, TableFormat};
+use towers::rng::Rng;
+use towers::{Artifact, Error, TrainConfig, Trainer};
+
+/// Options of `towers bench`.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// The TFRS split directory (train.tsv, test.tsv, movies.tsv).
+    #[arg(long, default_value = "../shared/data/ml-100k-splits/tfrs-80-20")]
+    pub splits: PathBuf,
+    /// Python of the TFRS peer venv; default $PEER_VENV/tf/bin/python or ~/.cache/towers-peer/tf/bin/python.
+    #[arg(long)]
+    pub peer: Option<PathBuf>,
+    /// The peer's scripts.
+    #[arg(long, default_value = "../shared/peer")]
+    pub peer_dir: PathBuf,
+    /// Skip the peer even when it is set up.
+    #[arg(long)]
+    pub no_peer: bool,
+    /// Epochs per timed training run (the first is a warm-up).
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Items of the synthetic large catalogue.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub large_items: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+}
+
+/// Median epoch seconds after the first (warm-up) epoch.
+fn warm_epoch(epoch_s: &[f64]) -> f64 {
+    median(epoch_s.iter().skip(usize::from(epoch_s.len() > 1)).copied().collect())
+}
+
+fn peer_python(a: &Args) -> Option<PathBuf> {
+    if a.no_peer {
+        return None;
+    }
+    let venv = std::env::var_os("PEER_VENV")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/towers-peer")));
+    a.peer.clone().or_else(|| venv.map(|v| v.join("tf/bin/python"))).filter(|p| p.is_file())
+}
+
+fn run_peer(py: &Path, a: &Args, batch: usize) -> Option<Value> {
+    let out = Command::new(py)
+        .arg(a.peer_dir.join("tfrs_basic.py"))
+        .args([
+            "--data",
+            &a.splits.to_string_lossy(),
+            "--key",
+            "title",
+            "--epochs",
+            &a.epochs.to_string(),
+            "--batch",
+            &batch.to_string(),
+        ])
+        .env("TF_USE_LEGACY_KERAS", "1")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok())
+}
+
+/// Epoch seconds of training on `n` random pairs over `items` candidates at batch 1024.
+fn synthetic_epoch(items: usize, n: usize, epochs: usize) -> towers::Result<f64> {
+    let mut rng = Rng::new(1);
+    let table = Interactions {
+        queries: (0..n).map(|_| rng.below(10_000).to_string()).collect(),
+        candidates: (0..n).map(|_| rng.below(items).to_string()).collect(),
+        ..Default::default()
+    };
+    let mut data = Dataset::build(&table, None, Default::default())?;
+    // the whole catalogue is in the tables, not only the items the sample happened to draw
+    while data.items.len() <= items {
+        let id = format!("unseen-{}", data.items.len());
+        data.items.rows.insert(id.clone(), data.items.len() as u32);
+        data.items.ids.push(id);
+        data.items.titles.push(String::new());
+    }
+    let config = TrainConfig { batch_size: 1024, epochs, ..TrainConfig::tfrs() };
+    let (_, history) = Trainer::new(config)?.fit(&data, None)?;
+    Ok(warm_epoch(&history.epochs.iter().map(|e| e.seconds).collect::<Vec<_>>()))
+}
+
+pub fn run(a: Args) -> towers::Result<()> {
+    let fmt = TableFormat::default();
+    let train = Interactions::read(a.splits.join("train.tsv"), &fmt)?;
+    let test = Interactions::read(a.splits.join("test.tsv"), &fmt)?;
+    let movies = Catalog::read(a.splits.join("movies.tsv"))?;
+    let threads = rayon_threads();
+    let peer = peer_python(&a);
+    let mut report = json!({ "threads": threads, "train_examples": train.len(), "test_pairs": test.len() });
+    let say = |s: String| {
+        if !a.json {
+            println!("{s}")
+        }
+    };
+    say(format!(
+        "towers bench: {} training pairs, {} test pairs, {threads} threads; TFRS peer: {}",
+        train.len(),
+        test.len(),
+        peer.as_ref().map_or("not set up (../shared/peer/setup.sh)".into(), |p| p.display().to_string())
+    ));
+    let mut eval_s = f64::NAN;
+    for batch in [4096usize, 8192] {
+        let config =
+            TrainConfig { batch_size: batch, epochs: a.epochs, key: CandidateKey::Title, ..TrainConfig::tfrs() };
+        let model = Artifact::train(config, &train, Some(&movies), None, false)?;
+        let ours = warm_epoch(&model.summary.epoch_s);
+        if batch == 8192 {
+            eval_s = median((0..7).map(|_| model.evaluate(&test, false).eval_s).collect());
+        }
+        let peer_run = peer.as_ref().and_then(|py| run_peer(py, &a, batch));
+        let theirs = peer_run
+            .as_ref()
+            .and_then(|p| p["epoch_s"].as_array())
+            .map(|v| warm_epoch(&v.iter().filter_map(Value::as_f64).collect::<Vec<_>>()));
+        say(format!(
+            "train, batch {batch:>5}: {:.4} s/epoch{}",
+            ours,
+            theirs.map(|t| format!("   TFRS {t:.3} s/epoch   speed-up {:.1}x", t / ours)).unwrap_or_default()
+        ));
+        report[format!("epoch_s_b{batch}")] = json!(ours);
+        if let Some(t) = theirs {
+            report[format!("tfrs_epoch_s_b{batch}")] = json!(t);
+            report[format!("speedup_epoch_b{batch}")] = json!(t / ours);
+        }
+        if batch == 8192 {
+            let tfrs_eval =
+                peer_run.as_ref().and_then(|p| p["eval_s"].as_array()).and_then(|v| v.last()).and_then(Value::as_f64);
+            say(format!(
+                "evaluate {} pairs: {:.4} s{}",
+                test.len(),
+                eval_s,
+                tfrs_eval.map(|t| format!("   TFRS {t:.3} s (warm)   speed-up {:.0}x", t / eval_s)).unwrap_or_default()
+            ));
+            report["eval_s"] = json!(eval_s);
+            if let Some(t) = tfrs_eval {
+                report["tfrs_eval_s"] = json!(t);
+                report["speedup_eval"] = json!(t / eval_s);
+            }
+        }
+    }
+    let n = 1024 * 20;
+    let small = synthetic_epoch(1_000, n, a.epochs)?;
+    let large = synthetic_epoch(a.large_items, n, a.epochs)?;
+    say(format!(
+        "synthetic, batch 1024, {} steps/epoch: {:.4} s/epoch with 1,000 items, {:.4} s/epoch with {} items (ratio {:.2})",
+        n / 1024,
+        small,
+        large,
+        a.large_items,
+        large / small
+    ));
+    report["synthetic_epoch_s_1k_items"] = json!(small);
+    report["synthetic_epoch_s_large_items"] = json!(large);
+    report["large_items"] = json!(a.large_items);
+    if a.json {
+        print_json(&report)?;
+    }
+    if !eval_s.is_finite() {
+        return Err(Error::Invalid("evaluation did not run".into()));
+    }
+    Ok(())
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}

@@ -1,0 +1,113 @@
+//! Pieces shared by the subcommands: reading tables, exit codes, printing metrics.
+
+use clap::Args as ClapArgs;
+use std::path::{Path, PathBuf};
+use towers::data::{Interactions, TableFormat};
+use towers::eval::TopKMetrics;
+use towers::{Error, Evaluation};
+
+/// Exit status for an error: 2 bad usage or configuration, 3 bad input data, 4 bad or
+/// incompatible model directory, 1 anything else (I/O).
+pub fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::Config(_) => 2,
+        Error::Parse { .. } | Error::Invalid(_) => 3,
+        Error::Artifact { .. } => 4,
+        Error::Io { .. } => 1,
+    }
+}
+
+/// How to read interaction tables.
+#[derive(ClapArgs, Debug, Clone, Default)]
+pub struct TableArgs {
+    /// Column names of the interaction files, in order (e.g. user_id,movie_id,rating,timestamp).
+    /// Default: the header's names, or MovieLens' user,item,rating,timestamp for headerless files.
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Field delimiter: tab, comma, or a single character (default: guessed).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// The files have a header row (default: detected).
+    #[arg(long, conflicts_with = "no_header")]
+    pub header: bool,
+    /// The files have no header row.
+    #[arg(long)]
+    pub no_header: bool,
+}
+
+impl TableArgs {
+    /// The library's table format.
+    pub fn format(&self) -> towers::Result<TableFormat> {
+        let delimiter = match self.delimiter.as_deref() {
+            None => None,
+            Some("tab" | "\\t" | "\t") => Some(b'\t'),
+            Some("comma") => Some(b','),
+            Some(s) if s.len() == 1 => Some(s.as_bytes()[0]),
+            Some(s) => return Err(Error::Config(format!("--delimiter '{s}': expected tab, comma or one character"))),
+        };
+        let header = if self.header {
+            Some(true)
+        } else if self.no_header {
+            Some(false)
+        } else {
+            None
+        };
+        Ok(TableFormat { delimiter, header, columns: self.columns.clone(), ..Default::default() })
+    }
+
+    /// Reads an interaction table.
+    pub fn read(&self, path: &Path) -> towers::Result<Interactions> {
+        Interactions::read(path, &self.format()?)
+    }
+}
+
+/// Where MovieLens 100K is: `--data`, else `$TOWERS_DATA`, else the shared data folder beside
+/// the checkout.
+pub fn movielens_dir(data: Option<PathBuf>) -> Option<PathBuf> {
+    let candidates = data
+        .into_iter()
+        .chain(std::env::var_os("TOWERS_DATA").map(PathBuf::from))
+        .chain([PathBuf::from("../shared/data/ml-100k")]);
+    candidates
+        .into_iter()
+        .find(|d| {
+            towers::data::movielens::MovieLens::is_present(d)
+                || towers::data::movielens::MovieLens::is_present(d.join("ml-100k"))
+        })
+        .map(|d| if towers::data::movielens::MovieLens::is_present(&d) { d } else { d.join("ml-100k") })
+}
+
+fn row(name: &str, m: &TopKMetrics) -> String {
+    format!(
+        "{name:<12} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4}",
+        m.top_1, m.top_5, m.top_10, m.top_20, m.top_50, m.top_100, m.mrr, m.ndcg_10
+    )
+}
+
+/// A human-readable table of an evaluation: the model beside popularity.
+pub fn print_evaluation(e: &Evaluation) {
+    println!(
+        "{} test pairs{}, ranked against all candidates ({:.3} s)",
+        e.model.n,
+        if e.exclude_seen { ", training items excluded" } else { "" },
+        e.eval_s
+    );
+    println!(
+        "{:<12} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "", "top-1", "top-5", "top-10", "top-20", "top-50", "top-100", "MRR", "NDCG@10"
+    );
+    println!("{}", row("model", &e.model));
+    println!("{}", row("popularity", &e.baseline));
+    if e.unknown_users + e.unknown_items > 0 {
+        println!(
+            "({} pairs with a user unknown to the model, {} with an unknown item: always a miss)",
+            e.unknown_users, e.unknown_items
+        );
+    }
+}
+
+/// Prints a value as one line of JSON.
+pub fn print_json<T: serde::Serialize>(v: &T) -> towers::Result<()> {
+    println!("{}", serde_json::to_string(v).map_err(|e| Error::Invalid(e.to_string()))?);
+    Ok(())
+}

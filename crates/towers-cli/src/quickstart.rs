@@ -1,0 +1,59 @@
+//! `towers quickstart`: MovieLens 100K end to end in one command.
+
+use crate::common::{movielens_dir, print_evaluation};
+use clap::Args as ClapArgs;
+use std::path::PathBuf;
+use towers::data::Split;
+use towers::data::movielens::MovieLens;
+use towers::{Artifact, Error, TrainConfig};
+
+/// Options of `towers quickstart`.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// MovieLens 100K directory (u.data, u.item, …); default $TOWERS_DATA.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Also save the model here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// User to recommend for.
+    #[arg(long, default_value = "42")]
+    pub user: String,
+}
+
+pub fn run(a: Args) -> towers::Result<()> {
+    let Some(dir) = movielens_dir(a.data.clone()) else {
+        return Err(Error::Invalid(format!(
+            "MovieLens 100K not found{}. Get it with:\n  curl -LO https://files.grouplens.org/datasets/movielens/ml-100k.zip && unzip ml-100k.zip\n\
+             then run `towers quickstart --data ml-100k` (or set TOWERS_DATA=ml-100k).",
+            a.data.map(|d| format!(" in {}", d.display())).unwrap_or_default()
+        )));
+    };
+    println!("MovieLens 100K from {}", dir.display());
+    let ml = MovieLens::load(&dir)?;
+    let config = TrainConfig::default();
+    let (train, test) = Split::Random { test_fraction: 0.2, seed: config.seed }.apply(&ml.ratings)?;
+    println!(
+        "{} ratings: {} for training, {} for testing (seeded random 80/20 split)",
+        ml.ratings.len(),
+        train.len(),
+        test.len()
+    );
+    let model = Artifact::train(config, &train, Some(&ml.movies), None, true)?;
+    println!("trained {} epochs in {:.2} s", model.history.epochs.len(), model.summary.train_s);
+    print_evaluation(&model.evaluate(&test, false));
+    print_evaluation(&model.evaluate(&test, true));
+    println!("\ntop 10 for user {} (already-seen movies excluded):", a.user);
+    let recs = model.recommend(&a.user, 10, true);
+    if recs.cold_start {
+        println!("(unknown user: most popular movies)");
+    }
+    for (i, r) in recs.items.iter().enumerate() {
+        println!("{:>3}. {}  ({:.3})", i + 1, r.title, r.score);
+    }
+    if let Some(out) = &a.out {
+        model.save(out)?;
+        println!("model written to {}", out.display());
+    }
+    Ok(())
+}

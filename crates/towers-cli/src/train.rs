@@ -1,0 +1,222 @@
+//! `towers train`.
+
+use crate::common::{TableArgs, print_evaluation, print_json};
+use clap::{Args as ClapArgs, ValueEnum};
+use std::path::PathBuf;
+use towers::data::{CandidateKey, Catalog, Split};
+use towers::model::Normalization;
+use towers::task::Reduction;
+use towers::train::{OptimizerConfig, OptimizerKind, Recipe};
+use towers::{Artifact, Error, TrainConfig};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RecipeArg {
+    /// towers' defaults: Adam 0.01, logQ-corrected in-batch softmax, L2 0.1, dim 32, batch 4096, 10 epochs.
+    Towers,
+    /// TFRS's tutorial: Adagrad 0.1, plain in-batch softmax, dim 32, batch 8192, 3 epochs.
+    Tfrs,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Key {
+    Id,
+    Title,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Opt {
+    Adagrad,
+    Adam,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Normalize {
+    None,
+    L2,
+    BatchNorm,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Red {
+    Sum,
+    Mean,
+}
+
+/// Options of `towers train`. Unset options take the value of `--config`, else of the recipe:
+/// `--recipe`, or `tfrs` when `--optimizer adagrad` is given, else `towers` (see the README).
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Training interactions (CSV/TSV).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Item catalogue: id and title per line (movies.tsv, u.item, movies.csv).
+    #[arg(long)]
+    pub items: Option<PathBuf>,
+    /// Test interactions: evaluated after every epoch and at the end.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Split the training file instead: random:FRACTION[:SEED], time:FRACTION, cutoff:TS or last.
+    #[arg(long, conflicts_with = "test")]
+    pub split: Option<String>,
+    /// Write the model directory here (atomically).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A TOML file with a training configuration (keys as in the manifest's "config").
+    #[arg(long, conflicts_with = "recipe")]
+    pub config: Option<PathBuf>,
+    /// The settings every unset option takes. Default: tfrs with --optimizer adagrad, else towers.
+    #[arg(long, value_enum)]
+    pub recipe: Option<RecipeArg>,
+    /// Key candidates by item id or by title (TFRS's tutorial keys by title).
+    #[arg(long, value_enum)]
+    pub key: Option<Key>,
+    /// Embedding width.
+    #[arg(long)]
+    pub dim: Option<usize>,
+    /// Optimizer.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<Opt>,
+    /// Learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Batch size (in-batch negatives per example + 1).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed of initialisation and shuffling.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Softmax temperature.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// logQ correction of in-batch negatives: true or false.
+    #[arg(long)]
+    pub logq: Option<bool>,
+    /// Remove accidental hits (repeats of the positive among the negatives): true or false.
+    #[arg(long)]
+    pub remove_accidental_hits: Option<bool>,
+    /// L2 regularisation of the embeddings (per example).
+    #[arg(long)]
+    pub l2: Option<f32>,
+    /// Normalisation of both towers' outputs.
+    #[arg(long, value_enum)]
+    pub normalize: Option<Normalize>,
+    /// Sum or mean the batch's losses.
+    #[arg(long, value_enum)]
+    pub reduction: Option<Red>,
+    #[command(flatten)]
+    pub table: TableArgs,
+    /// Print one JSON object with the training figures (and test metrics) as the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Args {
+    /// The configuration: `--config` or the defaults, then every option given.
+    pub fn config(&self) -> towers::Result<TrainConfig> {
+        let mut c: TrainConfig = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
+            }
+            None => {
+                let recipe = match (self.recipe, self.optimizer) {
+                    (Some(RecipeArg::Tfrs), _) | (None, Some(Opt::Adagrad)) => Recipe::Tfrs,
+                    _ => Recipe::Towers,
+                };
+                TrainConfig::recipe(recipe)
+            }
+        };
+        if let Some(k) = self.key {
+            c.key = match k {
+                Key::Id => CandidateKey::Id,
+                Key::Title => CandidateKey::Title,
+            };
+        }
+        if let Some(o) = self.optimizer {
+            let kind = match o {
+                Opt::Adagrad => OptimizerKind::Adagrad,
+                Opt::Adam => OptimizerKind::Adam,
+            };
+            if kind != c.optimizer.kind {
+                c.optimizer = match kind {
+                    OptimizerKind::Adam => OptimizerConfig::default(),
+                    OptimizerKind::Adagrad => OptimizerConfig::adagrad(),
+                };
+            }
+        }
+        if let Some(n) = self.normalize {
+            c.normalization = match n {
+                Normalize::None => Normalization::None,
+                Normalize::L2 => Normalization::L2,
+                Normalize::BatchNorm => Normalization::BatchNorm,
+            };
+        }
+        if let Some(r) = self.reduction {
+            c.retrieval.reduction = match r {
+                Red::Sum => Reduction::Sum,
+                Red::Mean => Reduction::Mean,
+            };
+        }
+        set(&mut c.optimizer.learning_rate, self.lr);
+        set(&mut c.dim, self.dim);
+        set(&mut c.l2, self.l2);
+        set(&mut c.batch_size, self.batch_size);
+        set(&mut c.epochs, self.epochs);
+        set(&mut c.seed, self.seed);
+        set(&mut c.retrieval.temperature, self.temperature);
+        set(&mut c.retrieval.logq_correction, self.logq);
+        set(&mut c.retrieval.remove_accidental_hits, self.remove_accidental_hits);
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+fn set<T: Copy>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
+pub fn run(a: Args) -> towers::Result<()> {
+    let config = a.config()?;
+    let data = a.table.read(&a.train)?;
+    let catalog = a.items.as_ref().map(Catalog::read).transpose()?;
+    let (train, test) = match (&a.split, &a.test) {
+        (Some(s), _) => {
+            let (tr, te) = Split::parse(s, config.seed)?.apply(&data)?;
+            (tr, Some(te))
+        }
+        (None, Some(t)) => (data, Some(a.table.read(t)?)),
+        (None, None) => (data, None),
+    };
+    let show = !a.json;
+    let model = Artifact::train(config, &train, catalog.as_ref(), test.as_ref(), show)?;
+    if let Some(out) = &a.out {
+        model.save(out)?;
+    }
+    let evaluation = test.as_ref().map(|t| model.evaluate(t, false));
+    if a.json {
+        let mut v = serde_json::to_value(&model.summary).map_err(|e| Error::Invalid(e.to_string()))?;
+        if let (Some(e), Some(obj)) = (&evaluation, v.as_object_mut()) {
+            obj.insert("test".into(), serde_json::to_value(e).map_err(|e| Error::Invalid(e.to_string()))?);
+        }
+        return print_json(&v);
+    }
+    for e in &model.history.epochs {
+        let val =
+            e.validation.map(|m| format!("  test top-10 {:.4} top-100 {:.4}", m.top_10, m.top_100)).unwrap_or_default();
+        println!("epoch {:>3}  loss {:>12.4}  {:>7.3} s{val}", e.epoch, e.loss, e.seconds);
+    }
+    let s = &model.summary;
+    println!("trained on {} examples in {:.2} s ({:.0} examples/s)", s.n_train, s.train_s, s.examples_per_s);
+    if let Some(e) = &evaluation {
+        print_evaluation(e);
+    }
+    if let Some(out) = &a.out {
+        println!("model written to {} (training curve: history.svg)", out.display());
+    }
+    Ok(())
+}

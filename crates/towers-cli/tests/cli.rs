@@ -1,0 +1,210 @@
+//! The `towers` binary end to end: the contract commands on a small fixture, and every
+//! kind of bad input giving a clear error, a non-zero exit, no panic and no partial model.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn towers(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_towers")).args(args).output().expect("run towers")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+struct Fixture {
+    dir: PathBuf,
+}
+
+impl Fixture {
+    /// 40 users × 10 interactions over 30 items (headerless TSV, MovieLens order), a catalogue
+    /// with a latin-1 title, and a test file.
+    fn new(name: &str) -> Fixture {
+        let dir = std::env::temp_dir().join(format!("towers-cli-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (mut train, mut test) = (String::new(), String::new());
+        for u in 1..=40 {
+            for j in 0..10 {
+                let item = (u + j * 3) % 30 + 1;
+                train.push_str(&format!("{u}\t{item}\t{}\t{}\n", 1 + (u + j) % 5, 880000000 + u * 100 + j));
+            }
+            test.push_str(&format!("{u}\t{}\t4\t890000000\n", (u + 31) % 30 + 1));
+        }
+        std::fs::write(dir.join("train.tsv"), train).unwrap();
+        std::fs::write(dir.join("test.tsv"), test).unwrap();
+        let mut items: Vec<u8> = Vec::new();
+        for i in 1..=30 {
+            items.extend_from_slice(format!("{i}|Movie {i}").as_bytes());
+            if i == 7 {
+                items.extend_from_slice(b" Mis\xe9rables");
+            }
+            items.extend_from_slice(b"|01-Jan-1995||http://x|0\n");
+        }
+        std::fs::write(dir.join("u.item"), items).unwrap();
+        Fixture { dir }
+    }
+
+    fn path(&self, f: &str) -> String {
+        self.dir.join(f).to_string_lossy().to_string()
+    }
+
+    fn write(&self, f: &str, text: &str) -> String {
+        std::fs::write(self.dir.join(f), text).unwrap();
+        self.path(f)
+    }
+
+    fn train(&self, out: &str, extra: &[&str]) -> Output {
+        let (train, items, out) = (self.path("train.tsv"), self.path("u.item"), self.path(out));
+        let mut args =
+            vec!["train", "--train", &train, "--items", &items, "--out", &out, "--batch-size", "64", "--epochs", "4"];
+        args.extend_from_slice(extra);
+        towers(&args)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    let text = stdout(o);
+    serde_json::from_str(text.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn train_evaluate_recommend_contract() {
+    let f = Fixture::new("contract");
+    let o = f.train("m", &["--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = json(&o);
+    assert_eq!(t["epoch_s"].as_array().unwrap().len(), 4);
+    assert!(t["train_s"].as_f64().unwrap() > 0.0 && t["examples_per_s"].as_f64().unwrap() > 0.0);
+
+    let model = f.path("m");
+    let test = f.path("test.tsv");
+    for extra in [&[][..], &["--exclude-seen"][..]] {
+        let mut args = vec!["evaluate", "--model", &model, "--test", &test, "--json"];
+        args.extend_from_slice(extra);
+        let o = towers(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let e = json(&o);
+        for k in ["top_1", "top_5", "top_10", "top_20", "top_50", "top_100", "mrr", "mrr_20", "ndcg_10", "n", "eval_s"]
+        {
+            assert!(e.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(e["n"], 40);
+        assert!(e["baseline"]["top_10"].is_number());
+    }
+
+    let o = towers(&["recommend", "--model", &model, "--user", "7", "-k", "5", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["cold_start"], false);
+    assert_eq!(r["items"].as_array().unwrap().len(), 5);
+    assert!(r["items"][0]["title"].as_str().unwrap().starts_with("Movie"));
+    assert!(r["items"][0]["score"].is_number() && r["items"][0]["id"].is_string());
+
+    // latin-1 catalogue decoded to UTF-8
+    let o = towers(&["recommend", "--model", &model, "--user", "7", "-k", "30"]);
+    assert!(stdout(&o).contains("Movie 7 Misérables"), "{}", stdout(&o));
+
+    // an unknown user: popular items, flagged, and a message
+    let o = towers(&["recommend", "--model", &model, "--user", "nobody", "-k", "3", "--json"]);
+    assert!(o.status.success());
+    assert_eq!(json(&o)["cold_start"], true);
+    assert!(stderr(&o).contains("not in the training data"));
+    assert!(Path::new(&model).join("history.svg").is_file());
+}
+
+#[test]
+fn train_with_split_title_key_and_config_file() {
+    let f = Fixture::new("split");
+    let cfg =
+        f.write("c.toml", "dim = 8\nepochs = 2\nbatch_size = 32\n[optimizer]\nkind = \"adam\"\nlearning_rate = 0.01\n");
+    let o = f.train("m", &["--config", &cfg, "--split", "random:0.2", "--key", "title"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("popularity"), "{}", stdout(&o));
+    let manifest = std::fs::read_to_string(f.dir.join("m/manifest.json")).unwrap();
+    assert!(manifest.contains("\"kind\": \"adam\"") && manifest.contains("\"key\": \"title\""));
+    let bad = f.write("bad.toml", "dim = 8\nbogus = 1\n");
+    let o = f.train("b", &["--config", &bad]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bad.toml") && stderr(&o).contains("bogus"));
+}
+
+/// Runs `train` on a malformed file: the error names the file (and `needle`), exit code 3,
+/// no panic, no model directory.
+fn rejects(f: &Fixture, name: &str, content: &str, needle: &str) {
+    let bad = f.write(name, content);
+    let out = f.path(&format!("out-{name}"));
+    let o = towers(&["train", "--train", &bad, "--out", &out, "--epochs", "1"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{name}: {err}");
+    assert!(err.contains(name) && err.contains(needle), "{name}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!Path::new(&out).exists(), "{name}: a model directory was left behind");
+}
+
+#[test]
+fn malformed_inputs_are_clear_errors() {
+    let f = Fixture::new("bad");
+    rejects(&f, "missing_column.tsv", "1\t2\n", ":1: expected 4 fields");
+    rejects(&f, "rating.tsv", "1\t2\t4\t5\n1\t3\tgood\t6\n", ":2: field 'rating': expected a number, found 'good'");
+    rejects(&f, "empty.tsv", "", "empty file");
+    rejects(&f, "truncated.tsv", "1\t2\t4\t5\n1\t3\t4", ":2: expected 4 fields");
+    rejects(&f, "delimiter.tsv", "1,2,4,5\n", "(is the file ','-separated?");
+    rejects(&f, "header_only.csv", "user_id,item_id,rating,timestamp\n", "only a header");
+
+    let o = towers(&["train", "--train", &f.path("nope.tsv"), "--out", &f.path("o")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nope.tsv"));
+    let o = f.train("o", &["--lr", "-1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!f.dir.join("o").exists());
+}
+
+#[test]
+fn corrupt_and_future_models_are_refused() {
+    let f = Fixture::new("corrupt");
+    assert!(f.train("m", &[]).status.success());
+    let model = f.path("m");
+    let w = f.dir.join("m/weights.safetensors");
+    let mut bytes = std::fs::read(&w).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 1;
+    std::fs::write(&w, bytes).unwrap();
+    let o = towers(&["recommend", "--model", &model, "--user", "1"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("weights.safetensors is corrupt"), "{}", stderr(&o));
+
+    assert!(f.train("m", &[]).status.success()); // replaces the model directory
+    let mp = f.dir.join("m/manifest.json");
+    let text = std::fs::read_to_string(&mp).unwrap().replace("\"format_version\": 1", "\"format_version\": 2");
+    std::fs::write(&mp, text).unwrap();
+    let o = towers(&["evaluate", "--model", &model, "--test", &f.path("test.tsv")]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("format version 2 is newer"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+
+    let o = towers(&["evaluate", "--model", &f.path("missing"), "--test", &f.path("test.tsv")]);
+    assert_eq!(o.status.code(), Some(4));
+}
+
+#[test]
+fn quickstart_explains_where_to_get_the_data() {
+    let o = Command::new(env!("CARGO_BIN_EXE_towers"))
+        .args(["quickstart", "--data", "/nonexistent/ml-100k"])
+        .env("TOWERS_DATA", "/nonexistent")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("ml-100k.zip"), "{}", stderr(&o));
+}

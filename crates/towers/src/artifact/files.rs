@@ -1,0 +1,318 @@
+//! The model directory on disk.
+//!
+//! ```text
+//! manifest.json            format, format_version, config, sizes, training figures, sha256 of every file
+//! vocab.json               query ids in row order (row 0 = OOV)
+//! items.json               candidate rows: key kind, id and title per row, id -> row
+//! weights.safetensors      query/candidate embedding tables (+ batch-norm parameters)
+//! candidates.safetensors   precomputed candidate embeddings
+//! interactions.safetensors what each user saw in training (CSR) and item popularity
+//! history.json/.csv/.svg   per-epoch training history and its plot
+//! ```
+//! Saving writes a temporary sibling directory and renames it into place, so a reader never
+//! sees half a model. Loading checks the format version and every checksum before parsing.
+
+use super::{Artifact, TrainSummary};
+use crate::data::{Items, Vocabulary};
+use crate::eval::Seen;
+use crate::kernels::table::Table;
+use crate::model::{BatchNorm, Tower, TwoTower};
+use crate::train::{History, TrainConfig};
+use crate::{Error, Result};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_NAME: &str = "towers-model";
+
+/// `manifest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `towers-model`.
+    pub format: String,
+    /// Format version.
+    pub format_version: u32,
+    /// Version of towers that wrote it.
+    pub towers_version: String,
+    /// Model kind.
+    pub kind: String,
+    /// Training configuration.
+    pub config: TrainConfig,
+    /// Embedding width.
+    pub dim: usize,
+    /// Query rows (OOV included).
+    pub query_rows: usize,
+    /// Candidate rows (OOV included).
+    pub candidate_rows: usize,
+    /// Training figures.
+    pub training: TrainSummary,
+    /// Validation metrics of the last epoch, if a validation set was given.
+    pub metrics: Option<crate::eval::TopKMetrics>,
+    /// File name → sha256 (hex) of every other file of the directory.
+    pub files: BTreeMap<String, String>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn u32_bytes(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn safetensors_bytes(tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>) -> Result<Vec<u8>> {
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, dt, shape, data)| TensorView::new(*dt, shape.clone(), data).map(|v| (n.clone(), v)))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::Invalid(format!("building tensors: {e}")))?;
+    safetensors::serialize(views, None).map_err(|e| Error::Invalid(format!("serialising tensors: {e}")))
+}
+
+fn tower_tensors(prefix: &str, t: &Tower, out: &mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>) {
+    let d = t.dim();
+    out.push((format!("{prefix}.embedding"), Dtype::F32, vec![t.embedding.rows, d], f32_bytes(&t.embedding.data)));
+    if let Some(bn) = &t.batch_norm {
+        for (name, v) in [
+            ("gamma", &bn.gamma.data),
+            ("beta", &bn.beta.data),
+            ("moving_mean", &bn.moving_mean),
+            ("moving_var", &bn.moving_var),
+        ] {
+            out.push((format!("{prefix}.batch_norm.{name}"), Dtype::F32, vec![d], f32_bytes(v)));
+        }
+    }
+}
+
+impl Artifact {
+    /// Writes the model directory atomically; an existing model directory at `dir` is replaced.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
+        files.push(("vocab.json", json(&self.query_vocab)?));
+        files.push(("items.json", json(&self.items)?));
+        let mut w = Vec::new();
+        tower_tensors("query", &self.model.query, &mut w);
+        tower_tensors("candidate", &self.model.candidate, &mut w);
+        files.push(("weights.safetensors", safetensors_bytes(w)?));
+        let d = self.dim();
+        files.push((
+            "candidates.safetensors",
+            safetensors_bytes(vec![(
+                "embeddings".into(),
+                Dtype::F32,
+                vec![self.items.len(), d],
+                f32_bytes(&self.candidate_embeddings),
+            )])?,
+        ));
+        files.push((
+            "interactions.safetensors",
+            safetensors_bytes(vec![
+                ("seen.offsets".into(), Dtype::U32, vec![self.seen.offsets.len()], u32_bytes(&self.seen.offsets)),
+                ("seen.items".into(), Dtype::U32, vec![self.seen.items.len()], u32_bytes(&self.seen.items)),
+                ("popularity".into(), Dtype::F32, vec![self.popularity.len()], f32_bytes(&self.popularity)),
+            ])?,
+        ));
+        files.push(("history.json", self.history.to_json()?.into_bytes()));
+        files.push(("history.csv", self.history.to_csv().into_bytes()));
+        files.push(("history.svg", self.history.to_svg().into_bytes()));
+        let manifest = Manifest {
+            format: FORMAT_NAME.into(),
+            format_version: FORMAT_VERSION,
+            towers_version: env!("CARGO_PKG_VERSION").into(),
+            kind: "retrieval".into(),
+            config: self.config.clone(),
+            dim: d,
+            query_rows: self.query_vocab.rows(),
+            candidate_rows: self.items.len(),
+            training: self.summary.clone(),
+            metrics: self.history.epochs.last().and_then(|e| e.validation),
+            files: files.iter().map(|(n, b)| (n.to_string(), sha256_hex(b))).collect(),
+        };
+        files.push(("manifest.json", json(&manifest)?));
+        write_dir_atomically(dir, &files)
+    }
+
+    /// Loads a model directory, verifying its format version and every file's checksum.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Artifact> {
+        let dir = dir.as_ref();
+        let bad = |msg: String| Error::artifact(dir, msg);
+        let mpath = dir.join("manifest.json");
+        if !dir.is_dir() {
+            return Err(bad("no such model directory".into()));
+        }
+        let mbytes =
+            std::fs::read(&mpath).map_err(|e| bad(format!("manifest.json: {e} (not a towers model directory?)")))?;
+        let head: serde_json::Value =
+            serde_json::from_slice(&mbytes).map_err(|e| bad(format!("manifest.json is not valid JSON: {e}")))?;
+        if head.get("format").and_then(|v| v.as_str()) != Some(FORMAT_NAME) {
+            return Err(bad(format!("manifest.json: not a {FORMAT_NAME} manifest")));
+        }
+        let version = head.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version > FORMAT_VERSION as u64 {
+            return Err(bad(format!(
+                "format version {version} is newer than this towers reads ({FORMAT_VERSION}); upgrade towers"
+            )));
+        }
+        if version < 1 {
+            return Err(bad(format!("manifest.json: unsupported format version {version}")));
+        }
+        let manifest: Manifest = serde_json::from_slice(&mbytes).map_err(|e| bad(format!("manifest.json: {e}")))?;
+        let read = |name: &str| -> Result<Vec<u8>> {
+            let want =
+                manifest.files.get(name).ok_or_else(|| bad(format!("manifest.json lists no checksum for {name}")))?;
+            let bytes = std::fs::read(dir.join(name)).map_err(|e| bad(format!("{name}: {e}")))?;
+            if &sha256_hex(&bytes) != want {
+                return Err(bad(format!("{name} is corrupt: its sha256 does not match the manifest")));
+            }
+            Ok(bytes)
+        };
+        let query_vocab: Vocabulary = parse_json(dir, "vocab.json", &read("vocab.json")?)?;
+        let items: Items = parse_json(dir, "items.json", &read("items.json")?)?;
+        let history: History = parse_json(dir, "history.json", &read("history.json")?)?;
+        let (d, qr, cr) = (manifest.dim, manifest.query_rows, manifest.candidate_rows);
+        if query_vocab.rows() != qr || items.len() != cr {
+            return Err(bad("vocabulary sizes do not match the manifest".into()));
+        }
+        let wbytes = read("weights.safetensors")?;
+        let w = Tensors::parse(dir, "weights.safetensors", &wbytes)?;
+        let tower = |prefix: &str, rows: usize| -> Result<Tower> {
+            let embedding = Table { rows, dim: d, data: w.f32(&format!("{prefix}.embedding"), &[rows, d])? };
+            let batch_norm = match manifest.config.normalization {
+                crate::model::Normalization::BatchNorm => Some(BatchNorm {
+                    gamma: Table { rows: 1, dim: d, data: w.f32(&format!("{prefix}.batch_norm.gamma"), &[d])? },
+                    beta: Table { rows: 1, dim: d, data: w.f32(&format!("{prefix}.batch_norm.beta"), &[d])? },
+                    moving_mean: w.f32(&format!("{prefix}.batch_norm.moving_mean"), &[d])?,
+                    moving_var: w.f32(&format!("{prefix}.batch_norm.moving_var"), &[d])?,
+                }),
+                _ => None,
+            };
+            Ok(Tower { embedding, normalization: manifest.config.normalization, batch_norm })
+        };
+        let model = TwoTower { query: tower("query", qr)?, candidate: tower("candidate", cr)? };
+        let cbytes = read("candidates.safetensors")?;
+        let candidate_embeddings =
+            Tensors::parse(dir, "candidates.safetensors", &cbytes)?.f32("embeddings", &[cr, d])?;
+        let ibytes = read("interactions.safetensors")?;
+        let it = Tensors::parse(dir, "interactions.safetensors", &ibytes)?;
+        let seen = Seen { offsets: it.u32("seen.offsets", Some(qr + 1))?, items: it.u32("seen.items", None)? };
+        if seen.offsets.last().copied() != Some(seen.items.len() as u32) || seen.items.iter().any(|&c| c as usize >= cr)
+        {
+            return Err(bad("interactions.safetensors: inconsistent seen-item index".into()));
+        }
+        let popularity = it.f32("popularity", &[cr])?;
+        Ok(Artifact {
+            config: manifest.config,
+            query_vocab,
+            items,
+            model,
+            candidate_embeddings,
+            seen,
+            popularity,
+            history,
+            summary: manifest.training,
+        })
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(v).map_err(|e| Error::Invalid(e.to_string()))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::artifact(dir, format!("{name}: {e}")))
+}
+
+/// A parsed safetensors file with shape-checked accessors.
+struct Tensors<'a> {
+    dir: &'a Path,
+    name: &'a str,
+    st: SafeTensors<'a>,
+}
+
+impl<'a> Tensors<'a> {
+    fn parse(dir: &'a Path, name: &'a str, bytes: &'a [u8]) -> Result<Self> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::artifact(dir, format!("{name}: {e}")))?;
+        Ok(Tensors { dir, name, st })
+    }
+
+    fn view(&self, tensor: &str, dtype: Dtype, shape: Option<&[usize]>) -> Result<TensorView<'a>> {
+        let bad = |m: String| Error::artifact(self.dir, format!("{}: {m}", self.name));
+        let v = self.st.tensor(tensor).map_err(|_| bad(format!("missing tensor '{tensor}'")))?;
+        if v.dtype() != dtype || shape.is_some_and(|s| v.shape() != s) || (shape.is_none() && v.shape().len() != 1) {
+            return Err(bad(format!(
+                "tensor '{tensor}' is {:?} {:?}, expected {dtype:?} {:?}",
+                v.dtype(),
+                v.shape(),
+                shape
+            )));
+        }
+        Ok(v)
+    }
+
+    fn f32(&self, tensor: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let v = self.view(tensor, Dtype::F32, Some(shape))?;
+        Ok(v.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+
+    fn u32(&self, tensor: &str, len: Option<usize>) -> Result<Vec<u32>> {
+        let shape = len.map(|l| vec![l]);
+        let v = self.view(tensor, Dtype::U32, shape.as_deref())?;
+        Ok(v.data().chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+}
+
+/// Writes `files` into a fresh temporary sibling of `dir`, then renames it to `dir`. An
+/// existing `dir` is replaced only if it is empty or a towers model directory.
+fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
+    let name =
+        dir.file_name().ok_or_else(|| Error::artifact(dir, "not a directory name"))?.to_string_lossy().to_string();
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    if dir.exists() {
+        let is_model = dir.join("manifest.json").is_file();
+        let is_empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if !(is_model || is_empty) {
+            return Err(Error::artifact(dir, "exists and is not a towers model directory; refusing to replace it"));
+        }
+    }
+    let stamp = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    );
+    let tmp = parent.join(format!(".{name}.tmp-{stamp}"));
+    let result = (|| -> Result<()> {
+        std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        for (f, bytes) in files {
+            let p = tmp.join(f);
+            let mut file = std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?;
+            std::io::Write::write_all(&mut file, bytes).map_err(|e| Error::io(&p, e))?;
+            file.sync_all().map_err(|e| Error::io(&p, e))?;
+        }
+        if dir.exists() {
+            let old = parent.join(format!(".{name}.old-{stamp}"));
+            std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+            std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+            let _ = std::fs::remove_dir_all(&old);
+        } else {
+            std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}

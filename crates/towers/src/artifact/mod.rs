@@ -1,0 +1,188 @@
+//! A trained model bundle: towers, vocabularies, candidate embeddings, what each user has
+//! seen, popularity — everything `evaluate` and `recommend` need — and its files on disk.
+
+mod files;
+
+use crate::Result;
+use crate::data::{Catalog, Dataset, Interactions, Items, Vocabulary};
+use crate::eval::{Seen, TopKMetrics, popularity, ranks};
+use crate::kernels::topk::top_k;
+use crate::model::TwoTower;
+use crate::train::{History, TrainConfig, Trainer};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+pub use files::{FORMAT_VERSION, Manifest};
+
+/// Figures of the training run, kept in the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// Training examples.
+    pub n_train: usize,
+    /// Seconds of each epoch.
+    pub epoch_s: Vec<f64>,
+    /// Seconds of the whole training loop.
+    pub train_s: f64,
+    /// Training examples per second over all epochs.
+    pub examples_per_s: f64,
+    /// Loss of the last epoch.
+    pub final_loss: f64,
+}
+
+/// A trained retrieval model with everything needed to evaluate and serve it.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// How it was trained.
+    pub config: TrainConfig,
+    /// Query ids.
+    pub query_vocab: Vocabulary,
+    /// Candidates.
+    pub items: Items,
+    /// The towers.
+    pub model: TwoTower,
+    /// Candidate tower output of every candidate row, `items.len() × dim`.
+    pub candidate_embeddings: Vec<f32>,
+    /// Training items of each query row.
+    pub seen: Seen,
+    /// Training occurrences of each candidate row.
+    pub popularity: Vec<f32>,
+    /// Per-epoch history.
+    pub history: History,
+    /// Training figures.
+    pub summary: TrainSummary,
+}
+
+/// Result of an evaluation: the model and the popularity baseline on the same pairs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The model's metrics.
+    #[serde(flatten)]
+    pub model: TopKMetrics,
+    /// Popularity's metrics on the same pairs with the same exclusions.
+    pub baseline: TopKMetrics,
+    /// Whether each user's training items were excluded.
+    pub exclude_seen: bool,
+    /// Test pairs whose user was not in the training data (scored with the OOV embedding).
+    pub unknown_users: usize,
+    /// Test pairs whose item is unknown (always a miss).
+    pub unknown_items: usize,
+    /// Seconds to evaluate the model (embedding + scoring + ranking; baseline excluded).
+    pub eval_s: f64,
+}
+
+/// One recommended item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// Item id.
+    pub id: String,
+    /// Title (empty when the catalogue has none).
+    pub title: String,
+    /// Dot-product score, or the training count for popular items.
+    pub score: f32,
+}
+
+/// Recommendations for one user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendations {
+    /// Best first.
+    pub items: Vec<Recommendation>,
+    /// True when the user is unknown and these are the most popular items.
+    pub cold_start: bool,
+}
+
+impl Artifact {
+    /// Trains a model on `train` (with the catalogue's titles, if any); with `validation`,
+    /// records its metrics after every epoch.
+    pub fn train(
+        config: TrainConfig,
+        train: &Interactions,
+        catalog: Option<&Catalog>,
+        validation: Option<&Interactions>,
+        progress: bool,
+    ) -> Result<Artifact> {
+        let trainer = Trainer::new(config.clone())?.with_progress(progress);
+        let data = Dataset::build(train, catalog, config.key)?;
+        let val_pairs = validation.map(|v| Dataset::encode(&data.query_vocab, &data.items, v));
+        let start = Instant::now();
+        let (model, history) = trainer.fit(&data, val_pairs.as_deref())?;
+        let train_s = start.elapsed().as_secs_f64();
+        let mut popularity = vec![0f32; data.items.len()];
+        data.candidates.iter().for_each(|&c| popularity[c as usize] += 1.0);
+        let seen = Seen::from_pairs(
+            data.query_vocab.rows(),
+            data.queries.iter().copied().zip(data.candidates.iter().copied()),
+        );
+        let summary = TrainSummary {
+            n_train: data.len(),
+            epoch_s: history.epochs.iter().map(|e| e.seconds).collect(),
+            train_s,
+            examples_per_s: (data.len() * config.epochs) as f64 / train_s.max(1e-9),
+            final_loss: history.epochs.last().map_or(f64::NAN, |e| e.loss),
+        };
+        Ok(Artifact {
+            candidate_embeddings: model.candidate.embed_all(),
+            config,
+            query_vocab: data.query_vocab,
+            items: data.items,
+            model,
+            seen,
+            popularity,
+            history,
+            summary,
+        })
+    }
+
+    /// Embedding width.
+    pub fn dim(&self) -> usize {
+        self.model.dim()
+    }
+
+    /// Ranks every test pair's item against all candidates (FactorizedTopK), beside the
+    /// popularity baseline. With `exclude_seen`, each user's training items (other than the
+    /// pair's own) are removed from the ranking.
+    pub fn evaluate(&self, test: &Interactions, exclude_seen: bool) -> Evaluation {
+        let pairs = Dataset::encode(&self.query_vocab, &self.items, test);
+        let start = Instant::now();
+        let mut users: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        users.sort_unstable();
+        users.dedup();
+        let local: Vec<(u32, u32)> =
+            pairs.iter().map(|&(q, c)| (users.binary_search(&q).unwrap_or(0) as u32, c)).collect();
+        let excluded: Vec<&[u32]> =
+            if exclude_seen { users.iter().map(|&u| self.seen.of(u)).collect() } else { Vec::new() };
+        let queries = self.model.query.embed(&users);
+        let model =
+            TopKMetrics::from_ranks(&ranks(&queries, &self.candidate_embeddings, self.dim(), &local, &excluded));
+        let eval_s = start.elapsed().as_secs_f64();
+        Evaluation {
+            model,
+            baseline: popularity(&self.popularity, &local, &excluded),
+            exclude_seen,
+            unknown_users: pairs.iter().filter(|p| p.0 == 0).count(),
+            unknown_items: pairs.iter().filter(|p| p.1 == 0).count(),
+            eval_s,
+        }
+    }
+
+    /// The `k` best items for a user, optionally without the items they have already seen.
+    /// An unknown user gets the most popular items, flagged `cold_start`.
+    pub fn recommend(&self, user: &str, k: usize, exclude_seen: bool) -> Recommendations {
+        let row = self.query_vocab.get(user);
+        let seen = row.map(|r| self.seen.of(r)).filter(|_| exclude_seen).unwrap_or(&[]);
+        let skip = |_: usize, c: u32| c == 0 || seen.binary_search(&c).is_ok();
+        let (hits, cold_start) = match row {
+            Some(r) => (top_k(&self.model.query.embed(&[r]), &self.candidate_embeddings, self.dim(), k, skip), false),
+            None => (top_k(&[1.0], &self.popularity, 1, k, skip), true),
+        };
+        let items = hits
+            .into_iter()
+            .flatten()
+            .map(|s| Recommendation {
+                id: self.items.ids[s.id as usize].clone(),
+                title: self.items.titles[s.id as usize].clone(),
+                score: s.score,
+            })
+            .collect();
+        Recommendations { items, cold_start }
+    }
+}

@@ -1,0 +1,174 @@
+//! Interactions encoded for training: query vocabulary, candidate rows, index pairs.
+
+use super::{Catalog, Interactions, Vocabulary};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// What identifies a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateKey {
+    /// The item id.
+    #[default]
+    Id,
+    /// The item's title, as TFRS's basic-retrieval tutorial does (items sharing a title are
+    /// one candidate). Needs a catalogue.
+    Title,
+}
+
+/// The candidates of a model: one row per key (row 0 = OOV), each with a representative item
+/// id and title, and every known item id mapped to its row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Items {
+    /// How candidates are keyed.
+    pub key: CandidateKey,
+    /// Item id of each row (`ids[0]` is empty: the OOV row).
+    pub ids: Vec<String>,
+    /// Title of each row (empty where unknown).
+    pub titles: Vec<String>,
+    /// Item id → row, for every item id known (several ids share a row when keyed by title).
+    pub rows: HashMap<String, u32>,
+}
+
+impl Items {
+    /// Number of rows, the OOV row included.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are no candidates besides the OOV row.
+    pub fn is_empty(&self) -> bool {
+        self.ids.len() <= 1
+    }
+
+    /// The row of an item id, or of a title when keyed by title.
+    pub fn row(&self, id_or_title: &str) -> Option<u32> {
+        self.rows.get(id_or_title).copied().or_else(|| match self.key {
+            CandidateKey::Title => {
+                self.titles.iter().position(|t| t == id_or_title).filter(|&r| r > 0).map(|r| r as u32)
+            }
+            CandidateKey::Id => None,
+        })
+    }
+}
+
+/// A training set encoded against its vocabularies.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Query ids → rows.
+    pub query_vocab: Vocabulary,
+    /// Candidate rows.
+    pub items: Items,
+    /// Query row of each training example.
+    pub queries: Vec<u32>,
+    /// Candidate row of each training example.
+    pub candidates: Vec<u32>,
+}
+
+impl Dataset {
+    /// Builds vocabularies from a training table (queries) and the catalogue, if any, plus the
+    /// table's items (candidates), and encodes the table.
+    pub fn build(train: &Interactions, catalog: Option<&Catalog>, key: CandidateKey) -> Result<Dataset> {
+        if train.is_empty() {
+            return Err(Error::Invalid("the training set is empty".into()));
+        }
+        let mut vocab = Vocabulary::default();
+        let mut items = Items { key, ids: vec![String::new()], titles: vec![String::new()], rows: HashMap::new() };
+        let mut add = |items: &mut Items, id: &str, title: &str| {
+            let k = match key {
+                CandidateKey::Id => id,
+                CandidateKey::Title => title,
+            };
+            let row = vocab.insert(k);
+            if row as usize == items.ids.len() {
+                items.ids.push(id.to_string());
+                items.titles.push(title.to_string());
+            }
+            items.rows.insert(id.to_string(), row);
+        };
+        if let Some(c) = catalog {
+            for (id, title) in c.ids.iter().zip(&c.titles) {
+                add(&mut items, id, title);
+            }
+        }
+        let mut candidates = Vec::with_capacity(train.len());
+        for id in &train.candidates {
+            let row = match (items.rows.get(id), key) {
+                (Some(&r), _) => r,
+                (None, CandidateKey::Id) => {
+                    add(&mut items, id, "");
+                    items.rows[id]
+                }
+                (None, CandidateKey::Title) => {
+                    return Err(Error::Invalid(match catalog {
+                        None => "candidates keyed by title need an item catalogue (--items)".into(),
+                        Some(_) => {
+                            format!("item '{id}' of the training set is not in the item catalogue, so it has no title")
+                        }
+                    }));
+                }
+            };
+            candidates.push(row);
+        }
+        let query_vocab = Vocabulary::from_keys(&train.queries);
+        let queries = train.queries.iter().map(|q| query_vocab.lookup(q)).collect();
+        Ok(Dataset { query_vocab, items, queries, candidates })
+    }
+
+    /// Number of training examples.
+    pub fn len(&self) -> usize {
+        self.queries.len()
+    }
+
+    /// Whether there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.queries.is_empty()
+    }
+
+    /// Encodes another table (e.g. a test set) with these vocabularies; unknown ids map to 0.
+    pub fn encode(query_vocab: &Vocabulary, items: &Items, table: &Interactions) -> Vec<(u32, u32)> {
+        table
+            .queries
+            .iter()
+            .zip(&table.candidates)
+            .map(|(q, c)| (query_vocab.lookup(q), items.rows.get(c).copied().unwrap_or(0)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(q: &[&str], c: &[&str]) -> Interactions {
+        Interactions {
+            queries: q.iter().map(|s| s.to_string()).collect(),
+            candidates: c.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn title_key_merges_items_and_needs_a_catalogue() {
+        let cat =
+            Catalog::from_pairs([("1", "A"), ("2", "B"), ("3", "A")].map(|(a, b)| (a.to_string(), b.to_string())));
+        let d = Dataset::build(&table(&["u", "v"], &["3", "2"]), Some(&cat), CandidateKey::Title).unwrap();
+        assert_eq!(d.items.len(), 3); // OOV, A, B
+        assert_eq!(d.candidates, [1, 2]);
+        assert_eq!(d.items.ids[1], "1");
+        assert_eq!(d.items.row("A"), Some(1));
+        assert!(Dataset::build(&table(&["u"], &["9"]), Some(&cat), CandidateKey::Title).is_err());
+        assert!(Dataset::build(&table(&["u"], &["1"]), None, CandidateKey::Title).is_err());
+    }
+
+    #[test]
+    fn id_key_adds_unknown_items_and_encodes_oov() {
+        let cat = Catalog::from_pairs([("1".to_string(), "A".to_string())]);
+        let d = Dataset::build(&table(&["u", "v"], &["7", "1"]), Some(&cat), CandidateKey::Id).unwrap();
+        assert_eq!(d.items.ids, ["", "1", "7"]);
+        assert_eq!(d.candidates, [2, 1]);
+        let enc = Dataset::encode(&d.query_vocab, &d.items, &table(&["v", "x"], &["7", "zz"]));
+        assert_eq!(enc, [(2, 2), (0, 0)]);
+    }
+}

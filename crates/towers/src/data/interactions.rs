@@ -1,0 +1,241 @@
+//! Interaction tables (who interacted with what, when, how much) read from CSV/TSV files.
+
+use super::text::{csv_reader, delimiter_name, guess_delimiter, read_text};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Column names recognised as the query (user) id.
+const QUERY_NAMES: &[&str] = &["user", "user_id", "userid", "query", "query_id", "visitorid"];
+/// Column names recognised as the candidate (item) id.
+const CANDIDATE_NAMES: &[&str] =
+    &["item", "item_id", "itemid", "movie", "movie_id", "movieid", "candidate", "candidate_id"];
+const RATING_NAMES: &[&str] = &["rating", "ratings", "score"];
+const TIME_NAMES: &[&str] = &["timestamp", "time", "ts", "unix_ts"];
+
+/// The column order of a headerless file when none is given: MovieLens' `u.data`.
+pub const DEFAULT_COLUMNS: [&str; 4] = ["user", "item", "rating", "timestamp"];
+
+/// How to read an interaction table. Every field is optional: the delimiter is guessed from
+/// the extension or the first line, a header is detected when the first row names a known
+/// column, and a headerless file has MovieLens' columns `user, item, rating, timestamp`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TableFormat {
+    /// Field delimiter (e.g. `b'\t'`, `b','`).
+    pub delimiter: Option<u8>,
+    /// Whether the first row is a header; `None` = detect.
+    pub header: Option<bool>,
+    /// Names of the file's columns, in order (overrides a header). Roles are found by name:
+    /// `user`/`user_id`/…, `item`/`movie_id`/…, `rating`, `timestamp`/`time`.
+    pub columns: Option<Vec<String>>,
+    /// Name of the query-id column, if not one of the recognised names.
+    pub query_column: Option<String>,
+    /// Name of the candidate-id column, if not one of the recognised names.
+    pub candidate_column: Option<String>,
+}
+
+/// A table of interactions, one row per event: query id, candidate id, and optionally a
+/// rating and a timestamp (seconds).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Interactions {
+    /// Query (user) ids, as in the file.
+    pub queries: Vec<String>,
+    /// Candidate (item) ids, as in the file.
+    pub candidates: Vec<String>,
+    /// Ratings, if the table has them.
+    pub ratings: Option<Vec<f32>>,
+    /// Timestamps, if the table has them.
+    pub timestamps: Option<Vec<i64>>,
+}
+
+fn find_role(names: &[String], explicit: Option<&str>, known: &[&str]) -> Option<usize> {
+    match explicit {
+        Some(e) => names.iter().position(|n| n == e),
+        None => names.iter().position(|n| known.contains(&n.to_ascii_lowercase().as_str())),
+    }
+}
+
+impl Interactions {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.queries.len()
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.queries.is_empty()
+    }
+
+    /// A new table with the rows at `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Interactions {
+        Interactions {
+            queries: rows.iter().map(|&i| self.queries[i].clone()).collect(),
+            candidates: rows.iter().map(|&i| self.candidates[i].clone()).collect(),
+            ratings: self.ratings.as_ref().map(|r| rows.iter().map(|&i| r[i]).collect()),
+            timestamps: self.timestamps.as_ref().map(|t| rows.iter().map(|&i| t[i]).collect()),
+        }
+    }
+
+    /// Reads a CSV/TSV interaction table. Errors name the file, the line and the field.
+    pub fn read(path: impl AsRef<Path>, format: &TableFormat) -> Result<Interactions> {
+        let path = path.as_ref();
+        let text = read_text(path)?;
+        Self::parse(path, &text, format)
+    }
+
+    fn parse(path: &Path, text: &str, format: &TableFormat) -> Result<Interactions> {
+        let delimiter = format.delimiter.unwrap_or_else(|| guess_delimiter(path, text));
+        let mut records = csv_reader(text, delimiter).into_records();
+        let first = match records.next() {
+            None => return Err(Error::parse(path, None, "empty file: no interactions")),
+            Some(r) => r.map_err(|e| Error::parse(path, Some(1), e.to_string()))?,
+        };
+        let first_names: Vec<String> = first.iter().map(|s| s.trim().to_string()).collect();
+        let looks_like_header = first_names.iter().any(|n| {
+            let n = n.to_ascii_lowercase();
+            [QUERY_NAMES, CANDIDATE_NAMES, RATING_NAMES, TIME_NAMES].iter().any(|k| k.contains(&n.as_str()))
+                || Some(n.as_str()) == format.query_column.as_deref()
+                || Some(n.as_str()) == format.candidate_column.as_deref()
+        });
+        let header = format.header.unwrap_or(looks_like_header);
+        let names: Vec<String> = match (&format.columns, header) {
+            (Some(c), _) => c.clone(),
+            (None, true) => first_names,
+            (None, false) => DEFAULT_COLUMNS.iter().map(|s| s.to_string()).collect(),
+        };
+        let role = |explicit: Option<&str>, known: &[&str], what: &str| {
+            find_role(&names, explicit, known).ok_or_else(|| {
+                Error::parse(
+                    path,
+                    None,
+                    format!(
+                        "no {what} column among [{}] (name it {}, or pass its name explicitly)",
+                        names.join(", "),
+                        explicit.map(|e| format!("'{e}'")).unwrap_or_else(|| known.join("/"))
+                    ),
+                )
+            })
+        };
+        let q = role(format.query_column.as_deref(), QUERY_NAMES, "query (user) id")?;
+        let c = role(format.candidate_column.as_deref(), CANDIDATE_NAMES, "candidate (item) id")?;
+        let r = find_role(&names, None, RATING_NAMES);
+        let t = find_role(&names, None, TIME_NAMES);
+
+        let mut out =
+            Interactions { ratings: r.map(|_| Vec::new()), timestamps: t.map(|_| Vec::new()), ..Default::default() };
+        let rows = std::iter::once(Ok(first)).skip(usize::from(header)).chain(records);
+        for (i, rec) in rows.enumerate() {
+            let rec = rec.map_err(|e| Error::parse(path, None, e.to_string()))?;
+            let line = rec.position().map(|p| p.line()).unwrap_or(i as u64 + 1);
+            if rec.len() != names.len() {
+                let hint = if rec.len() == 1 && names.len() > 1 {
+                    format!(
+                        " (is the file {}-separated? pass the delimiter)",
+                        delimiter_name(guess_delimiter(Path::new(""), &rec[0]))
+                    )
+                } else {
+                    String::new()
+                };
+                return Err(Error::parse(
+                    path,
+                    Some(line),
+                    format!(
+                        "expected {} fields ({}) separated by {}, found {}{hint}",
+                        names.len(),
+                        names.join(", "),
+                        delimiter_name(delimiter),
+                        rec.len()
+                    ),
+                ));
+            }
+            let field = |k: usize| -> Result<&str> {
+                let v = rec[k].trim();
+                if v.is_empty() {
+                    Err(Error::parse(path, Some(line), format!("field '{}' is empty", names[k])))
+                } else {
+                    Ok(v)
+                }
+            };
+            out.queries.push(field(q)?.to_string());
+            out.candidates.push(field(c)?.to_string());
+            if let (Some(k), Some(v)) = (r, out.ratings.as_mut()) {
+                let s = field(k)?;
+                let x: f32 = s.parse().ok().filter(|x: &f32| x.is_finite()).ok_or_else(|| {
+                    Error::parse(path, Some(line), format!("field '{}': expected a number, found '{s}'", names[k]))
+                })?;
+                v.push(x);
+            }
+            if let (Some(k), Some(v)) = (t, out.timestamps.as_mut()) {
+                let s = field(k)?;
+                let x =
+                    s.parse::<i64>().ok().or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f as i64));
+                v.push(x.ok_or_else(|| {
+                    Error::parse(
+                        path,
+                        Some(line),
+                        format!("field '{}': expected a unix timestamp, found '{s}'", names[k]),
+                    )
+                })?);
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::parse(path, None, "no interactions (only a header)"));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &str, text: &str, f: &TableFormat) -> Result<Interactions> {
+        Interactions::parse(Path::new(name), text, f)
+    }
+
+    #[test]
+    fn headerless_tsv_has_movielens_columns() {
+        let t = parse("a.tsv", "1\t10\t4\t881250949\n2\t20\t3.5\t881250950\n", &Default::default()).unwrap();
+        assert_eq!(t.queries, ["1", "2"]);
+        assert_eq!(t.candidates, ["10", "20"]);
+        assert_eq!(t.ratings.unwrap(), [4.0, 3.5]);
+        assert_eq!(t.timestamps.unwrap(), [881250949, 881250950]);
+    }
+
+    #[test]
+    fn header_and_chosen_columns() {
+        let t = parse("a.csv", "userId,movieId,rating,timestamp\n1,10,4,5\n", &Default::default()).unwrap();
+        assert_eq!((t.queries[0].as_str(), t.candidates[0].as_str()), ("1", "10"));
+        let f = TableFormat { columns: Some(vec!["user_id".into(), "movie_id".into()]), ..Default::default() };
+        let t = parse("a.tsv", "1\t10\n", &f).unwrap();
+        assert_eq!(t.candidates, ["10"]);
+        assert!(t.ratings.is_none() && t.timestamps.is_none());
+    }
+
+    #[test]
+    fn malformed_input_names_file_line_and_field() {
+        let d = TableFormat::default();
+        let e = parse("bad.tsv", "1\t2\n", &d).unwrap_err().to_string();
+        assert!(e.contains("bad.tsv:1") && e.contains("expected 4 fields"), "{e}");
+        let e = parse("bad.tsv", "1\t2\t4\t5\n1\t2\tfive\t6\n", &d).unwrap_err().to_string();
+        assert!(e.contains("bad.tsv:2") && e.contains("'rating'") && e.contains("five"), "{e}");
+        let e = parse("empty.tsv", "", &d).unwrap_err().to_string();
+        assert!(e.contains("empty.tsv") && e.contains("empty"), "{e}");
+        let e = parse("trunc.tsv", "1\t2\t4\t5\n3\t4\t", &d).unwrap_err().to_string();
+        assert!(e.contains("trunc.tsv:2"), "{e}");
+        let e = parse("x.tsv", "1,2,4,5\n", &d).unwrap_err().to_string();
+        assert!(e.contains("found 1") && e.contains("','"), "{e}");
+        let e = parse("x.csv", "foo,movie_id\n1,2\n", &d).unwrap_err().to_string();
+        assert!(e.contains("x.csv") && e.contains("no query"), "{e}");
+        let e = parse("x.tsv", "1\t2\t4\tnever\n", &d).unwrap_err().to_string();
+        assert!(e.contains("'timestamp'"), "{e}");
+    }
+
+    #[test]
+    fn select_keeps_columns_aligned() {
+        let t = parse("a.tsv", "1\t10\t4\t7\n2\t20\t3\t8\n", &Default::default()).unwrap();
+        let s = t.select(&[1]);
+        assert_eq!((s.queries[0].as_str(), s.ratings.unwrap()[0], s.timestamps.unwrap()[0]), ("2", 3.0, 8));
+    }
+}

@@ -1,0 +1,16 @@
+//! Reading and preparing data: interaction tables, item catalogues, vocabularies, splits.
+
+mod catalog;
+mod interactions;
+pub mod movielens;
+mod split;
+mod text;
+mod vocab;
+
+pub use catalog::Catalog;
+pub use interactions::{Interactions, TableFormat};
+pub use split::Split;
+pub use vocab::Vocabulary;
+
+mod dataset;
+pub use dataset::{CandidateKey, Dataset, Items};

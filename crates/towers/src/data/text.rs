@@ -1,0 +1,67 @@
+//! Reading text files whatever their encoding (UTF-8, or latin-1 as in MovieLens' `u.item`).
+
+use crate::{Error, Result};
+use std::path::Path;
+
+/// Reads a whole file as text: UTF-8 when it is valid UTF-8, otherwise decoded as latin-1
+/// (every byte is the code point of the same value), so "Mis\xe9rables" becomes "Misérables".
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!("{}: not UTF-8, decoding as latin-1", path.display());
+            e.into_bytes().into_iter().map(char::from).collect()
+        }
+    })
+}
+
+/// The delimiter a table file most likely uses: from its extension, else from its first line.
+pub(crate) fn guess_delimiter(path: &Path, text: &str) -> u8 {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("csv") => return b',',
+        Some("tsv") | Some("tab") => return b'\t',
+        _ => {}
+    }
+    let first = text.lines().next().unwrap_or("");
+    [b'\t', b'|', b',', b';'].into_iter().find(|&d| first.as_bytes().contains(&d)).unwrap_or(b'\t')
+}
+
+/// A printable name for a delimiter, for error messages.
+pub(crate) fn delimiter_name(d: u8) -> String {
+    match d {
+        b'\t' => "tab".into(),
+        b',' => "','".into(),
+        other => format!("'{}'", other as char),
+    }
+}
+
+/// A csv reader over text, with quoting only where the delimiter is not a tab (TSV files such
+/// as MovieLens' contain bare quotes in titles).
+pub(crate) fn csv_reader(text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .quoting(delimiter != b'\t')
+        .from_reader(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_fallback_gives_utf8() {
+        let dir = std::env::temp_dir().join(format!("towers-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("items.txt");
+        std::fs::write(&p, b"1|Les Mis\xe9rables (1995)|x\n").unwrap();
+        assert!(read_text(&p).unwrap().contains("Misérables"));
+        std::fs::write(&p, "1|Misérables\n").unwrap();
+        assert!(read_text(&p).unwrap().contains("Misérables"));
+        assert_eq!(guess_delimiter(&p, "1|a|b"), b'|');
+        assert_eq!(guess_delimiter(Path::new("x.csv"), "1\t2"), b',');
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

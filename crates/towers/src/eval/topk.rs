@@ -1,0 +1,172 @@
+//! Top-k accuracy (= recall@k with one positive), MRR and NDCG of each test pair's true
+//! candidate ranked against every candidate.
+//!
+//! Tie rule (TFRS / `tf.math.in_top_k`): the rank of the positive is 1 + the number of
+//! candidates scoring *strictly* higher, so candidates scoring equal do not push it down.
+
+use crate::kernels::topk::map_score_rows;
+use serde::{Deserialize, Serialize};
+
+/// The ranking metrics of an evaluation; keys as in the CLI's JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TopKMetrics {
+    /// Share of pairs whose candidate ranks first.
+    pub top_1: f64,
+    /// … in the top 5.
+    pub top_5: f64,
+    /// … in the top 10.
+    pub top_10: f64,
+    /// … in the top 20.
+    pub top_20: f64,
+    /// … in the top 50.
+    pub top_50: f64,
+    /// … in the top 100.
+    pub top_100: f64,
+    /// Mean reciprocal rank.
+    pub mrr: f64,
+    /// Mean reciprocal rank, counting ranks beyond 20 as 0.
+    pub mrr_20: f64,
+    /// NDCG@10 with one relevant item: `1/log2(rank + 1)` for ranks ≤ 10.
+    pub ndcg_10: f64,
+    /// Number of test pairs.
+    pub n: usize,
+}
+
+impl TopKMetrics {
+    /// Metrics from 1-based ranks; `None` (an unknown candidate) is a miss.
+    pub fn from_ranks(ranks: &[Option<usize>]) -> Self {
+        let n = ranks.len();
+        let share = |f: &dyn Fn(usize) -> f64| ranks.iter().map(|r| r.map_or(0.0, f)).sum::<f64>() / n.max(1) as f64;
+        let within = |k: usize| share(&|r| if r <= k { 1.0 } else { 0.0 });
+        TopKMetrics {
+            top_1: within(1),
+            top_5: within(5),
+            top_10: within(10),
+            top_20: within(20),
+            top_50: within(50),
+            top_100: within(100),
+            mrr: share(&|r| 1.0 / r as f64),
+            mrr_20: share(&|r| if r <= 20 { 1.0 / r as f64 } else { 0.0 }),
+            ndcg_10: share(&|r| if r <= 10 { 1.0 / (r as f64 + 1.0).log2() } else { 0.0 }),
+            n,
+        }
+    }
+}
+
+/// Items each query has already interacted with, in compressed rows (sorted, distinct).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Seen {
+    /// `offsets[q]..offsets[q + 1]` indexes `items` for query row `q`.
+    pub offsets: Vec<u32>,
+    /// Candidate rows.
+    pub items: Vec<u32>,
+}
+
+impl Seen {
+    /// Builds the sets from (query row, candidate row) pairs.
+    pub fn from_pairs(query_rows: usize, pairs: impl IntoIterator<Item = (u32, u32)>) -> Self {
+        let mut all: Vec<(u32, u32)> = pairs.into_iter().collect();
+        all.sort_unstable();
+        all.dedup();
+        let mut offsets = vec![0u32; query_rows + 1];
+        for &(q, _) in &all {
+            offsets[q as usize + 1] += 1;
+        }
+        for i in 0..query_rows {
+            offsets[i + 1] += offsets[i];
+        }
+        Seen { offsets, items: all.into_iter().map(|(_, c)| c).collect() }
+    }
+
+    /// The items of a query row (empty for an unknown row).
+    pub fn of(&self, query: u32) -> &[u32] {
+        let q = query as usize;
+        if q + 1 >= self.offsets.len() {
+            return &[];
+        }
+        &self.items[self.offsets[q] as usize..self.offsets[q + 1] as usize]
+    }
+}
+
+/// The 1-based rank of each pair's candidate. `queries` holds the embeddings of the distinct
+/// queries (`nq × dim`); `pairs` are (index into `queries`, candidate row); `candidates` holds
+/// every candidate row, row 0 being the OOV row, which is never ranked. `excluded[q]` lists
+/// candidates removed from query `q`'s ranking (except the pair's own candidate).
+pub fn ranks(
+    queries: &[f32],
+    candidates: &[f32],
+    dim: usize,
+    pairs: &[(u32, u32)],
+    excluded: &[&[u32]],
+) -> Vec<Option<usize>> {
+    let nq = queries.len() / dim;
+    let mut by_query: Vec<Vec<usize>> = vec![Vec::new(); nq];
+    for (i, &(q, _)) in pairs.iter().enumerate() {
+        by_query[q as usize].push(i);
+    }
+    let per_query = map_score_rows(queries, candidates, dim, |q, row| {
+        let ex = excluded.get(q).copied().unwrap_or(&[]);
+        by_query[q]
+            .iter()
+            .map(|&i| {
+                let c = pairs[i].1 as usize;
+                let s = row[c];
+                if c == 0 || c >= row.len() || s.is_nan() {
+                    return (i, None);
+                }
+                let higher = row[1..].iter().filter(|&&x| x > s).count();
+                let higher_excluded = ex.iter().filter(|&&e| e as usize != c && e != 0 && row[e as usize] > s).count();
+                (i, Some(1 + higher - higher_excluded))
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut out = vec![None; pairs.len()];
+    for (i, r) in per_query.into_iter().flatten() {
+        out[i] = r;
+    }
+    out
+}
+
+/// Ranks every pair and summarises: see [`ranks`].
+pub fn evaluate(
+    queries: &[f32],
+    candidates: &[f32],
+    dim: usize,
+    pairs: &[(u32, u32)],
+    excluded: &[&[u32]],
+) -> TopKMetrics {
+    TopKMetrics::from_ranks(&ranks(queries, candidates, dim, pairs, excluded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ties_do_not_count_against_and_exclusion_lifts() {
+        // one query (dim 1, q = 1), candidates: OOV, then scores 3, 2, 2, 1
+        let q = [1.0f32];
+        let c = [9.0f32, 3.0, 2.0, 2.0, 1.0];
+        let pairs = [(0, 2), (0, 3), (0, 4), (0, 1), (0, 0)];
+        let r = ranks(&q, &c, 1, &pairs, &[]);
+        assert_eq!(r, vec![Some(2), Some(2), Some(4), Some(1), None]); // OOV row 0 never counts
+        let ex: [&[u32]; 1] = [&[1, 4]]; // exclude item 1 (and 4, which is the positive of pair 3)
+        let r = ranks(&q, &c, 1, &pairs, &ex);
+        assert_eq!(r, vec![Some(1), Some(1), Some(3), Some(1), None]);
+    }
+
+    #[test]
+    fn metrics_from_ranks() {
+        let m = TopKMetrics::from_ranks(&[Some(1), Some(3), Some(30), None]);
+        assert_eq!((m.top_1, m.top_5, m.top_50, m.n), (0.25, 0.5, 0.75, 4));
+        assert!((m.mrr - (1.0 + 1.0 / 3.0 + 1.0 / 30.0) / 4.0).abs() < 1e-12);
+        assert!((m.mrr_20 - (1.0 + 1.0 / 3.0) / 4.0).abs() < 1e-12);
+        assert!((m.ndcg_10 - (1.0 + 0.5) / 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn seen_sets() {
+        let s = Seen::from_pairs(3, [(2, 5), (0, 1), (2, 3), (2, 5)]);
+        assert_eq!((s.of(0), s.of(1), s.of(2), s.of(9)), (&[1u32][..], &[][..], &[3u32, 5][..], &[][..]));
+    }
+}

@@ -1,0 +1,208 @@
+//! Exact scoring of queries against a whole catalogue: blocked GEMM over candidate chunks,
+//! a bounded per-query selection with a running threshold, parallel over query blocks.
+
+use super::matmul_abt;
+use rayon::prelude::*;
+use std::cmp::Ordering;
+
+/// Candidate rows scored per GEMM call.
+const CAND_CHUNK: usize = 4096;
+/// Upper bound on the floats of one block of full score rows.
+const ROWS_BUDGET: usize = 1 << 22;
+
+/// One scored candidate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    /// Candidate row.
+    pub id: u32,
+    /// Dot-product score.
+    pub score: f32,
+}
+
+/// Best first: higher score, then lower id.
+fn better(a: &Scored, b: &Scored) -> bool {
+    match a.score.partial_cmp(&b.score) {
+        Some(Ordering::Greater) => true,
+        Some(Ordering::Equal) => a.id < b.id,
+        _ => false,
+    }
+}
+
+/// Keeps the `k` best of a stream, worst at the top of a binary heap.
+struct TopK {
+    k: usize,
+    heap: Vec<Scored>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        TopK { k, heap: Vec::with_capacity(k + 1) }
+    }
+
+    #[inline]
+    fn push(&mut self, s: Scored) {
+        if self.heap.len() < self.k {
+            self.heap.push(s);
+            let mut i = self.heap.len() - 1;
+            while i > 0 && better(&self.heap[(i - 1) / 2], &self.heap[i]) {
+                self.heap.swap(i, (i - 1) / 2);
+                i = (i - 1) / 2;
+            }
+        } else if self.k > 0 && better(&s, &self.heap[0]) {
+            self.heap[0] = s;
+            let (mut i, n) = (0, self.heap.len());
+            loop {
+                let (l, r) = (2 * i + 1, 2 * i + 2);
+                let mut w = i;
+                if l < n && better(&self.heap[w], &self.heap[l]) {
+                    w = l;
+                }
+                if r < n && better(&self.heap[w], &self.heap[r]) {
+                    w = r;
+                }
+                if w == i {
+                    break;
+                }
+                self.heap.swap(i, w);
+                i = w;
+            }
+        }
+    }
+
+    /// The score a newcomer must beat once the selection is full.
+    #[inline]
+    fn threshold(&self) -> f32 {
+        match self.heap.first() {
+            _ if self.k == 0 => f32::INFINITY,
+            Some(worst) if self.heap.len() == self.k => worst.score,
+            _ => f32::NEG_INFINITY,
+        }
+    }
+
+    fn into_sorted(mut self) -> Vec<Scored> {
+        self.heap.sort_by(|a, b| if better(a, b) { Ordering::Less } else { Ordering::Greater });
+        self.heap
+    }
+}
+
+/// The top `k` candidates by dot product for each query, best first, ties broken by lower id.
+/// `queries` is `nq × dim`, `candidates` `nc × dim`; `skip(query, candidate)` removes a
+/// candidate from one query's results (seen items, the OOV row).
+pub fn top_k(
+    queries: &[f32],
+    candidates: &[f32],
+    dim: usize,
+    k: usize,
+    skip: impl Fn(usize, u32) -> bool + Sync,
+) -> Vec<Vec<Scored>> {
+    let (nq, nc) = (queries.len() / dim, candidates.len() / dim);
+    let qb = 64.min(nq.max(1));
+    let blocks: Vec<Vec<Vec<Scored>>> = (0..nq.div_ceil(qb))
+        .into_par_iter()
+        .map(|b| {
+            let (q0, q1) = (b * qb, ((b + 1) * qb).min(nq));
+            let rows = q1 - q0;
+            let mut heaps: Vec<TopK> = (0..rows).map(|_| TopK::new(k)).collect();
+            let mut buf = vec![0f32; rows * CAND_CHUNK];
+            for c0 in (0..nc).step_by(CAND_CHUNK) {
+                let cn = CAND_CHUNK.min(nc - c0);
+                matmul_abt(
+                    &queries[q0 * dim..q1 * dim],
+                    &candidates[c0 * dim..(c0 + cn) * dim],
+                    &mut buf,
+                    rows,
+                    cn,
+                    dim,
+                );
+                for (r, heap) in heaps.iter_mut().enumerate() {
+                    let mut t = heap.threshold();
+                    for (j, &s) in buf[r * cn..(r + 1) * cn].iter().enumerate() {
+                        if s >= t {
+                            let id = (c0 + j) as u32;
+                            if !skip(q0 + r, id) {
+                                heap.push(Scored { id, score: s });
+                                t = heap.threshold();
+                            }
+                        }
+                    }
+                }
+            }
+            heaps.into_iter().map(TopK::into_sorted).collect()
+        })
+        .collect();
+    blocks.into_iter().flatten().collect()
+}
+
+/// Scores every query against every candidate, a block of full rows at a time, and calls
+/// `f(query, scores)` for each query; returns the results in query order.
+pub fn map_score_rows<R: Send>(
+    queries: &[f32],
+    candidates: &[f32],
+    dim: usize,
+    f: impl Fn(usize, &[f32]) -> R + Sync,
+) -> Vec<R> {
+    let (nq, nc) = (queries.len() / dim, candidates.len() / dim);
+    let qb = (ROWS_BUDGET / nc.max(1)).clamp(1, 64);
+    let blocks: Vec<Vec<R>> = (0..nq.div_ceil(qb))
+        .into_par_iter()
+        .map(|b| {
+            let (q0, q1) = (b * qb, ((b + 1) * qb).min(nq));
+            let mut buf = vec![0f32; (q1 - q0) * nc];
+            matmul_abt(&queries[q0 * dim..q1 * dim], candidates, &mut buf, q1 - q0, nc, dim);
+            buf.chunks_exact(nc.max(1)).take(q1 - q0).enumerate().map(|(r, row)| f(q0 + r, row)).collect()
+        })
+        .collect();
+    blocks.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn naive(q: &[f32], c: &[f32], d: usize, k: usize, skip: impl Fn(usize, u32) -> bool) -> Vec<Vec<Scored>> {
+        q.chunks(d)
+            .enumerate()
+            .map(|(qi, qr)| {
+                let mut all: Vec<Scored> = c
+                    .chunks(d)
+                    .enumerate()
+                    .filter(|(j, _)| !skip(qi, *j as u32))
+                    .map(|(j, cr)| {
+                        let mut s = 0f32;
+                        let mut buf = vec![0f32; 1];
+                        matmul_abt(qr, cr, &mut buf, 1, 1, d);
+                        s += buf[0];
+                        Scored { id: j as u32, score: s }
+                    })
+                    .collect();
+                all.sort_by(|a, b| b.score.partial_cmp(&a.score).unwrap().then(a.id.cmp(&b.id)));
+                all.truncate(k);
+                all
+            })
+            .collect()
+    }
+
+    #[test]
+    fn top_k_matches_naive_with_ties_and_skips() {
+        let mut rng = Rng::new(11);
+        let d = 8;
+        let (nq, nc) = (70, 9000);
+        // values on a coarse grid so that ties happen
+        let q: Vec<f32> = (0..nq * d).map(|_| (rng.below(5) as f32 - 2.0) * 0.5).collect();
+        let c: Vec<f32> = (0..nc * d).map(|_| (rng.below(5) as f32 - 2.0) * 0.5).collect();
+        let skip = |qi: usize, id: u32| (id as usize + qi) % 7 == 0;
+        let got = top_k(&q, &c, d, 10, skip);
+        let want = naive(&q, &c, d, 10, skip);
+        assert_eq!(got, want);
+        assert!(top_k(&q, &c, d, 0, |_, _| false).iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn score_rows_are_full_dot_products() {
+        let q = [1.0f32, 0.0, 0.0, 2.0];
+        let c = [1.0f32, 1.0, 3.0, -1.0, 0.0, 0.5];
+        let rows = map_score_rows(&q, &c, 2, |i, r| (i, r.to_vec()));
+        assert_eq!(rows, vec![(0, vec![1.0, 3.0, 0.0]), (1, vec![2.0, -2.0, 1.0])]);
+    }
+}

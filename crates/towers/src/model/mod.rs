@@ -1,0 +1,7 @@
+//! The two towers: id embeddings with an optional normalisation, scored by dot product.
+
+mod tower;
+mod two_tower;
+
+pub use tower::{BatchNorm, Normalization, Tower, TowerCache, TowerGrads};
+pub use two_tower::TwoTower;

@@ -1,0 +1,5 @@
+//! Training objectives.
+
+mod retrieval;
+
+pub use retrieval::{Reduction, RetrievalConfig};

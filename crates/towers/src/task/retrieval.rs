@@ -1,0 +1,57 @@
+//! The retrieval task: in-batch softmax over the batch's candidates (TFRS `Retrieval`).
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// How a batch's per-example losses are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reduction {
+    /// Sum over the batch (TFRS's default).
+    #[default]
+    Sum,
+    /// Mean over the batch.
+    Mean,
+}
+
+/// Options of the in-batch softmax loss. Defaults are towers' (logQ correction on, accidental
+/// hits removed); TFRS's `Retrieval` has neither ([`RetrievalConfig::tfrs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrievalConfig {
+    /// Logits are divided by this (TFRS `temperature`).
+    pub temperature: f32,
+    /// Other occurrences of a row's positive candidate in the batch are not negatives.
+    pub remove_accidental_hits: bool,
+    /// Subtract `log q(candidate)` from its logits, `q` being its frequency in the training
+    /// data (TFRS `candidate_sampling_probability`): corrects the popularity bias of in-batch negatives.
+    pub logq_correction: bool,
+    /// Sum or mean over the batch.
+    pub reduction: Reduction,
+}
+
+impl Default for RetrievalConfig {
+    fn default() -> Self {
+        RetrievalConfig {
+            temperature: 1.0,
+            remove_accidental_hits: true,
+            logq_correction: true,
+            reduction: Reduction::Sum,
+        }
+    }
+}
+
+impl RetrievalConfig {
+    /// TFRS `Retrieval`'s defaults: plain in-batch softmax summed over the batch.
+    pub fn tfrs() -> Self {
+        RetrievalConfig { remove_accidental_hits: false, logq_correction: false, ..Default::default() }
+    }
+
+    /// Checks the values.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(Error::Config(format!("temperature must be positive, got {}", self.temperature)));
+        }
+        Ok(())
+    }
+}

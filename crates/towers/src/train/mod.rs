@@ -1,0 +1,9 @@
+//! Training: configuration, optimizers, the loop, and its history.
+
+mod history;
+mod optimizer;
+mod trainer;
+
+pub use history::{EpochRecord, History};
+pub use optimizer::{Optimizer, OptimizerConfig, OptimizerKind, Slots};
+pub use trainer::{Recipe, TrainConfig, Trainer};

@@ -1,0 +1,147 @@
+//! Model directories: round trip, atomic writes, corruption and version checks, determinism.
+
+use std::path::PathBuf;
+use towers::data::{Catalog, Interactions};
+use towers::model::Normalization;
+use towers::{Artifact, Error, TrainConfig};
+
+/// A small synthetic data set: 60 users, 40 items, users like items near their own id.
+fn data() -> (Interactions, Catalog) {
+    let mut rng = towers::rng::Rng::new(9);
+    let (mut q, mut c) = (Vec::new(), Vec::new());
+    for u in 0..60 {
+        for _ in 0..12 {
+            q.push(format!("u{u}"));
+            c.push(format!("{}", (u * 2 / 3 + rng.below(6)) % 40));
+        }
+    }
+    let catalog = Catalog::from_pairs((0..40).map(|i| (i.to_string(), format!("Item {i}"))));
+    (Interactions { queries: q, candidates: c, ..Default::default() }, catalog)
+}
+
+fn config(norm: Normalization) -> TrainConfig {
+    TrainConfig { dim: 8, batch_size: 64, epochs: 3, normalization: norm, ..TrainConfig::default() }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("towers-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn save_load_round_trip_for_every_normalization() {
+    let (train, catalog) = data();
+    for norm in [Normalization::None, Normalization::L2, Normalization::BatchNorm] {
+        let m = Artifact::train(config(norm), &train, Some(&catalog), None, false).unwrap();
+        let dir = tmp(&format!("rt-{norm:?}"));
+        m.save(&dir).unwrap();
+        let back = Artifact::load(&dir).unwrap();
+        assert_eq!(back.model, m.model);
+        assert_eq!(back.candidate_embeddings, m.candidate_embeddings);
+        assert_eq!(back.seen, m.seen);
+        assert_eq!(back.config, m.config);
+        assert_eq!(back.recommend("u3", 5, true), m.recommend("u3", 5, true));
+        assert_eq!(back.evaluate(&train, false).model, m.evaluate(&train, false).model);
+        for f in ["manifest.json", "weights.safetensors", "candidates.safetensors", "history.svg", "history.csv"] {
+            assert!(dir.join(f).is_file(), "{f}");
+        }
+        // saving again replaces the model directory, leaving no temporary directories behind
+        m.save(&dir).unwrap();
+        let parent = dir.parent().unwrap();
+        let leftovers = std::fs::read_dir(parent)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name().to_string_lossy().starts_with(&format!(".{}", dir.file_name().unwrap().to_string_lossy()))
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn corrupt_or_future_artifacts_are_refused() {
+    let (train, catalog) = data();
+    let m = Artifact::train(config(Normalization::None), &train, Some(&catalog), None, false).unwrap();
+    let dir = tmp("corrupt");
+    m.save(&dir).unwrap();
+    let w = dir.join("weights.safetensors");
+    let mut bytes = std::fs::read(&w).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x40;
+    std::fs::write(&w, &bytes).unwrap();
+    let e = Artifact::load(&dir).unwrap_err();
+    assert!(matches!(e, Error::Artifact { .. }) && e.to_string().contains("weights.safetensors is corrupt"), "{e}");
+
+    m.save(&dir).unwrap();
+    let mp = dir.join("manifest.json");
+    let manifest = std::fs::read_to_string(&mp).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
+    std::fs::write(&mp, manifest).unwrap();
+    let e = Artifact::load(&dir).unwrap_err().to_string();
+    assert!(e.contains("format version 99") && e.contains("newer"), "{e}");
+
+    std::fs::remove_file(&mp).unwrap();
+    assert!(Artifact::load(&dir).unwrap_err().to_string().contains("manifest.json"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn refuses_to_replace_a_directory_that_is_not_a_model() {
+    let (train, catalog) = data();
+    let m = Artifact::train(config(Normalization::None), &train, Some(&catalog), None, false).unwrap();
+    let dir = tmp("not-a-model");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("precious.txt"), "keep me").unwrap();
+    assert!(m.save(&dir).is_err());
+    assert_eq!(std::fs::read_to_string(dir.join("precious.txt")).unwrap(), "keep me");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn same_seed_same_model_whatever_the_thread_count() {
+    let (train, catalog) = data();
+    let cfg = TrainConfig {
+        retrieval: towers::task::RetrievalConfig {
+            logq_correction: true,
+            remove_accidental_hits: true,
+            ..Default::default()
+        },
+        ..config(Normalization::BatchNorm)
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| Artifact::train(cfg.clone(), &train, Some(&catalog), None, false).unwrap())
+    };
+    let (a, b, c) = (run(1), run(2), run(2));
+    assert_eq!(a.model, b.model);
+    assert_eq!(b.model, c.model);
+    assert_eq!(
+        a.history.epochs.iter().map(|e| e.loss).collect::<Vec<_>>(),
+        c.history.epochs.iter().map(|e| e.loss).collect::<Vec<_>>()
+    );
+    let other = Artifact::train(TrainConfig { seed: 7, ..cfg.clone() }, &train, Some(&catalog), None, false).unwrap();
+    assert_ne!(other.model, a.model);
+}
+
+#[test]
+fn unknown_user_gets_popular_items_flagged_cold_start() {
+    let (train, catalog) = data();
+    let m = Artifact::train(config(Normalization::None), &train, Some(&catalog), None, false).unwrap();
+    let r = m.recommend("nobody", 3, true);
+    assert!(r.cold_start);
+    let mut counts = std::collections::HashMap::<&str, usize>::new();
+    train.candidates.iter().for_each(|c| *counts.entry(c).or_default() += 1);
+    let top = counts.values().max().unwrap();
+    assert_eq!(r.items[0].score as usize, *top);
+}
+
+#[test]
+fn training_learns_the_synthetic_structure() {
+    let (train, catalog) = data();
+    let cfg = TrainConfig { epochs: 30, ..config(Normalization::None) };
+    let m = Artifact::train(cfg, &train, Some(&catalog), None, false).unwrap();
+    let e = m.evaluate(&train, false);
+    assert!(e.model.top_10 > e.baseline.top_10 + 0.1, "model {} vs popularity {}", e.model.top_10, e.baseline.top_10);
+}

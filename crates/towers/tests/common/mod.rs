@@ -1,0 +1,18 @@
+//! Helpers for tests that read the real datasets in `../shared/data`.
+
+use std::path::PathBuf;
+
+/// The shared data folder beside the checkout, or `None` (and a message) when it is absent.
+/// Under `CI=true` a missing folder fails the test instead: CI must run these.
+pub fn shared_data(sub: &str) -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let dir = root.join(sub);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{} is missing: CI needs the shared datasets beside the checkout", dir.display());
+    }
+    eprintln!("skipping: {} not found (the shared datasets are not beside this checkout)", dir.display());
+    None
+}

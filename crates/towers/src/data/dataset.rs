@@ -41,16 +41,6 @@ impl Items {
     pub fn is_empty(&self) -> bool {
         self.ids.len() <= 1
     }
-
-    /// The row of an item id, or of a title when keyed by title.
-    pub fn row(&self, id_or_title: &str) -> Option<u32> {
-        self.rows.get(id_or_title).copied().or_else(|| match self.key {
-            CandidateKey::Title => {
-                self.titles.iter().position(|t| t == id_or_title).filter(|&r| r > 0).map(|r| r as u32)
-            }
-            CandidateKey::Id => None,
-        })
-    }
 }
 
 /// A training set encoded against its vocabularies.
@@ -157,7 +147,7 @@ mod tests {
         assert_eq!(d.items.len(), 3); // OOV, A, B
         assert_eq!(d.candidates, [1, 2]);
         assert_eq!(d.items.ids[1], "1");
-        assert_eq!(d.items.row("A"), Some(1));
+        assert_eq!(d.items.rows["3"], 1);
         assert!(Dataset::build(&table(&["u"], &["9"]), Some(&cat), CandidateKey::Title).is_err());
         assert!(Dataset::build(&table(&["u"], &["1"]), None, CandidateKey::Title).is_err());
     }

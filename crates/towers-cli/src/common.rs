@@ -11,7 +11,7 @@ use towers::{Error, Evaluation};
 pub fn exit_code(e: &Error) -> u8 {
     match e {
         Error::Config(_) => 2,
-        Error::Parse { .. } | Error::Invalid(_) => 3,
+        Error::Parse { .. } | Error::Invalid(_) | Error::NotFound(_) => 3,
         Error::Artifact { .. } => 4,
         Error::Io { .. } => 1,
     }

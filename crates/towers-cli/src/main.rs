@@ -6,6 +6,8 @@ mod common;
 mod evaluate;
 mod quickstart;
 mod recommend;
+mod serve;
+mod similar;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -15,9 +17,12 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "towers", version, about)]
 struct Cli {
-    /// More log output (-v info, -vv debug).
+    /// More log output (-v info, -vv debug). `serve` logs every request at info level.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Errors only (e.g. `serve` without request logs).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +35,10 @@ enum Command {
     Evaluate(evaluate::Args),
     /// Recommend items for a user.
     Recommend(recommend::Args),
+    /// Items most similar to an item (cosine similarity of candidate embeddings).
+    Similar(similar::Args),
+    /// Serve a model over HTTP/JSON.
+    Serve(serve::Args),
     /// Train on MovieLens 100K, evaluate, and recommend for user 42, in one command.
     Quickstart(quickstart::Args),
     /// Measure training and evaluation speed (beside TFRS when its peer is set up).
@@ -38,7 +47,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve(_));
     let level = match cli.verbose {
+        _ if cli.quiet => tracing::Level::ERROR,
+        0 if serving => tracing::Level::INFO,
         0 => tracing::Level::WARN,
         1 => tracing::Level::INFO,
         _ => tracing::Level::DEBUG,
@@ -48,6 +60,8 @@ fn main() -> ExitCode {
         Command::Train(a) => train::run(a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::Recommend(a) => recommend::run(a),
+        Command::Similar(a) => similar::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Quickstart(a) => quickstart::run(a),
         Command::Bench(a) => bench::run(a),
     };

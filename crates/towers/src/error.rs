@@ -35,6 +35,9 @@ pub enum Error {
         /// What is wrong with it.
         msg: String,
     },
+    /// A user, item or other named thing that does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// A request that cannot be served as asked (e.g. an empty training set).
     #[error("{0}")]
     Invalid(String),

@@ -30,7 +30,7 @@
 //! ```
 //!
 //! Modules follow the data flow: [`data`] → [`model`] → [`task`] → [`train`] → [`eval`] →
-//! [`artifact`]; [`kernels`] holds the hand-written numeric hot paths they share.
+//! [`artifact`] → [`index`]; [`kernels`] holds the hand-written numeric hot paths they share.
 
 #![warn(missing_docs)]
 // Numeric kernels index several arrays with one loop variable; iterator chains would hide that.
@@ -40,6 +40,7 @@ pub mod artifact;
 pub mod data;
 mod error;
 pub mod eval;
+pub mod index;
 pub mod kernels;
 pub mod model;
 pub mod rng;

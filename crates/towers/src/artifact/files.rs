@@ -15,6 +15,7 @@
 use super::{Artifact, TrainSummary};
 use crate::data::{Items, Vocabulary};
 use crate::eval::Seen;
+use crate::index::{BruteForceIndex, Metric};
 use crate::kernels::table::Table;
 use crate::model::{BatchNorm, Tower, TwoTower};
 use crate::train::{History, TrainConfig};
@@ -110,7 +111,7 @@ impl Artifact {
                 "embeddings".into(),
                 Dtype::F32,
                 vec![self.items.len(), d],
-                f32_bytes(&self.candidate_embeddings),
+                f32_bytes(self.candidates.vectors()),
             )])?,
         ));
         files.push((
@@ -199,8 +200,8 @@ impl Artifact {
         };
         let model = TwoTower { query: tower("query", qr)?, candidate: tower("candidate", cr)? };
         let cbytes = read("candidates.safetensors")?;
-        let candidate_embeddings =
-            Tensors::parse(dir, "candidates.safetensors", &cbytes)?.f32("embeddings", &[cr, d])?;
+        let embeddings = Tensors::parse(dir, "candidates.safetensors", &cbytes)?.f32("embeddings", &[cr, d])?;
+        let candidates = BruteForceIndex::new(embeddings, d, Metric::Dot);
         let ibytes = read("interactions.safetensors")?;
         let it = Tensors::parse(dir, "interactions.safetensors", &ibytes)?;
         let seen = Seen { offsets: it.u32("seen.offsets", Some(qr + 1))?, items: it.u32("seen.items", None)? };
@@ -209,17 +210,17 @@ impl Artifact {
             return Err(bad("interactions.safetensors: inconsistent seen-item index".into()));
         }
         let popularity = it.f32("popularity", &[cr])?;
-        Ok(Artifact {
-            config: manifest.config,
+        Ok(Artifact::from_parts(
+            manifest.config,
             query_vocab,
             items,
             model,
-            candidate_embeddings,
+            candidates,
             seen,
             popularity,
             history,
-            summary: manifest.training,
-        })
+            manifest.training,
+        ))
     }
 }
 

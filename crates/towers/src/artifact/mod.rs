@@ -3,13 +3,14 @@
 
 mod files;
 
-use crate::Result;
 use crate::data::{Catalog, Dataset, Interactions, Items, Vocabulary};
 use crate::eval::{Seen, TopKMetrics, popularity, ranks};
-use crate::kernels::topk::top_k;
+use crate::index::{BruteForceIndex, Filter, Metric, Scored};
 use crate::model::TwoTower;
 use crate::train::{History, TrainConfig, Trainer};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 pub use files::{FORMAT_VERSION, Manifest};
@@ -40,8 +41,11 @@ pub struct Artifact {
     pub items: Items,
     /// The towers.
     pub model: TwoTower,
-    /// Candidate tower output of every candidate row, `items.len() × dim`.
-    pub candidate_embeddings: Vec<f32>,
+    /// Candidate tower output of every candidate row (`items.len() × dim`), as an exact
+    /// dot-product index.
+    pub candidates: BruteForceIndex,
+    /// The same embeddings under cosine similarity, for similar items; built on first use.
+    similar_index: OnceLock<BruteForceIndex>,
     /// Training items of each query row.
     pub seen: Seen,
     /// Training occurrences of each candidate row.
@@ -120,7 +124,8 @@ impl Artifact {
             final_loss: history.epochs.last().map_or(f64::NAN, |e| e.loss),
         };
         Ok(Artifact {
-            candidate_embeddings: model.candidate.embed_all(),
+            candidates: BruteForceIndex::new(model.candidate.embed_all(), config.dim, Metric::Dot),
+            similar_index: OnceLock::new(),
             config,
             query_vocab: data.query_vocab,
             items: data.items,
@@ -151,8 +156,7 @@ impl Artifact {
         let excluded: Vec<&[u32]> =
             if exclude_seen { users.iter().map(|&u| self.seen.of(u)).collect() } else { Vec::new() };
         let queries = self.model.query.embed(&users);
-        let model =
-            TopKMetrics::from_ranks(&ranks(&queries, &self.candidate_embeddings, self.dim(), &local, &excluded));
+        let model = TopKMetrics::from_ranks(&ranks(&queries, self.candidates.vectors(), self.dim(), &local, &excluded));
         let eval_s = start.elapsed().as_secs_f64();
         Evaluation {
             model,
@@ -164,25 +168,76 @@ impl Artifact {
         }
     }
 
+    /// A bundle from its parts (as read from disk).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        config: TrainConfig,
+        query_vocab: Vocabulary,
+        items: Items,
+        model: TwoTower,
+        candidates: BruteForceIndex,
+        seen: Seen,
+        popularity: Vec<f32>,
+        history: History,
+        summary: TrainSummary,
+    ) -> Self {
+        Artifact {
+            config,
+            query_vocab,
+            items,
+            model,
+            candidates,
+            similar_index: OnceLock::new(),
+            seen,
+            popularity,
+            history,
+            summary,
+        }
+    }
+
     /// The `k` best items for a user, optionally without the items they have already seen.
     /// An unknown user gets the most popular items, flagged `cold_start`.
     pub fn recommend(&self, user: &str, k: usize, exclude_seen: bool) -> Recommendations {
         let row = self.query_vocab.get(user);
-        let seen = row.map(|r| self.seen.of(r)).filter(|_| exclude_seen).unwrap_or(&[]);
-        let skip = |_: usize, c: u32| c == 0 || seen.binary_search(&c).is_ok();
-        let (hits, cold_start) = match row {
-            Some(r) => (top_k(&self.model.query.embed(&[r]), &self.candidate_embeddings, self.dim(), k, skip), false),
-            None => (top_k(&[1.0], &self.popularity, 1, k, skip), true),
-        };
-        let items = hits
-            .into_iter()
-            .flatten()
+        let seen = row.filter(|_| exclude_seen).map(|r| self.seen.of(r)).unwrap_or(&[]);
+        // row 0 (OOV) is never a recommendation; seen rows are sorted and ≥ 1
+        let exclude: Vec<u32> = std::iter::once(0).chain(seen.iter().copied()).collect();
+        let filter = Filter { exclude: &exclude, allow: None };
+        match row {
+            Some(r) => {
+                let hits = self.candidates.search(&self.model.query.embed(&[r]), k, &filter);
+                Recommendations { items: self.describe(hits), cold_start: false }
+            }
+            None => {
+                let hits = BruteForceIndex::new(self.popularity.clone(), 1, Metric::Dot).search(&[1.0], k, &filter);
+                Recommendations { items: self.describe(hits), cold_start: true }
+            }
+        }
+    }
+
+    /// The `k` items most similar to an item (cosine similarity of candidate embeddings),
+    /// the item itself excluded.
+    pub fn similar(&self, item: &str, k: usize) -> Result<Vec<Recommendation>> {
+        let row = self
+            .items
+            .rows
+            .get(item)
+            .copied()
+            .ok_or_else(|| Error::NotFound(format!("item '{item}' is not in the model")))?;
+        let index = self
+            .similar_index
+            .get_or_init(|| BruteForceIndex::new(self.candidates.vectors().to_vec(), self.dim(), Metric::Cosine));
+        let exclude = if row == 0 { vec![0] } else { vec![0, row] };
+        Ok(self.describe(index.search(index.vector(row), k, &Filter { exclude: &exclude, allow: None })))
+    }
+
+    fn describe(&self, hits: Vec<Scored>) -> Vec<Recommendation> {
+        hits.into_iter()
             .map(|s| Recommendation {
                 id: self.items.ids[s.id as usize].clone(),
                 title: self.items.titles[s.id as usize].clone(),
                 score: s.score,
             })
-            .collect();
-        Recommendations { items, cold_start }
+            .collect()
     }
 }

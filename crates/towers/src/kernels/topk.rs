@@ -97,39 +97,36 @@ pub fn top_k(
 ) -> Vec<Vec<Scored>> {
     let (nq, nc) = (queries.len() / dim, candidates.len() / dim);
     let qb = 64.min(nq.max(1));
-    let blocks: Vec<Vec<Vec<Scored>>> = (0..nq.div_ceil(qb))
-        .into_par_iter()
-        .map(|b| {
-            let (q0, q1) = (b * qb, ((b + 1) * qb).min(nq));
-            let rows = q1 - q0;
-            let mut heaps: Vec<TopK> = (0..rows).map(|_| TopK::new(k)).collect();
-            let mut buf = vec![0f32; rows * CAND_CHUNK];
-            for c0 in (0..nc).step_by(CAND_CHUNK) {
-                let cn = CAND_CHUNK.min(nc - c0);
-                matmul_abt(
-                    &queries[q0 * dim..q1 * dim],
-                    &candidates[c0 * dim..(c0 + cn) * dim],
-                    &mut buf,
-                    rows,
-                    cn,
-                    dim,
-                );
-                for (r, heap) in heaps.iter_mut().enumerate() {
-                    let mut t = heap.threshold();
-                    for (j, &s) in buf[r * cn..(r + 1) * cn].iter().enumerate() {
-                        if s >= t {
-                            let id = (c0 + j) as u32;
-                            if !skip(q0 + r, id) {
-                                heap.push(Scored { id, score: s });
-                                t = heap.threshold();
-                            }
+    let block = |b: usize| -> Vec<Vec<Scored>> {
+        let (q0, q1) = (b * qb, ((b + 1) * qb).min(nq));
+        let rows = q1 - q0;
+        let mut heaps: Vec<TopK> = (0..rows).map(|_| TopK::new(k)).collect();
+        let mut buf = vec![0f32; rows * CAND_CHUNK];
+        for c0 in (0..nc).step_by(CAND_CHUNK) {
+            let cn = CAND_CHUNK.min(nc - c0);
+            matmul_abt(&queries[q0 * dim..q1 * dim], &candidates[c0 * dim..(c0 + cn) * dim], &mut buf, rows, cn, dim);
+            for (r, heap) in heaps.iter_mut().enumerate() {
+                let mut t = heap.threshold();
+                for (j, &s) in buf[r * cn..(r + 1) * cn].iter().enumerate() {
+                    if s >= t {
+                        let id = (c0 + j) as u32;
+                        if !skip(q0 + r, id) {
+                            heap.push(Scored { id, score: s });
+                            t = heap.threshold();
                         }
                     }
                 }
             }
-            heaps.into_iter().map(TopK::into_sorted).collect()
-        })
-        .collect();
+        }
+        heaps.into_iter().map(TopK::into_sorted).collect()
+    };
+    // one block (a single query, as when serving) runs on the calling thread
+    let n_blocks = nq.div_ceil(qb);
+    let blocks: Vec<Vec<Vec<Scored>>> = if n_blocks <= 1 {
+        (0..n_blocks).map(block).collect()
+    } else {
+        (0..n_blocks).into_par_iter().map(block).collect()
+    };
     blocks.into_iter().flatten().collect()
 }
 

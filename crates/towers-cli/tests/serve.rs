@@ -1,0 +1,166 @@
+//! `towers serve` over a real socket: every endpoint, every error path, malformed JSON, an
+//! oversize body, huge k, concurrent clients, and a graceful stop on SIGTERM.
+
+mod common;
+
+use common::Fixture;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(model: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_towers"))
+            .args(["serve", "--model", model, "--addr", "127.0.0.1:0", "--quiet"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start towers serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.rsplit("http://").next().unwrap().trim().to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "{line}");
+        Server { child, addr }
+    }
+
+    /// One HTTP/1.1 request on a fresh connection: (status, body).
+    fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        if let Some(b) = body {
+            req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        if let Some(b) = body {
+            let _ = s.write_all(b); // the server may answer 413 and close before reading it all
+        }
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let (status, body) = self.request("GET", path, None);
+        (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}")))
+    }
+
+    fn post_json(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let (status, text) = self.request("POST", path, Some(body.as_bytes()));
+        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}")))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn trained(name: &str) -> (Fixture, String) {
+    let f = Fixture::new(name);
+    assert!(f.train("m", &[]).status.success());
+    let model = f.path("m");
+    (f, model)
+}
+
+#[test]
+fn endpoints_answer_as_documented() {
+    let (_f, model) = trained("serve-ok");
+    let s = Server::start(&model);
+    assert_eq!(s.get_json("/healthz"), (200, serde_json::json!({"status": "ok"})));
+
+    let (status, m) = s.get_json("/v1/model");
+    assert_eq!(status, 200);
+    assert_eq!((m["kind"].as_str(), m["users"].as_u64(), m["items"].as_u64()), (Some("retrieval"), Some(40), Some(30)));
+
+    let (status, r) = s.get_json("/v1/recommend?user=7&k=5&exclude_seen=true");
+    assert_eq!(status, 200, "{r}");
+    assert_eq!((r["cold_start"].as_bool(), r["model"].as_str()), (Some(false), Some("m")));
+    let items = r["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    assert!(items.iter().all(|i| i["id"].is_string() && i["title"].is_string() && i["score"].is_number()));
+    // the same through the library
+    let lib = towers::Artifact::load(&model).unwrap().recommend("7", 5, true);
+    let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, lib.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>());
+
+    let (status, p) = s.post_json("/v1/recommend", r#"{"user": "7", "k": 5, "exclude_seen": true}"#);
+    assert_eq!((status, &p["items"]), (200, &r["items"]));
+
+    let (status, c) = s.get_json("/v1/recommend?user=stranger&k=3");
+    assert_eq!((status, c["cold_start"].as_bool(), c["items"].as_array().map(Vec::len)), (200, Some(true), Some(3)));
+
+    let (status, sim) = s.get_json("/v1/similar?item=5&k=4");
+    assert_eq!(status, 200, "{sim}");
+    let sims = sim["items"].as_array().unwrap();
+    assert_eq!(sims.len(), 4);
+    assert!(sims.iter().all(|i| i["id"] != "5"), "an item is not similar to itself");
+}
+
+#[test]
+fn every_error_is_json_with_its_status() {
+    let (_f, model) = trained("serve-err");
+    let s = Server::start(&model);
+    let cases: Vec<(u16, serde_json::Value)> = vec![
+        s.get_json("/v1/recommend?k=5"),                              // missing user
+        s.get_json("/v1/recommend?user=7&k=abc"),                     // not a number
+        s.get_json("/v1/recommend?user=7&colour=red"),                // unknown field
+        s.post_json("/v1/recommend", r#"{"user": "7", "k": "#),       // malformed JSON
+        s.post_json("/v1/recommend", r#"{"user": "7", "extra": 1}"#), // unknown field
+        s.post_json("/v1/recommend", r#"{"history": [1, 2]}"#),       // not a sequential model
+        s.post_json("/v1/recommend", r#"{}"#),                        // no user
+        s.get_json("/v1/recommend?user=7&k=0"),
+        s.get_json("/v1/recommend?user=7&k=1001"),
+        s.get_json("/v1/recommend?user=7&k=99999999999999999999999"),
+        s.get_json("/v1/similar?item=nope"),
+        s.get_json("/v1/nothing-here"),
+    ];
+    let want = [400, 400, 400, 400, 422, 422, 422, 422, 422, 400, 404, 404];
+    for ((status, body), w) in cases.iter().zip(want) {
+        assert_eq!(*status, w, "{body}");
+        assert_eq!(body["error"]["status"].as_u64(), Some(w as u64), "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    }
+    let big = format!(r#"{{"user": "{}"}}"#, "x".repeat(70 * 1024));
+    let (status, _) = s.request("POST", "/v1/recommend", Some(big.as_bytes()));
+    assert_eq!(status, 413);
+    let (status, _) = s.request("POST", "/v1/recommend", None);
+    assert!(status == 400 || status == 415, "{status}");
+    // still healthy after all of that
+    assert_eq!(s.get_json("/healthz").0, 200);
+}
+
+#[test]
+fn concurrent_clients_then_graceful_stop() {
+    let (_f, model) = trained("serve-conc");
+    let mut s = Server::start(&model);
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let s = &s;
+            scope.spawn(move || {
+                for i in 0..25 {
+                    let (status, r) = s.get_json(&format!("/v1/recommend?user={}&k=10", 1 + (t * 25 + i) % 40));
+                    assert_eq!(status, 200);
+                    assert_eq!(r["items"].as_array().unwrap().len(), 10);
+                }
+            });
+        }
+    });
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM should stop the server cleanly: {status:?}");
+    let mut out = String::new();
+    s.child.stdout.as_mut().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.contains("stopped"), "{out}");
+}

@@ -1,0 +1,170 @@
+//! Exact top-k: blocked GEMM over candidate chunks with a bounded heap per query
+//! (`kernels::topk`), multi-threaded across query blocks.
+
+use crate::kernels::topk::{Scored, top_k};
+use serde::{Deserialize, Serialize};
+
+/// How a query and a candidate are scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Dot product (what two-tower models are trained for).
+    #[default]
+    Dot,
+    /// Cosine similarity (dot product of unit vectors).
+    Cosine,
+}
+
+/// Which candidates one query may return: never those in `exclude`; with `allow`, only those.
+/// Both lists hold candidate ids, sorted ascending.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    /// Candidates removed from the results (e.g. items already seen).
+    pub exclude: &'a [u32],
+    /// If given, the only candidates the results may hold.
+    pub allow: Option<&'a [u32]>,
+}
+
+impl Filter<'_> {
+    #[inline]
+    fn skips(&self, id: u32) -> bool {
+        self.exclude.binary_search(&id).is_ok() || self.allow.is_some_and(|a| a.binary_search(&id).is_err())
+    }
+}
+
+/// An exact index over `len × dim` vectors; results are sorted by score, ties by lower id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BruteForceIndex {
+    vectors: Vec<f32>,
+    dim: usize,
+    metric: Metric,
+}
+
+fn normalize_rows(v: &mut [f32], dim: usize) {
+    for r in v.chunks_exact_mut(dim) {
+        let n = r.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if n > 0.0 {
+            r.iter_mut().for_each(|x| *x /= n);
+        }
+    }
+}
+
+impl BruteForceIndex {
+    /// An index over `vectors` (row-major, `dim` wide). For [`Metric::Cosine`] the rows are
+    /// stored normalised.
+    pub fn new(mut vectors: Vec<f32>, dim: usize, metric: Metric) -> Self {
+        assert!(dim > 0 && vectors.len() % dim == 0, "vectors must be a whole number of rows of width dim");
+        if metric == Metric::Cosine {
+            normalize_rows(&mut vectors, dim);
+        }
+        BruteForceIndex { vectors, dim, metric }
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.vectors.len() / self.dim
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.vectors.is_empty()
+    }
+
+    /// Vector width.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// The stored vectors (normalised for cosine).
+    pub fn vectors(&self) -> &[f32] {
+        &self.vectors
+    }
+
+    /// One stored vector.
+    pub fn vector(&self, id: u32) -> &[f32] {
+        &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim]
+    }
+
+    /// The `k` best candidates for one query.
+    pub fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Vec<Scored> {
+        self.search_batch(query, k, std::slice::from_ref(filter)).pop().unwrap_or_default()
+    }
+
+    /// The `k` best candidates for each of `queries` (`n × dim`). `filters` holds one filter per
+    /// query, or a single one for all.
+    pub fn search_batch(&self, queries: &[f32], k: usize, filters: &[Filter]) -> Vec<Vec<Scored>> {
+        assert!(queries.len() % self.dim == 0, "queries must be rows of width dim");
+        let mut q = queries.to_vec();
+        if self.metric == Metric::Cosine {
+            normalize_rows(&mut q, self.dim);
+        }
+        let none = Filter::default();
+        let filter = |i: usize| match filters.len() {
+            0 => &none,
+            1 => &filters[0],
+            _ => &filters[i],
+        };
+        top_k(&q, &self.vectors, self.dim, k, |i, id| filter(i).skips(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn naive(v: &[f32], q: &[f32], d: usize, k: usize, f: &Filter) -> Vec<(u32, f32)> {
+        let mut all: Vec<(u32, f32)> = v
+            .chunks(d)
+            .enumerate()
+            .filter(|(i, _)| !f.skips(*i as u32))
+            .map(|(i, r)| (i as u32, r.iter().zip(q).map(|(a, b)| a * b).sum::<f32>()))
+            .collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.truncate(k);
+        all
+    }
+
+    #[test]
+    fn exact_index_matches_a_naive_loop() {
+        let mut rng = Rng::new(21);
+        let (n, d) = (5000, 16);
+        let v: Vec<f32> = (0..n * d).map(|_| rng.next_f32() - 0.5).collect();
+        let index = BruteForceIndex::new(v.clone(), d, Metric::Dot);
+        let exclude: Vec<u32> = (0..n as u32).filter(|i| i % 3 == 0).collect();
+        let allow: Vec<u32> = (0..n as u32).filter(|i| i % 2 == 0).collect();
+        for f in [
+            Filter::default(),
+            Filter { exclude: &exclude, allow: None },
+            Filter { exclude: &exclude, allow: Some(&allow) },
+        ] {
+            for _ in 0..5 {
+                let q: Vec<f32> = (0..d).map(|_| rng.next_f32() - 0.5).collect();
+                let got: Vec<(u32, f32)> = index.search(&q, 10, &f).iter().map(|s| (s.id, s.score)).collect();
+                let want = naive(&v, &q, d, 10, &f);
+                assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), want.iter().map(|w| w.0).collect::<Vec<_>>());
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g.1 - w.1).abs() < 1e-5);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cosine_ignores_norms_and_batches_take_per_query_filters() {
+        let v = vec![10.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let index = BruteForceIndex::new(v, 2, Metric::Cosine);
+        let r = index.search(&[0.0, 5.0], 3, &Filter::default());
+        assert_eq!(r.iter().map(|s| s.id).collect::<Vec<_>>(), vec![1, 2, 0]);
+        assert!((r[0].score - 1.0).abs() < 1e-6);
+        let ex: [u32; 1] = [1];
+        let r =
+            index.search_batch(&[0.0, 5.0, 0.0, 5.0], 1, &[Filter::default(), Filter { exclude: &ex, allow: None }]);
+        assert_eq!((r[0][0].id, r[1][0].id), (1, 2));
+    }
+}

@@ -1,17 +1,45 @@
 //! `towers bench`: training and evaluation speed, beside TFRS when its peer is set up.
 
 use crate::common::print_json;
-use clap::Args as ClapArgs;
+use clap::{Args as ClapArgs, Subcommand};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use towers::data::{CandidateKey, Catalog, Dataset, Interactions, TableFormat};
+use std::time::Instant;
+use towers::data::{CandidateKey, Catalog, Dataset, Interactions, TableFormat, npy};
+use towers::index::{BruteForceIndex, Filter, Metric};
 use towers::rng::Rng;
 use towers::{Artifact, Error, TrainConfig, Trainer};
 
-/// Options of `towers bench`.
+/// What to measure.
+#[derive(Subcommand, Debug)]
+pub enum Args {
+    /// Training and evaluation speed on MovieLens, beside TFRS when its peer is set up.
+    Train(TrainArgs),
+    /// Exact top-k search speed over vectors from .npy files (e.g. ../shared/peer/ann_peers.py --save-dir).
+    Index(IndexArgs),
+}
+
+/// Options of `towers bench index`.
 #[derive(ClapArgs, Debug)]
-pub struct Args {
+pub struct IndexArgs {
+    /// Candidate vectors, an n × dim float32 .npy file.
+    #[arg(long)]
+    pub candidates: PathBuf,
+    /// Query vectors, an nq × dim float32 .npy file.
+    #[arg(long)]
+    pub queries: PathBuf,
+    /// Results per query.
+    #[arg(short, default_value_t = 10)]
+    pub k: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `towers bench train`.
+#[derive(ClapArgs, Debug)]
+pub struct TrainArgs {
     /// The TFRS split directory (train.tsv, test.tsv, movies.tsv).
     #[arg(long, default_value = "../shared/data/ml-100k-splits/tfrs-80-20")]
     pub splits: PathBuf,
@@ -48,7 +76,7 @@ fn warm_epoch(epoch_s: &[f64]) -> f64 {
     median(epoch_s.iter().skip(usize::from(epoch_s.len() > 1)).copied().collect())
 }
 
-fn peer_python(a: &Args) -> Option<PathBuf> {
+fn peer_python(a: &TrainArgs) -> Option<PathBuf> {
     if a.no_peer {
         return None;
     }
@@ -58,7 +86,7 @@ fn peer_python(a: &Args) -> Option<PathBuf> {
     a.peer.clone().or_else(|| venv.map(|v| v.join("tf/bin/python"))).filter(|p| p.is_file())
 }
 
-fn run_peer(py: &Path, a: &Args, batch: usize) -> Option<Value> {
+fn run_peer(py: &Path, a: &TrainArgs, batch: usize) -> Option<Value> {
     let out = Command::new(py)
         .arg(a.peer_dir.join("tfrs_basic.py"))
         .args([
@@ -100,6 +128,54 @@ fn synthetic_epoch(items: usize, n: usize, epochs: usize) -> towers::Result<f64>
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
+    match a {
+        Args::Train(a) => train(a),
+        Args::Index(a) => index(a),
+    }
+}
+
+fn index(a: IndexArgs) -> towers::Result<()> {
+    let (candidates, n, dim) = npy::read_f32_matrix(&a.candidates)?;
+    let (queries, nq, qdim) = npy::read_f32_matrix(&a.queries)?;
+    if qdim != dim {
+        return Err(Error::Invalid(format!("queries have {qdim} dimensions, candidates {dim}")));
+    }
+    let index = BruteForceIndex::new(candidates, dim, Metric::Dot);
+    let start = Instant::now();
+    let batched = index.search_batch(&queries, a.k, &[]);
+    let exact_qps = nq as f64 / start.elapsed().as_secs_f64();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| Error::Invalid(e.to_string()))?;
+    let sample = nq.min(100);
+    let start = Instant::now();
+    let single: Vec<_> = pool.install(|| {
+        (0..sample).map(|i| index.search(&queries[i * dim..(i + 1) * dim], a.k, &Filter::default())).collect()
+    });
+    let single_qps = sample as f64 / start.elapsed().as_secs_f64();
+    // one query and a block of 64 go through different GEMM kernels: scores may differ in the
+    // last bit, so near-ties may swap; the sets must agree almost everywhere
+    let agree = single
+        .iter()
+        .zip(&batched)
+        .map(|(s, b)| s.iter().filter(|x| b.iter().any(|y| y.id == x.id)).count())
+        .sum::<usize>() as f64
+        / (sample * a.k.min(n)).max(1) as f64;
+    if agree < 0.99 {
+        return Err(Error::Invalid(format!("single-query and batched results agree on only {agree:.3} of the ids")));
+    }
+    let report = json!({ "n": n, "dim": dim, "nq": nq, "k": a.k, "threads": rayon::current_num_threads(), "exact_qps": exact_qps, "exact_qps_single_1thread": single_qps });
+    if a.json {
+        return print_json(&report);
+    }
+    println!(
+        "exact top-{} over {n} x {dim}: {exact_qps:.0} queries/s batched ({} queries, {} threads), {single_qps:.0} queries/s one at a time on 1 thread",
+        a.k,
+        nq,
+        rayon::current_num_threads()
+    );
+    Ok(())
+}
+
+fn train(a: TrainArgs) -> towers::Result<()> {
     let fmt = TableFormat::default();
     let train = Interactions::read(a.splits.join("train.tsv"), &fmt)?;
     let test = Interactions::read(a.splits.join("test.tsv"), &fmt)?;

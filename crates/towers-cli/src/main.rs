@@ -41,7 +41,8 @@ enum Command {
     Serve(serve::Args),
     /// Train on MovieLens 100K, evaluate, and recommend for user 42, in one command.
     Quickstart(quickstart::Args),
-    /// Measure training and evaluation speed (beside TFRS when its peer is set up).
+    /// Measure speed: `bench train` (beside TFRS when its peer is set up), `bench index`.
+    #[command(subcommand)]
     Bench(bench::Args),
 }
 

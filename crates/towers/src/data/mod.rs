@@ -3,6 +3,7 @@
 mod catalog;
 mod interactions;
 pub mod movielens;
+pub mod npy;
 mod split;
 mod text;
 mod vocab;

@@ -6,7 +6,9 @@ use rayon::prelude::*;
 use std::cmp::Ordering;
 
 /// Candidate rows scored per GEMM call.
-const CAND_CHUNK: usize = 4096;
+const CAND_CHUNK: usize = 2048;
+/// Queries per block: GEMM packs each candidate chunk once per block, so larger blocks amortise it.
+const QUERY_BLOCK: usize = 256;
 /// Upper bound on the floats of one block of full score rows.
 const ROWS_BUDGET: usize = 1 << 22;
 
@@ -96,7 +98,8 @@ pub fn top_k(
     skip: impl Fn(usize, u32) -> bool + Sync,
 ) -> Vec<Vec<Scored>> {
     let (nq, nc) = (queries.len() / dim, candidates.len() / dim);
-    let qb = 64.min(nq.max(1));
+    // at least two blocks when there are enough queries, so that both cores work
+    let qb = QUERY_BLOCK.min(nq.div_ceil(2)).max(1);
     let block = |b: usize| -> Vec<Vec<Scored>> {
         let (q0, q1) = (b * qb, ((b + 1) * qb).min(nq));
         let rows = q1 - q0;
@@ -107,12 +110,18 @@ pub fn top_k(
             matmul_abt(&queries[q0 * dim..q1 * dim], &candidates[c0 * dim..(c0 + cn) * dim], &mut buf, rows, cn, dim);
             for (r, heap) in heaps.iter_mut().enumerate() {
                 let mut t = heap.threshold();
-                for (j, &s) in buf[r * cn..(r + 1) * cn].iter().enumerate() {
-                    if s >= t {
-                        let id = (c0 + j) as u32;
-                        if !skip(q0 + r, id) {
-                            heap.push(Scored { id, score: s });
-                            t = heap.threshold();
+                for (g, group) in buf[r * cn..(r + 1) * cn].chunks(16).enumerate() {
+                    // most groups hold nothing above the threshold: one vectorised max skips them
+                    if group.iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m }) < t {
+                        continue;
+                    }
+                    for (j, &s) in group.iter().enumerate() {
+                        if s >= t {
+                            let id = (c0 + g * 16 + j) as u32;
+                            if !skip(q0 + r, id) {
+                                heap.push(Scored { id, score: s });
+                                t = heap.threshold();
+                            }
                         }
                     }
                 }

@@ -4,12 +4,14 @@ mod catalog;
 mod interactions;
 pub mod movielens;
 pub mod npy;
+mod sessions;
 mod split;
 mod text;
 mod vocab;
 
 pub use catalog::Catalog;
 pub use interactions::{Interactions, TableFormat};
+pub use sessions::{RetailRocketPrep, Sessions};
 pub use split::Split;
 pub use vocab::Vocabulary;
 

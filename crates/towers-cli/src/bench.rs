@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 use towers::data::{CandidateKey, Catalog, Dataset, Interactions, TableFormat, npy};
 use towers::index::{BruteForceIndex, Filter, Metric};
+use towers::kernels::gru::GruWeights;
 use towers::rng::Rng;
 use towers::{Artifact, Error, TrainConfig, Trainer};
 
@@ -18,6 +19,52 @@ pub enum Args {
     Train(TrainArgs),
     /// Exact top-k search speed over vectors from .npy files (e.g. ../shared/peer/ann_peers.py --save-dir).
     Index(IndexArgs),
+    /// GRU forward + backward over a batch of sequences (the sequential query tower's cost).
+    Gru(GruArgs),
+}
+
+/// Options of `towers bench gru` (defaults: TFRS's sequential tutorial, batch 4096, 10 steps, 32 wide).
+#[derive(ClapArgs, Debug)]
+pub struct GruArgs {
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 4096)]
+    pub batch: usize,
+    /// Steps per sequence.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Input and hidden width.
+    #[arg(long, default_value_t = 32)]
+    pub dim: usize,
+    /// Timed repetitions (after one warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub repeat: usize,
+}
+
+fn gru(a: GruArgs) -> towers::Result<()> {
+    let mut rng = Rng::new(3);
+    let w = GruWeights::new(a.dim, a.dim, &mut rng);
+    let x: Vec<f32> = (0..a.batch * a.steps * a.dim).map(|_| rng.next_f32() - 0.5).collect();
+    // padding as in short histories: sequence i has 1 + i % steps real items
+    let mask: Vec<bool> = (0..a.batch * a.steps).map(|i| i % a.steps <= (i / a.steps) % a.steps).collect();
+    let d_out: Vec<f32> = (0..a.batch * a.dim).map(|_| rng.next_f32() - 0.5).collect();
+    let mut times = Vec::new();
+    for _ in 0..=a.repeat {
+        let start = Instant::now();
+        let (_, cache) = w.forward(&x, &mask, a.batch, a.steps);
+        let g = w.backward(&x, &mask, &cache, &d_out);
+        times.push(start.elapsed().as_secs_f64());
+        std::hint::black_box(g);
+    }
+    times.remove(0);
+    println!(
+        "GRU({}) over {} sequences x {} steps: {:.2} ms forward + backward (median of {})",
+        a.dim,
+        a.batch,
+        a.steps,
+        median(times) * 1e3,
+        a.repeat
+    );
+    Ok(())
 }
 
 /// Options of `towers bench index`.
@@ -131,6 +178,7 @@ pub fn run(a: Args) -> towers::Result<()> {
     match a {
         Args::Train(a) => train(a),
         Args::Index(a) => index(a),
+        Args::Gru(a) => gru(a),
     }
 }
 

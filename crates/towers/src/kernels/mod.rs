@@ -2,6 +2,7 @@
 //! tables with row-sparse optimizer updates, the fused in-batch softmax loss, and blocked
 //! exact top-k scoring. Plain `f32` slices in and out, row-major, no framework types.
 
+pub mod gru;
 pub mod softmax;
 pub mod table;
 pub mod topk;
@@ -71,6 +72,38 @@ pub fn matmul_ab(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: u
     }
 }
 
+/// `out (m×n) = aᵀ · b` where `a` is `k×m` and `b` is `k×n`; all row-major, single-threaded.
+pub fn matmul_atb(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: usize) {
+    assert!(a.len() >= k * m && b.len() >= k * n && out.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: as above; aᵀ is read through strides (row stride 1, column stride m).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            m as isize,
+            1,
+            b.as_ptr(),
+            1,
+            n as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +125,9 @@ mod tests {
         let mut out2 = vec![0.0; m * n];
         matmul_ab(&a, &bt, &mut out2, m, n, k);
         assert!(out.iter().zip(&out2).all(|(x, y)| (x - y).abs() < 1e-5));
+        let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect(); // k×m
+        let mut out3 = vec![0.0; m * n];
+        matmul_atb(&at, &bt, &mut out3, m, n, k);
+        assert!(out.iter().zip(&out3).all(|(x, y)| (x - y).abs() < 1e-5));
     }
 }

@@ -179,7 +179,7 @@ impl GruWeights {
         let (d, hd, steps) = (self.input, self.hidden, cache.steps);
         let g3 = 3 * hd;
         let mut dx = vec![0f32; x.len()];
-        let parts: Vec<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>)> = dx
+        let parts: Vec<GruGrads> = dx
             .par_chunks_mut(ROW_BLOCK * steps * d)
             .zip(cache.blocks.par_iter())
             .enumerate()
@@ -203,17 +203,18 @@ impl GruWeights {
             b_rec: vec![0.0; g3],
             x: Vec::new(),
         };
-        for (w, u, bi, br) in parts {
-            g.w.iter_mut().zip(&w).for_each(|(a, b)| *a += b);
-            g.u.iter_mut().zip(&u).for_each(|(a, b)| *a += b);
-            g.b_in.iter_mut().zip(&bi).for_each(|(a, b)| *a += b);
-            g.b_rec.iter_mut().zip(&br).for_each(|(a, b)| *a += b);
+        let add = |acc: &mut [f32], part: &[f32]| acc.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+        for p in parts {
+            add(&mut g.w, &p.w);
+            add(&mut g.u, &p.u);
+            add(&mut g.b_in, &p.b_in);
+            add(&mut g.b_rec, &p.b_rec);
         }
         g.x = dx;
         g
     }
 
-    #[allow(clippy::type_complexity)]
+    /// One block's parameter gradients (its input gradients go to `dx`).
     fn backward_block(
         &self,
         x: &[f32],
@@ -222,7 +223,7 @@ impl GruWeights {
         steps: usize,
         d_out: &[f32],
         dx: &mut [f32],
-    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    ) -> GruGrads {
         let (d, hd, rows) = (self.input, self.hidden, c.rows);
         let g3 = 3 * hd;
         let mut dh = d_out.to_vec();
@@ -283,7 +284,7 @@ impl GruWeights {
         for row in dxw.chunks_exact(g3) {
             db_in.iter_mut().zip(row).for_each(|(a, b)| *a += b);
         }
-        (dw, du, db_in, db_rec)
+        GruGrads { w: dw, u: du, b_in: db_in, b_rec: db_rec, x: Vec::new() }
     }
 }
 

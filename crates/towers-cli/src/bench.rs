@@ -228,7 +228,7 @@ fn train(a: TrainArgs) -> towers::Result<()> {
     let train = Interactions::read(a.splits.join("train.tsv"), &fmt)?;
     let test = Interactions::read(a.splits.join("test.tsv"), &fmt)?;
     let movies = Catalog::read(a.splits.join("movies.tsv"))?;
-    let threads = rayon_threads();
+    let threads = rayon::current_num_threads();
     let peer = peer_python(&a);
     let mut report = json!({ "threads": threads, "train_examples": train.len(), "test_pairs": test.len() });
     let say = |s: String| {
@@ -305,8 +305,4 @@ fn train(a: TrainArgs) -> towers::Result<()> {
         return Err(Error::Invalid("evaluation did not run".into()));
     }
     Ok(())
-}
-
-fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }

@@ -62,19 +62,14 @@ impl TableArgs {
 }
 
 /// Where MovieLens 100K is: `--data`, else `$TOWERS_DATA`, else the shared data folder beside
-/// the checkout.
+/// the checkout; a folder holding `ml-100k/` is accepted too.
 pub fn movielens_dir(data: Option<PathBuf>) -> Option<PathBuf> {
-    let candidates = data
+    use towers::data::movielens::MovieLens;
+    let places = data
         .into_iter()
         .chain(std::env::var_os("TOWERS_DATA").map(PathBuf::from))
-        .chain([PathBuf::from("../shared/data/ml-100k")]);
-    candidates
-        .into_iter()
-        .find(|d| {
-            towers::data::movielens::MovieLens::is_present(d)
-                || towers::data::movielens::MovieLens::is_present(d.join("ml-100k"))
-        })
-        .map(|d| if towers::data::movielens::MovieLens::is_present(&d) { d } else { d.join("ml-100k") })
+        .chain([PathBuf::from("../shared/data")]);
+    places.flat_map(|d| [d.join("ml-100k"), d]).find(|d| MovieLens::is_present(d))
 }
 
 fn row(name: &str, m: &TopKMetrics) -> String {
@@ -103,6 +98,14 @@ pub fn print_evaluation(e: &Evaluation) {
             "({} pairs with a user unknown to the model, {} with an unknown item: always a miss)",
             e.unknown_users, e.unknown_items
         );
+    }
+}
+
+/// Checks a `-k` option.
+pub fn check_k(k: usize) -> towers::Result<usize> {
+    match k {
+        1..=100_000 => Ok(k),
+        _ => Err(Error::Config(format!("-k must be in 1..=100000, got {k}"))),
     }
 }
 

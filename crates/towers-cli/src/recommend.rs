@@ -1,9 +1,9 @@
 //! `towers recommend`.
 
-use crate::common::print_json;
+use crate::common::{check_k, print_json};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use towers::{Artifact, Error};
+use towers::Artifact;
 
 /// Options of `towers recommend`.
 #[derive(ClapArgs, Debug)]
@@ -26,11 +26,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    if a.k == 0 || a.k > 100_000 {
-        return Err(Error::Config(format!("-k must be in 1..=100000, got {}", a.k)));
-    }
     let model = Artifact::load(&a.model)?;
-    let recs = model.recommend(&a.user, a.k, a.exclude_seen);
+    let recs = model.recommend(&a.user, check_k(a.k)?, a.exclude_seen);
     if recs.cold_start {
         eprintln!(
             "user '{}' is not in the training data: showing the {} most popular items instead",

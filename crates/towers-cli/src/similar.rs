@@ -1,9 +1,9 @@
 //! `towers similar`.
 
-use crate::common::print_json;
+use crate::common::{check_k, print_json};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use towers::{Artifact, Error};
+use towers::Artifact;
 
 /// Options of `towers similar`.
 #[derive(ClapArgs, Debug)]
@@ -23,11 +23,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    if a.k == 0 || a.k > 100_000 {
-        return Err(Error::Config(format!("-k must be in 1..=100000, got {}", a.k)));
-    }
     let model = Artifact::load(&a.model)?;
-    let items = model.similar(&a.item, a.k)?;
+    let items = model.similar(&a.item, check_k(a.k)?)?;
     if a.json {
         return print_json(&serde_json::json!({ "items": items }));
     }

@@ -4,7 +4,7 @@
 mod files;
 
 use crate::data::{Catalog, Dataset, Interactions, Items, Vocabulary};
-use crate::eval::{Seen, TopKMetrics, popularity, ranks};
+use crate::eval::{Seen, TopKMetrics, distinct_queries, popularity, ranks};
 use crate::index::{BruteForceIndex, Filter, Metric, Scored};
 use crate::model::TwoTower;
 use crate::train::{History, TrainConfig, Trainer};
@@ -148,11 +148,7 @@ impl Artifact {
     pub fn evaluate(&self, test: &Interactions, exclude_seen: bool) -> Evaluation {
         let pairs = Dataset::encode(&self.query_vocab, &self.items, test);
         let start = Instant::now();
-        let mut users: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-        users.sort_unstable();
-        users.dedup();
-        let local: Vec<(u32, u32)> =
-            pairs.iter().map(|&(q, c)| (users.binary_search(&q).unwrap_or(0) as u32, c)).collect();
+        let (users, local) = distinct_queries(&pairs);
         let excluded: Vec<&[u32]> =
             if exclude_seen { users.iter().map(|&u| self.seen.of(u)).collect() } else { Vec::new() };
         let queries = self.model.query.embed(&users);

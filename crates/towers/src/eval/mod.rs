@@ -4,4 +4,4 @@ mod baselines;
 mod topk;
 
 pub use baselines::popularity;
-pub use topk::{Seen, TopKMetrics, evaluate, ranks};
+pub use topk::{Seen, TopKMetrics, distinct_queries, evaluate, ranks};

@@ -88,6 +88,16 @@ impl Seen {
     }
 }
 
+/// The distinct query rows of `pairs`, sorted, and the pairs with their query replaced by its
+/// position in that list (the form [`ranks`] takes).
+pub fn distinct_queries(pairs: &[(u32, u32)]) -> (Vec<u32>, Vec<(u32, u32)>) {
+    let mut queries: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+    queries.sort_unstable();
+    queries.dedup();
+    let local = pairs.iter().map(|&(q, c)| (queries.binary_search(&q).unwrap_or(0) as u32, c)).collect();
+    (queries, local)
+}
+
 /// The 1-based rank of each pair's candidate. `queries` holds the embeddings of the distinct
 /// queries (`nq × dim`); `pairs` are (index into `queries`, candidate row); `candidates` holds
 /// every candidate row, row 0 being the OOV row, which is never ranked. `excluded[q]` lists

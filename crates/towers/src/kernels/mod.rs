@@ -7,101 +7,67 @@ pub mod softmax;
 pub mod table;
 pub mod topk;
 
-/// `out (m×n) = a (m×k) · bᵀ` where `b` is `n×k`; all row-major. Single-threaded: callers
-/// parallelise over blocks so that results do not depend on the number of threads.
+/// `out (m×n) = A (m×k) · B (k×n)` with `A[i][p] = a[i·a_rs + p·a_cs]` and
+/// `B[p][j] = b[p·b_rs + j·b_cs]`. Single-threaded: callers parallelise over blocks, so that
+/// results do not depend on the number of threads.
+#[allow(clippy::too_many_arguments)]
+fn gemm_strided(
+    out: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[f32],
+    b_rs: usize,
+    b_cs: usize,
+) {
+    let last = |rs: usize, cs: usize, rows: usize, cols: usize| (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs;
+    assert!(out.len() >= m * n, "output too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(k == 0 || (a.len() > last(a_rs, a_cs, m, k) && b.len() > last(b_rs, b_cs, k, n)), "operand too small");
+    // SAFETY: the asserts keep every strided access inside the three slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// `out (m×n) = a (m×k) · bᵀ` where `b` is `n×k`; all row-major.
 pub fn matmul_abt(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: usize) {
-    assert!(a.len() >= m * k && b.len() >= n * k && out.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: the asserts above keep every strided access inside the three slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            k as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+    gemm_strided(out, m, n, k, a, k, 1, b, 1, k)
 }
 
-/// `out (m×n) = a (m×k) · b (k×n)`; all row-major, single-threaded.
+/// `out (m×n) = a (m×k) · b (k×n)`; all row-major.
 pub fn matmul_ab(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: usize) {
-    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: as above.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+    gemm_strided(out, m, n, k, a, k, 1, b, n, 1)
 }
 
-/// `out (m×n) = aᵀ · b` where `a` is `k×m` and `b` is `k×n`; all row-major, single-threaded.
+/// `out (m×n) = aᵀ · b` where `a` is `k×m` and `b` is `k×n`; all row-major.
 pub fn matmul_atb(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: usize) {
-    assert!(a.len() >= k * m && b.len() >= k * n && out.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: as above; aᵀ is read through strides (row stride 1, column stride m).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            m as isize,
-            1,
-            b.as_ptr(),
-            1,
-            n as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+    gemm_strided(out, m, n, k, a, 1, m, b, n, 1)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use super::optimizer::Slots;
 use super::{EpochRecord, History, Optimizer, OptimizerConfig};
 use crate::data::{CandidateKey, Dataset};
-use crate::eval::{TopKMetrics, evaluate};
+use crate::eval::{TopKMetrics, distinct_queries, evaluate};
 use crate::kernels::softmax::InBatchSoftmax;
 use crate::model::{Normalization, Tower, TwoTower};
 use crate::rng::Rng;
@@ -293,11 +293,8 @@ fn update_tower(
 
 /// Metrics of the current model on (query row, candidate row) pairs.
 pub(crate) fn validate(model: &TwoTower, pairs: &[(u32, u32)]) -> TopKMetrics {
-    let mut uniq: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-    uniq.sort_unstable();
-    uniq.dedup();
-    let local: Vec<(u32, u32)> = pairs.iter().map(|&(q, c)| (uniq.binary_search(&q).unwrap_or(0) as u32, c)).collect();
-    let queries = model.query.embed(&uniq);
+    let (users, local) = distinct_queries(pairs);
+    let queries = model.query.embed(&users);
     let candidates = model.candidate.embed_all();
     evaluate(&queries, &candidates, model.dim(), &local, &[])
 }

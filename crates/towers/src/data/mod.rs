@@ -4,6 +4,7 @@ mod catalog;
 mod interactions;
 pub mod movielens;
 pub mod npy;
+mod sequence;
 mod sessions;
 mod split;
 mod text;
@@ -11,6 +12,7 @@ mod vocab;
 
 pub use catalog::Catalog;
 pub use interactions::{Interactions, TableFormat};
+pub use sequence::{Positions, SequenceExamples};
 pub use sessions::{RetailRocketPrep, Sessions};
 pub use split::Split;
 pub use vocab::Vocabulary;

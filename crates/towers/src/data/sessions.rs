@@ -51,6 +51,33 @@ impl Sessions {
         Ok(Sessions { items, ids: None })
     }
 
+    /// The `examples` format of `../shared/data/ml-100k-splits/seq-*`: per line
+    /// `query_id<TAB>space-separated context ids (0 = padding)<TAB>target id`, read as the
+    /// sequence context + target (padding dropped), so that the target is the last item.
+    pub fn read_examples(path: impl AsRef<Path>) -> Result<Sessions> {
+        let path = path.as_ref();
+        let text = read_text(path)?;
+        let (mut items, mut ids) = (Vec::new(), Vec::new());
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let f: Vec<&str> = line.split('\t').collect();
+            if f.len() != 3 {
+                return Err(Error::parse(path, Some(i as u64 + 1), format!("expected 3 tab-separated fields (query, context, target), found {}", f.len())));
+            }
+            let mut s: Vec<String> = f[1].split_whitespace().filter(|t| *t != "0").map(String::from).collect();
+            let target = f[2].trim();
+            if target.is_empty() || target == "0" {
+                return Err(Error::parse(path, Some(i as u64 + 1), "field 'target' is empty or padding"));
+            }
+            s.push(target.to_string());
+            items.push(s);
+            ids.push(f[0].trim().to_string());
+        }
+        if items.is_empty() {
+            return Err(Error::parse(path, None, "empty file: no examples"));
+        }
+        Ok(Sessions { items, ids: Some(ids) })
+    }
+
     /// GRU4Rec's format: a tab-separated table whose header names `SessionId`, `ItemId` and
     /// `Time` (any order, other columns ignored). Time is in seconds or milliseconds; events
     /// are put in time order within each session (ties keep file order), sessions in order of
@@ -347,6 +374,14 @@ mod tests {
         assert!(e.contains("c.tsv:2") && e.contains("expected 3"), "{e}");
         let e = Sessions::read_gru4rec(tmp("t.tsv", "SessionId\tItemId\tTime\n1\t7\tnoon\n")).unwrap_err().to_string();
         assert!(e.contains("'Time'") && e.contains("noon"), "{e}");
+    }
+
+    #[test]
+    fn examples_format_drops_padding() {
+        let s = Sessions::read_examples(tmp("x.tsv", "1\t168 172 0 0\t165\n2\t0 0 0 0\t5\n")).unwrap();
+        assert_eq!(s.items, strs(&[&["168", "172", "165"], &["5"]]));
+        let e = Sessions::read_examples(tmp("y.tsv", "1\t168 172\n")).unwrap_err().to_string();
+        assert!(e.contains("y.tsv:1") && e.contains("expected 3"), "{e}");
     }
 
     #[test]

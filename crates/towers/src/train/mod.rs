@@ -2,8 +2,10 @@
 
 mod history;
 mod optimizer;
+mod sequential;
 mod trainer;
 
 pub use history::{EpochRecord, History};
 pub use optimizer::{Optimizer, OptimizerConfig, OptimizerKind, Slots};
+pub use sequential::{SequenceConfig, evaluate_sequential, fit_sequential};
 pub use trainer::{Recipe, TrainConfig, Trainer};

@@ -136,18 +136,19 @@ struct TowerSlots {
 }
 
 /// Distinct rows of a batch and each example's index among them.
-struct Dedup {
+pub(crate) struct Dedup {
     slot: Vec<u32>,
-    rows: Vec<u32>,
-    weights: Vec<f32>,
+    pub(crate) rows: Vec<u32>,
+    pub(crate) weights: Vec<f32>,
 }
 
 impl Dedup {
-    fn new(table_rows: usize) -> Self {
+    pub(crate) fn new(table_rows: usize) -> Self {
         Dedup { slot: vec![u32::MAX; table_rows], rows: Vec::new(), weights: Vec::new() }
     }
 
-    fn index(&mut self, row: u32) -> u32 {
+    /// The position of `row` among the distinct rows, counting one more occurrence.
+    pub(crate) fn index(&mut self, row: u32) -> u32 {
         let s = &mut self.slot[row as usize];
         if *s == u32::MAX {
             *s = self.rows.len() as u32;
@@ -158,7 +159,7 @@ impl Dedup {
         *s
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         for &r in &self.rows {
             self.slot[r as usize] = u32::MAX;
         }
@@ -299,7 +300,7 @@ pub(crate) fn validate(model: &TwoTower, pairs: &[(u32, u32)]) -> TopKMetrics {
     evaluate(&queries, &candidates, model.dim(), &local, &[])
 }
 
-fn progress_bar(on: bool, len: u64) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(on: bool, len: u64) -> indicatif::ProgressBar {
     if !on {
         return indicatif::ProgressBar::hidden();
     }

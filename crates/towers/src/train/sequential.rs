@@ -1,0 +1,201 @@
+//! Training and evaluating the sequential model (GRU query tower over item histories).
+
+use super::trainer::{Dedup, progress_bar};
+use super::{EpochRecord, History, Optimizer, Slots, TrainConfig};
+use crate::data::SequenceExamples;
+use crate::eval::{TopKMetrics, ranks};
+use crate::kernels::softmax::InBatchSoftmax;
+use crate::kernels::table::Table;
+use crate::model::SequentialModel;
+use crate::rng::Rng;
+use crate::task::Reduction;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Settings of sequential retrieval beside [`TrainConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SequenceConfig {
+    /// Items of history the GRU reads.
+    pub steps: usize,
+    /// One item table for the GRU's inputs and the candidates.
+    pub share_embeddings: bool,
+}
+
+impl Default for SequenceConfig {
+    fn default() -> Self {
+        SequenceConfig { steps: 10, share_embeddings: false }
+    }
+}
+
+/// Gradient rows of an embedding table gathered over a batch, summed per distinct row.
+struct SparseGrad {
+    rows: Dedup,
+    grads: Vec<f32>,
+    dim: usize,
+}
+
+impl SparseGrad {
+    fn new(table_rows: usize, dim: usize) -> Self {
+        SparseGrad { rows: Dedup::new(table_rows), grads: Vec::new(), dim }
+    }
+
+    fn add(&mut self, row: u32, g: &[f32]) {
+        let i = self.rows.index(row) as usize;
+        if i * self.dim == self.grads.len() {
+            self.grads.resize((i + 1) * self.dim, 0.0);
+        }
+        self.grads[i * self.dim..(i + 1) * self.dim].iter_mut().zip(g).for_each(|(a, b)| *a += b);
+    }
+
+    /// Adds L2 regularisation and applies the optimizer to the touched rows, then forgets them.
+    fn apply(&mut self, opt: &Optimizer, table: &mut Table, slots: &mut Slots, l2: f32) {
+        if l2 > 0.0 {
+            for ((g, &r), &n) in self.grads.chunks_exact_mut(self.dim).zip(&self.rows.rows).zip(&self.rows.weights) {
+                g.iter_mut().zip(table.row(r as usize)).for_each(|(g, w)| *g += l2 * n * w);
+            }
+        }
+        opt.apply(table, slots, &self.rows.rows, &self.grads);
+        self.rows.clear();
+        self.grads.clear();
+    }
+}
+
+/// Applies the optimizer to a dense parameter vector.
+fn apply_dense(opt: &Optimizer, param: &mut Vec<f32>, slots: &mut Slots, grad: &[f32]) {
+    let mut t = Table { rows: 1, dim: param.len(), data: std::mem::take(param) };
+    opt.apply(&mut t, slots, &[0], grad);
+    *param = t.data;
+}
+
+/// Trains a sequential model over `items` item rows (OOV included) on `data`; with
+/// `validation`, records its metrics after every epoch.
+pub fn fit_sequential(
+    cfg: &TrainConfig,
+    seq: &SequenceConfig,
+    items: usize,
+    data: &SequenceExamples,
+    validation: Option<&SequenceExamples>,
+    progress: bool,
+) -> Result<(SequentialModel, History)> {
+    cfg.validate()?;
+    if data.is_empty() {
+        return Err(Error::Invalid("no training examples".into()));
+    }
+    let (d, steps) = (cfg.dim, data.steps);
+    let mut model = SequentialModel::new(items, d, seq.share_embeddings, cfg.seed);
+    let mut opt = Optimizer::new(cfg.optimizer);
+    let mut item_slots = opt.slots(items, d);
+    let mut cand_slots = opt.slots(items, d);
+    let g = &model.gru;
+    let mut gru_slots = [g.w.len(), g.u.len(), g.b_in.len(), g.b_rec.len()].map(|n| opt.slots(1, n));
+    let log_q: Option<Vec<f32>> = cfg.retrieval.logq_correction.then(|| {
+        let mut counts = vec![0f32; items];
+        data.targets.iter().for_each(|&c| counts[c as usize] += 1.0);
+        counts.iter().map(|&k| (k.max(1.0) / data.len() as f32).ln()).collect()
+    });
+    let mut cands = Dedup::new(items);
+    let mut item_grads = SparseGrad::new(items, d);
+    let mut cand_grads = SparseGrad::new(items, d);
+    let mut rng = Rng::new(cfg.seed ^ 0x5EED_5EED);
+    let mut order: Vec<u32> = (0..data.len() as u32).collect();
+    let bar = progress_bar(progress, (data.len().div_ceil(cfg.batch_size) * cfg.epochs) as u64);
+    let mut history = History::default();
+    for epoch in 1..=cfg.epochs {
+        let start = Instant::now();
+        rng.shuffle(&mut order);
+        let mut loss_sum = 0f64;
+        for batch in order.chunks(cfg.batch_size) {
+            opt.next_step();
+            let mut ctx = Vec::with_capacity(batch.len() * steps);
+            let mut mask = Vec::with_capacity(batch.len() * steps);
+            let mut pairs = Vec::with_capacity(batch.len());
+            for (k, &i) in batch.iter().enumerate() {
+                let i = i as usize;
+                ctx.extend_from_slice(&data.contexts[i * steps..(i + 1) * steps]);
+                mask.extend_from_slice(&data.mask[i * steps..(i + 1) * steps]);
+                pairs.push((k as u32, cands.index(data.targets[i])));
+            }
+            let (q, x, cache) = model.queries(&ctx, &mask, steps);
+            let c = model.candidates().gather(&cands.rows);
+            let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| cands.rows.iter().map(|&r| l[r as usize]).collect());
+            let grads = InBatchSoftmax {
+                queries: &q,
+                candidates: &c,
+                dim: d,
+                pairs: &pairs,
+                log_q: lq.as_deref(),
+                temperature: cfg.retrieval.temperature,
+                remove_accidental_hits: cfg.retrieval.remove_accidental_hits,
+                grad_scale: match cfg.retrieval.reduction {
+                    Reduction::Sum => 1.0,
+                    Reduction::Mean => 1.0 / batch.len() as f32,
+                },
+            }
+            .forward_backward();
+            if !grads.loss.is_finite() {
+                return Err(Error::Invalid(format!("training diverged at epoch {epoch}; lower the learning rate")));
+            }
+            loss_sum += grads.loss * batch.len() as f64;
+            let g = model.gru.backward(&x, &mask, &cache, &grads.d_queries);
+            for (p, (&row, &m)) in ctx.iter().zip(&mask).enumerate() {
+                if m {
+                    item_grads.add(row, &g.x[p * d..(p + 1) * d]);
+                }
+            }
+            let cand_target = if model.candidate_embedding.is_some() { &mut cand_grads } else { &mut item_grads };
+            for (j, &row) in cands.rows.iter().enumerate() {
+                cand_target.add(row, &grads.d_candidates[j * d..(j + 1) * d]);
+            }
+            item_grads.apply(&opt, &mut model.item_embedding, &mut item_slots, cfg.l2);
+            if let Some(table) = model.candidate_embedding.as_mut() {
+                cand_grads.apply(&opt, table, &mut cand_slots, cfg.l2);
+            }
+            let [sw, su, sbi, sbr] = &mut gru_slots;
+            apply_dense(&opt, &mut model.gru.w, sw, &g.w);
+            apply_dense(&opt, &mut model.gru.u, su, &g.u);
+            apply_dense(&opt, &mut model.gru.b_in, sbi, &g.b_in);
+            apply_dense(&opt, &mut model.gru.b_rec, sbr, &g.b_rec);
+            cands.clear();
+            bar.inc(1);
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let loss = loss_sum / data.len() as f64;
+        let validation = validation.map(|v| evaluate_sequential(&model, v, false));
+        tracing::info!(epoch, loss, seconds, top_100 = validation.map(|m| m.top_100), "epoch done");
+        history.epochs.push(EpochRecord { epoch, loss, seconds, validation });
+    }
+    bar.finish_and_clear();
+    Ok((model, history))
+}
+
+/// Ranks each example's target against every item (recall@k = top-k accuracy, MRR); with
+/// `exclude_context`, the items of an example's context (other than its target) are removed.
+pub fn evaluate_sequential(model: &SequentialModel, examples: &SequenceExamples, exclude_context: bool) -> TopKMetrics {
+    const BLOCK: usize = 4096;
+    let steps = examples.steps;
+    let candidates = &model.candidates().data;
+    let mut all = Vec::with_capacity(examples.len());
+    for b0 in (0..examples.len()).step_by(BLOCK) {
+        let b1 = (b0 + BLOCK).min(examples.len());
+        let (ctx, mask) = (&examples.contexts[b0 * steps..b1 * steps], &examples.mask[b0 * steps..b1 * steps]);
+        let (q, _, _) = model.queries(ctx, mask, steps);
+        let pairs: Vec<(u32, u32)> = (b0..b1).map(|i| ((i - b0) as u32, examples.targets[i])).collect();
+        let excluded: Vec<Vec<u32>> = if exclude_context {
+            (0..b1 - b0)
+                .map(|i| {
+                    let mut e: Vec<u32> = (0..steps).filter(|&t| mask[i * steps + t]).map(|t| ctx[i * steps + t]).collect();
+                    e.sort_unstable();
+                    e.dedup();
+                    e
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let refs: Vec<&[u32]> = excluded.iter().map(Vec::as_slice).collect();
+        all.extend(ranks(&q, candidates, model.dim(), &pairs, &refs));
+    }
+    TopKMetrics::from_ranks(&all)
+}

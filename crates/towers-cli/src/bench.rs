@@ -249,7 +249,9 @@ fn train(a: TrainArgs) -> towers::Result<()> {
         let model = Artifact::train(config, &train, Some(&movies), None, false)?;
         let ours = warm_epoch(&model.summary.epoch_s);
         if batch == 8192 {
-            eval_s = median((0..7).map(|_| model.evaluate(&test, false).eval_s).collect());
+            let runs: towers::Result<Vec<f64>> =
+                (0..7).map(|_| model.evaluate(&test, false).map(|e| e.eval_s)).collect();
+            eval_s = median(runs?);
         }
         let peer_run = peer.as_ref().and_then(|py| run_peer(py, &a, batch));
         let theirs = peer_run

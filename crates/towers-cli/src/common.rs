@@ -2,8 +2,9 @@
 
 use clap::Args as ClapArgs;
 use std::path::{Path, PathBuf};
-use towers::data::{Interactions, TableFormat};
+use towers::data::{Interactions, Sessions, TableFormat};
 use towers::eval::TopKMetrics;
+use towers::train::SequenceFormat;
 use towers::{Error, Evaluation};
 
 /// Exit status for an error: 2 bad usage or configuration, 3 bad input data, 4 bad or
@@ -98,6 +99,32 @@ pub fn print_evaluation(e: &Evaluation) {
             "({} pairs with a user unknown to the model, {} with an unknown item: always a miss)",
             e.unknown_users, e.unknown_items
         );
+    }
+}
+
+/// Layout of sequence files.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqFormat {
+    /// One session per line (items separated by spaces or commas).
+    Sessions,
+    /// `query<TAB>context ids (0 = padding)<TAB>target` per line.
+    Examples,
+}
+
+impl From<SeqFormat> for SequenceFormat {
+    fn from(f: SeqFormat) -> Self {
+        match f {
+            SeqFormat::Sessions => SequenceFormat::Sessions,
+            SeqFormat::Examples => SequenceFormat::Examples,
+        }
+    }
+}
+
+/// Reads a sequence file in the given layout.
+pub fn read_sequences(path: &Path, format: SequenceFormat) -> towers::Result<Sessions> {
+    match format {
+        SequenceFormat::Sessions => Sessions::read_lines(path),
+        SequenceFormat::Examples => Sessions::read_examples(path),
     }
 }
 

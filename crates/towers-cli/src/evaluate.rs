@@ -1,6 +1,6 @@
 //! `towers evaluate`.
 
-use crate::common::{TableArgs, print_evaluation, print_json};
+use crate::common::{SeqFormat, TableArgs, print_evaluation, print_json, read_sequences};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::Artifact;
@@ -14,9 +14,13 @@ pub struct Args {
     /// Test interactions (CSV/TSV).
     #[arg(long)]
     pub test: PathBuf,
-    /// Remove each user's training items (except the test item) from the ranking.
+    /// Remove each user's training items (sequential models: the history's items) from the
+    /// ranking, except the test item.
     #[arg(long)]
     pub exclude_seen: bool,
+    /// Layout of a sequential model's test file (default: that of its training file).
+    #[arg(long, value_enum)]
+    pub test_format: Option<SeqFormat>,
     #[command(flatten)]
     pub table: TableArgs,
     /// Print one JSON object: top_1 … top_100, mrr, mrr_20, ndcg_10, n, baseline, eval_s.
@@ -26,8 +30,13 @@ pub struct Args {
 
 pub fn run(a: Args) -> towers::Result<()> {
     let model = Artifact::load(&a.model)?;
-    let test = a.table.read(&a.test)?;
-    let e = model.evaluate(&test, a.exclude_seen);
+    let e = match &model.sequence {
+        None => model.evaluate(&a.table.read(&a.test)?, a.exclude_seen)?,
+        Some(seq) => {
+            let test = read_sequences(&a.test, a.test_format.map_or(seq.format, Into::into))?;
+            model.evaluate_sequences(&test, a.exclude_seen)?
+        }
+    };
     if a.json {
         print_json(&e)
     } else {

@@ -41,10 +41,10 @@ pub fn run(a: Args) -> towers::Result<()> {
     );
     let model = Artifact::train(config, &train, Some(&ml.movies), None, true)?;
     println!("trained {} epochs in {:.2} s", model.history.epochs.len(), model.summary.train_s);
-    print_evaluation(&model.evaluate(&test, false));
-    print_evaluation(&model.evaluate(&test, true));
+    print_evaluation(&model.evaluate(&test, false)?);
+    print_evaluation(&model.evaluate(&test, true)?);
     println!("\ntop 10 for user {} (already-seen movies excluded):", a.user);
-    let recs = model.recommend(&a.user, 10, true);
+    let recs = model.recommend(&a.user, 10, true)?;
     if recs.cold_start {
         println!("(unknown user: most popular movies)");
     }

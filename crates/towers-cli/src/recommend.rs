@@ -11,13 +11,16 @@ pub struct Args {
     /// Model directory written by `towers train --out`.
     #[arg(long)]
     pub model: PathBuf,
-    /// User id.
-    #[arg(long)]
-    pub user: String,
+    /// User id (user → item models).
+    #[arg(long, required_unless_present = "history", conflicts_with = "history")]
+    pub user: Option<String>,
+    /// Items seen so far, oldest first, by id or title, comma-separated (sequential models).
+    #[arg(long, value_delimiter = ',')]
+    pub history: Option<Vec<String>>,
     /// Number of items.
     #[arg(short, default_value_t = 10)]
     pub k: usize,
-    /// Leave out the items the user interacted with in training.
+    /// Leave out the items the user interacted with in training (user → item models).
     #[arg(long)]
     pub exclude_seen: bool,
     /// Print {"items":[{"id","title","score"}…],"cold_start":bool}.
@@ -27,13 +30,17 @@ pub struct Args {
 
 pub fn run(a: Args) -> towers::Result<()> {
     let model = Artifact::load(&a.model)?;
-    let recs = model.recommend(&a.user, check_k(a.k)?, a.exclude_seen);
+    let k = check_k(a.k)?;
+    let recs = match (&a.user, &a.history) {
+        (Some(user), _) => model.recommend(user, k, a.exclude_seen)?,
+        (None, history) => model.recommend_history(history.as_deref().unwrap_or_default(), k)?,
+    };
     if recs.cold_start {
-        eprintln!(
-            "user '{}' is not in the training data: showing the {} most popular items instead",
-            a.user,
-            recs.items.len()
-        );
+        let who = match &a.user {
+            Some(u) => format!("user '{u}' is not in the training data"),
+            None => "no item of the history is known to the model".to_string(),
+        };
+        eprintln!("{who}: showing the {} most popular items instead", recs.items.len());
     }
     if a.json {
         return print_json(&recs);

@@ -4,7 +4,8 @@
 //! GET  /healthz                                   {"status":"ok"}
 //! GET  /v1/model                                  manifest summary
 //! GET  /v1/recommend?user=42&k=10&exclude_seen=true
-//! POST /v1/recommend  {"user":"42","k":10,"exclude_seen":true}
+//! POST /v1/recommend  {"user":"42","k":10,"exclude_seen":true}   or, for sequential models,
+//!                     {"history":["12","45","9"],"k":10}
 //! GET  /v1/similar?item=50&k=10
 //! ```
 //! Answers are `{"items":[{"id","title","score"}…],"model":…,"cold_start":bool}`; errors are
@@ -25,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use towers::artifact::TrainSummary;
-use towers::{Artifact, Error, Recommendation, TrainConfig};
+use towers::{Artifact, Error, Recommendation, Recommendations, TrainConfig};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -118,10 +119,32 @@ struct ModelInfo<'a> {
     training: &'a TrainSummary,
 }
 
+/// The library's errors as answers: a request the model cannot serve is 422, an unknown item 404.
+fn api_error(e: Error) -> ApiError {
+    match e {
+        Error::NotFound(m) => ApiError(StatusCode::NOT_FOUND, m),
+        Error::Invalid(m) | Error::Config(m) => unprocessable(m),
+        other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    }
+}
+
 impl Service {
-    fn recommend(&self, user: &str, k: Option<usize>, exclude_seen: Option<bool>) -> Result<Response, ApiError> {
-        let r = self.artifact.recommend(user, check_k(k)?, exclude_seen.unwrap_or(false));
+    fn answer(&self, r: towers::Result<Recommendations>) -> Result<Response, ApiError> {
+        let r = r.map_err(api_error)?;
         Ok(Json(Answer { items: r.items, model: &self.name, cold_start: r.cold_start }).into_response())
+    }
+
+    fn recommend(&self, user: &str, k: Option<usize>, exclude_seen: Option<bool>) -> Result<Response, ApiError> {
+        self.answer(self.artifact.recommend(user, check_k(k)?, exclude_seen.unwrap_or(false)))
+    }
+}
+
+/// A history item: an id as a string or a number.
+fn history_item(v: &Value) -> Result<String, ApiError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(unprocessable(format!("history items are ids (strings or numbers), not {other}"))),
     }
 }
 
@@ -133,7 +156,7 @@ async fn model_info(State(s): State<Arc<Service>>) -> Response {
     let a = &s.artifact;
     Json(ModelInfo {
         model: &s.name,
-        kind: "retrieval",
+        kind: a.model.kind(),
         format_version: towers::artifact::FORMAT_VERSION,
         dim: a.dim(),
         users: a.query_vocab.num_keys(),
@@ -159,11 +182,12 @@ async fn recommend_post(
     let Json(b) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
     match (b.user, b.history) {
         (Some(user), None) => s.recommend(&user, b.k, b.exclude_seen),
-        (None, Some(_)) => {
-            Err(unprocessable("this model is a user-to-item retrieval model: give a \"user\", not a \"history\""))
+        (None, Some(history)) => {
+            let items = history.iter().map(history_item).collect::<Result<Vec<_>, _>>()?;
+            s.answer(s.artifact.recommend_history(&items, check_k(b.k)?))
         }
         (Some(_), Some(_)) => Err(unprocessable("give either \"user\" or \"history\", not both")),
-        (None, None) => Err(unprocessable("missing \"user\"")),
+        (None, None) => Err(unprocessable("give a \"user\" (or, for a sequential model, a \"history\")")),
     }
 }
 
@@ -173,11 +197,8 @@ async fn similar(
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
     let k = check_k(q.k)?;
-    match s.artifact.similar(&q.item, k) {
-        Ok(items) => Ok(Json(Answer { items, model: &s.name, cold_start: false }).into_response()),
-        Err(Error::NotFound(m)) => Err(ApiError(StatusCode::NOT_FOUND, m)),
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
+    let items = s.artifact.similar(&q.item, k).map_err(api_error)?;
+    Ok(Json(Answer { items, model: &s.name, cold_start: false }).into_response())
 }
 
 async fn not_found(req: Request) -> ApiError {

@@ -1,13 +1,31 @@
 //! `towers train`.
 
-use crate::common::{TableArgs, print_evaluation, print_json};
+use crate::common::{TableArgs, print_evaluation, print_json, read_sequences};
 use clap::{Args as ClapArgs, ValueEnum};
 use std::path::PathBuf;
-use towers::data::{CandidateKey, Catalog, Split};
+use towers::data::{CandidateKey, Catalog, Positions, Split};
 use towers::model::Normalization;
 use towers::task::Reduction;
-use towers::train::{OptimizerConfig, OptimizerKind, Recipe};
+use towers::train::{OptimizerConfig, OptimizerKind, Recipe, SequenceConfig, SequenceFormat};
 use towers::{Artifact, Error, TrainConfig};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Task {
+    /// User → item (two towers of id embeddings).
+    Retrieval,
+    /// Item history → next item (GRU query tower).
+    Sequential,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TrainFormat {
+    /// An interaction table (CSV/TSV): user → item.
+    Interactions,
+    /// One session per line (sequential).
+    Sessions,
+    /// `query<TAB>context ids (0 = padding)<TAB>target` per line (sequential).
+    Examples,
+}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RecipeArg {
@@ -46,13 +64,25 @@ pub enum Red {
 /// `--recipe`, or `tfrs` when `--optimizer adagrad` is given, else `towers` (see the README).
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Training interactions (CSV/TSV).
+    /// What the model predicts.
+    #[arg(long, value_enum, default_value = "retrieval")]
+    pub task: Task,
+    /// Training data: interactions (CSV/TSV), or sequences for --task sequential.
     #[arg(long)]
     pub train: PathBuf,
+    /// Layout of --train (and --test): interactions, or sessions / examples for --task sequential.
+    #[arg(long, value_enum, default_value = "interactions")]
+    pub train_format: TrainFormat,
+    /// Sequential: items of history the GRU reads.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Sequential: one item table for the history and the candidates.
+    #[arg(long)]
+    pub share_embeddings: bool,
     /// Item catalogue: id and title per line (movies.tsv, u.item, movies.csv).
     #[arg(long)]
     pub items: Option<PathBuf>,
-    /// Test interactions: evaluated after every epoch and at the end.
+    /// Test data (same layout as --train): evaluated after every epoch and at the end.
     #[arg(long)]
     pub test: Option<PathBuf>,
     /// Split the training file instead: random:FRACTION[:SEED], time:FRACTION, cutoff:TS or last.
@@ -182,22 +212,52 @@ fn set<T: Copy>(slot: &mut T, v: Option<T>) {
 
 pub fn run(a: Args) -> towers::Result<()> {
     let config = a.config()?;
-    let data = a.table.read(&a.train)?;
     let catalog = a.items.as_ref().map(Catalog::read).transpose()?;
-    let (train, test) = match (&a.split, &a.test) {
-        (Some(s), _) => {
-            let (tr, te) = Split::parse(s, config.seed)?.apply(&data)?;
-            (tr, Some(te))
-        }
-        (None, Some(t)) => (data, Some(a.table.read(t)?)),
-        (None, None) => (data, None),
-    };
     let show = !a.json;
-    let model = Artifact::train(config, &train, catalog.as_ref(), test.as_ref(), show)?;
+    let (model, evaluation) = match a.task {
+        Task::Retrieval => {
+            let data = a.table.read(&a.train)?;
+            let (train, test) = match (&a.split, &a.test) {
+                (Some(s), _) => {
+                    let (tr, te) = Split::parse(s, config.seed)?.apply(&data)?;
+                    (tr, Some(te))
+                }
+                (None, Some(t)) => (data, Some(a.table.read(t)?)),
+                (None, None) => (data, None),
+            };
+            let model = Artifact::train(config, &train, catalog.as_ref(), test.as_ref(), show)?;
+            let evaluation = test.as_ref().map(|t| model.evaluate(t, false)).transpose()?;
+            (model, evaluation)
+        }
+        Task::Sequential => {
+            if a.split.is_some() {
+                return Err(Error::Config(
+                    "--split is for interaction tables; give sequential test files with --test".into(),
+                ));
+            }
+            let format = match a.train_format {
+                TrainFormat::Interactions => {
+                    return Err(Error::Config("--task sequential reads --train-format sessions or examples".into()));
+                }
+                TrainFormat::Sessions => SequenceFormat::Sessions,
+                TrainFormat::Examples => SequenceFormat::Examples,
+            };
+            let sequence = SequenceConfig { steps: a.steps, share_embeddings: a.share_embeddings, format };
+            let train = read_sequences(&a.train, format)?;
+            let test = a.test.as_ref().map(|t| read_sequences(t, format)).transpose()?;
+            let positions = match format {
+                SequenceFormat::Sessions => Positions::All,
+                SequenceFormat::Examples => Positions::Last,
+            };
+            let model =
+                Artifact::train_sequential(config, sequence, &train, positions, catalog.as_ref(), test.as_ref(), show)?;
+            let evaluation = test.as_ref().map(|t| model.evaluate_sequences(t, false)).transpose()?;
+            (model, evaluation)
+        }
+    };
     if let Some(out) = &a.out {
         model.save(out)?;
     }
-    let evaluation = test.as_ref().map(|t| model.evaluate(t, false));
     if a.json {
         let mut v = serde_json::to_value(&model.summary).map_err(|e| Error::Invalid(e.to_string()))?;
         if let (Some(e), Some(obj)) = (&evaluation, v.as_object_mut()) {

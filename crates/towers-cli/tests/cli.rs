@@ -137,3 +137,76 @@ fn quickstart_explains_where_to_get_the_data() {
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("ml-100k.zip"), "{}", stderr(&o));
 }
+
+#[test]
+fn sequential_train_evaluate_recommend() {
+    let f = Fixture::new("seq");
+    // sessions stepping through 20 items; the test file's last item is the target
+    let (mut train, mut test) = (String::new(), String::new());
+    for s in 0..200 {
+        let start = s * 7 % 20;
+        let items: Vec<String> = (0..5).map(|j| ((start + j) % 20 + 1).to_string()).collect();
+        train.push_str(&format!("{}\n", items.join(" ")));
+        if s % 10 == 0 {
+            test.push_str(&format!("{}\n", items.join(",")));
+        }
+    }
+    let (tr, te) = (f.write("train_sessions.txt", &train), f.write("test_sessions.txt", &test));
+    let out = f.path("s");
+    let args = ["train", "--task", "sequential", "--train-format", "sessions", "--train", &tr, "--test", &te];
+    let o =
+        towers(&[&args[..], &["--dim", "8", "--batch-size", "64", "--epochs", "5", "--out", &out, "--json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(json(&o)["test"]["top_5"].as_f64().unwrap() > 0.5);
+
+    let o = towers(&["evaluate", "--model", &out, "--test", &te, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = json(&o);
+    // (every item is equally popular here, so popularity ties everywhere: its top-k is 1 by TFRS's tie rule)
+    assert!(e["top_5"].as_f64().unwrap() > 0.5 && e["baseline"]["top_5"].is_number(), "{e}");
+    assert_eq!(e["n"], 20);
+
+    let o = towers(&["recommend", "--model", &out, "--history", "3,4,5", "-k", "3", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["cold_start"], false);
+    assert_eq!(r["items"][0]["id"], "6", "{r}");
+    let o = towers(&["recommend", "--model", &out, "--history", "zzz", "--json"]);
+    assert_eq!(json(&o)["cold_start"], true);
+    assert!(stderr(&o).contains("no item of the history is known"));
+    let o = towers(&["recommend", "--model", &out, "--user", "1"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("sequential model"), "{}", stderr(&o));
+
+    // the examples layout, and bad sequence files
+    let ex = f.write("ex.tsv", "1\t3 4 0\t5\n2\t7 8 0\t9\n3\t1 2 3\t4\n");
+    let o = towers(&[
+        "train",
+        "--task",
+        "sequential",
+        "--train-format",
+        "examples",
+        "--train",
+        &ex,
+        "--dim",
+        "4",
+        "--epochs",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bad = f.write("bad_sessions.txt", "1 2 3\n\n4 5\n");
+    let o = towers(&[
+        "train",
+        "--task",
+        "sequential",
+        "--train-format",
+        "sessions",
+        "--train",
+        &bad,
+        "--out",
+        &f.path("b"),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("bad_sessions.txt:2") && stderr(&o).contains("empty session"), "{}", stderr(&o));
+    assert!(!f.dir.join("b").exists());
+}

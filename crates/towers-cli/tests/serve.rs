@@ -90,7 +90,7 @@ fn endpoints_answer_as_documented() {
     assert_eq!(items.len(), 5);
     assert!(items.iter().all(|i| i["id"].is_string() && i["title"].is_string() && i["score"].is_number()));
     // the same through the library
-    let lib = towers::Artifact::load(&model).unwrap().recommend("7", 5, true);
+    let lib = towers::Artifact::load(&model).unwrap().recommend("7", 5, true).unwrap();
     let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert_eq!(ids, lib.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>());
 
@@ -163,4 +163,36 @@ fn concurrent_clients_then_graceful_stop() {
     let mut out = String::new();
     s.child.stdout.as_mut().unwrap().read_to_string(&mut out).unwrap();
     assert!(out.contains("stopped"), "{out}");
+}
+
+#[test]
+fn sequential_models_answer_histories() {
+    let f = Fixture::new("serve-seq");
+    let train: String = (0..100).map(|s| format!("{} {} {}\n", s % 9 + 1, (s + 1) % 9 + 1, (s + 2) % 9 + 1)).collect();
+    let tr = f.write("sessions.txt", &train);
+    let out = f.path("s");
+    let o = common::towers(&[
+        "train",
+        "--task",
+        "sequential",
+        "--train-format",
+        "sessions",
+        "--train",
+        &tr,
+        "--dim",
+        "4",
+        "--epochs",
+        "2",
+        "--out",
+        &out,
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let s = Server::start(&out);
+    let (status, r) = s.post_json("/v1/recommend", r#"{"history": [1, "2"], "k": 3}"#);
+    assert_eq!((status, r["items"].as_array().map(Vec::len)), (200, Some(3)), "{r}");
+    let (status, r) = s.get_json("/v1/recommend?user=1");
+    assert_eq!(status, 422, "{r}");
+    let (status, r) = s.post_json("/v1/recommend", r#"{"history": [{"id": 1}]}"#);
+    assert_eq!(status, 422, "{r}");
+    assert_eq!(s.get_json("/v1/model").1["kind"], "sequential");
 }

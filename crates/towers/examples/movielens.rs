@@ -19,8 +19,8 @@ fn main() -> towers::Result<()> {
     let tfrs = TrainConfig { key: CandidateKey::Title, ..TrainConfig::tfrs() };
     for (name, config) in [("TFRS tutorial", tfrs), ("towers defaults", TrainConfig::default())] {
         let model = Artifact::train(config, &train, Some(&movies), None, false)?;
-        let e = model.evaluate(&test, false);
-        let x = model.evaluate(&test, true);
+        let e = model.evaluate(&test, false)?;
+        let x = model.evaluate(&test, true)?;
         println!(
             "{name:<16} top-100 {:.4} (popularity {:.4})  top-10 with seen items excluded {:.4} (popularity {:.4})  {:.2} s training",
             e.model.top_100, e.baseline.top_100, x.model.top_10, x.baseline.top_10, model.summary.train_s
@@ -29,13 +29,13 @@ fn main() -> towers::Result<()> {
 
     let model = Artifact::train(TrainConfig::default(), &train, Some(&movies), None, false)?;
     println!("\nfor user 42:");
-    for r in model.recommend("42", 10, true).items {
+    for r in model.recommend("42", 10, true)?.items {
         println!("  {:.3}  {}", r.score, r.title);
     }
     let path = std::env::temp_dir().join("towers-example-movielens");
     model.save(&path)?;
     let again = Artifact::load(&path)?;
-    assert_eq!(again.recommend("42", 10, true), model.recommend("42", 10, true));
+    assert_eq!(again.recommend("42", 10, true)?, model.recommend("42", 10, true)?);
     println!("saved to and reloaded from {}", path.display());
     Ok(())
 }

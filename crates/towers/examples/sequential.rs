@@ -8,10 +8,10 @@
 //! cargo run --release --example sequential -- ../shared/data/retailrocket-cotrec [EPOCHS]
 //! ```
 
+use towers::TrainConfig;
 use towers::data::{Positions, SequenceExamples, Sessions, Vocabulary};
 use towers::eval::{TopKMetrics, popularity};
 use towers::train::{SequenceConfig, evaluate_sequential, fit_sequential};
-use towers::TrainConfig;
 
 fn show(name: &str, m: &TopKMetrics, epoch_s: Option<f64>) {
     println!(
@@ -28,15 +28,23 @@ fn main() -> towers::Result<()> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "../shared/data/ml-100k-splits/seq-last-out".into());
     let sessions = std::path::Path::new(&format!("{dir}/train_sessions.txt")).is_file();
     let (train, test, positions) = if sessions {
-        (Sessions::read_lines(format!("{dir}/train_sessions.txt"))?, Sessions::read_lines(format!("{dir}/test_sessions.txt"))?, Positions::All)
+        (
+            Sessions::read_lines(format!("{dir}/train_sessions.txt"))?,
+            Sessions::read_lines(format!("{dir}/test_sessions.txt"))?,
+            Positions::All,
+        )
     } else {
-        (Sessions::read_examples(format!("{dir}/train.tsv"))?, Sessions::read_examples(format!("{dir}/test.tsv"))?, Positions::Last)
+        (
+            Sessions::read_examples(format!("{dir}/train.tsv"))?,
+            Sessions::read_examples(format!("{dir}/test.tsv"))?,
+            Positions::Last,
+        )
     };
     let epochs: usize = std::env::args().nth(2).and_then(|e| e.parse().ok()).unwrap_or(10);
     let vocab = Vocabulary::from_keys(train.items.iter().flatten());
     let seq = SequenceConfig::default();
-    let train_ex = SequenceExamples::build(&train, &vocab, seq.steps, positions);
-    let test_ex = SequenceExamples::build(&test, &vocab, seq.steps, Positions::Last);
+    let train_ex = SequenceExamples::build(&train, |i| vocab.lookup(i), seq.steps, positions);
+    let test_ex = SequenceExamples::build(&test, |i| vocab.lookup(i), seq.steps, Positions::Last);
     println!("{} training / {} test examples, {} items", train_ex.len(), test_ex.len(), vocab.num_keys());
 
     let mut counts = vec![0f32; vocab.rows()];
@@ -45,7 +53,8 @@ fn main() -> towers::Result<()> {
     show("popularity", &popularity(&counts, &pairs, &[]), None);
 
     let tfrs = TrainConfig { batch_size: 4096, epochs, ..TrainConfig::tfrs() };
-    for (name, cfg) in [("TFRS settings", tfrs), ("towers defaults", TrainConfig { epochs, ..TrainConfig::default() })] {
+    for (name, cfg) in [("TFRS settings", tfrs), ("towers defaults", TrainConfig { epochs, ..TrainConfig::default() })]
+    {
         let (model, history) = fit_sequential(&cfg, &seq, vocab.rows(), &train_ex, None, false)?;
         let mut s: Vec<f64> = history.epochs.iter().skip(1).map(|e| e.seconds).collect();
         s.sort_by(f64::total_cmp);

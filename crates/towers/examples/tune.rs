@@ -21,8 +21,8 @@ fn main() -> towers::Result<()> {
         let config: TrainConfig =
             serde_json::from_str(&arg).map_err(|e| towers::Error::Config(format!("{arg}: {e}")))?;
         let model = Artifact::train(config, &train, Some(&movies), None, false)?;
-        let e = model.evaluate(&validation, false);
-        let x = model.evaluate(&validation, true);
+        let e = model.evaluate(&validation, false)?;
+        let x = model.evaluate(&validation, true)?;
         println!(
             "{:>8.4} {:>8.4} {:>14.4} {:>8.2}  {arg}",
             e.model.top_10, e.model.top_100, x.model.top_10, model.summary.train_s

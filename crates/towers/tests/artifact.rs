@@ -42,8 +42,8 @@ fn save_load_round_trip_for_every_normalization() {
         assert_eq!(back.similar("3", 4).unwrap(), m.similar("3", 4).unwrap());
         assert_eq!(back.seen, m.seen);
         assert_eq!(back.config, m.config);
-        assert_eq!(back.recommend("u3", 5, true), m.recommend("u3", 5, true));
-        assert_eq!(back.evaluate(&train, false).model, m.evaluate(&train, false).model);
+        assert_eq!(back.recommend("u3", 5, true).unwrap(), m.recommend("u3", 5, true).unwrap());
+        assert_eq!(back.evaluate(&train, false).unwrap().model, m.evaluate(&train, false).unwrap().model);
         for f in ["manifest.json", "weights.safetensors", "candidates.safetensors", "history.svg", "history.csv"] {
             assert!(dir.join(f).is_file(), "{f}");
         }
@@ -130,7 +130,7 @@ fn same_seed_same_model_whatever_the_thread_count() {
 fn unknown_user_gets_popular_items_flagged_cold_start() {
     let (train, catalog) = data();
     let m = Artifact::train(config(Normalization::None), &train, Some(&catalog), None, false).unwrap();
-    let r = m.recommend("nobody", 3, true);
+    let r = m.recommend("nobody", 3, true).unwrap();
     assert!(r.cold_start);
     let mut counts = std::collections::HashMap::<&str, usize>::new();
     train.candidates.iter().for_each(|c| *counts.entry(c).or_default() += 1);
@@ -143,6 +143,52 @@ fn training_learns_the_synthetic_structure() {
     let (train, catalog) = data();
     let cfg = TrainConfig { epochs: 30, ..config(Normalization::None) };
     let m = Artifact::train(cfg, &train, Some(&catalog), None, false).unwrap();
-    let e = m.evaluate(&train, false);
+    let e = m.evaluate(&train, false).unwrap();
     assert!(e.model.top_10 > e.baseline.top_10 + 0.1, "model {} vs popularity {}", e.model.top_10, e.baseline.top_10);
+}
+
+/// Sessions that walk through 30 items in steps of 1 or 2: the next item follows the last.
+fn sessions() -> towers::data::Sessions {
+    let mut rng = towers::rng::Rng::new(5);
+    let items = (0..300)
+        .map(|_| {
+            let mut i = rng.below(30);
+            (0..6)
+                .map(|_| {
+                    i = (i + 1 + rng.below(2)) % 30;
+                    i.to_string()
+                })
+                .collect()
+        })
+        .collect();
+    towers::data::Sessions { items, ids: None }
+}
+
+#[test]
+fn sequential_models_train_save_load_and_recommend_from_histories() {
+    use towers::data::Positions;
+    use towers::train::SequenceConfig;
+    let s = sessions();
+    let cfg = TrainConfig { dim: 8, batch_size: 128, epochs: 8, ..TrainConfig::default() };
+    for share in [false, true] {
+        let seq = SequenceConfig { share_embeddings: share, ..Default::default() };
+        let m = Artifact::train_sequential(cfg.clone(), seq, &s, Positions::All, None, None, false).unwrap();
+        let e = m.evaluate_sequences(&s, false).unwrap();
+        assert!(e.model.top_5 > e.baseline.top_5 + 0.2, "model {} vs popularity {}", e.model.top_5, e.baseline.top_5);
+        let dir = tmp(&format!("seq-{share}"));
+        m.save(&dir).unwrap();
+        let back = Artifact::load(&dir).unwrap();
+        assert_eq!(back.model, m.model);
+        assert_eq!(back.sequence, Some(seq));
+        let h: Vec<String> = ["3", "4", "6"].map(String::from).to_vec();
+        let r = back.recommend_history(&h, 3).unwrap();
+        assert_eq!(r, m.recommend_history(&h, 3).unwrap());
+        assert!(!r.cold_start && r.items.iter().any(|i| i.id == "7" || i.id == "8"), "{r:?}");
+        assert!(back.recommend_history(&["nope".to_string()], 3).unwrap().cold_start);
+        assert!(back.recommend("u1", 3, false).is_err(), "a sequential model has no users");
+        assert!(back.evaluate(&data().0, false).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let user_model = Artifact::train(config(Normalization::None), &data().0, Some(&data().1), None, false).unwrap();
+    assert!(user_model.recommend_history(&["1".to_string()], 3).is_err());
 }

@@ -13,8 +13,8 @@ fn seq_last_out_matches_tfrs_and_defaults_beat_it() {
     let test = Sessions::read_examples(dir.join("test.tsv")).unwrap();
     let vocab = Vocabulary::from_keys(train.items.iter().flatten());
     let seq = SequenceConfig::default();
-    let train_ex = SequenceExamples::build(&train, &vocab, seq.steps, Positions::Last);
-    let test_ex = SequenceExamples::build(&test, &vocab, seq.steps, Positions::Last);
+    let train_ex = SequenceExamples::build(&train, |i| vocab.lookup(i), seq.steps, Positions::Last);
+    let test_ex = SequenceExamples::build(&test, |i| vocab.lookup(i), seq.steps, Positions::Last);
     assert_eq!((train_ex.len(), test_ex.len()), (98_114, 943));
 
     // TFRS's sequential tutorial: GRU(32), Adagrad 0.1, batch 4096, 10 epochs -> top-100 0.3913

@@ -4,7 +4,8 @@
 //! manifest.json            format, format_version, config, sizes, training figures, sha256 of every file
 //! vocab.json               query ids in row order (row 0 = OOV)
 //! items.json               candidate rows: key kind, id and title per row, id -> row
-//! weights.safetensors      query/candidate embedding tables (+ batch-norm parameters)
+//! weights.safetensors      query/candidate embedding tables (+ batch-norm parameters), or
+//!                          item/candidate embeddings and the GRU of a sequential model
 //! candidates.safetensors   precomputed candidate embeddings
 //! interactions.safetensors what each user saw in training (CSR) and item popularity
 //! history.json/.csv/.svg   per-epoch training history and its plot
@@ -16,9 +17,10 @@ use super::{Artifact, TrainSummary};
 use crate::data::{Items, Vocabulary};
 use crate::eval::Seen;
 use crate::index::{BruteForceIndex, Metric};
+use crate::kernels::gru::GruWeights;
 use crate::kernels::table::Table;
-use crate::model::{BatchNorm, Tower, TwoTower};
-use crate::train::{History, TrainConfig};
+use crate::model::{BatchNorm, Model, SequentialModel, Tower, TwoTower};
+use crate::train::{History, SequenceConfig, TrainConfig};
 use crate::{Error, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
@@ -39,8 +41,11 @@ pub struct Manifest {
     pub format_version: u32,
     /// Version of towers that wrote it.
     pub towers_version: String,
-    /// Model kind.
+    /// Model kind: `retrieval` (user → item) or `sequential` (item history → next item).
     pub kind: String,
+    /// Sequential models' settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<SequenceConfig>,
     /// Training configuration.
     pub config: TrainConfig,
     /// Embedding width.
@@ -101,8 +106,24 @@ impl Artifact {
         files.push(("vocab.json", json(&self.query_vocab)?));
         files.push(("items.json", json(&self.items)?));
         let mut w = Vec::new();
-        tower_tensors("query", &self.model.query, &mut w);
-        tower_tensors("candidate", &self.model.candidate, &mut w);
+        match &self.model {
+            Model::TwoTower(m) => {
+                tower_tensors("query", &m.query, &mut w);
+                tower_tensors("candidate", &m.candidate, &mut w);
+            }
+            Model::Sequential(m) => {
+                let t = |name: &str, shape: Vec<usize>, v: &[f32]| (name.to_string(), Dtype::F32, shape, f32_bytes(v));
+                let (e, g) = (&m.item_embedding, &m.gru);
+                w.push(t("items.embedding", vec![e.rows, e.dim], &e.data));
+                if let Some(c) = &m.candidate_embedding {
+                    w.push(t("candidates.embedding", vec![c.rows, c.dim], &c.data));
+                }
+                w.push(t("gru.w", vec![g.input, 3 * g.hidden], &g.w));
+                w.push(t("gru.u", vec![g.hidden, 3 * g.hidden], &g.u));
+                w.push(t("gru.b_in", vec![3 * g.hidden], &g.b_in));
+                w.push(t("gru.b_rec", vec![3 * g.hidden], &g.b_rec));
+            }
+        }
         files.push(("weights.safetensors", safetensors_bytes(w)?));
         let d = self.dim();
         files.push((
@@ -129,7 +150,8 @@ impl Artifact {
             format: FORMAT_NAME.into(),
             format_version: FORMAT_VERSION,
             towers_version: env!("CARGO_PKG_VERSION").into(),
-            kind: "retrieval".into(),
+            kind: self.model.kind().into(),
+            sequence: self.sequence,
             config: self.config.clone(),
             dim: d,
             query_rows: self.query_vocab.rows(),
@@ -198,7 +220,37 @@ impl Artifact {
             };
             Ok(Tower { embedding, normalization: manifest.config.normalization, batch_norm })
         };
-        let model = TwoTower { query: tower("query", qr)?, candidate: tower("candidate", cr)? };
+        let model = match (manifest.kind.as_str(), manifest.sequence) {
+            ("retrieval", _) => {
+                Model::TwoTower(TwoTower { query: tower("query", qr)?, candidate: tower("candidate", cr)? })
+            }
+            ("sequential", Some(_)) => {
+                let table =
+                    |name: &str| -> Result<Table> { Ok(Table { rows: cr, dim: d, data: w.f32(name, &[cr, d])? }) };
+                let candidate_embedding = match w.st.tensor("candidates.embedding") {
+                    Ok(_) => Some(table("candidates.embedding")?),
+                    Err(_) => None,
+                };
+                let gru = GruWeights {
+                    input: d,
+                    hidden: d,
+                    w: w.f32("gru.w", &[d, 3 * d])?,
+                    u: w.f32("gru.u", &[d, 3 * d])?,
+                    b_in: w.f32("gru.b_in", &[3 * d])?,
+                    b_rec: w.f32("gru.b_rec", &[3 * d])?,
+                };
+                Model::Sequential(SequentialModel {
+                    item_embedding: table("items.embedding")?,
+                    candidate_embedding,
+                    gru,
+                })
+            }
+            (kind, _) => {
+                return Err(bad(format!(
+                    "manifest.json: unknown model kind '{kind}' (or a sequential model without its settings)"
+                )));
+            }
+        };
         let cbytes = read("candidates.safetensors")?;
         let embeddings = Tensors::parse(dir, "candidates.safetensors", &cbytes)?.f32("embeddings", &[cr, d])?;
         let candidates = BruteForceIndex::new(embeddings, d, Metric::Dot);
@@ -215,6 +267,7 @@ impl Artifact {
             query_vocab,
             items,
             model,
+            manifest.sequence,
             candidates,
             seen,
             popularity,

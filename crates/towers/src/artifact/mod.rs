@@ -1,13 +1,16 @@
 //! A trained model bundle: towers, vocabularies, candidate embeddings, what each user has
-//! seen, popularity — everything `evaluate` and `recommend` need — and its files on disk.
+//! seen, popularity — everything `evaluate`, `recommend` and `similar` need — and its files on
+//! disk. Two kinds: user → item retrieval, and sequential (item history → next item).
 
 mod files;
 
-use crate::data::{Catalog, Dataset, Interactions, Items, Vocabulary};
+use crate::data::{
+    CandidateKey, Catalog, Dataset, Interactions, Items, Positions, SequenceExamples, Sessions, Vocabulary,
+};
 use crate::eval::{Seen, TopKMetrics, distinct_queries, popularity, ranks};
 use crate::index::{BruteForceIndex, Filter, Metric, Scored};
-use crate::model::TwoTower;
-use crate::train::{History, TrainConfig, Trainer};
+use crate::model::Model;
+use crate::train::{History, SequenceConfig, TrainConfig, Trainer, evaluate_sequential, fit_sequential};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -40,7 +43,9 @@ pub struct Artifact {
     /// Candidates.
     pub items: Items,
     /// The towers.
-    pub model: TwoTower,
+    pub model: Model,
+    /// Sequential models' settings (history length, file format).
+    pub sequence: Option<SequenceConfig>,
     /// Candidate tower output of every candidate row (`items.len() × dim`), as an exact
     /// dot-product index.
     pub candidates: BruteForceIndex,
@@ -123,18 +128,70 @@ impl Artifact {
             examples_per_s: (data.len() * config.epochs) as f64 / train_s.max(1e-9),
             final_loss: history.epochs.last().map_or(f64::NAN, |e| e.loss),
         };
-        Ok(Artifact {
-            candidates: BruteForceIndex::new(model.candidate.embed_all(), config.dim, Metric::Dot),
-            similar_index: OnceLock::new(),
+        let candidates = BruteForceIndex::new(model.candidate.embed_all(), config.dim, Metric::Dot);
+        let model = Model::TwoTower(model);
+        Ok(Artifact::from_parts(
             config,
-            query_vocab: data.query_vocab,
-            items: data.items,
+            data.query_vocab,
+            data.items,
             model,
+            None,
+            candidates,
             seen,
             popularity,
             history,
             summary,
-        })
+        ))
+    }
+
+    /// Trains a sequential model on item sequences (`positions`: every position of a session
+    /// is an example, or only the last one of each line); item titles come from the catalogue.
+    pub fn train_sequential(
+        config: TrainConfig,
+        sequence: SequenceConfig,
+        train: &Sessions,
+        positions: Positions,
+        catalog: Option<&Catalog>,
+        validation: Option<&Sessions>,
+        progress: bool,
+    ) -> Result<Artifact> {
+        // the items, with titles, as the candidate rows of a user → item model would be
+        let flat = Interactions {
+            queries: train.items.iter().enumerate().flat_map(|(i, s)| s.iter().map(move |_| i.to_string())).collect(),
+            candidates: train.items.iter().flatten().cloned().collect(),
+            ..Default::default()
+        };
+        let items = Dataset::build(&flat, catalog, CandidateKey::Id)?.items;
+        let row = |id: &str| items.rows.get(id).copied().unwrap_or(0);
+        let data = SequenceExamples::build(train, row, sequence.steps, positions);
+        let val = validation.map(|v| SequenceExamples::build(v, row, sequence.steps, Positions::Last));
+        let start = Instant::now();
+        let (model, history) = fit_sequential(&config, &sequence, items.len(), &data, val.as_ref(), progress)?;
+        let train_s = start.elapsed().as_secs_f64();
+        let mut popularity = vec![0f32; items.len()];
+        data.targets.iter().for_each(|&c| popularity[c as usize] += 1.0);
+        let summary = TrainSummary {
+            n_train: data.len(),
+            epoch_s: history.epochs.iter().map(|e| e.seconds).collect(),
+            train_s,
+            examples_per_s: (data.len() * config.epochs) as f64 / train_s.max(1e-9),
+            final_loss: history.epochs.last().map_or(f64::NAN, |e| e.loss),
+        };
+        let candidates = BruteForceIndex::new(model.candidates().data.clone(), config.dim, Metric::Dot);
+        let seen = Seen::from_pairs(1, []);
+        let model = Model::Sequential(model);
+        Ok(Artifact::from_parts(
+            config,
+            Vocabulary::default(),
+            items,
+            model,
+            Some(sequence),
+            candidates,
+            seen,
+            popularity,
+            history,
+            summary,
+        ))
     }
 
     /// Embedding width.
@@ -144,24 +201,68 @@ impl Artifact {
 
     /// Ranks every test pair's item against all candidates (FactorizedTopK), beside the
     /// popularity baseline. With `exclude_seen`, each user's training items (other than the
-    /// pair's own) are removed from the ranking.
-    pub fn evaluate(&self, test: &Interactions, exclude_seen: bool) -> Evaluation {
+    /// pair's own) are removed from the ranking. User → item models only.
+    pub fn evaluate(&self, test: &Interactions, exclude_seen: bool) -> Result<Evaluation> {
+        let Model::TwoTower(towers) = &self.model else {
+            return Err(Error::Invalid("this is a sequential model: evaluate it on sequences".into()));
+        };
         let pairs = Dataset::encode(&self.query_vocab, &self.items, test);
         let start = Instant::now();
         let (users, local) = distinct_queries(&pairs);
         let excluded: Vec<&[u32]> =
             if exclude_seen { users.iter().map(|&u| self.seen.of(u)).collect() } else { Vec::new() };
-        let queries = self.model.query.embed(&users);
+        let queries = towers.query.embed(&users);
         let model = TopKMetrics::from_ranks(&ranks(&queries, self.candidates.vectors(), self.dim(), &local, &excluded));
         let eval_s = start.elapsed().as_secs_f64();
-        Evaluation {
+        Ok(Evaluation {
             model,
             baseline: popularity(&self.popularity, &local, &excluded),
             exclude_seen,
             unknown_users: pairs.iter().filter(|p| p.0 == 0).count(),
             unknown_items: pairs.iter().filter(|p| p.1 == 0).count(),
             eval_s,
+        })
+    }
+
+    /// Sequential models: ranks the last item of every test sequence against all items, given
+    /// the items before it (recall@k = top-k accuracy, MRR), beside popularity. With
+    /// `exclude_history`, the history's items (other than the target) are removed.
+    pub fn evaluate_sequences(&self, test: &Sessions, exclude_history: bool) -> Result<Evaluation> {
+        let (Model::Sequential(model), Some(seq)) = (&self.model, &self.sequence) else {
+            return Err(Error::Invalid("this is a user → item model: evaluate it on interactions".into()));
+        };
+        let row = |id: &str| self.items.rows.get(id).copied().unwrap_or(0);
+        let examples = SequenceExamples::build(test, row, seq.steps, Positions::Last);
+        if examples.is_empty() {
+            return Err(Error::Invalid("no test sequence has two items (a history and a target)".into()));
         }
+        let start = Instant::now();
+        let metrics = evaluate_sequential(model, &examples, exclude_history);
+        let eval_s = start.elapsed().as_secs_f64();
+        let pairs: Vec<(u32, u32)> = (0..examples.len() as u32).map(|i| (i, examples.targets[i as usize])).collect();
+        let history: Vec<Vec<u32>> = if exclude_history {
+            (0..examples.len())
+                .map(|i| {
+                    let s = seq.steps;
+                    let mut h: Vec<u32> =
+                        (0..s).filter(|&t| examples.mask[i * s + t]).map(|t| examples.contexts[i * s + t]).collect();
+                    h.sort_unstable();
+                    h.dedup();
+                    h
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let excluded: Vec<&[u32]> = history.iter().map(Vec::as_slice).collect();
+        Ok(Evaluation {
+            model: metrics,
+            baseline: popularity(&self.popularity, &pairs, &excluded),
+            exclude_seen: exclude_history,
+            unknown_users: 0,
+            unknown_items: examples.targets.iter().filter(|&&t| t == 0).count(),
+            eval_s,
+        })
     }
 
     /// A bundle from its parts (as read from disk).
@@ -170,7 +271,8 @@ impl Artifact {
         config: TrainConfig,
         query_vocab: Vocabulary,
         items: Items,
-        model: TwoTower,
+        model: Model,
+        sequence: Option<SequenceConfig>,
         candidates: BruteForceIndex,
         seen: Seen,
         popularity: Vec<f32>,
@@ -182,6 +284,7 @@ impl Artifact {
             query_vocab,
             items,
             model,
+            sequence,
             candidates,
             similar_index: OnceLock::new(),
             seen,
@@ -192,23 +295,63 @@ impl Artifact {
     }
 
     /// The `k` best items for a user, optionally without the items they have already seen.
-    /// An unknown user gets the most popular items, flagged `cold_start`.
-    pub fn recommend(&self, user: &str, k: usize, exclude_seen: bool) -> Recommendations {
+    /// An unknown user gets the most popular items, flagged `cold_start`. User → item models only.
+    pub fn recommend(&self, user: &str, k: usize, exclude_seen: bool) -> Result<Recommendations> {
+        let Model::TwoTower(towers) = &self.model else {
+            return Err(Error::Invalid("this is a sequential model: recommend from a history of items".into()));
+        };
         let row = self.query_vocab.get(user);
         let seen = row.filter(|_| exclude_seen).map(|r| self.seen.of(r)).unwrap_or(&[]);
-        // row 0 (OOV) is never a recommendation; seen rows are sorted and ≥ 1
-        let exclude: Vec<u32> = std::iter::once(0).chain(seen.iter().copied()).collect();
-        let filter = Filter { exclude: &exclude, allow: None };
-        match row {
-            Some(r) => {
-                let hits = self.candidates.search(&self.model.query.embed(&[r]), k, &filter);
-                Recommendations { items: self.describe(hits), cold_start: false }
-            }
-            None => {
-                let hits = BruteForceIndex::new(self.popularity.clone(), 1, Metric::Dot).search(&[1.0], k, &filter);
-                Recommendations { items: self.describe(hits), cold_start: true }
-            }
+        Ok(match row {
+            Some(r) => self.best(&towers.query.embed(&[r]), k, seen),
+            None => self.popular(k, seen),
+        })
+    }
+
+    /// Sequential models: the `k` most likely next items after `history` (item ids or titles,
+    /// oldest first; the last `steps` known items are used). A history of unknown items only
+    /// gets the most popular items, flagged `cold_start`.
+    pub fn recommend_history(&self, history: &[String], k: usize) -> Result<Recommendations> {
+        let (Model::Sequential(model), Some(seq)) = (&self.model, &self.sequence) else {
+            return Err(Error::Invalid("this is a user → item model: recommend for a user".into()));
+        };
+        let known: Vec<u32> = history
+            .iter()
+            .filter_map(|h| {
+                self.items
+                    .rows
+                    .get(h.as_str())
+                    .copied()
+                    .or_else(|| self.items.titles.iter().position(|t| t == h).map(|r| r as u32))
+            })
+            .filter(|&r| r > 0)
+            .collect();
+        if known.is_empty() {
+            return Ok(self.popular(k, &[]));
         }
+        let ctx = &known[known.len().saturating_sub(seq.steps)..];
+        let contexts: Vec<u32> = ctx.iter().copied().chain(std::iter::repeat_n(0, seq.steps - ctx.len())).collect();
+        let mask: Vec<bool> = (0..seq.steps).map(|t| t < ctx.len()).collect();
+        let (q, _, _) = model.queries(&contexts, &mask, seq.steps);
+        Ok(self.best(&q, k, &[]))
+    }
+
+    /// The best `k` candidates for a query embedding, without row 0 (OOV) and `exclude` (sorted).
+    fn best(&self, query: &[f32], k: usize, exclude: &[u32]) -> Recommendations {
+        let exclude: Vec<u32> = std::iter::once(0).chain(exclude.iter().copied()).collect();
+        let hits = self.candidates.search(query, k, &Filter { exclude: &exclude, allow: None });
+        Recommendations { items: self.describe(hits), cold_start: false }
+    }
+
+    /// The `k` most popular items, without row 0 and `exclude` (sorted), flagged `cold_start`.
+    fn popular(&self, k: usize, exclude: &[u32]) -> Recommendations {
+        let exclude: Vec<u32> = std::iter::once(0).chain(exclude.iter().copied()).collect();
+        let hits = BruteForceIndex::new(self.popularity.clone(), 1, Metric::Dot).search(
+            &[1.0],
+            k,
+            &Filter { exclude: &exclude, allow: None },
+        );
+        Recommendations { items: self.describe(hits), cold_start: true }
     }
 
     /// The `k` items most similar to an item (cosine similarity of candidate embeddings),

@@ -1,6 +1,6 @@
 //! Next-item examples from item sequences: every position gives (the items before it, it).
 
-use super::{Sessions, Vocabulary};
+use super::Sessions;
 
 /// Which positions of a sequence give examples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,12 +26,12 @@ pub struct SequenceExamples {
 }
 
 impl SequenceExamples {
-    /// Builds examples with contexts of the last `steps` items before each position; items
-    /// unknown to `vocab` become row 0 (OOV) but stay real (unmasked) steps.
-    pub fn build(sessions: &Sessions, vocab: &Vocabulary, steps: usize, positions: Positions) -> Self {
+    /// Builds examples with contexts of the last `steps` items before each position; `row`
+    /// maps an item id to its row, unknown items to row 0 (OOV), which stay real (unmasked) steps.
+    pub fn build(sessions: &Sessions, row: impl Fn(&str) -> u32, steps: usize, positions: Positions) -> Self {
         let mut ex = SequenceExamples { steps, ..Default::default() };
         for s in &sessions.items {
-            let rows: Vec<u32> = s.iter().map(|i| vocab.lookup(i)).collect();
+            let rows: Vec<u32> = s.iter().map(|i| row(i)).collect();
             let range = match positions {
                 Positions::All => 1..rows.len(),
                 Positions::Last => rows.len().max(2) - 1..rows.len(),
@@ -60,18 +60,19 @@ impl SequenceExamples {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Vocabulary;
 
     #[test]
     fn windows_padding_and_masks() {
         let s = Sessions { items: vec![vec!["a".into(), "b".into(), "c".into(), "d".into()]], ids: None };
         let v = Vocabulary::from_keys(["a", "b", "c", "d"]);
-        let all = SequenceExamples::build(&s, &v, 2, Positions::All);
+        let all = SequenceExamples::build(&s, |i| v.lookup(i), 2, Positions::All);
         assert_eq!(all.targets, [2, 3, 4]);
         assert_eq!(all.contexts, [1, 0, 1, 2, 2, 3]); // the last 2 items before each position, padded after
         assert_eq!(all.mask, [true, false, true, true, true, true]);
-        let last = SequenceExamples::build(&s, &v, 3, Positions::Last);
+        let last = SequenceExamples::build(&s, |i| v.lookup(i), 3, Positions::Last);
         assert_eq!((last.targets, last.contexts, last.mask), (vec![4], vec![1, 2, 3], vec![true; 3]));
         let one = Sessions { items: vec![vec!["a".into()]], ids: None };
-        assert!(SequenceExamples::build(&one, &v, 2, Positions::All).is_empty());
+        assert!(SequenceExamples::build(&one, |i| v.lookup(i), 2, Positions::All).is_empty());
     }
 }

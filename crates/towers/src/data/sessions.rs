@@ -61,7 +61,11 @@ impl Sessions {
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let f: Vec<&str> = line.split('\t').collect();
             if f.len() != 3 {
-                return Err(Error::parse(path, Some(i as u64 + 1), format!("expected 3 tab-separated fields (query, context, target), found {}", f.len())));
+                return Err(Error::parse(
+                    path,
+                    Some(i as u64 + 1),
+                    format!("expected 3 tab-separated fields (query, context, target), found {}", f.len()),
+                ));
             }
             let mut s: Vec<String> = f[1].split_whitespace().filter(|t| *t != "0").map(String::from).collect();
             let target = f[2].trim();

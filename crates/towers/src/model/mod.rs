@@ -1,4 +1,5 @@
-//! The two towers: id embeddings with an optional normalisation, scored by dot product.
+//! The towers: id embeddings with an optional normalisation (user → item), or a GRU over item
+//! histories (sequential); scored by dot product.
 
 mod sequential;
 mod tower;
@@ -7,3 +8,30 @@ mod two_tower;
 pub use sequential::SequentialModel;
 pub use tower::{BatchNorm, Normalization, Tower, TowerCache, TowerGrads};
 pub use two_tower::TwoTower;
+
+/// A trained model of either kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Model {
+    /// User id → item.
+    TwoTower(TwoTower),
+    /// Item history → next item.
+    Sequential(SequentialModel),
+}
+
+impl Model {
+    /// Embedding width.
+    pub fn dim(&self) -> usize {
+        match self {
+            Model::TwoTower(m) => m.dim(),
+            Model::Sequential(m) => m.dim(),
+        }
+    }
+
+    /// `retrieval` or `sequential`, as in the manifest.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Model::TwoTower(_) => "retrieval",
+            Model::Sequential(_) => "sequential",
+        }
+    }
+}

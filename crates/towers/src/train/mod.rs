@@ -7,5 +7,5 @@ mod trainer;
 
 pub use history::{EpochRecord, History};
 pub use optimizer::{Optimizer, OptimizerConfig, OptimizerKind, Slots};
-pub use sequential::{SequenceConfig, evaluate_sequential, fit_sequential};
+pub use sequential::{SequenceConfig, SequenceFormat, evaluate_sequential, fit_sequential};
 pub use trainer::{Recipe, TrainConfig, Trainer};

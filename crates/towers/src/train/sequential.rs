@@ -13,6 +13,18 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
+/// How sequence files are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SequenceFormat {
+    /// One session per line; in training every position is an example, in a test file the
+    /// last item is the target.
+    #[default]
+    Sessions,
+    /// One example per line: `query<TAB>context ids (0 = padding)<TAB>target`.
+    Examples,
+}
+
 /// Settings of sequential retrieval beside [`TrainConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -21,11 +33,23 @@ pub struct SequenceConfig {
     pub steps: usize,
     /// One item table for the GRU's inputs and the candidates.
     pub share_embeddings: bool,
+    /// The training file's format; test files of the model are read the same way.
+    pub format: SequenceFormat,
 }
 
 impl Default for SequenceConfig {
     fn default() -> Self {
-        SequenceConfig { steps: 10, share_embeddings: false }
+        SequenceConfig { steps: 10, share_embeddings: false, format: SequenceFormat::Sessions }
+    }
+}
+
+impl SequenceConfig {
+    /// Checks the values.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=1000).contains(&self.steps) {
+            return Err(Error::Config(format!("steps must be in 1..=1000, got {}", self.steps)));
+        }
+        Ok(())
     }
 }
 
@@ -80,6 +104,7 @@ pub fn fit_sequential(
     progress: bool,
 ) -> Result<(SequentialModel, History)> {
     cfg.validate()?;
+    seq.validate()?;
     if data.is_empty() {
         return Err(Error::Invalid("no training examples".into()));
     }
@@ -185,7 +210,8 @@ pub fn evaluate_sequential(model: &SequentialModel, examples: &SequenceExamples,
         let excluded: Vec<Vec<u32>> = if exclude_context {
             (0..b1 - b0)
                 .map(|i| {
-                    let mut e: Vec<u32> = (0..steps).filter(|&t| mask[i * steps + t]).map(|t| ctx[i * steps + t]).collect();
+                    let mut e: Vec<u32> =
+                        (0..steps).filter(|&t| mask[i * steps + t]).map(|t| ctx[i * steps + t]).collect();
                     e.sort_unstable();
                     e.dedup();
                     e

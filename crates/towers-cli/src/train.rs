@@ -79,6 +79,9 @@ pub struct Args {
     /// Sequential: one item table for the history and the candidates.
     #[arg(long)]
     pub share_embeddings: bool,
+    /// Sequential: add the last item's embedding to the GRU's state.
+    #[arg(long)]
+    pub add_last_item: bool,
     /// Item catalogue: id and title per line (movies.tsv, u.item, movies.csv).
     #[arg(long)]
     pub items: Option<PathBuf>,
@@ -242,7 +245,12 @@ pub fn run(a: Args) -> towers::Result<()> {
                 TrainFormat::Sessions => SequenceFormat::Sessions,
                 TrainFormat::Examples => SequenceFormat::Examples,
             };
-            let sequence = SequenceConfig { steps: a.steps, share_embeddings: a.share_embeddings, format };
+            let sequence = SequenceConfig {
+                steps: a.steps,
+                share_embeddings: a.share_embeddings,
+                format,
+                add_last_item: a.add_last_item,
+            };
             let train = read_sequences(&a.train, format)?;
             let test = a.test.as_ref().map(|t| read_sequences(t, format)).transpose()?;
             let positions = match format {

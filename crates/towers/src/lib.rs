@@ -16,10 +16,10 @@
 //! let movies = Catalog::read(format!("{dir}/movies.tsv"))?;
 //!
 //! let model = Artifact::train(TrainConfig::default(), &train, Some(&movies), None, true)?;
-//! let eval = model.evaluate(&test, false);
+//! let eval = model.evaluate(&test, false)?;
 //! println!("top-100 {:.3} (popularity {:.3})", eval.model.top_100, eval.baseline.top_100);
 //!
-//! for item in model.recommend("42", 10, true).items {
+//! for item in model.recommend("42", 10, true)?.items {
 //!     println!("{:.3}  {}", item.score, item.title);
 //! }
 //! model.save("/tmp/towers-model")?;

@@ -170,8 +170,8 @@ fn sequential_models_train_save_load_and_recommend_from_histories() {
     use towers::train::SequenceConfig;
     let s = sessions();
     let cfg = TrainConfig { dim: 8, batch_size: 128, epochs: 8, ..TrainConfig::default() };
-    for share in [false, true] {
-        let seq = SequenceConfig { share_embeddings: share, ..Default::default() };
+    for (share, add_last_item) in [(false, false), (true, true)] {
+        let seq = SequenceConfig { share_embeddings: share, add_last_item, ..Default::default() };
         let m = Artifact::train_sequential(cfg.clone(), seq, &s, Positions::All, None, None, false).unwrap();
         let e = m.evaluate_sequences(&s, false).unwrap();
         assert!(e.model.top_5 > e.baseline.top_5 + 0.2, "model {} vs popularity {}", e.model.top_5, e.baseline.top_5);

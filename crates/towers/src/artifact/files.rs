@@ -239,10 +239,12 @@ impl Artifact {
                     b_in: w.f32("gru.b_in", &[3 * d])?,
                     b_rec: w.f32("gru.b_rec", &[3 * d])?,
                 };
+                let add_last_item = manifest.sequence.is_some_and(|s| s.add_last_item);
                 Model::Sequential(SequentialModel {
                     item_embedding: table("items.embedding")?,
                     candidate_embedding,
                     gru,
+                    add_last_item,
                 })
             }
             (kind, _) => {

@@ -6,7 +6,7 @@ use crate::data::SequenceExamples;
 use crate::eval::{TopKMetrics, ranks};
 use crate::kernels::softmax::InBatchSoftmax;
 use crate::kernels::table::Table;
-use crate::model::SequentialModel;
+use crate::model::{SequentialModel, last_position};
 use crate::rng::Rng;
 use crate::task::Reduction;
 use crate::{Error, Result};
@@ -35,11 +35,13 @@ pub struct SequenceConfig {
     pub share_embeddings: bool,
     /// The training file's format; test files of the model are read the same way.
     pub format: SequenceFormat,
+    /// Add the last item's embedding to the GRU's state.
+    pub add_last_item: bool,
 }
 
 impl Default for SequenceConfig {
     fn default() -> Self {
-        SequenceConfig { steps: 10, share_embeddings: false, format: SequenceFormat::Sessions }
+        SequenceConfig { steps: 10, share_embeddings: false, format: SequenceFormat::Sessions, add_last_item: false }
     }
 }
 
@@ -109,7 +111,7 @@ pub fn fit_sequential(
         return Err(Error::Invalid("no training examples".into()));
     }
     let (d, steps) = (cfg.dim, data.steps);
-    let mut model = SequentialModel::new(items, d, seq.share_embeddings, cfg.seed);
+    let mut model = SequentialModel::new(items, d, seq.share_embeddings, seq.add_last_item, cfg.seed);
     let mut opt = Optimizer::new(cfg.optimizer);
     let mut item_slots = opt.slots(items, d);
     let mut cand_slots = opt.slots(items, d);
@@ -164,6 +166,13 @@ pub fn fit_sequential(
             }
             loss_sum += grads.loss * batch.len() as f64;
             let g = model.gru.backward(&x, &mask, &cache, &grads.d_queries);
+            if model.add_last_item {
+                for (k, dq) in grads.d_queries.chunks_exact(d).enumerate() {
+                    if let Some(p) = last_position(&mask[k * steps..(k + 1) * steps]) {
+                        item_grads.add(ctx[k * steps + p], dq);
+                    }
+                }
+            }
             for (p, (&row, &m)) in ctx.iter().zip(&mask).enumerate() {
                 if m {
                     item_grads.add(row, &g.x[p * d..(p + 1) * d]);

@@ -109,6 +109,8 @@ pub enum SeqFormat {
     Sessions,
     /// `query<TAB>context ids (0 = padding)<TAB>target` per line.
     Examples,
+    /// GRU4Rec's `SessionId<TAB>ItemId<TAB>Time` table with a header.
+    Gru4rec,
 }
 
 impl From<SeqFormat> for SequenceFormat {
@@ -116,6 +118,7 @@ impl From<SeqFormat> for SequenceFormat {
         match f {
             SeqFormat::Sessions => SequenceFormat::Sessions,
             SeqFormat::Examples => SequenceFormat::Examples,
+            SeqFormat::Gru4rec => SequenceFormat::Gru4rec,
         }
     }
 }
@@ -125,6 +128,7 @@ pub fn read_sequences(path: &Path, format: SequenceFormat) -> towers::Result<Ses
     match format {
         SequenceFormat::Sessions => Sessions::read_lines(path),
         SequenceFormat::Examples => Sessions::read_examples(path),
+        SequenceFormat::Gru4rec => Sessions::read_gru4rec(path),
     }
 }
 

@@ -25,13 +25,16 @@ pub enum TrainFormat {
     Sessions,
     /// `query<TAB>context ids (0 = padding)<TAB>target` per line (sequential).
     Examples,
+    /// GRU4Rec's `SessionId<TAB>ItemId<TAB>Time` table (sequential).
+    Gru4rec,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RecipeArg {
-    /// towers' defaults: Adam 0.01, logQ-corrected in-batch softmax, L2 0.1, dim 32, batch 4096, 10 epochs.
+    /// towers' defaults: user → item: Adam 0.01, logQ-corrected in-batch softmax, L2 0.1, dim 32, batch 4096,
+    /// 10 epochs; sequential: Adagrad 0.1, logQ, dim 64, 5 epochs, shared embeddings, last-item skip.
     Towers,
-    /// TFRS's tutorial: Adagrad 0.1, plain in-batch softmax, dim 32, batch 8192, 3 epochs.
+    /// TFRS's tutorials: Adagrad 0.1, plain in-batch softmax, dim 32, batch 8192, 3 epochs; a plain GRU.
     Tfrs,
 }
 
@@ -70,18 +73,20 @@ pub struct Args {
     /// Training data: interactions (CSV/TSV), or sequences for --task sequential.
     #[arg(long)]
     pub train: PathBuf,
-    /// Layout of --train (and --test): interactions, or sessions / examples for --task sequential.
+    /// Layout of --train (and --test): interactions, or sessions / examples / gru4rec for --task sequential.
     #[arg(long, value_enum, default_value = "interactions")]
     pub train_format: TrainFormat,
     /// Sequential: items of history the GRU reads.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
-    /// Sequential: one item table for the history and the candidates.
+    /// Sequential: one item table for the history and the candidates: true or false
+    /// (default: true, false with the tfrs recipe).
     #[arg(long)]
-    pub share_embeddings: bool,
-    /// Sequential: add the last item's embedding to the GRU's state.
+    pub share_embeddings: Option<bool>,
+    /// Sequential: add the last item's embedding to the GRU's state: true or false
+    /// (default: true, false with the tfrs recipe).
     #[arg(long)]
-    pub add_last_item: bool,
+    pub add_last_item: Option<bool>,
     /// Item catalogue: id and title per line (movies.tsv, u.item, movies.csv).
     #[arg(long)]
     pub items: Option<PathBuf>,
@@ -97,7 +102,7 @@ pub struct Args {
     /// A TOML file with a training configuration (keys as in the manifest's "config").
     #[arg(long, conflicts_with = "recipe")]
     pub config: Option<PathBuf>,
-    /// The settings every unset option takes. Default: tfrs with --optimizer adagrad, else towers.
+    /// The settings every unset option takes (per task). Default: tfrs with --optimizer adagrad, else towers.
     #[arg(long, value_enum)]
     pub recipe: Option<RecipeArg>,
     /// Key candidates by item id or by title (TFRS's tutorial keys by title).
@@ -147,6 +152,27 @@ pub struct Args {
 }
 
 impl Args {
+    /// The recipe: `--recipe`, else `tfrs` when `--optimizer adagrad` is given, else `towers`.
+    fn recipe(&self) -> Recipe {
+        match (self.recipe, self.optimizer) {
+            (Some(RecipeArg::Tfrs), _) | (None, Some(Opt::Adagrad)) => Recipe::Tfrs,
+            _ => Recipe::Towers,
+        }
+    }
+
+    /// Sequential settings: the recipe's, then the options given.
+    fn sequence(&self, format: SequenceFormat) -> SequenceConfig {
+        let mut s = match self.recipe() {
+            Recipe::Towers => SequenceConfig::default(),
+            Recipe::Tfrs => SequenceConfig::tfrs(),
+        };
+        s.format = format;
+        s.steps = self.steps;
+        set(&mut s.share_embeddings, self.share_embeddings);
+        set(&mut s.add_last_item, self.add_last_item);
+        s
+    }
+
     /// The configuration: `--config` or the defaults, then every option given.
     pub fn config(&self) -> towers::Result<TrainConfig> {
         let mut c: TrainConfig = match &self.config {
@@ -154,13 +180,10 @@ impl Args {
                 let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
                 toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
             }
-            None => {
-                let recipe = match (self.recipe, self.optimizer) {
-                    (Some(RecipeArg::Tfrs), _) | (None, Some(Opt::Adagrad)) => Recipe::Tfrs,
-                    _ => Recipe::Towers,
-                };
-                TrainConfig::recipe(recipe)
-            }
+            None => match (self.recipe(), self.task) {
+                (Recipe::Towers, Task::Sequential) => TrainConfig::sequential(),
+                (recipe, _) => TrainConfig::recipe(recipe),
+            },
         };
         if let Some(k) = self.key {
             c.key = match k {
@@ -244,17 +267,13 @@ pub fn run(a: Args) -> towers::Result<()> {
                 }
                 TrainFormat::Sessions => SequenceFormat::Sessions,
                 TrainFormat::Examples => SequenceFormat::Examples,
+                TrainFormat::Gru4rec => SequenceFormat::Gru4rec,
             };
-            let sequence = SequenceConfig {
-                steps: a.steps,
-                share_embeddings: a.share_embeddings,
-                format,
-                add_last_item: a.add_last_item,
-            };
+            let sequence = a.sequence(format);
             let train = read_sequences(&a.train, format)?;
             let test = a.test.as_ref().map(|t| read_sequences(t, format)).transpose()?;
             let positions = match format {
-                SequenceFormat::Sessions => Positions::All,
+                SequenceFormat::Sessions | SequenceFormat::Gru4rec => Positions::All,
                 SequenceFormat::Examples => Positions::Last,
             };
             let model =

@@ -210,3 +210,38 @@ fn sequential_train_evaluate_recommend() {
     assert!(stderr(&o).contains("bad_sessions.txt:2") && stderr(&o).contains("empty session"), "{}", stderr(&o));
     assert!(!f.dir.join("b").exists());
 }
+
+#[test]
+fn gru4rec_sessions_train_and_bad_headers_are_errors() {
+    let f = Fixture::new("gru4rec");
+    let mut t = String::from("SessionId\tItemId\tTime\n");
+    for s in 0..60 {
+        for j in (0..4).rev() {
+            // times out of order within a session: put in order when read
+            t.push_str(&format!("{s}\t{}\t{}\n", (s + j) % 12 + 1, 1000 * s + j));
+        }
+    }
+    let tr = f.write("events.tsv", &t);
+    let o = towers(&[
+        "train",
+        "--task",
+        "sequential",
+        "--train-format",
+        "gru4rec",
+        "--train",
+        &tr,
+        "--test",
+        &tr,
+        "--dim",
+        "8",
+        "--epochs",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(json(&o)["test"]["n"].as_u64() == Some(60));
+    let bad = f.write("nohead.tsv", "1\t2\t3\n");
+    let o = towers(&["train", "--task", "sequential", "--train-format", "gru4rec", "--train", &bad]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("nohead.tsv:1") && stderr(&o).contains("SessionId"), "{}", stderr(&o));
+}

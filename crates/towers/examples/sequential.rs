@@ -42,9 +42,9 @@ fn main() -> towers::Result<()> {
     };
     let epochs: usize = std::env::args().nth(2).and_then(|e| e.parse().ok()).unwrap_or(10);
     let vocab = Vocabulary::from_keys(train.items.iter().flatten());
-    let seq = SequenceConfig::default();
-    let train_ex = SequenceExamples::build(&train, |i| vocab.lookup(i), seq.steps, positions);
-    let test_ex = SequenceExamples::build(&test, |i| vocab.lookup(i), seq.steps, Positions::Last);
+    let steps = SequenceConfig::default().steps;
+    let train_ex = SequenceExamples::build(&train, |i| vocab.lookup(i), steps, positions);
+    let test_ex = SequenceExamples::build(&test, |i| vocab.lookup(i), steps, Positions::Last);
     println!("{} training / {} test examples, {} items", train_ex.len(), test_ex.len(), vocab.num_keys());
 
     let mut counts = vec![0f32; vocab.rows()];
@@ -53,7 +53,9 @@ fn main() -> towers::Result<()> {
     show("popularity", &popularity(&counts, &pairs, &[]), None);
 
     let tfrs = TrainConfig { batch_size: 4096, epochs, ..TrainConfig::tfrs() };
-    for (name, cfg) in [("TFRS settings", tfrs), ("towers defaults", TrainConfig { epochs, ..TrainConfig::default() })]
+    let towers = TrainConfig { epochs: epochs.min(5), ..TrainConfig::sequential() };
+    for (name, cfg, seq) in
+        [("TFRS settings", tfrs, SequenceConfig::tfrs()), ("towers defaults", towers, SequenceConfig::default())]
     {
         let (model, history) = fit_sequential(&cfg, &seq, vocab.rows(), &train_ex, None, false)?;
         let mut s: Vec<f64> = history.epochs.iter().skip(1).map(|e| e.seconds).collect();

@@ -77,6 +77,14 @@ impl TrainConfig {
         }
     }
 
+    /// towers' defaults for sequential retrieval ([`super::fit_sequential`]), chosen on
+    /// RetailRocket sessions and MovieLens histories (see the README): dim 64, Adagrad 0.1,
+    /// logQ-corrected in-batch softmax without accidental hits, no L2, batch 4096, 5 epochs
+    /// (with [`super::SequenceConfig::default`]: shared embeddings and the last item's skip connection).
+    pub fn sequential() -> Self {
+        TrainConfig { dim: 64, optimizer: OptimizerConfig::adagrad(), epochs: 5, l2: 0.0, ..TrainConfig::default() }
+    }
+
     /// The configuration of a named recipe.
     pub fn recipe(recipe: Recipe) -> Self {
         match recipe {

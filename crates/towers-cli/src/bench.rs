@@ -6,10 +6,11 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
-use towers::data::{CandidateKey, Catalog, Dataset, Interactions, TableFormat, npy};
+use towers::data::{CandidateKey, Catalog, Dataset, Interactions, Positions, Sessions, TableFormat, npy};
 use towers::index::{BruteForceIndex, Filter, Metric};
 use towers::kernels::gru::GruWeights;
 use towers::rng::Rng;
+use towers::train::SequenceConfig;
 use towers::{Artifact, Error, TrainConfig, Trainer};
 
 /// What to measure.
@@ -102,6 +103,9 @@ pub struct TrainArgs {
     /// Epochs per timed training run of towers (the first is a warm-up; the median of the rest counts).
     #[arg(long, default_value_t = 6)]
     pub epochs: usize,
+    /// The sequential split (examples format) for the GRU comparison.
+    #[arg(long, default_value = "../shared/data/ml-100k-splits/seq-last-out")]
+    pub sequential: PathBuf,
     /// Epochs of each TFRS run (the first is a warm-up).
     #[arg(long, default_value_t = 3)]
     pub peer_epochs: usize,
@@ -133,22 +137,9 @@ fn peer_python(a: &TrainArgs) -> Option<PathBuf> {
     a.peer.clone().or_else(|| venv.map(|v| v.join("tf/bin/python"))).filter(|p| p.is_file())
 }
 
-fn run_peer(py: &Path, a: &TrainArgs, batch: usize) -> Option<Value> {
-    let out = Command::new(py)
-        .arg(a.peer_dir.join("tfrs_basic.py"))
-        .args([
-            "--data",
-            &a.splits.to_string_lossy(),
-            "--key",
-            "title",
-            "--epochs",
-            &a.epochs.to_string(),
-            "--batch",
-            &batch.to_string(),
-        ])
-        .env("TF_USE_LEGACY_KERAS", "1")
-        .output()
-        .ok()?;
+/// Runs one of the peer's scripts and returns the JSON object it prints last.
+fn run_peer(py: &Path, script: &Path, args: &[String]) -> Option<Value> {
+    let out = Command::new(py).arg(script).args(args).env("TF_USE_LEGACY_KERAS", "1").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok())
 }
@@ -253,7 +244,18 @@ fn train(a: TrainArgs) -> towers::Result<()> {
                 (0..7).map(|_| model.evaluate(&test, false).map(|e| e.eval_s)).collect();
             eval_s = median(runs?);
         }
-        let peer_run = peer.as_ref().and_then(|py| run_peer(py, &a, batch));
+        let args = [
+            "--data",
+            &a.splits.to_string_lossy(),
+            "--key",
+            "title",
+            "--epochs",
+            &a.peer_epochs.to_string(),
+            "--batch",
+            &batch.to_string(),
+        ]
+        .map(String::from);
+        let peer_run = peer.as_ref().and_then(|py| run_peer(py, &a.peer_dir.join("tfrs_basic.py"), &args));
         let theirs = peer_run
             .as_ref()
             .and_then(|p| p["epoch_s"].as_array())
@@ -283,6 +285,27 @@ fn train(a: TrainArgs) -> towers::Result<()> {
                 report["speedup_eval"] = json!(t / eval_s);
             }
         }
+    }
+    // sequential: TFRS's GRU tutorial model (GRU 32, Adagrad 0.1, batch 4096) on seq-last-out
+    let seq_train = Sessions::read_examples(a.sequential.join("train.tsv"))?;
+    let config = TrainConfig { batch_size: 4096, epochs: a.epochs, ..TrainConfig::tfrs() };
+    let model =
+        Artifact::train_sequential(config, SequenceConfig::tfrs(), &seq_train, Positions::Last, None, None, false)?;
+    let ours = warm_epoch(&model.summary.epoch_s);
+    let args = ["--data", &a.sequential.to_string_lossy(), "--epochs", &a.peer_epochs.to_string(), "--batch", "4096"]
+        .map(String::from);
+    let theirs =
+        peer.as_ref().and_then(|py| run_peer(py, &a.peer_dir.join("tfrs_sequential.py"), &args)).and_then(|p| {
+            p["epoch_s"].as_array().map(|v| warm_epoch(&v.iter().filter_map(Value::as_f64).collect::<Vec<_>>()))
+        });
+    say(format!(
+        "sequential GRU(32), batch 4096: {ours:.3} s/epoch{}",
+        theirs.map(|t| format!("   TFRS {t:.3} s/epoch   speed-up {:.1}x", t / ours)).unwrap_or_default()
+    ));
+    report["seq_epoch_s"] = json!(ours);
+    if let Some(t) = theirs {
+        report["tfrs_seq_epoch_s"] = json!(t);
+        report["speedup_seq_epoch"] = json!(t / ours);
     }
     // 10,000 items: a batch of 1,024 already holds ~975 distinct items, as with 1,000,000, so the
     // two differ in catalogue size, not in the work of a step.

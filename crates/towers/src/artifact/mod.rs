@@ -61,6 +61,18 @@ pub struct Artifact {
     pub summary: TrainSummary,
 }
 
+impl TrainSummary {
+    fn new(n_train: usize, epochs: usize, history: &History, train_s: f64) -> Self {
+        TrainSummary {
+            n_train,
+            epoch_s: history.epochs.iter().map(|e| e.seconds).collect(),
+            train_s,
+            examples_per_s: (n_train * epochs) as f64 / train_s.max(1e-9),
+            final_loss: history.epochs.last().map_or(f64::NAN, |e| e.loss),
+        }
+    }
+}
+
 /// Result of an evaluation: the model and the popularity baseline on the same pairs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -121,13 +133,7 @@ impl Artifact {
             data.query_vocab.rows(),
             data.queries.iter().copied().zip(data.candidates.iter().copied()),
         );
-        let summary = TrainSummary {
-            n_train: data.len(),
-            epoch_s: history.epochs.iter().map(|e| e.seconds).collect(),
-            train_s,
-            examples_per_s: (data.len() * config.epochs) as f64 / train_s.max(1e-9),
-            final_loss: history.epochs.last().map_or(f64::NAN, |e| e.loss),
-        };
+        let summary = TrainSummary::new(data.len(), config.epochs, &history, train_s);
         let candidates = BruteForceIndex::new(model.candidate.embed_all(), config.dim, Metric::Dot);
         let model = Model::TwoTower(model);
         Ok(Artifact::from_parts(
@@ -170,13 +176,7 @@ impl Artifact {
         let train_s = start.elapsed().as_secs_f64();
         let mut popularity = vec![0f32; items.len()];
         data.targets.iter().for_each(|&c| popularity[c as usize] += 1.0);
-        let summary = TrainSummary {
-            n_train: data.len(),
-            epoch_s: history.epochs.iter().map(|e| e.seconds).collect(),
-            train_s,
-            examples_per_s: (data.len() * config.epochs) as f64 / train_s.max(1e-9),
-            final_loss: history.epochs.last().map_or(f64::NAN, |e| e.loss),
-        };
+        let summary = TrainSummary::new(data.len(), config.epochs, &history, train_s);
         let candidates = BruteForceIndex::new(model.candidates().data.clone(), config.dim, Metric::Dot);
         let seen = Seen::from_pairs(1, []);
         let model = Model::Sequential(model);
@@ -240,20 +240,8 @@ impl Artifact {
         let metrics = evaluate_sequential(model, &examples, exclude_history);
         let eval_s = start.elapsed().as_secs_f64();
         let pairs: Vec<(u32, u32)> = (0..examples.len() as u32).map(|i| (i, examples.targets[i as usize])).collect();
-        let history: Vec<Vec<u32>> = if exclude_history {
-            (0..examples.len())
-                .map(|i| {
-                    let s = seq.steps;
-                    let mut h: Vec<u32> =
-                        (0..s).filter(|&t| examples.mask[i * s + t]).map(|t| examples.contexts[i * s + t]).collect();
-                    h.sort_unstable();
-                    h.dedup();
-                    h
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let history: Vec<Vec<u32>> =
+            if exclude_history { (0..examples.len()).map(|i| examples.history(i)).collect() } else { Vec::new() };
         let excluded: Vec<&[u32]> = history.iter().map(Vec::as_slice).collect();
         Ok(Evaluation {
             model: metrics,

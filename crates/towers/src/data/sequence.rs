@@ -46,6 +46,15 @@ impl SequenceExamples {
         ex
     }
 
+    /// The distinct items of example `i`'s context, sorted.
+    pub fn history(&self, i: usize) -> Vec<u32> {
+        let s = self.steps;
+        let mut h: Vec<u32> = (i * s..(i + 1) * s).filter(|&p| self.mask[p]).map(|p| self.contexts[p]).collect();
+        h.sort_unstable();
+        h.dedup();
+        h
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.targets.len()
@@ -70,6 +79,7 @@ mod tests {
         assert_eq!(all.targets, [2, 3, 4]);
         assert_eq!(all.contexts, [1, 0, 1, 2, 2, 3]); // the last 2 items before each position, padded after
         assert_eq!(all.mask, [true, false, true, true, true, true]);
+        assert_eq!((all.history(0), all.history(2)), (vec![1], vec![2, 3]));
         let last = SequenceExamples::build(&s, |i| v.lookup(i), 3, Positions::Last);
         assert_eq!((last.targets, last.contexts, last.mask), (vec![4], vec![1, 2, 3], vec![true; 3]));
         let one = Sessions { items: vec![vec!["a".into()]], ids: None };

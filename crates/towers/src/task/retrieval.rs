@@ -1,5 +1,6 @@
 //! The retrieval task: in-batch softmax over the batch's candidates (TFRS `Retrieval`).
 
+use crate::kernels::softmax::InBatchSoftmax;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,31 @@ impl Default for RetrievalConfig {
 }
 
 impl RetrievalConfig {
+    /// The loss over one batch: distinct query and candidate embeddings, the batch's
+    /// (query, candidate) pairs, and `log q` of each distinct candidate (used with logQ correction).
+    pub fn loss<'a>(
+        &self,
+        queries: &'a [f32],
+        candidates: &'a [f32],
+        dim: usize,
+        pairs: &'a [(u32, u32)],
+        log_q: Option<&'a [f32]>,
+    ) -> InBatchSoftmax<'a> {
+        InBatchSoftmax {
+            queries,
+            candidates,
+            dim,
+            pairs,
+            log_q: log_q.filter(|_| self.logq_correction),
+            temperature: self.temperature,
+            remove_accidental_hits: self.remove_accidental_hits,
+            grad_scale: match self.reduction {
+                Reduction::Sum => 1.0,
+                Reduction::Mean => 1.0 / pairs.len().max(1) as f32,
+            },
+        }
+    }
+
     /// TFRS `Retrieval`'s defaults: plain in-batch softmax summed over the batch.
     pub fn tfrs() -> Self {
         RetrievalConfig { remove_accidental_hits: false, logq_correction: false, ..Default::default() }

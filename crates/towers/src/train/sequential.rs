@@ -4,11 +4,9 @@ use super::trainer::{Dedup, progress_bar};
 use super::{EpochRecord, History, Optimizer, Slots, TrainConfig};
 use crate::data::SequenceExamples;
 use crate::eval::{TopKMetrics, ranks};
-use crate::kernels::softmax::InBatchSoftmax;
 use crate::kernels::table::Table;
 use crate::model::{SequentialModel, last_position};
 use crate::rng::Rng;
-use crate::task::Reduction;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -157,20 +155,7 @@ pub fn fit_sequential(
             let (q, x, cache) = model.queries(&ctx, &mask, steps);
             let c = model.candidates().gather(&cands.rows);
             let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| cands.rows.iter().map(|&r| l[r as usize]).collect());
-            let grads = InBatchSoftmax {
-                queries: &q,
-                candidates: &c,
-                dim: d,
-                pairs: &pairs,
-                log_q: lq.as_deref(),
-                temperature: cfg.retrieval.temperature,
-                remove_accidental_hits: cfg.retrieval.remove_accidental_hits,
-                grad_scale: match cfg.retrieval.reduction {
-                    Reduction::Sum => 1.0,
-                    Reduction::Mean => 1.0 / batch.len() as f32,
-                },
-            }
-            .forward_backward();
+            let grads = cfg.retrieval.loss(&q, &c, d, &pairs, lq.as_deref()).forward_backward();
             if !grads.loss.is_finite() {
                 return Err(Error::Invalid(format!("training diverged at epoch {epoch}; lower the learning rate")));
             }
@@ -226,19 +211,8 @@ pub fn evaluate_sequential(model: &SequentialModel, examples: &SequenceExamples,
         let (ctx, mask) = (&examples.contexts[b0 * steps..b1 * steps], &examples.mask[b0 * steps..b1 * steps]);
         let (q, _, _) = model.queries(ctx, mask, steps);
         let pairs: Vec<(u32, u32)> = (b0..b1).map(|i| ((i - b0) as u32, examples.targets[i])).collect();
-        let excluded: Vec<Vec<u32>> = if exclude_context {
-            (0..b1 - b0)
-                .map(|i| {
-                    let mut e: Vec<u32> =
-                        (0..steps).filter(|&t| mask[i * steps + t]).map(|t| ctx[i * steps + t]).collect();
-                    e.sort_unstable();
-                    e.dedup();
-                    e
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let excluded: Vec<Vec<u32>> =
+            if exclude_context { (b0..b1).map(|i| examples.history(i)).collect() } else { Vec::new() };
         let refs: Vec<&[u32]> = excluded.iter().map(Vec::as_slice).collect();
         all.extend(ranks(&q, candidates, model.dim(), &pairs, &refs));
     }

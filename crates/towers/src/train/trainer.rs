@@ -4,10 +4,9 @@ use super::optimizer::Slots;
 use super::{EpochRecord, History, Optimizer, OptimizerConfig};
 use crate::data::{CandidateKey, Dataset};
 use crate::eval::{TopKMetrics, distinct_queries, evaluate};
-use crate::kernels::softmax::InBatchSoftmax;
 use crate::model::{Normalization, Tower, TwoTower};
 use crate::rng::Rng;
-use crate::task::{Reduction, RetrievalConfig};
+use crate::task::RetrievalConfig;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -237,20 +236,10 @@ impl Trainer {
                 let c_cache = model.candidate.forward_train(&c_dedup.rows, &c_dedup.weights);
                 let lq: Option<Vec<f32>> =
                     log_q.as_ref().map(|l| c_dedup.rows.iter().map(|&c| l[c as usize]).collect());
-                let grads = InBatchSoftmax {
-                    queries: Tower::outputs(&q_cache),
-                    candidates: Tower::outputs(&c_cache),
-                    dim: cfg.dim,
-                    pairs: &pairs,
-                    log_q: lq.as_deref(),
-                    temperature: cfg.retrieval.temperature,
-                    remove_accidental_hits: cfg.retrieval.remove_accidental_hits,
-                    grad_scale: match cfg.retrieval.reduction {
-                        Reduction::Sum => 1.0,
-                        Reduction::Mean => 1.0 / batch.len() as f32,
-                    },
-                }
-                .forward_backward();
+                let grads = cfg
+                    .retrieval
+                    .loss(Tower::outputs(&q_cache), Tower::outputs(&c_cache), cfg.dim, &pairs, lq.as_deref())
+                    .forward_backward();
                 if !grads.loss.is_finite() {
                     return Err(Error::Invalid(format!(
                         "training diverged at epoch {epoch} (loss {}); lower the learning rate",

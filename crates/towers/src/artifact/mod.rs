@@ -9,6 +9,7 @@ use crate::data::{
 };
 use crate::eval::{Seen, TopKMetrics, distinct_queries, popularity, ranks};
 use crate::index::{BruteForceIndex, Filter, Metric, Scored};
+use crate::kernels::topk::top_k;
 use crate::model::Model;
 use crate::train::{History, SequenceConfig, TrainConfig, Trainer, evaluate_sequential, fit_sequential};
 use crate::{Error, Result};
@@ -161,13 +162,7 @@ impl Artifact {
         validation: Option<&Sessions>,
         progress: bool,
     ) -> Result<Artifact> {
-        // the items, with titles, as the candidate rows of a user → item model would be
-        let flat = Interactions {
-            queries: train.items.iter().enumerate().flat_map(|(i, s)| s.iter().map(move |_| i.to_string())).collect(),
-            candidates: train.items.iter().flatten().cloned().collect(),
-            ..Default::default()
-        };
-        let items = Dataset::build(&flat, catalog, CandidateKey::Id)?.items;
+        let (items, _) = Items::build(catalog, CandidateKey::Id, train.items.iter().flatten().map(String::as_str))?;
         let row = |id: &str| items.rows.get(id).copied().unwrap_or(0);
         let data = SequenceExamples::build(train, row, sequence.steps, positions);
         let val = validation.map(|v| SequenceExamples::build(v, row, sequence.steps, Positions::Last));
@@ -334,11 +329,9 @@ impl Artifact {
     /// The `k` most popular items, without row 0 and `exclude` (sorted), flagged `cold_start`.
     fn popular(&self, k: usize, exclude: &[u32]) -> Recommendations {
         let exclude: Vec<u32> = std::iter::once(0).chain(exclude.iter().copied()).collect();
-        let hits = BruteForceIndex::new(self.popularity.clone(), 1, Metric::Dot).search(
-            &[1.0],
-            k,
-            &Filter { exclude: &exclude, allow: None },
-        );
+        // the popularity counts are a 1-wide candidate table: no copy, no index to build
+        let hits =
+            top_k(&[1.0], &self.popularity, 1, k, |_, c| exclude.binary_search(&c).is_ok()).pop().unwrap_or_default();
         Recommendations { items: self.describe(hits), cold_start: true }
     }
 

@@ -32,6 +32,53 @@ pub struct Items {
 }
 
 impl Items {
+    /// The candidate rows of a catalogue (if any) and of the item ids of training data, in
+    /// that order; returns them with the row of each training id. Keyed by title, every item
+    /// must be in the catalogue.
+    pub fn build<'a>(
+        catalog: Option<&Catalog>,
+        key: CandidateKey,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<(Items, Vec<u32>)> {
+        let mut vocab = Vocabulary::default();
+        let mut items = Items { key, ids: vec![String::new()], titles: vec![String::new()], rows: HashMap::new() };
+        let mut add = |items: &mut Items, id: &str, title: &str| {
+            let k = match key {
+                CandidateKey::Id => id,
+                CandidateKey::Title => title,
+            };
+            let row = vocab.insert(k);
+            if row as usize == items.ids.len() {
+                items.ids.push(id.to_string());
+                items.titles.push(title.to_string());
+            }
+            items.rows.insert(id.to_string(), row);
+            row
+        };
+        if let Some(c) = catalog {
+            for (id, title) in c.ids.iter().zip(&c.titles) {
+                add(&mut items, id, title);
+            }
+        }
+        let mut rows = Vec::new();
+        for id in ids {
+            let row = match (items.rows.get(id), key) {
+                (Some(&r), _) => r,
+                (None, CandidateKey::Id) => add(&mut items, id, ""),
+                (None, CandidateKey::Title) => {
+                    return Err(Error::Invalid(match catalog {
+                        None => "candidates keyed by title need an item catalogue (--items)".into(),
+                        Some(_) => {
+                            format!("item '{id}' of the training set is not in the item catalogue, so it has no title")
+                        }
+                    }));
+                }
+            };
+            rows.push(row);
+        }
+        Ok((items, rows))
+    }
+
     /// Number of rows, the OOV row included.
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -63,44 +110,7 @@ impl Dataset {
         if train.is_empty() {
             return Err(Error::Invalid("the training set is empty".into()));
         }
-        let mut vocab = Vocabulary::default();
-        let mut items = Items { key, ids: vec![String::new()], titles: vec![String::new()], rows: HashMap::new() };
-        let mut add = |items: &mut Items, id: &str, title: &str| {
-            let k = match key {
-                CandidateKey::Id => id,
-                CandidateKey::Title => title,
-            };
-            let row = vocab.insert(k);
-            if row as usize == items.ids.len() {
-                items.ids.push(id.to_string());
-                items.titles.push(title.to_string());
-            }
-            items.rows.insert(id.to_string(), row);
-        };
-        if let Some(c) = catalog {
-            for (id, title) in c.ids.iter().zip(&c.titles) {
-                add(&mut items, id, title);
-            }
-        }
-        let mut candidates = Vec::with_capacity(train.len());
-        for id in &train.candidates {
-            let row = match (items.rows.get(id), key) {
-                (Some(&r), _) => r,
-                (None, CandidateKey::Id) => {
-                    add(&mut items, id, "");
-                    items.rows[id]
-                }
-                (None, CandidateKey::Title) => {
-                    return Err(Error::Invalid(match catalog {
-                        None => "candidates keyed by title need an item catalogue (--items)".into(),
-                        Some(_) => {
-                            format!("item '{id}' of the training set is not in the item catalogue, so it has no title")
-                        }
-                    }));
-                }
-            };
-            candidates.push(row);
-        }
+        let (items, candidates) = Items::build(catalog, key, train.candidates.iter().map(String::as_str))?;
         let query_vocab = Vocabulary::from_keys(&train.queries);
         let queries = train.queries.iter().map(|q| query_vocab.lookup(q)).collect();
         Ok(Dataset { query_vocab, items, queries, candidates })

@@ -3,9 +3,9 @@
 use clap::Args as ClapArgs;
 use std::path::{Path, PathBuf};
 use towers::data::{Interactions, Sessions, TableFormat};
-use towers::eval::TopKMetrics;
+use towers::eval::{RatingMetrics, TopKMetrics};
 use towers::train::SequenceFormat;
-use towers::{Error, Evaluation};
+use towers::{Artifact, Error, Evaluation};
 
 /// Exit status for an error: 2 bad usage or configuration, 3 bad input data, 4 bad or
 /// incompatible model directory, 1 anything else (I/O).
@@ -99,6 +99,47 @@ pub fn print_evaluation(e: &Evaluation) {
             "({} pairs with a user unknown to the model, {} with an unknown item: always a miss)",
             e.unknown_users, e.unknown_items
         );
+    }
+    if let Some(r) = &e.rating {
+        print_ratings(r);
+    }
+}
+
+/// A human-readable table of rating metrics beside their baselines.
+pub fn print_ratings(r: &RatingMetrics) {
+    println!("{} rated test pairs", r.n_rated);
+    println!("{:<12} {:>7} {:>14}", "", "RMSE", "NDCG@10 rated");
+    println!("{:<12} {:>7.4} {:>14.4}", "model", r.rmse, r.ndcg_10_rated);
+    println!("{:<12} {:>7.4} {:>14}", "mean rating", r.rmse_mean_baseline, "");
+    println!("{:<12} {:>7} {:>14.4}", "popularity", "", r.ndcg_10_rated_popularity);
+}
+
+/// What evaluating a user → item model gives: ranking metrics over all candidates (retrieval
+/// and rating models), or rating metrics alone (ranking models).
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    /// Ranked against every candidate.
+    TopK(Evaluation),
+    /// Ratings predicted for the test pairs.
+    Ratings(RatingMetrics),
+}
+
+impl Report {
+    /// Evaluates a user → item model on a test table.
+    pub fn of(model: &Artifact, test: &Interactions, exclude_seen: bool) -> towers::Result<Report> {
+        Ok(match &model.model {
+            towers::model::Model::Ranking(_) => Report::Ratings(model.evaluate_ratings(test)?),
+            _ => Report::TopK(model.evaluate(test, exclude_seen)?),
+        })
+    }
+
+    /// Prints the report's table.
+    pub fn print(&self) {
+        match self {
+            Report::TopK(e) => print_evaluation(e),
+            Report::Ratings(r) => print_ratings(r),
+        }
     }
 }
 

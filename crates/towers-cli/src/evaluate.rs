@@ -1,6 +1,6 @@
 //! `towers evaluate`.
 
-use crate::common::{SeqFormat, TableArgs, print_evaluation, print_json, read_sequences};
+use crate::common::{Report, SeqFormat, TableArgs, print_json, read_sequences};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::Artifact;
@@ -23,24 +23,25 @@ pub struct Args {
     pub test_format: Option<SeqFormat>,
     #[command(flatten)]
     pub table: TableArgs,
-    /// Print one JSON object: top_1 … top_100, mrr, mrr_20, ndcg_10, n, baseline, eval_s.
+    /// Print one JSON object: top_1 … top_100, mrr, mrr_20, ndcg_10, n, baseline, eval_s (rating
+    /// models add rmse, rmse_mean_baseline, ndcg_10_rated, …; ranking models have only those).
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
     let model = Artifact::load(&a.model)?;
-    let e = match &model.sequence {
-        None => model.evaluate(&a.table.read(&a.test)?, a.exclude_seen)?,
+    let report = match &model.sequence {
+        None => Report::of(&model, &a.table.read(&a.test)?, a.exclude_seen)?,
         Some(seq) => {
             let test = read_sequences(&a.test, a.test_format.map_or(seq.format, Into::into))?;
-            model.evaluate_sequences(&test, a.exclude_seen)?
+            Report::TopK(model.evaluate_sequences(&test, a.exclude_seen)?)
         }
     };
     if a.json {
-        print_json(&e)
+        print_json(&report)
     } else {
-        print_evaluation(&e);
+        report.print();
         Ok(())
     }
 }

@@ -1,8 +1,10 @@
 //! `towers train`.
 
-use crate::common::{TableArgs, print_evaluation, print_json, read_sequences};
+use crate::common::{Report, TableArgs, print_json, read_sequences};
 use clap::{Args as ClapArgs, ValueEnum};
 use std::path::PathBuf;
+use towers::data::features::{AttributeTable, FeatureConfig};
+use towers::data::movielens::MovieLens;
 use towers::data::{CandidateKey, Catalog, Positions, Split};
 use towers::model::Normalization;
 use towers::task::Reduction;
@@ -15,6 +17,10 @@ pub enum Task {
     Retrieval,
     /// Item history → next item (GRU query tower).
     Sequential,
+    /// Explicit feedback: the towers' dot product predicts the rating scaled to [0, 1] (MSE).
+    Rating,
+    /// Ranking model: user and item embeddings → MLP → rating (MSE); RMSE and NDCG.
+    Ranking,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -141,6 +147,17 @@ pub struct Args {
     /// Normalisation of both towers' outputs.
     #[arg(long, value_enum)]
     pub normalize: Option<Normalize>,
+    /// Features beyond ids: `movielens` (user age, gender, occupation, zip prefix, time; movie
+    /// genres, year, title words; see --movielens-dir) or a TOML feature configuration.
+    #[arg(long)]
+    pub features: Option<String>,
+    /// MovieLens 100K directory (u.user, u.item) for --features movielens (default: found under ../shared/data).
+    #[arg(long)]
+    pub movielens_dir: Option<PathBuf>,
+    /// Widths of the dense layers (ranking model: after the concatenated embeddings; feature
+    /// model: after each tower's concatenation), e.g. 256,64.
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Option<Vec<usize>>,
     /// Sum or mean the batch's losses.
     #[arg(long, value_enum)]
     pub reduction: Option<Red>,
@@ -182,9 +199,19 @@ impl Args {
             }
             None => match (self.recipe(), self.task) {
                 (Recipe::Towers, Task::Sequential) => TrainConfig::sequential(),
+                (Recipe::Towers, Task::Rating) => TrainConfig::rating(),
+                (Recipe::Towers, Task::Ranking) => TrainConfig::ranking(),
                 (recipe, _) => TrainConfig::recipe(recipe),
             },
         };
+        c.task = match self.task {
+            Task::Rating => towers::task::Task::Rating,
+            Task::Ranking => towers::task::Task::Ranking,
+            Task::Retrieval | Task::Sequential => towers::task::Task::Retrieval,
+        };
+        if let Some(l) = &self.layers {
+            c.layers = l.clone();
+        }
         if let Some(k) = self.key {
             c.key = match k {
                 Key::Id => CandidateKey::Id,
@@ -230,6 +257,34 @@ impl Args {
     }
 }
 
+/// The feature configuration and attribute tables (users, items) named by `--features`.
+fn read_features(
+    name: &str,
+    movielens: Option<PathBuf>,
+) -> towers::Result<(FeatureConfig, Option<AttributeTable>, Option<AttributeTable>)> {
+    if name == "movielens" {
+        let dir = match movielens {
+            Some(d) => d,
+            None => crate::common::movielens_dir(None).ok_or_else(|| {
+                Error::Config("--features movielens needs --movielens-dir (the folder with u.user and u.item)".into())
+            })?,
+        };
+        if !dir.join("u.user").is_file() || !dir.join("u.item").is_file() {
+            return Err(Error::Config(format!("{}: no u.user and u.item here (--movielens-dir)", dir.display())));
+        }
+        let ml = MovieLens::load(&dir)?;
+        return Ok((
+            FeatureConfig::movielens(),
+            Some(AttributeTable::movielens_users(&ml)),
+            Some(AttributeTable::movielens_items(&ml)),
+        ));
+    }
+    let config = FeatureConfig::load(name)?;
+    let users = config.query.table.as_ref().map(AttributeTable::read).transpose()?;
+    let items = config.candidate.table.as_ref().map(AttributeTable::read).transpose()?;
+    Ok((config, users, items))
+}
+
 fn set<T: Copy>(slot: &mut T, v: Option<T>) {
     if let Some(v) = v {
         *slot = v;
@@ -241,7 +296,7 @@ pub fn run(a: Args) -> towers::Result<()> {
     let catalog = a.items.as_ref().map(Catalog::read).transpose()?;
     let show = !a.json;
     let (model, evaluation) = match a.task {
-        Task::Retrieval => {
+        Task::Retrieval | Task::Rating | Task::Ranking => {
             let data = a.table.read(&a.train)?;
             let (train, test) = match (&a.split, &a.test) {
                 (Some(s), _) => {
@@ -251,8 +306,28 @@ pub fn run(a: Args) -> towers::Result<()> {
                 (None, Some(t)) => (data, Some(a.table.read(t)?)),
                 (None, None) => (data, None),
             };
-            let model = Artifact::train(config, &train, catalog.as_ref(), test.as_ref(), show)?;
-            let evaluation = test.as_ref().map(|t| model.evaluate(t, false)).transpose()?;
+            let model = match &a.features {
+                None => Artifact::train(config, &train, catalog.as_ref(), test.as_ref(), show)?,
+                Some(f) => {
+                    if !matches!(a.task, Task::Retrieval) {
+                        return Err(Error::Config("--features is for --task retrieval".into()));
+                    }
+                    let (mut features, users, items) = read_features(f, a.movielens_dir.clone())?;
+                    if let Some(l) = &a.layers {
+                        features.layers = l.clone();
+                    }
+                    Artifact::train_features(
+                        config,
+                        &features,
+                        &train,
+                        catalog.as_ref(),
+                        users.as_ref(),
+                        items.as_ref(),
+                        show,
+                    )?
+                }
+            };
+            let evaluation = test.as_ref().map(|t| Report::of(&model, t, false)).transpose()?;
             (model, evaluation)
         }
         Task::Sequential => {
@@ -278,7 +353,7 @@ pub fn run(a: Args) -> towers::Result<()> {
             };
             let model =
                 Artifact::train_sequential(config, sequence, &train, positions, catalog.as_ref(), test.as_ref(), show)?;
-            let evaluation = test.as_ref().map(|t| model.evaluate_sequences(t, false)).transpose()?;
+            let evaluation = test.as_ref().map(|t| model.evaluate_sequences(t, false)).transpose()?.map(Report::TopK);
             (model, evaluation)
         }
     };
@@ -300,7 +375,7 @@ pub fn run(a: Args) -> towers::Result<()> {
     let s = &model.summary;
     println!("trained on {} examples in {:.2} s ({:.0} examples/s)", s.n_train, s.train_s, s.examples_per_s);
     if let Some(e) = &evaluation {
-        print_evaluation(e);
+        e.print();
     }
     if let Some(out) = &a.out {
         println!("model written to {} (training curve: history.svg)", out.display());

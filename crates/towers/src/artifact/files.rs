@@ -19,7 +19,12 @@ use crate::eval::Seen;
 use crate::index::{BruteForceIndex, Metric};
 use crate::kernels::gru::GruWeights;
 use crate::kernels::table::Table;
-use crate::model::{BatchNorm, Model, SequentialModel, Tower, TwoTower};
+use crate::kernels::dense::Mlp;
+use crate::data::features::Bags;
+use crate::model::{
+    BatchNorm, FeatureModel, FeatureTower, Model, RankingModel, SequentialModel, Tower, TowerLayout, TwoTower,
+};
+use crate::task::RatingScale;
 use crate::train::{History, SequenceConfig, TrainConfig};
 use crate::{Error, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -46,6 +51,12 @@ pub struct Manifest {
     /// Sequential models' settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<SequenceConfig>,
+    /// Range and mean of the training ratings (rating and ranking models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating_scale: Option<RatingScale>,
+    /// Feature models: the layout of the query and the candidate tower.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_towers: Option<[TowerLayout; 2]>,
     /// Training configuration.
     pub config: TrainConfig,
     /// Embedding width.
@@ -98,6 +109,72 @@ fn tower_tensors(prefix: &str, t: &Tower, out: &mut Vec<(String, Dtype, Vec<usiz
     }
 }
 
+fn mlp_tensors(prefix: &str, mlp: &Mlp, out: &mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>) {
+    for (l, (w, b)) in mlp.weights.iter().zip(&mlp.biases).enumerate() {
+        out.push((format!("{prefix}.{l}.weight"), Dtype::F32, vec![w.rows, w.dim], f32_bytes(&w.data)));
+        out.push((format!("{prefix}.{l}.bias"), Dtype::F32, vec![b.dim], f32_bytes(&b.data)));
+    }
+}
+
+fn feature_tower_tensors(prefix: &str, t: &FeatureTower, out: &mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>) {
+    for (k, table) in t.tables.iter().enumerate() {
+        out.push((format!("{prefix}.{k}.table"), Dtype::F32, vec![table.rows, table.dim], f32_bytes(&table.data)));
+    }
+    for (k, b) in t.bags.iter().enumerate() {
+        out.push((format!("{prefix}.{k}.offsets"), Dtype::U32, vec![b.offsets.len()], u32_bytes(&b.offsets)));
+        out.push((format!("{prefix}.{k}.rows"), Dtype::U32, vec![b.rows.len()], u32_bytes(&b.rows)));
+        out.push((format!("{prefix}.{k}.weights"), Dtype::F32, vec![b.weights.len()], f32_bytes(&b.weights)));
+    }
+    mlp_tensors(&format!("{prefix}.mlp"), &t.mlp, out);
+}
+
+/// Reads a feature tower of `entities` entities, checking that its bags stay inside its tables.
+fn read_feature_tower(w: &Tensors, prefix: &str, layout: &TowerLayout, entities: usize) -> Result<FeatureTower> {
+    let bad = |m: String| Error::artifact(w.dir, format!("{}: {prefix} tower: {m}", w.name));
+    let n = layout.names.len();
+    if layout.rows.len() != n || layout.dims.len() != n || n == 0 {
+        return Err(bad("inconsistent layout".into()));
+    }
+    let mut tables = Vec::new();
+    for k in 0..n {
+        let (rows, dim) = (layout.rows[k], layout.dims[k]);
+        tables.push(Table { rows, dim, data: w.f32(&format!("{prefix}.{k}.table"), &[rows, dim])? });
+    }
+    let with_bags = n - usize::from(layout.time.is_some());
+    let mut bags = Vec::new();
+    for k in 0..with_bags {
+        let offsets = w.u32(&format!("{prefix}.{k}.offsets"), Some(entities + 1))?;
+        let rows = w.u32(&format!("{prefix}.{k}.rows"), None)?;
+        let weights = w.f32(&format!("{prefix}.{k}.weights"), &[rows.len()])?;
+        let ok = offsets.windows(2).all(|p| p[0] <= p[1])
+            && offsets.last() == Some(&(rows.len() as u32))
+            && rows.iter().all(|&r| (r as usize) < layout.rows[k]);
+        if !ok {
+            return Err(bad(format!("feature '{}' has bags outside its table", layout.names[k])));
+        }
+        bags.push(Bags { offsets, rows, weights });
+    }
+    if layout.time.is_some_and(|t| t.buckets == 0 || t.rows() != layout.rows[n - 1]) {
+        return Err(bad("time feature does not match its table".into()));
+    }
+    let input: usize = layout.dims.iter().sum();
+    let mlp = read_mlp(w, &format!("{prefix}.mlp"), input, &layout.layers)?;
+    Ok(FeatureTower { names: layout.names.clone(), tables, bags, time: layout.time, mlp })
+}
+
+/// Reads dense layers of the given widths after an input of width `input`.
+fn read_mlp(w: &Tensors, prefix: &str, input: usize, widths: &[usize]) -> Result<Mlp> {
+    let mut mlp = Mlp::default();
+    let mut fan_in = input;
+    for (l, &out) in widths.iter().enumerate() {
+        let weight = w.f32(&format!("{prefix}.{l}.weight"), &[fan_in, out])?;
+        mlp.weights.push(Table { rows: fan_in, dim: out, data: weight });
+        mlp.biases.push(Table { rows: 1, dim: out, data: w.f32(&format!("{prefix}.{l}.bias"), &[out])? });
+        fan_in = out;
+    }
+    Ok(mlp)
+}
+
 impl Artifact {
     /// Writes the model directory atomically; an existing model directory at `dir` is replaced.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
@@ -110,6 +187,16 @@ impl Artifact {
             Model::TwoTower(m) => {
                 tower_tensors("query", &m.query, &mut w);
                 tower_tensors("candidate", &m.candidate, &mut w);
+            }
+            Model::Features(m) => {
+                feature_tower_tensors("query", &m.query, &mut w);
+                feature_tower_tensors("candidate", &m.candidate, &mut w);
+            }
+            Model::Ranking(m) => {
+                let t = |name: &str, shape: Vec<usize>, v: &[f32]| (name.to_string(), Dtype::F32, shape, f32_bytes(v));
+                w.push(t("user.embedding", vec![m.user.rows, m.user.dim], &m.user.data));
+                w.push(t("item.embedding", vec![m.item.rows, m.item.dim], &m.item.data));
+                mlp_tensors("mlp", &m.mlp, &mut w);
             }
             Model::Sequential(m) => {
                 let t = |name: &str, shape: Vec<usize>, v: &[f32]| (name.to_string(), Dtype::F32, shape, f32_bytes(v));
@@ -152,6 +239,11 @@ impl Artifact {
             towers_version: env!("CARGO_PKG_VERSION").into(),
             kind: self.model.kind().into(),
             sequence: self.sequence,
+            rating_scale: self.rating_scale,
+            feature_towers: match &self.model {
+                Model::Features(m) => Some([m.query.layout(), m.candidate.layout()]),
+                _ => None,
+            },
             config: self.config.clone(),
             dim: d,
             query_rows: self.query_vocab.rows(),
@@ -224,6 +316,25 @@ impl Artifact {
             ("retrieval", _) => {
                 Model::TwoTower(TwoTower { query: tower("query", qr)?, candidate: tower("candidate", cr)? })
             }
+            ("features", _) => {
+                let [q, c] = manifest.feature_towers.as_ref().ok_or_else(|| bad("manifest.json: feature model without its layout".into()))?;
+                let (query, candidate) = (read_feature_tower(&w, "query", q, qr)?, read_feature_tower(&w, "candidate", c, cr)?);
+                if query.dim() != d || candidate.dim() != d {
+                    return Err(bad("feature towers' width does not match the manifest".into()));
+                }
+                Model::Features(FeatureModel { query, candidate })
+            }
+            ("ranking", _) => {
+                let table = |name: &str, rows: usize| -> Result<Table> {
+                    Ok(Table { rows, dim: d, data: w.f32(name, &[rows, d])? })
+                };
+                let widths: Vec<usize> = manifest.config.layers.iter().copied().chain([1]).collect();
+                Model::Ranking(RankingModel {
+                    user: table("user.embedding", qr)?,
+                    item: table("item.embedding", cr)?,
+                    mlp: read_mlp(&w, "mlp", 2 * d, &widths)?,
+                })
+            }
             ("sequential", Some(_)) => {
                 let table =
                     |name: &str| -> Result<Table> { Ok(Table { rows: cr, dim: d, data: w.f32(name, &[cr, d])? }) };
@@ -270,6 +381,7 @@ impl Artifact {
             items,
             model,
             manifest.sequence,
+            manifest.rating_scale,
             candidates,
             seen,
             popularity,

@@ -7,11 +7,15 @@ mod files;
 use crate::data::{
     CandidateKey, Catalog, Dataset, Interactions, Items, Positions, SequenceExamples, Sessions, Vocabulary,
 };
-use crate::eval::{Seen, TopKMetrics, distinct_queries, popularity, ranks};
+use crate::eval::{RatingMetrics, Seen, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics};
 use crate::index::{BruteForceIndex, Filter, Metric, Scored};
 use crate::kernels::topk::top_k;
-use crate::model::Model;
-use crate::train::{History, SequenceConfig, TrainConfig, Trainer, evaluate_sequential, fit_sequential};
+use crate::data::features::{AttributeTable, FeatureConfig};
+use crate::model::{FeatureModel, FeatureTower, Model};
+use crate::task::{RatingScale, Task};
+use crate::train::{
+    History, SequenceConfig, TrainConfig, Trainer, evaluate_sequential, fit_features, fit_ranking, fit_rating, fit_sequential,
+};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -47,6 +51,8 @@ pub struct Artifact {
     pub model: Model,
     /// Sequential models' settings (history length, file format).
     pub sequence: Option<SequenceConfig>,
+    /// Range and mean of the training ratings (rating and ranking models).
+    pub rating_scale: Option<RatingScale>,
     /// Candidate tower output of every candidate row (`items.len() × dim`), as an exact
     /// dot-product index.
     pub candidates: BruteForceIndex,
@@ -90,6 +96,9 @@ pub struct Evaluation {
     pub unknown_items: usize,
     /// Seconds to evaluate the model (embedding + scoring + ranking; baseline excluded).
     pub eval_s: f64,
+    /// Rating models evaluated on rated pairs: RMSE and NDCG of the re-ranked lists.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<RatingMetrics>,
 }
 
 /// One recommended item.
@@ -125,8 +134,31 @@ impl Artifact {
         let trainer = Trainer::new(config.clone())?.with_progress(progress);
         let data = Dataset::build(train, catalog, config.key)?;
         let val_pairs = validation.map(|v| Dataset::encode(&data.query_vocab, &data.items, v));
+        let ratings = || -> Result<(&[f32], RatingScale)> {
+            let r = train.ratings.as_deref().ok_or_else(|| {
+                Error::Invalid(format!("the {:?} task needs ratings: the training table has no rating column", config.task))
+            })?;
+            let scale = RatingScale::of(r)
+                .ok_or_else(|| Error::Invalid("the training ratings are all equal: nothing to learn".into()))?;
+            Ok((r, scale))
+        };
         let start = Instant::now();
-        let (model, history) = trainer.fit(&data, val_pairs.as_deref())?;
+        let (model, history, rating_scale) = match config.task {
+            Task::Retrieval => {
+                let (m, h) = trainer.fit(&data, val_pairs.as_deref())?;
+                (Model::TwoTower(m), h, None)
+            }
+            Task::Rating => {
+                let (r, scale) = ratings()?;
+                let (m, h) = fit_rating(&config, &data, r, scale, progress)?;
+                (Model::TwoTower(m), h, Some(scale))
+            }
+            Task::Ranking => {
+                let (r, scale) = ratings()?;
+                let (m, h) = fit_ranking(&config, &data, r, scale, progress)?;
+                (Model::Ranking(m), h, Some(scale))
+            }
+        };
         let train_s = start.elapsed().as_secs_f64();
         let mut popularity = vec![0f32; data.items.len()];
         data.candidates.iter().for_each(|&c| popularity[c as usize] += 1.0);
@@ -135,17 +167,111 @@ impl Artifact {
             data.queries.iter().copied().zip(data.candidates.iter().copied()),
         );
         let summary = TrainSummary::new(data.len(), config.epochs, &history, train_s);
-        let candidates = BruteForceIndex::new(model.candidate.embed_all(), config.dim, Metric::Dot);
-        let model = Model::TwoTower(model);
+        let embeddings = match &model {
+            Model::TwoTower(m) => m.candidate.embed_all(),
+            Model::Ranking(m) => m.item.data.clone(),
+            Model::Sequential(_) | Model::Features(_) => unreachable!("trained above"),
+        };
+        let candidates = BruteForceIndex::new(embeddings, config.dim, Metric::Dot);
         Ok(Artifact::from_parts(
             config,
             data.query_vocab,
             data.items,
             model,
             None,
+            rating_scale,
             candidates,
             seen,
             popularity,
+            history,
+            summary,
+        ))
+    }
+
+    /// Trains a feature model (see [`FeatureConfig`]): user attributes from `users`, item
+    /// attributes from `items` (both keyed by id), the interaction timestamps of `train` when
+    /// the query tower reads time. Items of the catalogue that never occur in training get the
+    /// OOV id embedding and their own features (cold start).
+    pub fn train_features(
+        config: TrainConfig,
+        features: &FeatureConfig,
+        train: &Interactions,
+        catalog: Option<&Catalog>,
+        users: Option<&AttributeTable>,
+        items: Option<&AttributeTable>,
+        progress: bool,
+    ) -> Result<Artifact> {
+        features.validate()?;
+        let mut config = TrainConfig { dim: features.dim(), ..config };
+        config.validate()?;
+        let data = Dataset::build(train, catalog, config.key)?;
+        let mut counts = vec![0f32; data.items.len()];
+        data.candidates.iter().for_each(|&c| counts[c as usize] += 1.0);
+        let time = match (features.query.time, &train.timestamps) {
+            (None, _) => None,
+            (Some(_), Some(ts)) => Some((*ts.iter().min().unwrap_or(&0), *ts.iter().max().unwrap_or(&0))),
+            (Some(_), None) => {
+                return Err(Error::Invalid("the time feature needs a timestamp column in the training table".into()));
+            }
+        };
+        let mut rng = crate::rng::Rng::new(config.seed);
+        let user_ids: Vec<Option<&str>> = (0..data.query_vocab.rows() as u32).map(|r| data.query_vocab.key(r)).collect();
+        let user_rows: Vec<u32> = (0..user_ids.len() as u32).collect();
+        let user_fit: Vec<bool> = user_rows.iter().map(|&r| r > 0).collect();
+        let query = FeatureTower::build(
+            &features.query,
+            &features.layers,
+            users,
+            &user_ids,
+            &user_rows,
+            user_ids.len(),
+            &user_fit,
+            time,
+            &mut rng,
+        )?;
+        let item_ids: Vec<Option<&str>> =
+            data.items.ids.iter().enumerate().map(|(r, id)| (r > 0).then_some(id.as_str())).collect();
+        let item_fit: Vec<bool> = counts.iter().map(|&c| c > 0.0).collect();
+        let item_rows: Vec<u32> = (0..item_ids.len() as u32).map(|r| if item_fit[r as usize] { r } else { 0 }).collect();
+        let candidate = FeatureTower::build(
+            &features.candidate,
+            &features.layers,
+            items,
+            &item_ids,
+            &item_rows,
+            item_ids.len(),
+            &item_fit,
+            None,
+            &mut rng,
+        )?;
+        if query.dim() != candidate.dim() {
+            return Err(Error::Config(format!(
+                "the towers' outputs differ in width: query {}, candidate {}",
+                query.dim(),
+                candidate.dim()
+            )));
+        }
+        config.task = Task::Retrieval;
+        let start = Instant::now();
+        let (model, history) =
+            fit_features(&config, FeatureModel { query, candidate }, &data, train.timestamps.as_deref(), progress)?;
+        let train_s = start.elapsed().as_secs_f64();
+        let seen = Seen::from_pairs(
+            data.query_vocab.rows(),
+            data.queries.iter().copied().zip(data.candidates.iter().copied()),
+        );
+        let summary = TrainSummary::new(data.len(), config.epochs, &history, train_s);
+        let candidates = BruteForceIndex::new(model.candidate.embed_all(), config.dim, Metric::Dot);
+        Ok(Artifact::from_parts(
+            config,
+            data.query_vocab,
+            data.items,
+            Model::Features(model),
+            None,
+            None,
+            candidates,
+            seen,
+            counts,
             history,
             summary,
         ))
@@ -181,6 +307,7 @@ impl Artifact {
             items,
             model,
             Some(sequence),
+            None,
             candidates,
             seen,
             popularity,
@@ -198,15 +325,28 @@ impl Artifact {
     /// popularity baseline. With `exclude_seen`, each user's training items (other than the
     /// pair's own) are removed from the ranking. User → item models only.
     pub fn evaluate(&self, test: &Interactions, exclude_seen: bool) -> Result<Evaluation> {
-        let Model::TwoTower(towers) = &self.model else {
-            return Err(Error::Invalid("this is a sequential model: evaluate it on sequences".into()));
-        };
         let pairs = Dataset::encode(&self.query_vocab, &self.items, test);
         let start = Instant::now();
-        let (users, local) = distinct_queries(&pairs);
+        let (queries, users, local) = match &self.model {
+            Model::TwoTower(t) => {
+                let (users, local) = distinct_queries(&pairs);
+                (t.query.embed(&users), users, local)
+            }
+            Model::Features(f) => {
+                // every pair is its own query: (user, the pair's timestamp)
+                let users: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+                let local: Vec<(u32, u32)> = pairs.iter().enumerate().map(|(i, p)| (i as u32, p.1)).collect();
+                (f.query.embed(&users, test.timestamps.as_deref()), users, local)
+            }
+            Model::Ranking(_) => {
+                return Err(Error::Invalid("this is a ranking model: evaluate its ratings (evaluate_ratings)".into()));
+            }
+            Model::Sequential(_) => {
+                return Err(Error::Invalid("this is a sequential model: evaluate it on sequences".into()));
+            }
+        };
         let excluded: Vec<&[u32]> =
             if exclude_seen { users.iter().map(|&u| self.seen.of(u)).collect() } else { Vec::new() };
-        let queries = towers.query.embed(&users);
         let model = TopKMetrics::from_ranks(&ranks(&queries, self.candidates.vectors(), self.dim(), &local, &excluded));
         let eval_s = start.elapsed().as_secs_f64();
         Ok(Evaluation {
@@ -216,7 +356,64 @@ impl Artifact {
             unknown_users: pairs.iter().filter(|p| p.0 == 0).count(),
             unknown_items: pairs.iter().filter(|p| p.1 == 0).count(),
             eval_s,
+            rating: match (self.config.task, &test.ratings) {
+                (Task::Rating, Some(_)) => Some(self.evaluate_ratings(test)?),
+                _ => None,
+            },
         })
+    }
+
+    /// Rating and ranking models: RMSE of the predicted ratings of a rated test table, and
+    /// NDCG@10 of each user's test items re-ranked by the prediction, beside the mean-rating
+    /// and popularity baselines.
+    pub fn evaluate_ratings(&self, test: &Interactions) -> Result<RatingMetrics> {
+        let scale = self.rating_scale.ok_or_else(|| Error::Invalid("this model does not predict ratings".into()))?;
+        let truth = test.ratings.as_deref().ok_or_else(|| Error::Invalid("the test table has no rating column".into()))?;
+        let pairs = Dataset::encode(&self.query_vocab, &self.items, test);
+        let predicted = self.predict_ratings(&pairs)?;
+        let (users, items): (Vec<u32>, Vec<u32>) = pairs.iter().copied().unzip();
+        Ok(rating_metrics(&users, &items, truth, &predicted, &self.popularity, scale.mean))
+    }
+
+    /// Predicted ratings of (user row, item row) pairs, on the original scale; a pair with an
+    /// unknown user or item gets the mean training rating.
+    pub fn predict_ratings(&self, pairs: &[(u32, u32)]) -> Result<Vec<f32>> {
+        let scale = self.rating_scale.ok_or_else(|| Error::Invalid("this model does not predict ratings".into()))?;
+        let raw: Vec<f32> = match &self.model {
+            Model::TwoTower(m) => {
+                let (users, items): (Vec<u32>, Vec<u32>) = pairs.iter().copied().unzip();
+                let (q, c, d) = (m.query.embed(&users), m.candidate.embed(&items), m.dim());
+                q.chunks_exact(d)
+                    .zip(c.chunks_exact(d))
+                    .map(|(a, b)| scale.unscale(a.iter().zip(b).map(|(x, y)| x * y).sum()))
+                    .collect()
+            }
+            Model::Ranking(m) => m.predict(pairs).into_iter().map(|r| r.clamp(scale.min, scale.max)).collect(),
+            Model::Sequential(_) | Model::Features(_) => {
+                return Err(Error::Invalid("this model does not predict ratings".into()));
+            }
+        };
+        Ok(raw.into_iter().zip(pairs).map(|(r, &(u, i))| if u == 0 || i == 0 { scale.mean } else { r }).collect())
+    }
+
+    /// Ranking models: re-scores items for a user by predicted rating, best first; unknown
+    /// item ids are reported as not found.
+    pub fn rank(&self, user: &str, items: &[String]) -> Result<Vec<Recommendation>> {
+        if !matches!(self.model, Model::Ranking(_)) && self.config.task != Task::Rating {
+            return Err(Error::Invalid("this model does not predict ratings: rank with a ranking model".into()));
+        }
+        let u = self.query_vocab.lookup(user);
+        let rows = items
+            .iter()
+            .map(|id| {
+                self.items.rows.get(id).copied().ok_or_else(|| Error::NotFound(format!("item '{id}' is not in the model")))
+            })
+            .collect::<Result<Vec<u32>>>()?;
+        let pairs: Vec<(u32, u32)> = rows.iter().map(|&r| (u, r)).collect();
+        let scores = self.predict_ratings(&pairs)?;
+        let mut hits: Vec<Scored> = rows.iter().zip(scores).map(|(&id, score)| Scored { id, score }).collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        Ok(self.describe(hits))
     }
 
     /// Sequential models: ranks the last item of every test sequence against all items, given
@@ -245,6 +442,7 @@ impl Artifact {
             unknown_users: 0,
             unknown_items: examples.targets.iter().filter(|&&t| t == 0).count(),
             eval_s,
+            rating: None,
         })
     }
 
@@ -256,6 +454,7 @@ impl Artifact {
         items: Items,
         model: Model,
         sequence: Option<SequenceConfig>,
+        rating_scale: Option<RatingScale>,
         candidates: BruteForceIndex,
         seen: Seen,
         popularity: Vec<f32>,
@@ -268,6 +467,7 @@ impl Artifact {
             items,
             model,
             sequence,
+            rating_scale,
             candidates,
             similar_index: OnceLock::new(),
             seen,
@@ -280,15 +480,25 @@ impl Artifact {
     /// The `k` best items for a user, optionally without the items they have already seen.
     /// An unknown user gets the most popular items, flagged `cold_start`. User → item models only.
     pub fn recommend(&self, user: &str, k: usize, exclude_seen: bool) -> Result<Recommendations> {
-        let Model::TwoTower(towers) = &self.model else {
-            return Err(Error::Invalid("this is a sequential model: recommend from a history of items".into()));
-        };
         let row = self.query_vocab.get(user);
         let seen = row.filter(|_| exclude_seen).map(|r| self.seen.of(r)).unwrap_or(&[]);
-        Ok(match row {
-            Some(r) => self.best(&towers.query.embed(&[r]), k, seen),
-            None => self.popular(k, seen),
-        })
+        let Some(r) = row else { return Ok(self.popular(k, seen)) };
+        match &self.model {
+            Model::TwoTower(towers) => Ok(self.best(&towers.query.embed(&[r]), k, seen)),
+            // a feature model recommends as of the end of its training period
+            Model::Features(f) => Ok(self.best(&f.query.embed(&[r], f.query.time.map(|t| [t.end]).as_ref().map(|t| &t[..])), k, seen)),
+            Model::Ranking(_) => {
+                // a ranking model scores every item for the user
+                let pairs: Vec<(u32, u32)> = (0..self.items.len() as u32).map(|i| (r, i)).collect();
+                let scores = self.predict_ratings(&pairs)?;
+                let exclude: Vec<u32> = std::iter::once(0).chain(seen.iter().copied()).collect();
+                let hits = top_k(&[1.0], &scores, 1, k, |_, c| exclude.binary_search(&c).is_ok()).pop().unwrap_or_default();
+                Ok(Recommendations { items: self.describe(hits), cold_start: false })
+            }
+            Model::Sequential(_) => {
+                Err(Error::Invalid("this is a sequential model: recommend from a history of items".into()))
+            }
+        }
     }
 
     /// Sequential models: the `k` most likely next items after `history` (item ids or titles,

@@ -17,5 +17,6 @@ pub use sessions::{RetailRocketPrep, Sessions};
 pub use split::Split;
 pub use vocab::Vocabulary;
 
+pub mod features;
 mod dataset;
 pub use dataset::{CandidateKey, Dataset, Items};

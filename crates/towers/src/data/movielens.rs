@@ -30,6 +30,8 @@ pub struct MovieLens {
     pub movies: Catalog,
     /// Genres of each movie, aligned with `movies` (the 19 flags of `u.item` as names).
     pub movie_genres: Vec<Vec<String>>,
+    /// Release date of each movie as in `u.item` (e.g. `01-Jan-1995`; may be empty).
+    pub movie_dates: Vec<String>,
     /// Users (`u.user`).
     pub users: Vec<User>,
     /// Genre names (`u.genre`).
@@ -70,6 +72,7 @@ impl MovieLens {
         let item_path = dir.join("u.item");
         let mut pairs = Vec::new();
         let mut movie_genres = Vec::new();
+        let mut movie_dates = Vec::new();
         for (line, f) in lines(&item_path)? {
             if f.len() < 5 + genres.len() {
                 return Err(Error::parse(
@@ -81,6 +84,7 @@ impl MovieLens {
             movie_genres
                 .push(genres.iter().enumerate().filter(|(g, _)| f[5 + g] == "1").map(|(_, n)| n.clone()).collect());
             pairs.push((f[0].clone(), f[1].clone()));
+            movie_dates.push(f[2].clone());
         }
         let user_path = dir.join("u.user");
         let mut users = Vec::new();
@@ -105,6 +109,6 @@ impl MovieLens {
                 });
             }
         }
-        Ok(MovieLens { ratings, movies: Catalog::from_pairs(pairs), movie_genres, users, genres, occupations })
+        Ok(MovieLens { ratings, movies: Catalog::from_pairs(pairs), movie_genres, movie_dates, users, genres, occupations })
     }
 }

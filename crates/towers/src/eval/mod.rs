@@ -1,7 +1,10 @@
-//! Evaluation over the whole catalogue (TFRS `FactorizedTopK`) and reference baselines.
+//! Evaluation over the whole catalogue (TFRS `FactorizedTopK`), of rating predictions, and
+//! reference baselines.
 
 mod baselines;
+mod rating;
 mod topk;
 
 pub use baselines::popularity;
+pub use rating::{RatingMetrics, rating_metrics};
 pub use topk::{Seen, TopKMetrics, distinct_queries, evaluate, ranks};

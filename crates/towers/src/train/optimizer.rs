@@ -105,6 +105,12 @@ impl Optimizer {
         self.step += 1;
     }
 
+    /// Updates every row of a dense parameter (`grads` has the parameter's shape).
+    pub fn apply_dense(&self, param: &mut Table, slots: &mut Slots, grads: &[f32]) {
+        let rows: Vec<u32> = (0..param.rows as u32).collect();
+        self.apply(param, slots, &rows, grads)
+    }
+
     /// Updates the given distinct `rows` of `param` with their gradients (`rows.len() × dim`).
     pub fn apply(&self, param: &mut Table, slots: &mut Slots, rows: &[u32], grads: &[f32]) {
         let c = &self.config;

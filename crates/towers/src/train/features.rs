@@ -1,0 +1,88 @@
+//! Training a feature model: the retrieval loss of [`super::Trainer`] through feature towers.
+
+use super::optimizer::Slots;
+use super::rating::{MlpSlots, run_epochs};
+use super::trainer::Dedup;
+use super::{History, Optimizer, TrainConfig};
+use crate::data::Dataset;
+use crate::model::{FeatureModel, FeatureTower};
+use crate::{Error, Result};
+
+/// Optimizer state of a feature tower.
+struct TowerSlots {
+    tables: Vec<Slots>,
+    mlp: MlpSlots,
+}
+
+impl TowerSlots {
+    fn new(opt: &Optimizer, t: &FeatureTower) -> Self {
+        TowerSlots { tables: t.tables.iter().map(|t| opt.slots(t.rows, t.dim)).collect(), mlp: MlpSlots::new(opt, &t.mlp) }
+    }
+}
+
+/// Backward pass and update of one tower from the gradient of its outputs; `l2` per use of
+/// an embedding row, as in [`super::Trainer`].
+#[allow(clippy::too_many_arguments)]
+fn update(
+    opt: &Optimizer,
+    l2: f32,
+    tower: &mut FeatureTower,
+    slots: &mut TowerSlots,
+    cache: &crate::kernels::dense::MlpCache,
+    entities: &[u32],
+    times: Option<&[i64]>,
+    d_out: &[f32],
+) {
+    let (mlp_grads, d_x) = tower.mlp.backward(cache, d_out);
+    let grads = tower.table_grads(entities, times, &d_x);
+    slots.mlp.apply(opt, &mut tower.mlp, &mlp_grads);
+    for ((table, s), mut g) in tower.tables.iter_mut().zip(&mut slots.tables).zip(grads) {
+        if l2 > 0.0 {
+            let d = table.dim;
+            for ((gr, &r), &n) in g.grads.chunks_exact_mut(d).zip(&g.rows).zip(&g.uses) {
+                gr.iter_mut().zip(table.row(r as usize)).for_each(|(a, w)| *a += l2 * n * w);
+            }
+        }
+        opt.apply(table, s, &g.rows, &g.grads);
+    }
+}
+
+/// Trains a feature model on `data` (query rows are the query tower's entities, candidate rows
+/// the candidate tower's), with each example's timestamp when the query tower reads them.
+pub fn fit_features(
+    cfg: &TrainConfig,
+    mut model: FeatureModel,
+    data: &Dataset,
+    times: Option<&[i64]>,
+    progress: bool,
+) -> Result<(FeatureModel, History)> {
+    if data.is_empty() {
+        return Err(Error::Invalid("the training set is empty".into()));
+    }
+    let opt0 = Optimizer::new(cfg.optimizer);
+    let (mut q_slots, mut c_slots) = (TowerSlots::new(&opt0, &model.query), TowerSlots::new(&opt0, &model.candidate));
+    let log_q: Option<Vec<f32>> = cfg.retrieval.logq_correction.then(|| {
+        let mut counts = vec![0f32; data.items.len()];
+        data.candidates.iter().for_each(|&c| counts[c as usize] += 1.0);
+        counts.iter().map(|&k| (k.max(1.0) / data.len() as f32).ln()).collect()
+    });
+    let mut c_dedup = Dedup::new(data.items.len());
+    let dim = model.dim();
+    let times = times.filter(|_| model.query.time.is_some());
+    let history = run_epochs(cfg, data.len(), progress, |batch, opt| {
+        let users: Vec<u32> = batch.iter().map(|&i| data.queries[i as usize]).collect();
+        let ts: Option<Vec<i64>> = times.map(|t| batch.iter().map(|&i| t[i as usize]).collect());
+        let pairs: Vec<(u32, u32)> =
+            batch.iter().enumerate().map(|(k, &i)| (k as u32, c_dedup.index(data.candidates[i as usize]))).collect();
+        let (q, q_cache) = model.query.mlp.forward_train(model.query.inputs(&users, ts.as_deref()), users.len());
+        let c_rows = c_dedup.rows.clone();
+        let (c, c_cache) = model.candidate.mlp.forward_train(model.candidate.inputs(&c_rows, None), c_rows.len());
+        let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_rows.iter().map(|&r| l[r as usize]).collect());
+        let grads = cfg.retrieval.loss(&q, &c, dim, &pairs, lq.as_deref()).forward_backward();
+        update(opt, cfg.l2, &mut model.query, &mut q_slots, &q_cache, &users, ts.as_deref(), &grads.d_queries);
+        update(opt, cfg.l2, &mut model.candidate, &mut c_slots, &c_cache, &c_rows, None, &grads.d_candidates);
+        c_dedup.clear();
+        grads.loss
+    })?;
+    Ok((model, history))
+}

@@ -254,7 +254,7 @@ impl Artifact {
         config.task = Task::Retrieval;
         let start = Instant::now();
         let (model, history) =
-            fit_features(&config, FeatureModel { query, candidate }, &data, train.timestamps.as_deref(), progress)?;
+            fit_features(&config, features, FeatureModel { query, candidate }, &data, train.timestamps.as_deref(), progress)?;
         let train_s = start.elapsed().as_secs_f64();
         let seen = Seen::from_pairs(
             data.query_vocab.rows(),

@@ -84,11 +84,14 @@ pub struct TowerFeatures {
     pub features: Vec<FeatureSpec>,
     /// The interaction timestamp (query tower only).
     pub time: Option<TimeSpec>,
+    /// Share of training examples whose id is replaced by the OOV id, so that the tower
+    /// learns to embed an entity from its features alone (cold start).
+    pub id_dropout: f32,
 }
 
 impl Default for TowerFeatures {
     fn default() -> Self {
-        TowerFeatures { id_dim: 32, table: None, features: Vec::new(), time: None }
+        TowerFeatures { id_dim: 32, table: None, features: Vec::new(), time: None, id_dropout: 0.0 }
     }
 }
 
@@ -118,8 +121,9 @@ fn spec(column: &str, encoder: Encoder, dim: usize) -> FeatureSpec {
 
 impl FeatureConfig {
     /// MovieLens 100K's features, as in TFRS's featurisation tutorials: user age (bucketised),
-    /// gender, occupation, zip-code prefix and the rating's timestamp; movie genres
-    /// (multi-hot), release year (bucketised) and title words; one dense layer of width 32.
+    /// gender, occupation, zip-code prefix and the rating's timestamp (1,000 buckets, as TFRS's
+    /// context-features tutorial); movie genres (multi-hot), release year (bucketised) and title
+    /// words, with 10% id dropout for cold start; dense layers 64 → 32 in both towers.
     /// The attribute tables come from `u.user` and `u.item` ([`AttributeTable::movielens_users`]).
     pub fn movielens() -> Self {
         let age = FeatureSpec { boundaries: vec![18.0, 25.0, 35.0, 45.0, 50.0, 56.0], ..spec("age", Encoder::Bucketize, 4) };
@@ -129,12 +133,13 @@ impl FeatureConfig {
             ..spec("release_date", Encoder::Year, 4)
         };
         FeatureConfig {
-            layers: vec![32],
+            layers: vec![64, 32],
             query: TowerFeatures {
                 id_dim: 32,
                 table: None,
                 features: vec![age, spec("gender", Encoder::Category, 2), spec("occupation", Encoder::Category, 4), zip],
-                time: Some(TimeSpec { buckets: 16, dim: 8 }),
+                time: Some(TimeSpec { buckets: 1000, dim: 16 }),
+                id_dropout: 0.0,
             },
             candidate: TowerFeatures {
                 id_dim: 32,
@@ -145,6 +150,7 @@ impl FeatureConfig {
                     FeatureSpec { min_count: Some(2), ..spec("title", Encoder::Tokens, 8) },
                 ],
                 time: None,
+                id_dropout: 0.1,
             },
         }
     }
@@ -182,6 +188,9 @@ impl FeatureConfig {
         for (side, t) in [("query", &self.query), ("candidate", &self.candidate)] {
             if t.id_dim > 4096 {
                 return bad(format!("{side}.id_dim must be at most 4096, got {}", t.id_dim));
+            }
+            if !(0.0..1.0).contains(&t.id_dropout) {
+                return bad(format!("{side}.id_dropout must be in [0, 1), got {}", t.id_dropout));
             }
             if t.id_dim == 0 && t.features.is_empty() && t.time.is_none() {
                 return bad(format!("{side}: no id embedding and no feature: the tower has no input"));

@@ -137,13 +137,25 @@ impl FeatureTower {
         }
     }
 
-    /// Calls `f(table, column offset, instance, rows, weights)` for every bag of every instance.
-    fn for_each_bag(&self, entities: &[u32], times: Option<&[i64]>, mut f: impl FnMut(usize, usize, usize, &[u32], &[f32])) {
+    /// Calls `f(table, column offset, instance, rows, weights)` for every bag of every instance;
+    /// instances flagged in `drop_id` use the OOV id.
+    fn for_each_bag(
+        &self,
+        entities: &[u32],
+        times: Option<&[i64]>,
+        drop_id: Option<&[bool]>,
+        mut f: impl FnMut(usize, usize, usize, &[u32], &[f32]),
+    ) {
         let mut offset = 0;
+        let has_id = self.names.first().is_some_and(|n| n == "id");
         for (k, table) in self.tables.iter().enumerate() {
             match self.bags.get(k) {
                 Some(bags) => {
                     for (i, &e) in entities.iter().enumerate() {
+                        if k == 0 && has_id && drop_id.is_some_and(|d| d[i]) {
+                            f(k, offset, i, &[0], &[1.0]);
+                            continue;
+                        }
                         let (rows, ws) = bags.of(e as usize);
                         f(k, offset, i, rows, ws);
                     }
@@ -164,9 +176,14 @@ impl FeatureTower {
     /// The concatenated inputs of instances (`entities.len() × input_dim`); `times` gives each
     /// instance's timestamp for a tower that reads them.
     pub fn inputs(&self, entities: &[u32], times: Option<&[i64]>) -> Vec<f32> {
+        self.inputs_dropping(entities, times, None)
+    }
+
+    /// [`FeatureTower::inputs`], with the OOV id for instances flagged in `drop_id` (training).
+    pub(crate) fn inputs_dropping(&self, entities: &[u32], times: Option<&[i64]>, drop_id: Option<&[bool]>) -> Vec<f32> {
         let width = self.input_dim();
         let mut x = vec![0f32; entities.len() * width];
-        self.for_each_bag(entities, times, |k, off, i, rows, ws| {
+        self.for_each_bag(entities, times, drop_id, |k, off, i, rows, ws| {
             let d = self.tables[k].dim;
             let out = &mut x[i * width + off..i * width + off + d];
             for (&r, &w) in rows.iter().zip(ws) {
@@ -188,11 +205,17 @@ impl FeatureTower {
 
     /// Scatters the gradient of the inputs onto the tables: per table, the distinct rows,
     /// their gradients and how many times each was used.
-    pub(crate) fn table_grads(&self, entities: &[u32], times: Option<&[i64]>, d_x: &[f32]) -> Vec<RowGrads> {
+    pub(crate) fn table_grads(
+        &self,
+        entities: &[u32],
+        times: Option<&[i64]>,
+        drop_id: Option<&[bool]>,
+        d_x: &[f32],
+    ) -> Vec<RowGrads> {
         let width = self.input_dim();
         let mut out: Vec<RowGrads> = self.tables.iter().map(|_| RowGrads::default()).collect();
         let mut slot: Vec<std::collections::HashMap<u32, usize>> = vec![Default::default(); self.tables.len()];
-        self.for_each_bag(entities, times, |k, off, i, rows, ws| {
+        self.for_each_bag(entities, times, drop_id, |k, off, i, rows, ws| {
             let d = self.tables[k].dim;
             let g = &d_x[i * width + off..i * width + off + d];
             for (&r, &w) in rows.iter().zip(ws) {
@@ -260,6 +283,7 @@ mod tests {
                 min_count: None,
             }],
             time: Some(TimeSpec { buckets: 4, dim: 2 }),
+            id_dropout: 0.0,
         };
         let ents = [None, Some("a"), Some("b")];
         FeatureTower::build(&spec, layers, Some(&table), &ents, &[0, 1, 2], 3, &[false, true, true], Some((0, 100)), &mut Rng::new(2))
@@ -292,7 +316,7 @@ mod tests {
         let loss = |t: &FeatureTower| t.embed(&ents, Some(&times)).iter().zip(&c).map(|(a, b)| (a * b) as f64).sum::<f64>();
         let (_, cache) = t.mlp.forward_train(t.inputs(&ents, Some(&times)), ents.len());
         let (_, dx) = t.mlp.backward(&cache, &c);
-        let grads = t.table_grads(&ents, Some(&times), &dx);
+        let grads = t.table_grads(&ents, Some(&times), None, &dx);
         for (k, g) in grads.iter().enumerate() {
             let d = t.tables[k].dim;
             for (s, &r) in g.rows.iter().enumerate() {

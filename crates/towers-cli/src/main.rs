@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod evaluate;
 mod quickstart;
+mod rank;
 mod recommend;
 mod serve;
 mod similar;
@@ -35,6 +36,8 @@ enum Command {
     Evaluate(evaluate::Args),
     /// Recommend items for a user.
     Recommend(recommend::Args),
+    /// Re-score items for a user with a ranking model (given items, or a retriever's top candidates).
+    Rank(rank::Args),
     /// Items most similar to an item (cosine similarity of candidate embeddings).
     Similar(similar::Args),
     /// Serve a model over HTTP/JSON.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Train(a) => train::run(a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::Recommend(a) => recommend::run(a),
+        Command::Rank(a) => rank::run(a),
         Command::Similar(a) => similar::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Quickstart(a) => quickstart::run(a),

@@ -501,6 +501,27 @@ impl Artifact {
         }
     }
 
+    /// Two-stage recommendation: `retriever` retrieves `candidates` items for the user, this
+    /// ranking (or rating) model re-scores them by predicted rating, and the best `k` are kept.
+    /// An unknown user gets the retriever's popular items, flagged `cold_start`.
+    pub fn rerank(
+        &self,
+        retriever: &Artifact,
+        user: &str,
+        candidates: usize,
+        k: usize,
+        exclude_seen: bool,
+    ) -> Result<Recommendations> {
+        let retrieved = retriever.recommend(user, candidates.max(k), exclude_seen)?;
+        if retrieved.cold_start {
+            return Ok(Recommendations { items: retrieved.items.into_iter().take(k).collect(), cold_start: true });
+        }
+        let ids: Vec<String> = retrieved.items.into_iter().map(|r| r.id).collect();
+        let mut ranked = self.rank(user, &ids)?;
+        ranked.truncate(k);
+        Ok(Recommendations { items: ranked, cold_start: false })
+    }
+
     /// Sequential models: the `k` most likely next items after `history` (item ids or titles,
     /// oldest first; the last `steps` known items are used). A history of unknown items only
     /// gets the most popular items, flagged `cold_start`.

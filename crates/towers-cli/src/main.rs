@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a retrieval model and save it as a model directory.
-    Train(train::Args),
+    Train(Box<train::Args>),
     /// Evaluate a saved model on a test file (top-k accuracy over all candidates).
     Evaluate(evaluate::Args),
     /// Recommend items for a user.
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false).init();
     let result = match cli.command {
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(*a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::Recommend(a) => recommend::run(a),
         Command::Rank(a) => rank::run(a),

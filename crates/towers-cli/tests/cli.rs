@@ -245,3 +245,65 @@ fn gru4rec_sessions_train_and_bad_headers_are_errors() {
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("nohead.tsv:1") && stderr(&o).contains("SessionId"), "{}", stderr(&o));
 }
+
+#[test]
+fn ratings_ranking_features_and_rank_from_the_cli() {
+    let f = Fixture::new("beyond-ids");
+    let (test, model) = (f.path("test.tsv"), |n: &str| f.path(n));
+    let evaluate = |m: &str| {
+        let o = towers(&["evaluate", "--model", &model(m), "--test", &test, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        json(&o)
+    };
+    let o = f.train("r", &["--task", "rating"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = evaluate("r");
+    assert!(e["rmse"].as_f64().unwrap() > 0.0 && e["top_100"].is_number() && e["rmse_mean_baseline"].is_number());
+
+    let o = f.train("k", &["--task", "ranking", "--layers", "16,8"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = evaluate("k");
+    assert!(e["rmse"].is_number() && e["ndcg_10_rated"].is_number() && e.get("top_100").is_none(), "{e}");
+    let o = towers(&["rank", "--model", &model("k"), "--user", "7", "--items", "1,2,3", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["items"].as_array().unwrap().len(), 3);
+    assert!(f.train("m", &[]).status.success());
+    let o = towers(&["rank", "--model", &model("k"), "--retriever", &model("m"), "--user", "7", "-k", "4", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["items"].as_array().unwrap().len(), 4);
+    let o = towers(&["rank", "--model", &model("k"), "--user", "7", "--items", "1,nope"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+
+    // features from a TOML file with attribute tables beside it
+    let users: String = (1..=40).map(|u| format!("{u},{},{}\n", 18 + u, if u % 2 == 0 { "F" } else { "M" })).collect();
+    f.write("users.csv", &format!("user,age,gender\n{users}"));
+    let items: String = (1..=30).map(|i| format!("{i}\tg{}|h{}\n", i % 4, i % 3)).collect();
+    f.write("items.tsv", &format!("item\tgenres\n{items}"));
+    let cfg = f.write(
+        "features.toml",
+        "layers = [8]\n[query]\nid_dim = 8\ntable = \"users.csv\"\ntime = { buckets = 8, dim = 4 }\n\
+         [[query.features]]\ncolumn = \"age\"\nencoder = \"bucketize\"\nboundaries = [25, 40]\n\
+         [[query.features]]\ncolumn = \"gender\"\nencoder = \"category\"\ndim = 2\n\
+         [candidate]\nid_dim = 8\ntable = \"items.tsv\"\nid_dropout = 0.1\n\
+         [[candidate.features]]\ncolumn = \"genres\"\nencoder = \"multi_hot\"\n",
+    );
+    let o = f.train("f", &["--features", &cfg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(evaluate("f")["top_100"].is_number());
+    let o = towers(&["recommend", "--model", &model("f"), "--user", "7", "-k", "3", "--json"]);
+    assert_eq!(json(&o)["items"].as_array().unwrap().len(), 3);
+
+    // bad feature configurations: exit 2, naming the file and the problem
+    let bad = f
+        .write("bad.toml", "[query]\ntable = \"users.csv\"\n[[query.features]]\ncolumn = \"age\"\nencoder = \"zip\"\n");
+    let o = f.train("x", &["--features", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad.toml") && stderr(&o).contains("unknown variant"), "{}", stderr(&o));
+    let bad = f.write("bad2.toml", "layers = [4]\n[query]\ntable = \"users.csv\"\n[[query.features]]\ncolumn = \"height\"\nencoder = \"category\"\n");
+    let o = f.train("x", &["--features", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no column 'height'"), "{}", stderr(&o));
+    let o = f.train("x", &["--features", "movielens", "--movielens-dir", &f.path("nowhere")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!Path::new(&f.path("x")).exists());
+}

@@ -30,11 +30,23 @@ fn main() -> towers::Result<()> {
     let ml = MovieLens::load(format!("{data}/ml-100k"))?;
     let (users, items) = (AttributeTable::movielens_users(&ml), AttributeTable::movielens_items(&ml));
     let feature_model = |train: &Interactions| {
-        Artifact::train_features(TrainConfig::default(), &features, train, Some(&movies), Some(&users), Some(&items), false)
+        Artifact::train_features(
+            TrainConfig::default(),
+            &features,
+            train,
+            Some(&movies),
+            Some(&users),
+            Some(&items),
+            false,
+        )
     };
 
-    println!("{:<34} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}", "tfrs-80-20, all candidates", "top-1", "top-5", "top-10", "top-20", "top-50", "top-100");
-    let id_only = Artifact::train(TrainConfig::default(), &train, Some(&movies), None, false)?.evaluate(&test, false)?;
+    println!(
+        "{:<34} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "tfrs-80-20, all candidates", "top-1", "top-5", "top-10", "top-20", "top-50", "top-100"
+    );
+    let id_only =
+        Artifact::train(TrainConfig::default(), &train, Some(&movies), None, false)?.evaluate(&test, false)?;
     let with_features = feature_model(&train)?.evaluate(&test, false)?;
     row("id only (towers defaults)", &id_only.model);
     row("features (movielens)", &with_features.model);
@@ -51,14 +63,11 @@ fn main() -> towers::Result<()> {
     };
     let warm_train = train.select(&keep(&train, false));
     let cold_test = test.select(&keep(&test, true));
-    let id_cold = Artifact::train(TrainConfig::default(), &warm_train, Some(&movies), None, false)?.evaluate(&cold_test, false)?;
+    let id_cold = Artifact::train(TrainConfig::default(), &warm_train, Some(&movies), None, false)?
+        .evaluate(&cold_test, false)?;
     let feat_cold = feature_model(&warm_train)?.evaluate(&cold_test, false)?;
     let random = 100.0 / (movies.ids.len() as f64);
-    println!(
-        "\ncold start: {} movies held out of training, {} test pairs on them",
-        held.len(),
-        cold_test.len()
-    );
+    println!("\ncold start: {} movies held out of training, {} test pairs on them", held.len(), cold_test.len());
     row("id only (untrained rows)", &id_cold.model);
     row("features", &feat_cold.model);
     row("popularity (all zero counts)", &id_cold.baseline);

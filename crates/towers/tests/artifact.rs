@@ -192,3 +192,93 @@ fn sequential_models_train_save_load_and_recommend_from_histories() {
     let user_model = Artifact::train(config(Normalization::None), &data().0, Some(&data().1), None, false).unwrap();
     assert!(user_model.recommend_history(&["1".to_string()], 3).is_err());
 }
+
+/// The synthetic data with ratings: users rate items near their own id higher.
+fn rated() -> (Interactions, Catalog) {
+    let (mut train, catalog) = data();
+    let ratings = train
+        .queries
+        .iter()
+        .zip(&train.candidates)
+        .map(|(u, c)| {
+            let (u, c): (i64, i64) = (u[1..].parse().unwrap(), c.parse().unwrap());
+            if (c - (u * 2 / 3) % 40).rem_euclid(40) < 3 { 5.0 } else { 2.0 }
+        })
+        .collect();
+    train.ratings = Some(ratings);
+    (train, catalog)
+}
+
+#[test]
+fn rating_and_ranking_models_learn_ratings_and_round_trip() {
+    let (train, catalog) = rated();
+    for config in [
+        TrainConfig { epochs: 30, batch_size: 64, l2: 0.0, ..TrainConfig::rating() },
+        TrainConfig { epochs: 20, batch_size: 64, layers: vec![16], ..TrainConfig::ranking() },
+    ] {
+        let m = Artifact::train(config.clone(), &train, Some(&catalog), None, false).unwrap();
+        let r = m.evaluate_ratings(&train).unwrap();
+        assert!(r.rmse < 0.8 * r.rmse_mean_baseline, "{:?}: {r:?}", config.task);
+        let dir = tmp(&format!("rating-{:?}", config.task));
+        m.save(&dir).unwrap();
+        let back = Artifact::load(&dir).unwrap();
+        assert_eq!(back.model, m.model);
+        assert_eq!(back.evaluate_ratings(&train).unwrap(), r);
+        let ranked = back.rank("u3", &["2".into(), "30".into()]).unwrap();
+        assert_eq!(ranked[0].id, "2", "{ranked:?}");
+        assert!(back.rank("u3", &["nope".into()]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let no_ratings = data().0;
+    let e = Artifact::train(TrainConfig::rating(), &no_ratings, None, None, false).unwrap_err();
+    assert!(e.to_string().contains("rating column"), "{e}");
+}
+
+#[test]
+fn feature_model_round_trips_and_embeds_cold_items_from_features() {
+    use towers::data::features::{AttributeTable, Encoder, FeatureConfig, FeatureSpec, TimeSpec, TowerFeatures};
+    let (mut train, catalog) = data();
+    train.timestamps = Some((0..train.len() as i64).collect());
+    // item "39" never occurs in training: only its features describe it
+    let keep: Vec<usize> = (0..train.len()).filter(|&i| train.candidates[i] != "39").collect();
+    let train = train.select(&keep);
+    let items = AttributeTable {
+        columns: vec!["group".into()],
+        rows: (0..40).map(|i| (i.to_string(), vec![format!("g{}", i / 5)])).collect(),
+        source: "items".into(),
+    };
+    let group = FeatureSpec {
+        column: "group".into(),
+        encoder: Encoder::Category,
+        dim: 4,
+        boundaries: vec![],
+        len: None,
+        separator: None,
+        min_count: None,
+    };
+    let features = FeatureConfig {
+        layers: vec![8],
+        query: TowerFeatures { id_dim: 8, time: Some(TimeSpec { buckets: 4, dim: 2 }), ..Default::default() },
+        candidate: TowerFeatures { id_dim: 8, features: vec![group], id_dropout: 0.2, ..Default::default() },
+    };
+    let cfg = TrainConfig { epochs: 5, batch_size: 64, ..TrainConfig::default() };
+    let m = Artifact::train_features(cfg, &features, &train, Some(&catalog), None, Some(&items), false).unwrap();
+    assert_eq!(m.dim(), 8);
+    let cold = m.items.rows["39"] as usize;
+    let warm = m.items.rows["38"] as usize;
+    let v = |r: usize| &m.candidates.vectors()[r * 8..(r + 1) * 8];
+    assert!(v(cold).iter().any(|&x| x != 0.0) && v(cold) != v(warm));
+    let e = m.evaluate(&train, false).unwrap();
+    assert!(e.model.top_10 > e.baseline.top_10, "{:?} vs {:?}", e.model, e.baseline);
+    let dir = tmp("features");
+    m.save(&dir).unwrap();
+    let back = Artifact::load(&dir).unwrap();
+    assert_eq!(back.model, m.model);
+    assert_eq!(back.recommend("u5", 5, true).unwrap(), m.recommend("u5", 5, true).unwrap());
+    assert_eq!(back.evaluate(&train, false).unwrap().model, e.model);
+    std::fs::remove_dir_all(&dir).unwrap();
+    // a feature without its attribute table is a clear error
+    let e = Artifact::train_features(TrainConfig::default(), &features, &train, Some(&catalog), None, None, false)
+        .unwrap_err();
+    assert!(e.to_string().contains("attribute table"), "{e}");
+}

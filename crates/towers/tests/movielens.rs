@@ -54,3 +54,35 @@ fn movielens_original_files_decode_latin1() {
     assert_eq!(ml.genres.len(), 19);
     assert_eq!(ml.movie_genres[0], ["Animation", "Children's", "Comedy"]); // Toy Story
 }
+
+/// Issue 5's acceptance on the TFRS split: explicit-rating RMSE ≤ 1.0, ranking RMSE ≤ 0.95,
+/// MovieLens features ≥ the id-only default + 0.02 at top-100.
+#[test]
+fn ratings_ranking_and_features_meet_their_targets() {
+    use towers::data::features::{AttributeTable, FeatureConfig};
+    use towers::data::movielens::MovieLens;
+    let Some((train, test, movies)) = split() else { return };
+    let Some(ml_dir) = common::shared_data("ml-100k") else { return };
+    let rating = Artifact::train(TrainConfig::rating(), &train, Some(&movies), None, false).unwrap();
+    let r = rating.evaluate(&test, false).unwrap().rating.unwrap();
+    assert!(r.rmse <= 1.0 && r.rmse < r.rmse_mean_baseline, "rating model: {r:?}");
+    let ranking = Artifact::train(TrainConfig::ranking(), &train, Some(&movies), None, false).unwrap();
+    let k = ranking.evaluate_ratings(&test).unwrap();
+    assert!(k.rmse <= 0.95 && k.ndcg_10_rated > k.ndcg_10_rated_popularity, "ranking model: {k:?}");
+    let ml = MovieLens::load(ml_dir).unwrap();
+    let (users, items) = (AttributeTable::movielens_users(&ml), AttributeTable::movielens_items(&ml));
+    let f = Artifact::train_features(
+        TrainConfig::default(),
+        &FeatureConfig::movielens(),
+        &train,
+        Some(&movies),
+        Some(&users),
+        Some(&items),
+        false,
+    )
+    .unwrap();
+    let with = f.evaluate(&test, false).unwrap().model.top_100;
+    let id_only = Artifact::train(TrainConfig::default(), &train, Some(&movies), None, false).unwrap();
+    let without = id_only.evaluate(&test, false).unwrap().model.top_100;
+    assert!(with >= without + 0.02, "features {with} vs id only {without}");
+}

@@ -14,13 +14,13 @@
 //! sees half a model. Loading checks the format version and every checksum before parsing.
 
 use super::{Artifact, TrainSummary};
+use crate::data::features::Bags;
 use crate::data::{Items, Vocabulary};
 use crate::eval::Seen;
 use crate::index::{BruteForceIndex, Metric};
+use crate::kernels::dense::Mlp;
 use crate::kernels::gru::GruWeights;
 use crate::kernels::table::Table;
-use crate::kernels::dense::Mlp;
-use crate::data::features::Bags;
 use crate::model::{
     BatchNorm, FeatureModel, FeatureTower, Model, RankingModel, SequentialModel, Tower, TowerLayout, TwoTower,
 };
@@ -317,8 +317,12 @@ impl Artifact {
                 Model::TwoTower(TwoTower { query: tower("query", qr)?, candidate: tower("candidate", cr)? })
             }
             ("features", _) => {
-                let [q, c] = manifest.feature_towers.as_ref().ok_or_else(|| bad("manifest.json: feature model without its layout".into()))?;
-                let (query, candidate) = (read_feature_tower(&w, "query", q, qr)?, read_feature_tower(&w, "candidate", c, cr)?);
+                let [q, c] = manifest
+                    .feature_towers
+                    .as_ref()
+                    .ok_or_else(|| bad("manifest.json: feature model without its layout".into()))?;
+                let (query, candidate) =
+                    (read_feature_tower(&w, "query", q, qr)?, read_feature_tower(&w, "candidate", c, cr)?);
                 if query.dim() != d || candidate.dim() != d {
                     return Err(bad("feature towers' width does not match the manifest".into()));
                 }

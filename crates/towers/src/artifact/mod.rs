@@ -4,17 +4,18 @@
 
 mod files;
 
+use crate::data::features::{AttributeTable, FeatureConfig};
 use crate::data::{
     CandidateKey, Catalog, Dataset, Interactions, Items, Positions, SequenceExamples, Sessions, Vocabulary,
 };
 use crate::eval::{RatingMetrics, Seen, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics};
 use crate::index::{BruteForceIndex, Filter, Metric, Scored};
 use crate::kernels::topk::top_k;
-use crate::data::features::{AttributeTable, FeatureConfig};
 use crate::model::{FeatureModel, FeatureTower, Model};
 use crate::task::{RatingScale, Task};
 use crate::train::{
-    History, SequenceConfig, TrainConfig, Trainer, evaluate_sequential, fit_features, fit_ranking, fit_rating, fit_sequential,
+    History, SequenceConfig, TrainConfig, Trainer, evaluate_sequential, fit_features, fit_ranking, fit_rating,
+    fit_sequential,
 };
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -136,7 +137,10 @@ impl Artifact {
         let val_pairs = validation.map(|v| Dataset::encode(&data.query_vocab, &data.items, v));
         let ratings = || -> Result<(&[f32], RatingScale)> {
             let r = train.ratings.as_deref().ok_or_else(|| {
-                Error::Invalid(format!("the {:?} task needs ratings: the training table has no rating column", config.task))
+                Error::Invalid(format!(
+                    "the {:?} task needs ratings: the training table has no rating column",
+                    config.task
+                ))
             })?;
             let scale = RatingScale::of(r)
                 .ok_or_else(|| Error::Invalid("the training ratings are all equal: nothing to learn".into()))?;
@@ -215,7 +219,8 @@ impl Artifact {
             }
         };
         let mut rng = crate::rng::Rng::new(config.seed);
-        let user_ids: Vec<Option<&str>> = (0..data.query_vocab.rows() as u32).map(|r| data.query_vocab.key(r)).collect();
+        let user_ids: Vec<Option<&str>> =
+            (0..data.query_vocab.rows() as u32).map(|r| data.query_vocab.key(r)).collect();
         let user_rows: Vec<u32> = (0..user_ids.len() as u32).collect();
         let user_fit: Vec<bool> = user_rows.iter().map(|&r| r > 0).collect();
         let query = FeatureTower::build(
@@ -232,7 +237,8 @@ impl Artifact {
         let item_ids: Vec<Option<&str>> =
             data.items.ids.iter().enumerate().map(|(r, id)| (r > 0).then_some(id.as_str())).collect();
         let item_fit: Vec<bool> = counts.iter().map(|&c| c > 0.0).collect();
-        let item_rows: Vec<u32> = (0..item_ids.len() as u32).map(|r| if item_fit[r as usize] { r } else { 0 }).collect();
+        let item_rows: Vec<u32> =
+            (0..item_ids.len() as u32).map(|r| if item_fit[r as usize] { r } else { 0 }).collect();
         let candidate = FeatureTower::build(
             &features.candidate,
             &features.layers,
@@ -253,8 +259,14 @@ impl Artifact {
         }
         config.task = Task::Retrieval;
         let start = Instant::now();
-        let (model, history) =
-            fit_features(&config, features, FeatureModel { query, candidate }, &data, train.timestamps.as_deref(), progress)?;
+        let (model, history) = fit_features(
+            &config,
+            features,
+            FeatureModel { query, candidate },
+            &data,
+            train.timestamps.as_deref(),
+            progress,
+        )?;
         let train_s = start.elapsed().as_secs_f64();
         let seen = Seen::from_pairs(
             data.query_vocab.rows(),
@@ -368,7 +380,8 @@ impl Artifact {
     /// and popularity baselines.
     pub fn evaluate_ratings(&self, test: &Interactions) -> Result<RatingMetrics> {
         let scale = self.rating_scale.ok_or_else(|| Error::Invalid("this model does not predict ratings".into()))?;
-        let truth = test.ratings.as_deref().ok_or_else(|| Error::Invalid("the test table has no rating column".into()))?;
+        let truth =
+            test.ratings.as_deref().ok_or_else(|| Error::Invalid("the test table has no rating column".into()))?;
         let pairs = Dataset::encode(&self.query_vocab, &self.items, test);
         let predicted = self.predict_ratings(&pairs)?;
         let (users, items): (Vec<u32>, Vec<u32>) = pairs.iter().copied().unzip();
@@ -406,7 +419,11 @@ impl Artifact {
         let rows = items
             .iter()
             .map(|id| {
-                self.items.rows.get(id).copied().ok_or_else(|| Error::NotFound(format!("item '{id}' is not in the model")))
+                self.items
+                    .rows
+                    .get(id)
+                    .copied()
+                    .ok_or_else(|| Error::NotFound(format!("item '{id}' is not in the model")))
             })
             .collect::<Result<Vec<u32>>>()?;
         let pairs: Vec<(u32, u32)> = rows.iter().map(|&r| (u, r)).collect();
@@ -480,24 +497,28 @@ impl Artifact {
     /// The `k` best items for a user, optionally without the items they have already seen.
     /// An unknown user gets the most popular items, flagged `cold_start`. User → item models only.
     pub fn recommend(&self, user: &str, k: usize, exclude_seen: bool) -> Result<Recommendations> {
+        if matches!(self.model, Model::Sequential(_)) {
+            return Err(Error::Invalid("this is a sequential model: recommend from a history of items".into()));
+        }
         let row = self.query_vocab.get(user);
         let seen = row.filter(|_| exclude_seen).map(|r| self.seen.of(r)).unwrap_or(&[]);
         let Some(r) = row else { return Ok(self.popular(k, seen)) };
         match &self.model {
             Model::TwoTower(towers) => Ok(self.best(&towers.query.embed(&[r]), k, seen)),
             // a feature model recommends as of the end of its training period
-            Model::Features(f) => Ok(self.best(&f.query.embed(&[r], f.query.time.map(|t| [t.end]).as_ref().map(|t| &t[..])), k, seen)),
+            Model::Features(f) => {
+                Ok(self.best(&f.query.embed(&[r], f.query.time.map(|t| [t.end]).as_ref().map(|t| &t[..])), k, seen))
+            }
             Model::Ranking(_) => {
                 // a ranking model scores every item for the user
                 let pairs: Vec<(u32, u32)> = (0..self.items.len() as u32).map(|i| (r, i)).collect();
                 let scores = self.predict_ratings(&pairs)?;
                 let exclude: Vec<u32> = std::iter::once(0).chain(seen.iter().copied()).collect();
-                let hits = top_k(&[1.0], &scores, 1, k, |_, c| exclude.binary_search(&c).is_ok()).pop().unwrap_or_default();
+                let hits =
+                    top_k(&[1.0], &scores, 1, k, |_, c| exclude.binary_search(&c).is_ok()).pop().unwrap_or_default();
                 Ok(Recommendations { items: self.describe(hits), cold_start: false })
             }
-            Model::Sequential(_) => {
-                Err(Error::Invalid("this is a sequential model: recommend from a history of items".into()))
-            }
+            Model::Sequential(_) => unreachable!("refused above"),
         }
     }
 

@@ -116,7 +116,15 @@ impl Default for FeatureConfig {
 }
 
 fn spec(column: &str, encoder: Encoder, dim: usize) -> FeatureSpec {
-    FeatureSpec { column: column.into(), encoder, dim, boundaries: Vec::new(), len: None, separator: None, min_count: None }
+    FeatureSpec {
+        column: column.into(),
+        encoder,
+        dim,
+        boundaries: Vec::new(),
+        len: None,
+        separator: None,
+        min_count: None,
+    }
 }
 
 impl FeatureConfig {
@@ -126,7 +134,8 @@ impl FeatureConfig {
     /// words, with 10% id dropout for cold start; dense layers 64 → 32 in both towers.
     /// The attribute tables come from `u.user` and `u.item` ([`AttributeTable::movielens_users`]).
     pub fn movielens() -> Self {
-        let age = FeatureSpec { boundaries: vec![18.0, 25.0, 35.0, 45.0, 50.0, 56.0], ..spec("age", Encoder::Bucketize, 4) };
+        let age =
+            FeatureSpec { boundaries: vec![18.0, 25.0, 35.0, 45.0, 50.0, 56.0], ..spec("age", Encoder::Bucketize, 4) };
         let zip = FeatureSpec { len: Some(2), ..spec("zip", Encoder::Prefix, 4) };
         let year = FeatureSpec {
             boundaries: vec![1930.0, 1950.0, 1960.0, 1970.0, 1980.0, 1990.0, 1993.0, 1995.0, 1996.0, 1997.0, 1998.0],
@@ -137,7 +146,12 @@ impl FeatureConfig {
             query: TowerFeatures {
                 id_dim: 32,
                 table: None,
-                features: vec![age, spec("gender", Encoder::Category, 2), spec("occupation", Encoder::Category, 4), zip],
+                features: vec![
+                    age,
+                    spec("gender", Encoder::Category, 2),
+                    spec("occupation", Encoder::Category, 4),
+                    zip,
+                ],
                 time: Some(TimeSpec { buckets: 1000, dim: 16 }),
                 id_dropout: 0.0,
             },
@@ -175,7 +189,10 @@ impl FeatureConfig {
                 *p = base.join(&*p);
             }
         }
-        c.validate().map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        c.validate().map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            e => e,
+        })?;
         Ok(c)
     }
 
@@ -209,9 +226,7 @@ impl FeatureConfig {
                     return bad(format!("{what}: dim must be in 1..=4096, got {}", f.dim));
                 }
                 let needs_boundaries = matches!(f.encoder, Encoder::Bucketize | Encoder::Year);
-                if needs_boundaries
-                    && (f.boundaries.is_empty() || f.boundaries.windows(2).any(|w| !(w[0] < w[1])))
-                {
+                if needs_boundaries && (f.boundaries.is_empty() || !f.boundaries.windows(2).all(|w| w[0] < w[1])) {
                     return bad(format!("{what}: {:?} needs ascending 'boundaries'", f.encoder));
                 }
                 if !needs_boundaries && !f.boundaries.is_empty() {
@@ -230,7 +245,9 @@ impl FeatureConfig {
                 }
             }
         }
-        let width = |t: &TowerFeatures| t.id_dim + t.features.iter().map(|f| f.dim).sum::<usize>() + t.time.map_or(0, |t| t.dim);
+        let width = |t: &TowerFeatures| {
+            t.id_dim + t.features.iter().map(|f| f.dim).sum::<usize>() + t.time.map_or(0, |t| t.dim)
+        };
         if self.layers.is_empty() && width(&self.query) != width(&self.candidate) {
             return bad(format!(
                 "without layers both towers' concatenations need the same width: query {}, candidate {}",
@@ -244,7 +261,9 @@ impl FeatureConfig {
     /// The output width of both towers.
     pub fn dim(&self) -> usize {
         self.layers.last().copied().unwrap_or_else(|| {
-            self.query.id_dim + self.query.features.iter().map(|f| f.dim).sum::<usize>() + self.query.time.map_or(0, |t| t.dim)
+            self.query.id_dim
+                + self.query.features.iter().map(|f| f.dim).sum::<usize>()
+                + self.query.time.map_or(0, |t| t.dim)
         })
     }
 }
@@ -402,7 +421,8 @@ pub fn encode_feature(
     fit: &[bool],
 ) -> Result<(Bags, usize)> {
     let col = table.column(&spec.column)?;
-    let value = |e: usize| entities[e].and_then(|id| table.rows.get(id)).map(|r| r[col].as_str()).filter(|v| !v.is_empty());
+    let value =
+        |e: usize| entities[e].and_then(|id| table.rows.get(id)).map(|r| r[col].as_str()).filter(|v| !v.is_empty());
     let parts = |v: &str| -> Vec<String> {
         match spec.encoder {
             Encoder::Category => vec![v.to_string()],
@@ -440,9 +460,8 @@ pub fn encode_feature(
             kept.sort();
             let vocab: HashMap<&str, u32> = kept.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32 + 1)).collect();
             for e in 0..entities.len() {
-                let rows: Vec<u32> = value(e).map_or(Vec::new(), |v| {
-                    parts(v).iter().filter_map(|p| vocab.get(p.as_str()).copied()).collect()
-                });
+                let rows: Vec<u32> = value(e)
+                    .map_or(Vec::new(), |v| parts(v).iter().filter_map(|p| vocab.get(p.as_str()).copied()).collect());
                 if rows.is_empty() {
                     bags.push(&[(0, 1.0)]);
                 } else {
@@ -498,7 +517,10 @@ mod tests {
         let s = FeatureSpec { boundaries: vec![1990.0, 1995.0], ..spec("date", Encoder::Year, 2) };
         let (b, _) = enc(s, &ALL);
         assert_eq!((b.of(1).0, b.of(3).0), (&[3u32][..], &[0u32][..]));
-        assert_eq!((year_of("01-Jan-1995"), year_of("(1991)"), year_of("12345"), year_of("")), (Some(1995.0), Some(1991.0), None, None));
+        assert_eq!(
+            (year_of("01-Jan-1995"), year_of("(1991)"), year_of("12345"), year_of("")),
+            (Some(1995.0), Some(1991.0), None, None)
+        );
     }
 
     #[test]
@@ -530,7 +552,10 @@ mod tests {
         assert_eq!((c.dim(), c.query.features[0].dim, c.candidate.id_dim), (16, 8, 32));
         for (toml, needle) in [
             ("[query]\nunknown = 1\n", "unknown field"),
-            ("[query]\ntable = \"u\"\n[[query.features]]\ncolumn = \"a\"\nencoder = \"bucketize\"\n", "ascending 'boundaries'"),
+            (
+                "[query]\ntable = \"u\"\n[[query.features]]\ncolumn = \"a\"\nencoder = \"bucketize\"\n",
+                "ascending 'boundaries'",
+            ),
             ("[query]\ntable = \"u\"\n[[query.features]]\ncolumn = \"a\"\nencoder = \"prefix\"\n", "'len'"),
             ("[query]\ntable = \"u\"\n[[query.features]]\ncolumn = \"a\"\nencoder = \"zip\"\n", "unknown variant"),
             ("[query]\n[[query.features]]\ncolumn = \"a\"\nencoder = \"category\"\n", "attribute table"),

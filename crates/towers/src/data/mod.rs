@@ -17,6 +17,6 @@ pub use sessions::{RetailRocketPrep, Sessions};
 pub use split::Split;
 pub use vocab::Vocabulary;
 
-pub mod features;
 mod dataset;
+pub mod features;
 pub use dataset::{CandidateKey, Dataset, Items};

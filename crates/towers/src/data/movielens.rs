@@ -109,6 +109,14 @@ impl MovieLens {
                 });
             }
         }
-        Ok(MovieLens { ratings, movies: Catalog::from_pairs(pairs), movie_genres, movie_dates, users, genres, occupations })
+        Ok(MovieLens {
+            ratings,
+            movies: Catalog::from_pairs(pairs),
+            movie_genres,
+            movie_dates,
+            users,
+            genres,
+            occupations,
+        })
     }
 }

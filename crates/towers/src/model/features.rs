@@ -86,7 +86,8 @@ impl FeatureTower {
         time: Option<(i64, i64)>,
         rng: &mut Rng,
     ) -> Result<Self> {
-        let mut t = FeatureTower { names: Vec::new(), tables: Vec::new(), bags: Vec::new(), time: None, mlp: Mlp::default() };
+        let mut t =
+            FeatureTower { names: Vec::new(), tables: Vec::new(), bags: Vec::new(), time: None, mlp: Mlp::default() };
         if spec.id_dim > 0 {
             t.names.push("id".into());
             t.tables.push(Table::uniform(id_table_rows, spec.id_dim, 0.05, rng));
@@ -180,7 +181,12 @@ impl FeatureTower {
     }
 
     /// [`FeatureTower::inputs`], with the OOV id for instances flagged in `drop_id` (training).
-    pub(crate) fn inputs_dropping(&self, entities: &[u32], times: Option<&[i64]>, drop_id: Option<&[bool]>) -> Vec<f32> {
+    pub(crate) fn inputs_dropping(
+        &self,
+        entities: &[u32],
+        times: Option<&[i64]>,
+        drop_id: Option<&[bool]>,
+    ) -> Vec<f32> {
         let width = self.input_dim();
         let mut x = vec![0f32; entities.len() * width];
         self.for_each_bag(entities, times, drop_id, |k, off, i, rows, ws| {
@@ -286,14 +292,27 @@ mod tests {
             id_dropout: 0.0,
         };
         let ents = [None, Some("a"), Some("b")];
-        FeatureTower::build(&spec, layers, Some(&table), &ents, &[0, 1, 2], 3, &[false, true, true], Some((0, 100)), &mut Rng::new(2))
-            .unwrap()
+        FeatureTower::build(
+            &spec,
+            layers,
+            Some(&table),
+            &ents,
+            &[0, 1, 2],
+            3,
+            &[false, true, true],
+            Some((0, 100)),
+            &mut Rng::new(2),
+        )
+        .unwrap()
     }
 
     #[test]
     fn inputs_concatenate_mean_pooled_bags_and_time() {
         let t = tower(&[]);
-        assert_eq!((t.input_dim(), t.dim(), t.names.clone()), (7, 7, vec!["id".to_string(), "genres".into(), "time".into()]));
+        assert_eq!(
+            (t.input_dim(), t.dim(), t.names.clone()),
+            (7, 7, vec!["id".to_string(), "genres".into(), "time".into()])
+        );
         let x = t.inputs(&[1], Some(&[50]));
         let g = &t.tables[1];
         for j in 0..3 {
@@ -313,7 +332,8 @@ mod tests {
         let ents = [1u32, 2, 1];
         let times = [10i64, 90, 60];
         let c: Vec<f32> = (0..ents.len() * 3).map(|i| (i as f32 * 0.9).cos()).collect();
-        let loss = |t: &FeatureTower| t.embed(&ents, Some(&times)).iter().zip(&c).map(|(a, b)| (a * b) as f64).sum::<f64>();
+        let loss =
+            |t: &FeatureTower| t.embed(&ents, Some(&times)).iter().zip(&c).map(|(a, b)| (a * b) as f64).sum::<f64>();
         let (_, cache) = t.mlp.forward_train(t.inputs(&ents, Some(&times)), ents.len());
         let (_, dx) = t.mlp.backward(&cache, &c);
         let grads = t.table_grads(&ents, Some(&times), None, &dx);
@@ -326,7 +346,11 @@ mod tests {
                     p.tables[k].data[r as usize * d + j] += h;
                     m.tables[k].data[r as usize * d + j] -= h;
                     let fd = (loss(&p) - loss(&m)) / (2.0 * h as f64);
-                    assert!((fd - g.grads[s * d + j] as f64).abs() < 1e-2, "table {k} row {r}: {fd} vs {}", g.grads[s * d + j]);
+                    assert!(
+                        (fd - g.grads[s * d + j] as f64).abs() < 1e-2,
+                        "table {k} row {r}: {fd} vs {}",
+                        g.grads[s * d + j]
+                    );
                 }
             }
         }

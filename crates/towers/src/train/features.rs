@@ -6,8 +6,8 @@ use super::trainer::Dedup;
 use super::{History, Optimizer, TrainConfig};
 use crate::data::Dataset;
 use crate::data::features::FeatureConfig;
-use crate::rng::Rng;
 use crate::model::{FeatureModel, FeatureTower};
+use crate::rng::Rng;
 use crate::{Error, Result};
 
 /// Optimizer state of a feature tower.
@@ -18,7 +18,10 @@ struct TowerSlots {
 
 impl TowerSlots {
     fn new(opt: &Optimizer, t: &FeatureTower) -> Self {
-        TowerSlots { tables: t.tables.iter().map(|t| opt.slots(t.rows, t.dim)).collect(), mlp: MlpSlots::new(opt, &t.mlp) }
+        TowerSlots {
+            tables: t.tables.iter().map(|t| opt.slots(t.rows, t.dim)).collect(),
+            mlp: MlpSlots::new(opt, &t.mlp),
+        }
     }
 }
 
@@ -74,9 +77,8 @@ pub fn fit_features(
     let dim = model.dim();
     let times = times.filter(|_| model.query.time.is_some());
     let mut rng = Rng::new(cfg.seed ^ 0xD80F);
-    let mut drops = |n: usize, p: f32| -> Option<Vec<bool>> {
-        (p > 0.0).then(|| (0..n).map(|_| rng.next_f32() < p).collect())
-    };
+    let mut drops =
+        |n: usize, p: f32| -> Option<Vec<bool>> { (p > 0.0).then(|| (0..n).map(|_| rng.next_f32() < p).collect()) };
     let history = run_epochs(cfg, data.len(), progress, |batch, opt| {
         let users: Vec<u32> = batch.iter().map(|&i| data.queries[i as usize]).collect();
         let ts: Option<Vec<i64>> = times.map(|t| batch.iter().map(|&i| t[i as usize]).collect());

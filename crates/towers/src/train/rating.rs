@@ -73,7 +73,8 @@ pub fn fit_rating(
     let opt0 = Optimizer::new(cfg.optimizer);
     let mut q_slots = TowerSlots::new(&opt0, &model.query);
     let mut c_slots = TowerSlots::new(&opt0, &model.candidate);
-    let (mut q_dedup, mut c_dedup) = (Dedup::new(model.query.embedding.rows), Dedup::new(model.candidate.embedding.rows));
+    let (mut q_dedup, mut c_dedup) =
+        (Dedup::new(model.query.embedding.rows), Dedup::new(model.candidate.embedding.rows));
     let targets: Vec<f32> = ratings.iter().map(|&r| scale.scale(r)).collect();
     let d = cfg.dim;
     let history = run_epochs(cfg, data.len(), progress, |batch, opt| {
@@ -85,10 +86,8 @@ pub fn fit_rating(
         let c_cache = model.candidate.forward_train(&c_dedup.rows, &c_dedup.weights);
         let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
         let row = |s: u32| s as usize * d..(s as usize + 1) * d;
-        let preds: Vec<f32> = slots
-            .iter()
-            .map(|&(qs, cs)| q[row(qs)].iter().zip(&c[row(cs)]).map(|(a, b)| a * b).sum())
-            .collect();
+        let preds: Vec<f32> =
+            slots.iter().map(|&(qs, cs)| q[row(qs)].iter().zip(&c[row(cs)]).map(|(a, b)| a * b).sum()).collect();
         let batch_targets: Vec<f32> = batch.iter().map(|&i| targets[i as usize]).collect();
         let mut g = vec![0f32; batch.len()];
         let loss = mse(&preds, &batch_targets, &mut g);
@@ -146,8 +145,7 @@ pub fn fit_ranking(
     let mut model =
         RankingModel::new(data.query_vocab.rows(), data.items.len(), cfg.dim, &cfg.layers, scale.mean, cfg.seed);
     let opt0 = Optimizer::new(cfg.optimizer);
-    let (mut u_slots, mut i_slots) =
-        (opt0.slots(model.user.rows, cfg.dim), opt0.slots(model.item.rows, cfg.dim));
+    let (mut u_slots, mut i_slots) = (opt0.slots(model.user.rows, cfg.dim), opt0.slots(model.item.rows, cfg.dim));
     let mut mlp_slots = MlpSlots::new(&opt0, &model.mlp);
     let (mut u_dedup, mut i_dedup) = (Dedup::new(model.user.rows), Dedup::new(model.item.rows));
     let d = cfg.dim;

@@ -141,6 +141,9 @@ pub struct Args {
     /// Remove accidental hits (repeats of the positive among the negatives): true or false.
     #[arg(long)]
     pub remove_accidental_hits: Option<bool>,
+    /// Hard-negative mining: each example's softmax keeps only the N best-scoring in-batch negatives.
+    #[arg(long)]
+    pub hard_negatives: Option<usize>,
     /// L2 regularisation of the embeddings (per example).
     #[arg(long)]
     pub l2: Option<f32>,
@@ -252,6 +255,9 @@ impl Args {
         set(&mut c.retrieval.temperature, self.temperature);
         set(&mut c.retrieval.logq_correction, self.logq);
         set(&mut c.retrieval.remove_accidental_hits, self.remove_accidental_hits);
+        if self.hard_negatives.is_some() {
+            c.retrieval.hard_negatives = self.hard_negatives;
+        }
         c.validate()?;
         Ok(c)
     }

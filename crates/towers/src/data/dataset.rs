@@ -101,6 +101,8 @@ pub struct Dataset {
     pub queries: Vec<u32>,
     /// Candidate row of each training example.
     pub candidates: Vec<u32>,
+    /// Weight of each training example in the retrieval loss, when the table has a weight column.
+    pub weights: Option<Vec<f32>>,
 }
 
 impl Dataset {
@@ -113,7 +115,7 @@ impl Dataset {
         let (items, candidates) = Items::build(catalog, key, train.candidates.iter().map(String::as_str))?;
         let query_vocab = Vocabulary::from_keys(&train.queries);
         let queries = train.queries.iter().map(|q| query_vocab.lookup(q)).collect();
-        Ok(Dataset { query_vocab, items, queries, candidates })
+        Ok(Dataset { query_vocab, items, queries, candidates, weights: train.weights.clone() })
     }
 
     /// Number of training examples.

@@ -403,7 +403,11 @@ fn bucket(boundaries: &[f64], v: f64) -> u32 {
 fn year_of(v: &str) -> Option<f64> {
     let b = v.as_bytes();
     (0..b.len().saturating_sub(3))
-        .find(|&i| b[i..i + 4].iter().all(u8::is_ascii_digit) && (i + 4 == b.len() || !b[i + 4].is_ascii_digit()))
+        .find(|&i| {
+            b[i..i + 4].iter().all(u8::is_ascii_digit)
+                && (i == 0 || !b[i - 1].is_ascii_digit())
+                && (i + 4 == b.len() || !b[i + 4].is_ascii_digit())
+        })
         .and_then(|i| v[i..i + 4].parse().ok())
 }
 
@@ -530,7 +534,7 @@ mod tests {
         assert_eq!(b.of(1), (&[1u32, 2][..], &[0.5f32, 0.5][..]));
         let (b, rows) = enc(FeatureSpec { min_count: Some(2), ..spec("title", Encoder::Tokens, 4) }, &ALL);
         assert_eq!(rows, 3); // "1995" and "toy" occur twice
-        assert_eq!(b.of(1), (&[1u32, 2][..], &[0.5f32, 0.5][..]));
+        assert_eq!(b.of(1), (&[2u32, 1][..], &[0.5f32, 0.5][..])); // "toy", "1995" in title order
         assert_eq!(b.of(3), (&[2u32][..], &[1.0f32][..])); // "toy" only
         assert_eq!(b.of(4), (&[0u32][..], &[1.0f32][..])); // no attributes
     }

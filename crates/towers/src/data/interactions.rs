@@ -12,6 +12,8 @@ const CANDIDATE_NAMES: &[&str] =
     &["item", "item_id", "itemid", "movie", "movie_id", "movieid", "candidate", "candidate_id"];
 const RATING_NAMES: &[&str] = &["rating", "ratings", "score"];
 const TIME_NAMES: &[&str] = &["timestamp", "time", "ts", "unix_ts"];
+/// Column names recognised as a per-example weight of the retrieval loss.
+const WEIGHT_NAMES: &[&str] = &["weight", "sample_weight"];
 
 /// The column order of a headerless file when none is given: MovieLens' `u.data`.
 pub const DEFAULT_COLUMNS: [&str; 4] = ["user", "item", "rating", "timestamp"];
@@ -47,6 +49,8 @@ pub struct Interactions {
     pub ratings: Option<Vec<f32>>,
     /// Timestamps, if the table has them.
     pub timestamps: Option<Vec<i64>>,
+    /// Per-example weights of the retrieval loss (a `weight` column), if the table has them.
+    pub weights: Option<Vec<f32>>,
 }
 
 fn find_role(names: &[String], explicit: Option<&str>, known: &[&str]) -> Option<usize> {
@@ -74,6 +78,7 @@ impl Interactions {
             candidates: rows.iter().map(|&i| self.candidates[i].clone()).collect(),
             ratings: self.ratings.as_ref().map(|r| rows.iter().map(|&i| r[i]).collect()),
             timestamps: self.timestamps.as_ref().map(|t| rows.iter().map(|&i| t[i]).collect()),
+            weights: self.weights.as_ref().map(|w| rows.iter().map(|&i| w[i]).collect()),
         }
     }
 
@@ -94,7 +99,7 @@ impl Interactions {
         let first_names: Vec<String> = first.iter().map(|s| s.trim().to_string()).collect();
         let looks_like_header = first_names.iter().any(|n| {
             let n = n.to_ascii_lowercase();
-            [QUERY_NAMES, CANDIDATE_NAMES, RATING_NAMES, TIME_NAMES].iter().any(|k| k.contains(&n.as_str()))
+            [QUERY_NAMES, CANDIDATE_NAMES, RATING_NAMES, TIME_NAMES, WEIGHT_NAMES].iter().any(|k| k.contains(&n.as_str()))
                 || Some(n.as_str()) == format.query_column.as_deref()
                 || Some(n.as_str()) == format.candidate_column.as_deref()
         });
@@ -121,9 +126,14 @@ impl Interactions {
         let c = role(format.candidate_column.as_deref(), CANDIDATE_NAMES, "candidate (item) id")?;
         let r = find_role(&names, None, RATING_NAMES);
         let t = find_role(&names, None, TIME_NAMES);
+        let w = find_role(&names, None, WEIGHT_NAMES);
 
-        let mut out =
-            Interactions { ratings: r.map(|_| Vec::new()), timestamps: t.map(|_| Vec::new()), ..Default::default() };
+        let mut out = Interactions {
+            ratings: r.map(|_| Vec::new()),
+            timestamps: t.map(|_| Vec::new()),
+            weights: w.map(|_| Vec::new()),
+            ..Default::default()
+        };
         let rows = std::iter::once(Ok(first)).skip(usize::from(header)).chain(records);
         for (i, rec) in rows.enumerate() {
             let rec = rec.map_err(|e| Error::parse(path, None, e.to_string()))?;
@@ -166,6 +176,13 @@ impl Interactions {
                 })?;
                 v.push(x);
             }
+            if let (Some(k), Some(v)) = (w, out.weights.as_mut()) {
+                let s = field(k)?;
+                let x: f32 = s.parse().ok().filter(|x: &f32| x.is_finite() && *x >= 0.0).ok_or_else(|| {
+                    Error::parse(path, Some(line), format!("field '{}': expected a weight ≥ 0, found '{s}'", names[k]))
+                })?;
+                v.push(x);
+            }
             if let (Some(k), Some(v)) = (t, out.timestamps.as_mut()) {
                 let s = field(k)?;
                 let x =
@@ -192,6 +209,15 @@ mod tests {
 
     fn parse(name: &str, text: &str, f: &TableFormat) -> Result<Interactions> {
         Interactions::parse(Path::new(name), text, f)
+    }
+
+    #[test]
+    fn weight_column_is_read_and_checked() {
+        let t = parse("a.csv", "user,item,weight\n1,10,2.5\n2,20,0\n", &Default::default()).unwrap();
+        assert_eq!(t.weights, Some(vec![2.5, 0.0]));
+        assert_eq!(t.select(&[1]).weights, Some(vec![0.0]));
+        let e = parse("a.csv", "user,item,weight\n1,10,-1\n", &Default::default()).unwrap_err().to_string();
+        assert!(e.contains("a.csv") && e.contains(":2") && e.contains("weight"), "{e}");
     }
 
     #[test]

@@ -395,6 +395,7 @@ mod tests {
             candidates: ["1", "2", "3"].map(String::from).to_vec(),
             ratings: None,
             timestamps: Some(vec![30, 5, 10]),
+            weights: None,
         };
         let s = Sessions::from_interactions(&t).unwrap();
         assert_eq!(s.items, strs(&[&["2"], &["3", "1"]]));

@@ -108,6 +108,7 @@ mod tests {
             candidates: ["1", "2", "3", "1", "4", "5"].map(String::from).to_vec(),
             ratings: None,
             timestamps: Some(vec![30, 10, 20, 5, 50, 1]),
+            weights: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod dense;
 pub mod gru;
+mod hard_negatives;
 pub mod softmax;
 pub mod table;
 pub mod topk;

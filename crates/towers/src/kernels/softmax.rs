@@ -41,6 +41,11 @@ pub struct InBatchSoftmax<'a> {
     pub remove_accidental_hits: bool,
     /// Multiplies the loss and the gradients (1 = sum over the batch, `1/B` = mean).
     pub grad_scale: f32,
+    /// Weight of each example's loss (TFRS `sample_weight`); `None` = 1 each.
+    pub weights: Option<&'a [f32]>,
+    /// Hard-negative mining (TFRS `num_hard_negatives`): each example's softmax keeps only its
+    /// positive and the `n` highest-scoring other columns of the batch.
+    pub hard_negatives: Option<usize>,
 }
 
 /// Loss and gradients with respect to the distinct query and candidate embeddings.
@@ -54,42 +59,52 @@ pub struct SoftmaxGrads {
     pub d_candidates: Vec<f32>,
 }
 
-/// A distinct (query, candidate) positive pair of the batch: `n` examples, and `n/Z` after pass 1.
+/// A distinct (query, candidate) positive pair of the batch: `n` examples (their summed
+/// weights), and `n/Z` after pass 1.
 #[derive(Debug, Clone, Copy)]
-struct Positive {
-    q: u32,
-    c: u32,
-    n: f32,
+pub(super) struct Positive {
+    pub(super) q: u32,
+    pub(super) c: u32,
+    pub(super) n: f32,
     b: f32,
 }
 
 impl InBatchSoftmax<'_> {
-    fn nq(&self) -> usize {
+    pub(super) fn nq(&self) -> usize {
         self.queries.len() / self.dim
     }
-    fn nc(&self) -> usize {
+    pub(super) fn nc(&self) -> usize {
         self.candidates.len() / self.dim
+    }
+
+    /// Column multiplicities, and the distinct positive pairs sorted by (q, c) with their
+    /// examples' summed weights.
+    pub(super) fn positives(&self) -> (Vec<f32>, Vec<Positive>) {
+        let mut counts = vec![0f32; self.nc()];
+        for &(_, c) in self.pairs {
+            counts[c as usize] += 1.0;
+        }
+        let mut sorted: Vec<(u32, u32, f32)> = (0..self.pairs.len())
+            .map(|i| (self.pairs[i].0, self.pairs[i].1, self.weights.map_or(1.0, |w| w[i])))
+            .collect();
+        sorted.sort_unstable_by_key(|&(q, c, _)| (q, c));
+        let mut pos: Vec<Positive> = Vec::new();
+        for &(q, c, w) in &sorted {
+            match pos.last_mut() {
+                Some(p) if p.q == q && p.c == c => p.n += w,
+                _ => pos.push(Positive { q, c, n: w, b: 0.0 }),
+            }
+        }
+        (counts, pos)
     }
 
     /// Computes the loss and both gradients.
     pub fn forward_backward(&self) -> SoftmaxGrads {
+        if let Some(n) = self.hard_negatives {
+            return super::hard_negatives::forward_backward(self, n);
+        }
         let (nq, nc, d) = (self.nq(), self.nc(), self.dim);
-        let mut counts = vec![0f32; nc];
-        let mut n_q = vec![0f32; nq];
-        for &(q, c) in self.pairs {
-            counts[c as usize] += 1.0;
-            n_q[q as usize] += 1.0;
-        }
-        // Distinct positive pairs, sorted by (q, c): the rows' positives.
-        let mut sorted: Vec<(u32, u32)> = self.pairs.to_vec();
-        sorted.sort_unstable();
-        let mut pos: Vec<Positive> = Vec::new();
-        for &(q, c) in &sorted {
-            match pos.last_mut() {
-                Some(p) if p.q == q && p.c == c => p.n += 1.0,
-                _ => pos.push(Positive { q, c, n: 1.0, b: 0.0 }),
-            }
-        }
+        let (counts, mut pos) = self.positives();
         let row_start = csr_starts(nq, pos.iter().map(|p| p.q as usize));
         let inv_t = 1.0 / self.temperature;
         let scale = self.grad_scale * inv_t;
@@ -197,7 +212,7 @@ impl InBatchSoftmax<'_> {
     }
 
     /// Logits of one row of raw scores: divided by the temperature, minus `log q`.
-    fn transform(&self, row: &mut [f32]) {
+    pub(super) fn transform(&self, row: &mut [f32]) {
         let inv_t = 1.0 / self.temperature;
         match self.log_q {
             Some(lq) => row.iter_mut().zip(lq).for_each(|(l, q)| *l = *l * inv_t - q),
@@ -269,7 +284,7 @@ fn csr_starts(n: usize, keys: impl Iterator<Item = usize>) -> Vec<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::rng::Rng;
 
@@ -292,18 +307,33 @@ mod tests {
                 }
                 z += logit(j).exp();
             }
-            total += z.ln() - logit(i);
+            total += s.weights.map_or(1.0, |w| w[i] as f64) * (z.ln() - logit(i));
         }
         total * s.grad_scale as f64
     }
 
     fn case(remove: bool, log_q: bool, temperature: f32) {
+        check(remove, log_q, temperature, false, None, naive_loss);
+        check(remove, log_q, temperature, true, None, naive_loss);
+    }
+
+    /// Compares the kernel (optionally with sample weights and hard negatives) with a naive
+    /// loss and its finite differences.
+    pub(crate) fn check(
+        remove: bool,
+        log_q: bool,
+        temperature: f32,
+        weighted: bool,
+        hard_negatives: Option<usize>,
+        naive_loss: fn(&InBatchSoftmax, &[f64], &[f64]) -> f64,
+    ) {
         let mut rng = Rng::new(5);
         let (nq, nc, d) = (4, 5, 3);
         let queries: Vec<f32> = (0..nq * d).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
         let candidates: Vec<f32> = (0..nc * d).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
         let pairs: Vec<(u32, u32)> = (0..11).map(|_| (rng.below(nq) as u32, rng.below(nc) as u32)).collect();
         let lq: Vec<f32> = (0..nc).map(|i| -(i as f32 + 1.0).ln()).collect();
+        let w: Vec<f32> = (0..pairs.len()).map(|i| 0.5 + (i % 3) as f32).collect();
         let s = InBatchSoftmax {
             queries: &queries,
             candidates: &candidates,
@@ -313,6 +343,8 @@ mod tests {
             temperature,
             remove_accidental_hits: remove,
             grad_scale: 0.5,
+            weights: weighted.then_some(&w[..]),
+            hard_negatives,
         };
         let out = s.forward_backward();
         let qf: Vec<f64> = queries.iter().map(|&x| x as f64).collect();
@@ -376,6 +408,8 @@ mod tests {
             temperature: 1.0,
             remove_accidental_hits: false,
             grad_scale: 1.0,
+            weights: None,
+            hard_negatives: None,
         };
         let e = std::f64::consts::E;
         let want = ((e + 1.0).ln() - 1.0) + (e * e + 1.0).ln();
@@ -395,6 +429,8 @@ mod tests {
             temperature: 1.0,
             remove_accidental_hits: remove,
             grad_scale: 1.0,
+            weights: None,
+            hard_negatives: None,
         };
         let distinct: &[(u32, u32)] = &[(0, 0), (1, 1)];
         assert!(

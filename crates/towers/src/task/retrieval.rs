@@ -29,6 +29,9 @@ pub struct RetrievalConfig {
     pub logq_correction: bool,
     /// Sum or mean over the batch.
     pub reduction: Reduction,
+    /// Hard-negative mining (TFRS `num_hard_negatives`): each example's softmax keeps its
+    /// positive and only the `n` highest-scoring in-batch negatives.
+    pub hard_negatives: Option<usize>,
 }
 
 impl Default for RetrievalConfig {
@@ -38,13 +41,15 @@ impl Default for RetrievalConfig {
             remove_accidental_hits: true,
             logq_correction: true,
             reduction: Reduction::Sum,
+            hard_negatives: None,
         }
     }
 }
 
 impl RetrievalConfig {
     /// The loss over one batch: distinct query and candidate embeddings, the batch's
-    /// (query, candidate) pairs, and `log q` of each distinct candidate (used with logQ correction).
+    /// (query, candidate) pairs, `log q` of each distinct candidate (used with logQ correction),
+    /// and each example's weight (TFRS `sample_weight`).
     pub fn loss<'a>(
         &self,
         queries: &'a [f32],
@@ -52,6 +57,7 @@ impl RetrievalConfig {
         dim: usize,
         pairs: &'a [(u32, u32)],
         log_q: Option<&'a [f32]>,
+        weights: Option<&'a [f32]>,
     ) -> InBatchSoftmax<'a> {
         InBatchSoftmax {
             queries,
@@ -65,6 +71,8 @@ impl RetrievalConfig {
                 Reduction::Sum => 1.0,
                 Reduction::Mean => 1.0 / pairs.len().max(1) as f32,
             },
+            weights,
+            hard_negatives: self.hard_negatives,
         }
     }
 
@@ -77,6 +85,9 @@ impl RetrievalConfig {
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(Error::Config(format!("temperature must be positive, got {}", self.temperature)));
+        }
+        if self.hard_negatives == Some(0) {
+            return Err(Error::Config("hard_negatives must be at least 1 (or unset)".into()));
         }
         Ok(())
     }

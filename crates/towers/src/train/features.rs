@@ -92,7 +92,8 @@ pub fn fit_features(
         let c_in = model.candidate.inputs_dropping(&c_rows, None, c_drop.as_deref());
         let (c, c_cache) = model.candidate.mlp.forward_train(c_in, c_rows.len());
         let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_rows.iter().map(|&r| l[r as usize]).collect());
-        let grads = cfg.retrieval.loss(&q, &c, dim, &pairs, lq.as_deref()).forward_backward();
+        let weights: Option<Vec<f32>> = data.weights.as_ref().map(|w| batch.iter().map(|&i| w[i as usize]).collect());
+        let grads = cfg.retrieval.loss(&q, &c, dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
         let (query, candidate) = (&mut model.query, &mut model.candidate);
         update(opt, cfg.l2, query, &mut q_slots, &q_cache, &users, ts.as_deref(), q_drop.as_deref(), &grads.d_queries);
         update(opt, cfg.l2, candidate, &mut c_slots, &c_cache, &c_rows, None, c_drop.as_deref(), &grads.d_candidates);

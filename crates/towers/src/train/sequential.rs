@@ -155,7 +155,7 @@ pub fn fit_sequential(
             let (q, x, cache) = model.queries(&ctx, &mask, steps);
             let c = model.candidates().gather(&cands.rows);
             let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| cands.rows.iter().map(|&r| l[r as usize]).collect());
-            let grads = cfg.retrieval.loss(&q, &c, d, &pairs, lq.as_deref()).forward_backward();
+            let grads = cfg.retrieval.loss(&q, &c, d, &pairs, lq.as_deref(), None).forward_backward();
             if !grads.loss.is_finite() {
                 return Err(Error::Invalid(format!("training diverged at epoch {epoch}; lower the learning rate")));
             }

@@ -286,10 +286,11 @@ impl Trainer {
                 let c_cache = model.candidate.forward_train(&c_dedup.rows, &c_dedup.weights);
                 let lq: Option<Vec<f32>> =
                     log_q.as_ref().map(|l| c_dedup.rows.iter().map(|&c| l[c as usize]).collect());
-                let grads = cfg
-                    .retrieval
-                    .loss(Tower::outputs(&q_cache), Tower::outputs(&c_cache), cfg.dim, &pairs, lq.as_deref())
-                    .forward_backward();
+                let weights: Option<Vec<f32>> =
+                    data.weights.as_ref().map(|w| batch.iter().map(|&i| w[i as usize]).collect());
+                let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
+                let grads =
+                    cfg.retrieval.loss(q, c, cfg.dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
                 if !grads.loss.is_finite() {
                     return Err(Error::Invalid(format!(
                         "training diverged at epoch {epoch} (loss {}); lower the learning rate",

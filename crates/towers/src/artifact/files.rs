@@ -4,8 +4,10 @@
 //! manifest.json            format, format_version, config, sizes, training figures, sha256 of every file
 //! vocab.json               query ids in row order (row 0 = OOV)
 //! items.json               candidate rows: key kind, id and title per row, id -> row
-//! weights.safetensors      query/candidate embedding tables (+ batch-norm parameters), or
-//!                          item/candidate embeddings and the GRU of a sequential model
+//! weights.safetensors      query/candidate embedding tables (+ batch-norm parameters); or
+//!                          item/candidate embeddings and the GRU of a sequential model; or a
+//!                          ranking model's embeddings and dense layers; or a feature model's
+//!                          tables, feature bags and dense layers
 //! candidates.safetensors   precomputed candidate embeddings
 //! interactions.safetensors what each user saw in training (CSR) and item popularity
 //! history.json/.csv/.svg   per-epoch training history and its plot
@@ -46,7 +48,8 @@ pub struct Manifest {
     pub format_version: u32,
     /// Version of towers that wrote it.
     pub towers_version: String,
-    /// Model kind: `retrieval` (user → item) or `sequential` (item history → next item).
+    /// Model kind: `retrieval` (user → item; also the rating task), `sequential` (item history →
+    /// next item), `ranking` ((user, item) → rating) or `features` (feature towers).
     pub kind: String,
     /// Sequential models' settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -99,7 +99,9 @@ impl Interactions {
         let first_names: Vec<String> = first.iter().map(|s| s.trim().to_string()).collect();
         let looks_like_header = first_names.iter().any(|n| {
             let n = n.to_ascii_lowercase();
-            [QUERY_NAMES, CANDIDATE_NAMES, RATING_NAMES, TIME_NAMES, WEIGHT_NAMES].iter().any(|k| k.contains(&n.as_str()))
+            [QUERY_NAMES, CANDIDATE_NAMES, RATING_NAMES, TIME_NAMES, WEIGHT_NAMES]
+                .iter()
+                .any(|k| k.contains(&n.as_str()))
                 || Some(n.as_str()) == format.query_column.as_deref()
                 || Some(n.as_str()) == format.candidate_column.as_deref()
         });

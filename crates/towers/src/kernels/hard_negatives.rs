@@ -101,10 +101,8 @@ mod tests {
                 let dot: f64 = (0..d).map(|p| q[qi as usize * d + p] * c[cj * d + p]).sum();
                 dot / s.temperature as f64 - s.log_q.map_or(0.0, |l| l[cj] as f64)
             };
-            let mut others: Vec<f64> = (0..b)
-                .filter(|&j| j != i && !(s.remove_accidental_hits && s.pairs[j].1 == ci))
-                .map(logit)
-                .collect();
+            let mut others: Vec<f64> =
+                (0..b).filter(|&j| j != i && !(s.remove_accidental_hits && s.pairs[j].1 == ci)).map(logit).collect();
             others.sort_by(|a, b| b.total_cmp(a));
             let z: f64 = logit(i).exp() + others.iter().take(n).map(|l| l.exp()).sum::<f64>();
             total += s.weights.map_or(1.0, |w| w[i] as f64) * (z.ln() - logit(i));

@@ -1,8 +1,8 @@
 //! Training a feature model: the retrieval loss of [`super::Trainer`] through feature towers.
 
 use super::optimizer::Slots;
-use super::rating::{MlpSlots, run_epochs};
-use super::trainer::Dedup;
+use super::rating::MlpSlots;
+use super::trainer::{Dedup, run_epochs};
 use super::{History, Optimizer, TrainConfig};
 use crate::data::Dataset;
 use crate::data::features::FeatureConfig;
@@ -79,26 +79,57 @@ pub fn fit_features(
     let mut rng = Rng::new(cfg.seed ^ 0xD80F);
     let mut drops =
         |n: usize, p: f32| -> Option<Vec<bool>> { (p > 0.0).then(|| (0..n).map(|_| rng.next_f32() < p).collect()) };
-    let history = run_epochs(cfg, data.len(), progress, |batch, opt| {
-        let users: Vec<u32> = batch.iter().map(|&i| data.queries[i as usize]).collect();
-        let ts: Option<Vec<i64>> = times.map(|t| batch.iter().map(|&i| t[i as usize]).collect());
-        let pairs: Vec<(u32, u32)> =
-            batch.iter().enumerate().map(|(k, &i)| (k as u32, c_dedup.index(data.candidates[i as usize]))).collect();
-        let q_drop = drops(users.len(), features.query.id_dropout);
-        let q_in = model.query.inputs_dropping(&users, ts.as_deref(), q_drop.as_deref());
-        let (q, q_cache) = model.query.mlp.forward_train(q_in, users.len());
-        let c_rows = c_dedup.rows.clone();
-        let c_drop = drops(c_rows.len(), features.candidate.id_dropout);
-        let c_in = model.candidate.inputs_dropping(&c_rows, None, c_drop.as_deref());
-        let (c, c_cache) = model.candidate.mlp.forward_train(c_in, c_rows.len());
-        let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_rows.iter().map(|&r| l[r as usize]).collect());
-        let weights: Option<Vec<f32>> = data.weights.as_ref().map(|w| batch.iter().map(|&i| w[i as usize]).collect());
-        let grads = cfg.retrieval.loss(&q, &c, dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
-        let (query, candidate) = (&mut model.query, &mut model.candidate);
-        update(opt, cfg.l2, query, &mut q_slots, &q_cache, &users, ts.as_deref(), q_drop.as_deref(), &grads.d_queries);
-        update(opt, cfg.l2, candidate, &mut c_slots, &c_cache, &c_rows, None, c_drop.as_deref(), &grads.d_candidates);
-        c_dedup.clear();
-        grads.loss
-    })?;
+    let history = run_epochs(
+        cfg,
+        data.len(),
+        progress,
+        &mut model,
+        |model, batch, opt| {
+            let users: Vec<u32> = batch.iter().map(|&i| data.queries[i as usize]).collect();
+            let ts: Option<Vec<i64>> = times.map(|t| batch.iter().map(|&i| t[i as usize]).collect());
+            let pairs: Vec<(u32, u32)> = batch
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| (k as u32, c_dedup.index(data.candidates[i as usize])))
+                .collect();
+            let q_drop = drops(users.len(), features.query.id_dropout);
+            let q_in = model.query.inputs_dropping(&users, ts.as_deref(), q_drop.as_deref());
+            let (q, q_cache) = model.query.mlp.forward_train(q_in, users.len());
+            let c_rows = c_dedup.rows.clone();
+            let c_drop = drops(c_rows.len(), features.candidate.id_dropout);
+            let c_in = model.candidate.inputs_dropping(&c_rows, None, c_drop.as_deref());
+            let (c, c_cache) = model.candidate.mlp.forward_train(c_in, c_rows.len());
+            let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_rows.iter().map(|&r| l[r as usize]).collect());
+            let weights: Option<Vec<f32>> =
+                data.weights.as_ref().map(|w| batch.iter().map(|&i| w[i as usize]).collect());
+            let grads = cfg.retrieval.loss(&q, &c, dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
+            let (query, candidate) = (&mut model.query, &mut model.candidate);
+            update(
+                opt,
+                cfg.l2,
+                query,
+                &mut q_slots,
+                &q_cache,
+                &users,
+                ts.as_deref(),
+                q_drop.as_deref(),
+                &grads.d_queries,
+            );
+            update(
+                opt,
+                cfg.l2,
+                candidate,
+                &mut c_slots,
+                &c_cache,
+                &c_rows,
+                None,
+                c_drop.as_deref(),
+                &grads.d_candidates,
+            );
+            c_dedup.clear();
+            grads.loss
+        },
+        |_| None,
+    )?;
     Ok((model, history))
 }

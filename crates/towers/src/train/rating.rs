@@ -2,52 +2,13 @@
 //! scaled rating, and the ranking model (embeddings → MLP → rating).
 
 use super::optimizer::Slots;
-use super::trainer::{Dedup, TowerSlots, progress_bar, update_tower};
-use super::{EpochRecord, History, Optimizer, TrainConfig};
+use super::trainer::{Dedup, TowerSlots, run_epochs, update_tower};
+use super::{History, Optimizer, TrainConfig};
 use crate::data::Dataset;
 use crate::kernels::dense::Mlp;
 use crate::model::{RankingModel, Tower, TwoTower};
-use crate::rng::Rng;
 use crate::task::{RatingScale, mse};
 use crate::{Error, Result};
-use std::time::Instant;
-
-/// Runs the epochs: seeded shuffles, one optimizer step per batch (`step` returns the batch's
-/// mean loss), history and progress.
-pub(crate) fn run_epochs(
-    cfg: &TrainConfig,
-    n: usize,
-    progress: bool,
-    mut step: impl FnMut(&[u32], &Optimizer) -> f64,
-) -> Result<History> {
-    let mut opt = Optimizer::new(cfg.optimizer);
-    let mut rng = Rng::new(cfg.seed ^ 0x5EED_5EED);
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    let bar = progress_bar(progress, (n.div_ceil(cfg.batch_size) * cfg.epochs) as u64);
-    let mut history = History::default();
-    for epoch in 1..=cfg.epochs {
-        let start = Instant::now();
-        rng.shuffle(&mut order);
-        let mut loss_sum = 0f64;
-        for batch in order.chunks(cfg.batch_size) {
-            opt.next_step();
-            let loss = step(batch, &opt);
-            if !loss.is_finite() {
-                return Err(Error::Invalid(format!(
-                    "training diverged at epoch {epoch} (loss {loss}); lower the learning rate"
-                )));
-            }
-            loss_sum += loss * batch.len() as f64;
-            bar.inc(1);
-        }
-        let (loss, seconds) = (loss_sum / n as f64, start.elapsed().as_secs_f64());
-        bar.set_message(format!("epoch {epoch} mse {loss:.4}"));
-        tracing::info!(epoch, loss, seconds, "epoch done");
-        history.epochs.push(EpochRecord { epoch, loss, seconds, validation: None });
-    }
-    bar.finish_and_clear();
-    Ok(history)
-}
 
 fn check(data: &Dataset, ratings: &[f32]) -> Result<()> {
     if data.is_empty() {
@@ -77,36 +38,43 @@ pub fn fit_rating(
         (Dedup::new(model.query.embedding.rows), Dedup::new(model.candidate.embedding.rows));
     let targets: Vec<f32> = ratings.iter().map(|&r| scale.scale(r)).collect();
     let d = cfg.dim;
-    let history = run_epochs(cfg, data.len(), progress, |batch, opt| {
-        let slots: Vec<(u32, u32)> = batch
-            .iter()
-            .map(|&i| (q_dedup.index(data.queries[i as usize]), c_dedup.index(data.candidates[i as usize])))
-            .collect();
-        let q_cache = model.query.forward_train(&q_dedup.rows, &q_dedup.weights);
-        let c_cache = model.candidate.forward_train(&c_dedup.rows, &c_dedup.weights);
-        let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
-        let row = |s: u32| s as usize * d..(s as usize + 1) * d;
-        let preds: Vec<f32> =
-            slots.iter().map(|&(qs, cs)| q[row(qs)].iter().zip(&c[row(cs)]).map(|(a, b)| a * b).sum()).collect();
-        let batch_targets: Vec<f32> = batch.iter().map(|&i| targets[i as usize]).collect();
-        let mut g = vec![0f32; batch.len()];
-        let loss = mse(&preds, &batch_targets, &mut g);
-        let (mut dq, mut dc) = (vec![0f32; q.len()], vec![0f32; c.len()]);
-        for (&(qs, cs), &ge) in slots.iter().zip(&g) {
-            let (qr, cr) = (row(qs), row(cs));
-            for j in 0..d {
-                dq[qr.start + j] += ge * c[cr.start + j];
-                dc[cr.start + j] += ge * q[qr.start + j];
+    let history = run_epochs(
+        cfg,
+        data.len(),
+        progress,
+        &mut model,
+        |model, batch, opt| {
+            let slots: Vec<(u32, u32)> = batch
+                .iter()
+                .map(|&i| (q_dedup.index(data.queries[i as usize]), c_dedup.index(data.candidates[i as usize])))
+                .collect();
+            let q_cache = model.query.forward_train(&q_dedup.rows, &q_dedup.weights);
+            let c_cache = model.candidate.forward_train(&c_dedup.rows, &c_dedup.weights);
+            let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
+            let row = |s: u32| s as usize * d..(s as usize + 1) * d;
+            let preds: Vec<f32> =
+                slots.iter().map(|&(qs, cs)| q[row(qs)].iter().zip(&c[row(cs)]).map(|(a, b)| a * b).sum()).collect();
+            let batch_targets: Vec<f32> = batch.iter().map(|&i| targets[i as usize]).collect();
+            let mut g = vec![0f32; batch.len()];
+            let loss = mse(&preds, &batch_targets, &mut g);
+            let (mut dq, mut dc) = (vec![0f32; q.len()], vec![0f32; c.len()]);
+            for (&(qs, cs), &ge) in slots.iter().zip(&g) {
+                let (qr, cr) = (row(qs), row(cs));
+                for j in 0..d {
+                    dq[qr.start + j] += ge * c[cr.start + j];
+                    dc[cr.start + j] += ge * q[qr.start + j];
+                }
             }
-        }
-        // L2 per use, scaled like the loss (a mean over the batch)
-        let l2 = cfg.l2 / batch.len() as f32;
-        update_tower(opt, l2, &mut model.query, &mut q_slots, &q_dedup, &q_cache, &dq);
-        update_tower(opt, l2, &mut model.candidate, &mut c_slots, &c_dedup, &c_cache, &dc);
-        q_dedup.clear();
-        c_dedup.clear();
-        loss
-    })?;
+            // L2 per use, scaled like the loss (a mean over the batch)
+            let l2 = cfg.l2 / batch.len() as f32;
+            update_tower(opt, l2, &mut model.query, &mut q_slots, &q_dedup, &q_cache, &dq);
+            update_tower(opt, l2, &mut model.candidate, &mut c_slots, &c_dedup, &c_cache, &dc);
+            q_dedup.clear();
+            c_dedup.clear();
+            loss
+        },
+        |_| None,
+    )?;
     Ok((model, history))
 }
 
@@ -149,38 +117,45 @@ pub fn fit_ranking(
     let mut mlp_slots = MlpSlots::new(&opt0, &model.mlp);
     let (mut u_dedup, mut i_dedup) = (Dedup::new(model.user.rows), Dedup::new(model.item.rows));
     let d = cfg.dim;
-    let history = run_epochs(cfg, data.len(), progress, |batch, opt| {
-        let pairs: Vec<(u32, u32)> =
-            batch.iter().map(|&i| (data.queries[i as usize], data.candidates[i as usize])).collect();
-        let (preds, cache) = model.forward_train(&pairs);
-        let targets: Vec<f32> = batch.iter().map(|&i| ratings[i as usize]).collect();
-        let mut g = vec![0f32; batch.len()];
-        let loss = mse(&preds, &targets, &mut g);
-        let (grads, dx) = model.mlp.backward(&cache, &g);
-        for &(u, i) in &pairs {
-            u_dedup.index(u);
-            i_dedup.index(i);
-        }
-        let (mut du, mut di) = (vec![0f32; u_dedup.rows.len() * d], vec![0f32; i_dedup.rows.len() * d]);
-        for (&(u, i), x) in pairs.iter().zip(dx.chunks_exact(2 * d)) {
-            let (us, is) = (u_dedup.position(u), i_dedup.position(i));
-            du[us * d..(us + 1) * d].iter_mut().zip(&x[..d]).for_each(|(a, b)| *a += b);
-            di[is * d..(is + 1) * d].iter_mut().zip(&x[d..]).for_each(|(a, b)| *a += b);
-        }
-        let l2 = cfg.l2 / batch.len() as f32;
-        for (table, dedup, grads) in [(&model.user, &u_dedup, &mut du), (&model.item, &i_dedup, &mut di)] {
-            if l2 > 0.0 {
-                for ((g, &r), &n) in grads.chunks_exact_mut(d).zip(&dedup.rows).zip(&dedup.weights) {
-                    g.iter_mut().zip(table.row(r as usize)).for_each(|(g, w)| *g += l2 * n * w);
+    let history = run_epochs(
+        cfg,
+        data.len(),
+        progress,
+        &mut model,
+        |model, batch, opt| {
+            let pairs: Vec<(u32, u32)> =
+                batch.iter().map(|&i| (data.queries[i as usize], data.candidates[i as usize])).collect();
+            let (preds, cache) = model.forward_train(&pairs);
+            let targets: Vec<f32> = batch.iter().map(|&i| ratings[i as usize]).collect();
+            let mut g = vec![0f32; batch.len()];
+            let loss = mse(&preds, &targets, &mut g);
+            let (grads, dx) = model.mlp.backward(&cache, &g);
+            for &(u, i) in &pairs {
+                u_dedup.index(u);
+                i_dedup.index(i);
+            }
+            let (mut du, mut di) = (vec![0f32; u_dedup.rows.len() * d], vec![0f32; i_dedup.rows.len() * d]);
+            for (&(u, i), x) in pairs.iter().zip(dx.chunks_exact(2 * d)) {
+                let (us, is) = (u_dedup.position(u), i_dedup.position(i));
+                du[us * d..(us + 1) * d].iter_mut().zip(&x[..d]).for_each(|(a, b)| *a += b);
+                di[is * d..(is + 1) * d].iter_mut().zip(&x[d..]).for_each(|(a, b)| *a += b);
+            }
+            let l2 = cfg.l2 / batch.len() as f32;
+            for (table, dedup, grads) in [(&model.user, &u_dedup, &mut du), (&model.item, &i_dedup, &mut di)] {
+                if l2 > 0.0 {
+                    for ((g, &r), &n) in grads.chunks_exact_mut(d).zip(&dedup.rows).zip(&dedup.weights) {
+                        g.iter_mut().zip(table.row(r as usize)).for_each(|(g, w)| *g += l2 * n * w);
+                    }
                 }
             }
-        }
-        opt.apply(&mut model.user, &mut u_slots, &u_dedup.rows, &du);
-        opt.apply(&mut model.item, &mut i_slots, &i_dedup.rows, &di);
-        mlp_slots.apply(opt, &mut model.mlp, &grads);
-        u_dedup.clear();
-        i_dedup.clear();
-        loss
-    })?;
+            opt.apply(&mut model.user, &mut u_slots, &u_dedup.rows, &du);
+            opt.apply(&mut model.item, &mut i_slots, &i_dedup.rows, &di);
+            mlp_slots.apply(opt, &mut model.mlp, &grads);
+            u_dedup.clear();
+            i_dedup.clear();
+            loss
+        },
+        |_| None,
+    )?;
     Ok((model, history))
 }

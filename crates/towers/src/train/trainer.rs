@@ -255,7 +255,7 @@ impl Trainer {
         }
         let cfg = &self.config;
         let mut model = TwoTower::new(data.query_vocab.rows(), data.items.len(), cfg.dim, cfg.normalization, cfg.seed);
-        let mut opt = Optimizer::new(cfg.optimizer);
+        let opt = Optimizer::new(cfg.optimizer);
         let mut q_slots = TowerSlots::new(&opt, &model.query);
         let mut c_slots = TowerSlots::new(&opt, &model.candidate);
         let log_q: Option<Vec<f32>> = cfg.retrieval.logq_correction.then(|| {
@@ -266,18 +266,13 @@ impl Trainer {
         });
         let mut q_dedup = Dedup::new(model.query.embedding.rows);
         let mut c_dedup = Dedup::new(model.candidate.embedding.rows);
-        let mut rng = Rng::new(cfg.seed ^ 0x5EED_5EED);
-        let mut order: Vec<u32> = (0..data.len() as u32).collect();
-        let steps = data.len().div_ceil(cfg.batch_size);
-        let bar = progress_bar(self.progress, (steps * cfg.epochs) as u64);
-        let mut history = History::default();
         let mut pairs = Vec::with_capacity(cfg.batch_size);
-        for epoch in 1..=cfg.epochs {
-            let start = Instant::now();
-            rng.shuffle(&mut order);
-            let mut loss_sum = 0f64;
-            for batch in order.chunks(cfg.batch_size) {
-                opt.next_step();
+        let history = run_epochs(
+            cfg,
+            data.len(),
+            self.progress,
+            &mut model,
+            |model, batch, opt| {
                 pairs.clear();
                 for &i in batch {
                     pairs.push((q_dedup.index(data.queries[i as usize]), c_dedup.index(data.candidates[i as usize])));
@@ -291,29 +286,57 @@ impl Trainer {
                 let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
                 let grads =
                     cfg.retrieval.loss(q, c, cfg.dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
-                if !grads.loss.is_finite() {
-                    return Err(Error::Invalid(format!(
-                        "training diverged at epoch {epoch} (loss {}); lower the learning rate",
-                        grads.loss
-                    )));
-                }
-                loss_sum += grads.loss * batch.len() as f64;
-                update_tower(&opt, cfg.l2, &mut model.query, &mut q_slots, &q_dedup, &q_cache, &grads.d_queries);
-                update_tower(&opt, cfg.l2, &mut model.candidate, &mut c_slots, &c_dedup, &c_cache, &grads.d_candidates);
+                update_tower(opt, cfg.l2, &mut model.query, &mut q_slots, &q_dedup, &q_cache, &grads.d_queries);
+                update_tower(opt, cfg.l2, &mut model.candidate, &mut c_slots, &c_dedup, &c_cache, &grads.d_candidates);
                 q_dedup.clear();
                 c_dedup.clear();
-                bar.inc(1);
-            }
-            let seconds = start.elapsed().as_secs_f64();
-            let loss = loss_sum / data.len() as f64;
-            let validation = validation.map(|v| validate(&model, v));
-            bar.set_message(format!("epoch {epoch} loss {loss:.2}"));
-            tracing::info!(epoch, loss, seconds, top_100 = validation.map(|m| m.top_100), "epoch done");
-            history.epochs.push(EpochRecord { epoch, loss, seconds, validation });
-        }
-        bar.finish_and_clear();
+                grads.loss
+            },
+            |model| validation.map(|v| validate(model, v)),
+        )?;
         Ok((model, history))
     }
+}
+
+/// Runs the epochs of a training loop: a seeded shuffle per epoch, one optimizer step per batch
+/// (`step` updates `state` and returns the batch's loss), `validate` after every epoch, the
+/// history and the progress bar.
+pub(crate) fn run_epochs<S>(
+    cfg: &TrainConfig,
+    n: usize,
+    progress: bool,
+    state: &mut S,
+    mut step: impl FnMut(&mut S, &[u32], &Optimizer) -> f64,
+    validate: impl Fn(&S) -> Option<TopKMetrics>,
+) -> Result<History> {
+    let mut opt = Optimizer::new(cfg.optimizer);
+    let mut rng = Rng::new(cfg.seed ^ 0x5EED_5EED);
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let bar = progress_bar(progress, (n.div_ceil(cfg.batch_size) * cfg.epochs) as u64);
+    let mut history = History::default();
+    for epoch in 1..=cfg.epochs {
+        let start = Instant::now();
+        rng.shuffle(&mut order);
+        let mut loss_sum = 0f64;
+        for batch in order.chunks(cfg.batch_size) {
+            opt.next_step();
+            let loss = step(state, batch, &opt);
+            if !loss.is_finite() {
+                return Err(Error::Invalid(format!(
+                    "training diverged at epoch {epoch} (loss {loss}); lower the learning rate"
+                )));
+            }
+            loss_sum += loss * batch.len() as f64;
+            bar.inc(1);
+        }
+        let (loss, seconds) = (loss_sum / n as f64, start.elapsed().as_secs_f64());
+        let validation = validate(state);
+        bar.set_message(format!("epoch {epoch} loss {loss:.4}"));
+        tracing::info!(epoch, loss, seconds, top_100 = validation.map(|m| m.top_100), "epoch done");
+        history.epochs.push(EpochRecord { epoch, loss, seconds, validation });
+    }
+    bar.finish_and_clear();
+    Ok(history)
 }
 
 pub(crate) fn update_tower(

@@ -3,6 +3,7 @@
 //! exact top-k scoring. Plain `f32` slices in and out, row-major, no framework types.
 
 pub mod gru;
+pub mod panel;
 pub mod softmax;
 pub mod table;
 pub mod topk;

@@ -4,6 +4,7 @@
 mod bench;
 mod common;
 mod evaluate;
+mod index;
 mod quickstart;
 mod recommend;
 mod serve;
@@ -37,6 +38,9 @@ enum Command {
     Recommend(recommend::Args),
     /// Items most similar to an item (cosine similarity of candidate embeddings).
     Similar(similar::Args),
+    /// Build an approximate index in a model directory (`towers index build --kind ivf`).
+    #[command(subcommand)]
+    Index(index::Args),
     /// Serve a model over HTTP/JSON.
     Serve(serve::Args),
     /// Train on MovieLens 100K, evaluate, and recommend for user 42, in one command.
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Evaluate(a) => evaluate::run(a),
         Command::Recommend(a) => recommend::run(a),
         Command::Similar(a) => similar::run(a),
+        Command::Index(a) => index::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Quickstart(a) => quickstart::run(a),
         Command::Bench(a) => bench::run(a),

@@ -213,9 +213,8 @@ fn index(a: IndexArgs) -> towers::Result<()> {
     let ann = one.install(|| ivf.search_batch(&queries, a.k, &[]));
     let ann_qps = nq as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let ann_single: Vec<_> = one.install(|| {
-        (0..nq).map(|i| ivf.search(&queries[i * dim..(i + 1) * dim], a.k, &Filter::default())).collect()
-    });
+    let ann_single: Vec<_> = one
+        .install(|| (0..nq).map(|i| ivf.search(&queries[i * dim..(i + 1) * dim], a.k, &Filter::default())).collect());
     let ann_single_qps = nq as f64 / start.elapsed().as_secs_f64();
     let recall = recall_at_k(&ann, &batched);
     if ann_single != ann {

@@ -66,7 +66,10 @@ fn build(a: BuildArgs) -> towers::Result<()> {
         if a.json {
             return print_json(&json!({ "kind": "exact", "removed": had }));
         }
-        println!("{}: queries use the exact index", if had { "approximate index removed" } else { "no approximate index" });
+        println!(
+            "{}: queries use the exact index",
+            if had { "approximate index removed" } else { "no approximate index" }
+        );
         return Ok(());
     }
     if a.kind == Kind::Hnsw && !a.json {

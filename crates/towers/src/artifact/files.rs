@@ -314,7 +314,12 @@ impl Artifact {
                 if index.nlist() != m.nlist || index.nprobe() != m.nprobe {
                     return Err(bad(format!("{IVF_FILE} does not match the manifest's nlist and nprobe")));
                 }
-                Some(Approximate { index, recall_10: m.recall_10, recall_queries: m.recall_queries, build_s: m.build_s })
+                Some(Approximate {
+                    index,
+                    recall_10: m.recall_10,
+                    recall_queries: m.recall_queries,
+                    build_s: m.build_s,
+                })
             }
             Some(m) => {
                 return Err(bad(format!(

@@ -94,7 +94,9 @@ fn progress_bar(on: bool, len: u64) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} IVF index [{bar:30}] {pos}/{len} {msg} ({elapsed})") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} IVF index [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
@@ -115,7 +117,8 @@ fn assign(points: &[f32], centroids: &[f32], dim: usize) -> Vec<u32> {
         .par_chunks(BLOCK * dim)
         .flat_map_iter(|block| {
             let rows = block.len() / dim;
-            let x: Vec<f32> = block.chunks_exact(dim).flat_map(|p| p.iter().copied().chain(std::iter::once(1.0))).collect();
+            let x: Vec<f32> =
+                block.chunks_exact(dim).flat_map(|p| p.iter().copied().chain(std::iter::once(1.0))).collect();
             let mut best = vec![(0u32, f32::NEG_INFINITY); rows];
             let mut t = vec![f32::NEG_INFINITY; rows];
             scan(&x, rows, w, &panels, nc.div_ceil(LANES), &mut t, |r, slot, s| {
@@ -132,18 +135,28 @@ fn assign(points: &[f32], centroids: &[f32], dim: usize) -> Vec<u32> {
 
 /// Lloyd's k-means on `sample` (`m × dim`), `nlist` centroids initialised on distinct sample
 /// points; an emptied list takes half of the largest one (its centroid split in two).
-fn kmeans(sample: &[f32], dim: usize, nlist: usize, iterations: usize, rng: &mut Rng, bar: &indicatif::ProgressBar) -> Vec<f32> {
+fn kmeans(
+    sample: &[f32],
+    dim: usize,
+    nlist: usize,
+    iterations: usize,
+    rng: &mut Rng,
+    bar: &indicatif::ProgressBar,
+) -> Vec<f32> {
     let m = sample.len() / dim;
     let mut order: Vec<usize> = (0..m).collect();
     rng.shuffle(&mut order);
-    let mut centroids: Vec<f32> = order[..nlist].iter().flat_map(|&i| sample[i * dim..(i + 1) * dim].iter().copied()).collect();
+    let mut centroids: Vec<f32> =
+        order[..nlist].iter().flat_map(|&i| sample[i * dim..(i + 1) * dim].iter().copied()).collect();
     for it in 0..iterations {
         let a = assign(sample, &centroids, dim);
         let mut sums = vec![0f64; nlist * dim];
         let mut counts = vec![0usize; nlist];
         for (i, &c) in a.iter().enumerate() {
             counts[c as usize] += 1;
-            for (s, &x) in sums[c as usize * dim..(c as usize + 1) * dim].iter_mut().zip(&sample[i * dim..(i + 1) * dim]) {
+            for (s, &x) in
+                sums[c as usize * dim..(c as usize + 1) * dim].iter_mut().zip(&sample[i * dim..(i + 1) * dim])
+            {
                 *s += x as f64;
             }
         }

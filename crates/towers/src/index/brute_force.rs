@@ -5,7 +5,8 @@
 
 use super::Index;
 use crate::kernels::panel;
-use crate::kernels::topk::{Scored, top_k, top_k_panels};
+use crate::kernels::panel::Quantized;
+use crate::kernels::topk::{Scored, top_k, top_k_panels, top_k_quantized};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
@@ -43,8 +44,16 @@ pub struct BruteForceIndex {
     vectors: Vec<f32>,
     dim: usize,
     metric: Metric,
-    /// The vectors packed for the fused kernel, on the first search where it runs.
-    panels: OnceLock<Vec<f32>>,
+    /// The vectors packed for the fused kernels, on the first search where they run.
+    packed: OnceLock<Packed>,
+}
+
+/// The vectors as the fused kernels read them: quantised for the prefilter, or f32 panels
+/// (more than 512 dimensions, or non-finite values).
+#[derive(Debug, Clone)]
+enum Packed {
+    Quantized(Quantized),
+    Panels(Vec<f32>),
 }
 
 impl PartialEq for BruteForceIndex {
@@ -70,7 +79,7 @@ impl BruteForceIndex {
         if metric == Metric::Cosine {
             normalize_rows(&mut vectors, dim);
         }
-        BruteForceIndex { vectors, dim, metric, panels: OnceLock::new() }
+        BruteForceIndex { vectors, dim, metric, packed: OnceLock::new() }
     }
 
     /// Number of vectors.
@@ -124,8 +133,15 @@ impl BruteForceIndex {
         };
         if panel::simd_available() {
             let d = self.dim;
-            let panels = self.panels.get_or_init(|| panel::pack(self.len(), d, |i| &self.vectors[i * d..(i + 1) * d]));
-            top_k_panels(&q, panels, self.len(), d, k, |i, id| filter(i).skips(id))
+            let row = |i: usize| &self.vectors[i * d..(i + 1) * d];
+            let packed = self.packed.get_or_init(|| match Quantized::new(self.len(), d, row) {
+                Some(qz) => Packed::Quantized(qz),
+                None => Packed::Panels(panel::pack(self.len(), d, row)),
+            });
+            match packed {
+                Packed::Quantized(qz) => top_k_quantized(&q, qz, &self.vectors, d, k, |i, id| filter(i).skips(id)),
+                Packed::Panels(p) => top_k_panels(&q, p, self.len(), d, k, |i, id| filter(i).skips(id)),
+            }
         } else {
             top_k(&q, &self.vectors, self.dim, k, |i, id| filter(i).skips(id))
         }

@@ -12,7 +12,7 @@
 
 use super::{Filter, Index};
 use crate::kernels::matmul_abt;
-use crate::kernels::panel::{LANES, pack, scan};
+use crate::kernels::panel::{LANES, Quantized, QuantizedQueries, exact_dot, pack, scan};
 use crate::kernels::topk::{Scored, TopK};
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -74,8 +74,10 @@ pub struct IvfIndex {
     ids: Vec<u32>,
     /// List `l` starts at panel `panel_offsets[l]`.
     panel_offsets: Vec<u32>,
-    /// Every list's vectors packed in panels of 16.
+    /// Every list's vectors packed in panels of 16 (without the prefilter).
     panels: Vec<f32>,
+    /// With AVX2: the i16 prefilter's panels and the vectors in slot order, scored exactly.
+    quantized: Option<(Quantized, Vec<f32>)>,
     /// The id of each panel slot (`NO_ID` for padding).
     slot_ids: Vec<u32>,
     /// Lists scanned per query.
@@ -251,29 +253,63 @@ impl IvfIndex {
             panel_offsets[l + 1] = panel_offsets[l] + (offsets[l + 1] - offsets[l]).div_ceil(LANES as u32);
         }
         let total = panel_offsets[nlist] as usize;
-        let mut panels = vec![0f32; total * LANES * dim];
         let mut slot_ids = vec![NO_ID; total * LANES];
-        let work: Vec<(&mut [f32], &mut [u32], usize)> = {
+        for l in 0..nlist {
+            let members = &ids[offsets[l] as usize..offsets[l + 1] as usize];
+            let s0 = panel_offsets[l] as usize * LANES;
+            slot_ids[s0..s0 + members.len()].copy_from_slice(members);
+        }
+        let zeros = vec![0f32; dim];
+        let row = |s: usize| match slot_ids[s] {
+            NO_ID => &zeros[..],
+            id => &vectors[id as usize * dim..(id as usize + 1) * dim],
+        };
+        if let Some(qz) = Quantized::new(total * LANES, dim, row) {
+            let rows: Vec<f32> = (0..total * LANES).flat_map(|s| row(s).iter().copied()).collect();
+            return IvfIndex {
+                dim,
+                n: ids.len(),
+                centroids,
+                offsets,
+                ids,
+                panel_offsets,
+                panels: Vec::new(),
+                quantized: Some((qz, rows)),
+                slot_ids,
+                nprobe,
+            };
+        }
+        let mut panels = vec![0f32; total * LANES * dim];
+        let work: Vec<(&mut [f32], usize)> = {
             let mut out = Vec::with_capacity(nlist);
-            let (mut p_rest, mut s_rest) = (panels.as_mut_slice(), slot_ids.as_mut_slice());
+            let mut rest = panels.as_mut_slice();
             for l in 0..nlist {
                 let np = (panel_offsets[l + 1] - panel_offsets[l]) as usize;
-                let (p, pr) = p_rest.split_at_mut(np * LANES * dim);
-                let (s, sr) = s_rest.split_at_mut(np * LANES);
-                out.push((p, s, l));
-                (p_rest, s_rest) = (pr, sr);
+                let (p, r) = rest.split_at_mut(np * LANES * dim);
+                out.push((p, l));
+                rest = r;
             }
             out
         };
-        work.into_par_iter().for_each(|(p, s, l)| {
+        work.into_par_iter().for_each(|(p, l)| {
             let members = &ids[offsets[l] as usize..offsets[l + 1] as usize];
             p.copy_from_slice(&pack(members.len(), dim, |i| {
                 let id = members[i] as usize;
                 &vectors[id * dim..(id + 1) * dim]
             }));
-            s[..members.len()].copy_from_slice(members);
         });
-        IvfIndex { dim, n: ids.len(), centroids, offsets, ids, panel_offsets, panels, slot_ids, nprobe }
+        IvfIndex {
+            dim,
+            n: ids.len(),
+            centroids,
+            offsets,
+            ids,
+            panel_offsets,
+            panels,
+            quantized: None,
+            slot_ids,
+            nprobe,
+        }
     }
 
     /// Number of lists.
@@ -336,6 +372,33 @@ impl IvfIndex {
         }
         let mut heaps: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
         let (mut buf, mut t) = (Vec::new(), Vec::new());
+        if let Some((qz, rows)) = &self.quantized {
+            let qs = &queries[q0 * d..(q0 + nq) * d];
+            let all = qz.queries(qs, nq, d);
+            let mut these = QuantizedQueries::default();
+            for (l, m) in members.iter().enumerate() {
+                if m.is_empty() {
+                    continue;
+                }
+                t.clear();
+                t.extend(m.iter().map(|&i| heaps[i as usize].threshold()));
+                let (p0, p1) = (self.panel_offsets[l] as usize, self.panel_offsets[l + 1] as usize);
+                these.gather_from(&all, m);
+                qz.scan(&these, p0, p1, &mut t, |r, slot| {
+                    let i = m[r] as usize;
+                    let s = p0 * LANES + slot;
+                    let id = self.slot_ids[s];
+                    if id != NO_ID && !filter(q0 + i).skips(id) {
+                        let score = exact_dot(&qs[i * d..(i + 1) * d], &rows[s * d..(s + 1) * d]);
+                        if score >= heaps[i].threshold() {
+                            heaps[i].push(Scored { id, score });
+                        }
+                    }
+                    heaps[i].threshold()
+                });
+            }
+            return heaps.into_iter().map(TopK::into_sorted).collect();
+        }
         for (l, m) in members.iter().enumerate() {
             if m.is_empty() {
                 continue;

@@ -200,6 +200,281 @@ mod avx2 {
             }
         }
     }
+
+    /// `s = fma(c[j], q[j], s)` for `j = 0..`, from 0.
+    #[target_feature(enable = "fma")]
+    pub(super) unsafe fn dot_fma(q: &[f32], c: &[f32]) -> f32 {
+        q.iter().zip(c).fold(0f32, |s, (a, b)| b.mul_add(*a, s))
+    }
+
+    /// The i16 prefilter: tiles of up to 4 queries (8 i32 accumulators); fewer rows take two
+    /// panels at once.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn scan_i16(
+        qi: &[i16],
+        rows: usize,
+        w: usize,
+        panels: &[i16],
+        n_panels: usize,
+        step: &[f32],
+        t: &mut [f32],
+        hit: &mut impl FnMut(usize, usize) -> f32,
+    ) {
+        let mut r0 = 0;
+        while r0 < rows {
+            let q = &qi[r0 * w..];
+            let (st, tt) = (&step[r0..], &mut t[r0..]);
+            let mut h = |r: usize, slot: usize| hit(r0 + r, slot);
+            // SAFETY (all arms): rows r0.. of `qi` and every panel are in bounds.
+            let done = unsafe {
+                match rows - r0 {
+                    4.. => tiles_i16::<4, 1>(q, w, panels, n_panels, st, tt, &mut h),
+                    3 => tiles_i16::<3, 1>(q, w, panels, n_panels, st, tt, &mut h),
+                    2 => tiles_i16::<2, 2>(q, w, panels, n_panels, st, tt, &mut h),
+                    _ => tiles_i16::<1, 4>(q, w, panels, n_panels, st, tt, &mut h),
+                }
+            };
+            r0 += done;
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tiles_i16<const R: usize, const P: usize>(
+        q: &[i16],
+        w: usize,
+        panels: &[i16],
+        n_panels: usize,
+        step: &[f32],
+        t: &mut [f32],
+        hit: &mut impl FnMut(usize, usize) -> f32,
+    ) -> usize {
+        let mut p = 0;
+        while p + P <= n_panels {
+            unsafe { tile_i16::<R, P>(q, w, panels, p, step, t, hit) };
+            p += P;
+        }
+        while p < n_panels {
+            unsafe { tile_i16::<R, 1>(q, w, panels, p, step, t, hit) };
+            p += 1;
+        }
+        R
+    }
+
+    #[inline(always)]
+    unsafe fn tile_i16<const R: usize, const P: usize>(
+        q: &[i16],
+        w: usize,
+        panels: &[i16],
+        p0: usize,
+        step: &[f32],
+        t: &mut [f32],
+        hit: &mut impl FnMut(usize, usize) -> f32,
+    ) {
+        unsafe {
+            let mut acc = [[[_mm256_setzero_si256(); 2]; P]; R];
+            let qp = q.as_ptr() as *const i32;
+            let base = panels.as_ptr().add(p0 * LANES * w);
+            for pair in 0..w / 2 {
+                let mut c = [[_mm256_setzero_si256(); 2]; P];
+                for (pp, cv) in c.iter_mut().enumerate() {
+                    let at = base.add(pp * LANES * w + pair * 2 * LANES) as *const __m256i;
+                    *cv = [_mm256_loadu_si256(at), _mm256_loadu_si256(at.add(1))];
+                }
+                for (r, ar) in acc.iter_mut().enumerate() {
+                    let qv = _mm256_set1_epi32(std::ptr::read_unaligned(qp.add(r * w / 2 + pair)));
+                    for (a, cv) in ar.iter_mut().zip(&c) {
+                        a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(cv[0], qv));
+                        a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(cv[1], qv));
+                    }
+                }
+            }
+            for (r, ar) in acc.iter().enumerate() {
+                let sv = _mm256_set1_ps(step[r]);
+                for (pp, a) in ar.iter().enumerate() {
+                    let s0 = _mm256_mul_ps(_mm256_cvtepi32_ps(a[0]), sv);
+                    let s1 = _mm256_mul_ps(_mm256_cvtepi32_ps(a[1]), sv);
+                    let tv = _mm256_set1_ps(t[r]);
+                    let m = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(s0, tv)) as u32
+                        | ((_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(s1, tv)) as u32) << 8);
+                    if m == 0 {
+                        continue;
+                    }
+                    let mut s = [0f32; LANES];
+                    _mm256_storeu_ps(s.as_mut_ptr(), s0);
+                    _mm256_storeu_ps(s.as_mut_ptr().add(8), s1);
+                    let mut bits = m;
+                    while bits != 0 {
+                        let lane = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        if s[lane] >= t[r] {
+                            t[r] = hit(r, (p0 + pp) * LANES + lane);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Candidates quantised to 12-bit integers (one scale for all) in panels of 16, dimension pairs
+/// interleaved (`[pair][lane][2]`), for a prefilter that is twice as fast as the f32 kernel: its
+/// scores are within a bound of the exact ones, so a candidate whose prefilter score plus that
+/// bound cannot reach a query's threshold is skipped, and only the others are scored exactly.
+#[derive(Debug, Clone)]
+pub struct Quantized {
+    panels: Vec<i16>,
+    /// Dimensions rounded up to even.
+    width: usize,
+    n_panels: usize,
+    /// Value of one integer step.
+    scale: f32,
+    /// Largest L1 norm of a quantised candidate (in real units).
+    l1_max: f32,
+    /// Largest absolute coordinate.
+    abs_max: f32,
+}
+
+/// Queries quantised for [`Quantized::scan`], with their scales and error bounds.
+#[derive(Debug, Clone)]
+pub struct QuantizedQueries {
+    qi: Vec<i16>,
+    step: Vec<f32>,
+    margin: Vec<f32>,
+    rows: usize,
+}
+
+impl QuantizedQueries {
+    /// Queries `rows` of `from` (in that order), as if quantised alone, into `self`.
+    pub fn gather_from(&mut self, from: &QuantizedQueries, rows: &[u32]) {
+        let w = from.qi.len() / from.rows.max(1);
+        self.qi.clear();
+        self.step.clear();
+        self.margin.clear();
+        for &r in rows {
+            let r = r as usize;
+            self.qi.extend_from_slice(&from.qi[r * w..(r + 1) * w]);
+            self.step.push(from.step[r]);
+            self.margin.push(from.margin[r]);
+        }
+        self.rows = rows.len();
+    }
+}
+
+impl Default for QuantizedQueries {
+    fn default() -> Self {
+        QuantizedQueries { qi: Vec::new(), step: Vec::new(), margin: Vec::new(), rows: 0 }
+    }
+}
+
+/// Largest integer of the quantised candidates and queries: products of two fit in 2^22, so
+/// sums over up to 512 dimensions fit in an i32.
+const QMAX: f32 = 2047.0;
+
+impl Quantized {
+    /// Quantises `n` rows of width `dim`; `None` where the prefilter does not apply (more than
+    /// 512 dimensions, non-finite values, no AVX2).
+    pub fn new<'a>(n: usize, dim: usize, row: impl Fn(usize) -> &'a [f32]) -> Option<Quantized> {
+        if dim > 512 || !simd_available() {
+            return None;
+        }
+        let abs_max = (0..n).flat_map(|i| row(i).iter().map(|x| x.abs())).fold(0f32, f32::max);
+        if !abs_max.is_finite() {
+            return None;
+        }
+        let scale = if abs_max > 0.0 { abs_max / QMAX } else { 1.0 };
+        let width = dim.next_multiple_of(2);
+        let n_panels = n.div_ceil(LANES);
+        let mut panels = vec![0i16; n_panels * LANES * width];
+        let mut l1_max = 0f32;
+        for i in 0..n {
+            let (p, lane) = (i / LANES, i % LANES);
+            let mut l1 = 0f32;
+            for (j, &x) in row(i).iter().enumerate() {
+                let v = (x / scale).round().clamp(-QMAX, QMAX);
+                l1 += v.abs();
+                panels[p * LANES * width + (j / 2) * 2 * LANES + lane * 2 + j % 2] = v as i16;
+            }
+            l1_max = l1_max.max(l1 * scale);
+        }
+        Some(Quantized { panels, width, n_panels, scale, l1_max, abs_max })
+    }
+
+    /// Panels.
+    pub fn n_panels(&self) -> usize {
+        self.n_panels
+    }
+
+    /// The queries (`rows × dim`) as the prefilter reads them.
+    pub fn queries(&self, queries: &[f32], rows: usize, dim: usize) -> QuantizedQueries {
+        assert!(queries.len() >= rows * dim && self.width >= dim && self.width - dim < 2);
+        let w = self.width;
+        let mut qi = vec![0i16; rows * w];
+        let mut step = vec![0f32; rows];
+        let mut margin = vec![0f32; rows];
+        for r in 0..rows {
+            let q = &queries[r * dim..(r + 1) * dim];
+            let qmax = q.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let sq = if qmax > 0.0 { qmax / QMAX } else { 1.0 };
+            for (j, &x) in q.iter().enumerate() {
+                qi[r * w + j] = (x / sq).round().clamp(-QMAX, QMAX) as i16;
+            }
+            let l1: f32 = q.iter().map(|x| x.abs()).sum();
+            step[r] = sq * self.scale;
+            // |q·c − q̂·ĉ| ≤ ‖q‖₁·sc/2 + ‖ĉ‖₁·sq/2, with room for the rounding of both sides
+            let slack = (dim as f32 + 8.0) * f32::EPSILON * 2.0 * (l1 * self.abs_max + 1.0);
+            margin[r] = (l1 * self.scale / 2.0 + self.l1_max * sq / 2.0) * 1.001 + slack;
+            if !margin[r].is_finite() {
+                margin[r] = f32::INFINITY;
+            }
+        }
+        QuantizedQueries { qi, step, margin, rows }
+    }
+
+    /// Prefilters the queries against panels `p0..p1`: calls `hit(r, slot)` (slot counted from
+    /// panel `p0`) for every candidate whose exact score may reach `thresholds[r]`; `hit`
+    /// scores it exactly and returns the query's (possibly raised) threshold. Thresholds are
+    /// exact scores.
+    pub fn scan(
+        &self,
+        queries: &QuantizedQueries,
+        p0: usize,
+        p1: usize,
+        thresholds: &mut [f32],
+        mut hit: impl FnMut(usize, usize) -> f32,
+    ) {
+        let (rows, w) = (queries.rows, self.width);
+        assert!(thresholds.len() >= rows && p0 <= p1 && p1 <= self.n_panels);
+        let (qi, step, margin) = (&queries.qi, &queries.step, &queries.margin);
+        let mut t: Vec<f32> = (0..rows).map(|r| thresholds[r] - margin[r]).collect();
+        let panels = &self.panels[p0 * LANES * w..p1 * LANES * w];
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut h = |r: usize, slot: usize| {
+                thresholds[r] = hit(r, slot);
+                thresholds[r] - margin[r]
+            };
+            // SAFETY: `new` only builds a `Quantized` where AVX2 and FMA are present; the
+            // asserts bound every access.
+            unsafe { avx2::scan_i16(qi, rows, w, panels, p1 - p0, step, &mut t, &mut h) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (&mut hit, panels, &step, &mut t);
+            unreachable!("Quantized::new returns None without AVX2");
+        }
+    }
+}
+
+/// The exact score of one candidate: the FMA chain in dimension order, as the kernels compute it.
+#[inline]
+pub fn exact_dot(q: &[f32], c: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if simd_available() {
+        // SAFETY: FMA is present.
+        return unsafe { avx2::dot_fma(q, c) };
+    }
+    q.iter().zip(c).fold(0f32, |s, (a, b)| s + a * b)
 }
 
 #[cfg(test)]
@@ -232,6 +507,44 @@ mod tests {
                     }
                     assert!((got[r][i] - loose).abs() < 1e-5);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn quantized_prefilter_never_drops_a_candidate_at_or_above_the_threshold() {
+        let mut rng = Rng::new(8);
+        let (n, d) = (300, 11);
+        let c: Vec<f32> = (0..n * d).map(|_| 4.0 * (rng.next_f32() - 0.5)).collect();
+        let Some(qz) = Quantized::new(n, d, |i| &c[i * d..(i + 1) * d]) else { return };
+        for rows in 1..=6 {
+            let q: Vec<f32> = (0..rows * d).map(|_| rng.next_f32() - 0.5).collect();
+            let exact: Vec<Vec<f32>> = (0..rows)
+                .map(|r| (0..n).map(|i| exact_dot(&q[r * d..(r + 1) * d], &c[i * d..(i + 1) * d])).collect())
+                .collect();
+            // a fixed threshold per query: the 20th best score
+            let mut t: Vec<f32> = exact
+                .iter()
+                .map(|e| {
+                    let mut s = e.clone();
+                    s.sort_by(|a, b| b.total_cmp(a));
+                    s[19]
+                })
+                .collect();
+            let want = t.clone();
+            let mut seen = vec![vec![false; n]; rows];
+            qz.scan(&qz.queries(&q, rows, d), 0, qz.n_panels(), &mut t, |r, slot| {
+                if slot < n {
+                    seen[r][slot] = true;
+                }
+                want[r]
+            });
+            for r in 0..rows {
+                let passed = (0..n).filter(|&i| exact[r][i] >= want[r]).count();
+                assert!(passed >= 20);
+                assert!((0..n).all(|i| exact[r][i] < want[r] || seen[r][i]), "row {r}");
+                // and it does filter: far fewer than all candidates are handed over
+                assert!(seen[r].iter().filter(|&&x| x).count() < n / 2);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! a bounded per-query selection with a running threshold, parallel over query blocks.
 
 use super::matmul_abt;
-use super::panel::{LANES, scan};
+use super::panel::{LANES, Quantized, exact_dot, scan};
 use rayon::prelude::*;
 use std::cmp::Ordering;
 
@@ -182,8 +182,51 @@ pub fn top_k_panels(
         }
         heaps
     };
-    let mut results: Vec<Vec<TopK>> =
-        if parts == 1 { vec![part(0)] } else { (0..parts).into_par_iter().map(part).collect() };
+    merge(if parts == 1 { vec![part(0)] } else { (0..parts).into_par_iter().map(part).collect() }, nq, k)
+}
+
+/// The same as [`top_k_panels`] with the i16 prefilter (`panel::Quantized` of the same `n`
+/// rows as `vectors`): each candidate that may reach a query's threshold is scored exactly
+/// (the same FMA chain) from `vectors`, so the results are the exact ones.
+pub fn top_k_quantized(
+    queries: &[f32],
+    quantized: &Quantized,
+    vectors: &[f32],
+    dim: usize,
+    k: usize,
+    skip: impl Fn(usize, u32) -> bool + Sync,
+) -> Vec<Vec<Scored>> {
+    let (nq, n) = (queries.len() / dim, vectors.len() / dim);
+    let n_panels = quantized.n_panels();
+    let chunks = n_panels.div_ceil(PANEL_CHUNK);
+    let parts = if nq < 4 { 1 } else { (rayon::current_num_threads() * 2).min(chunks).max(1) };
+    let qq = quantized.queries(queries, nq, dim);
+    let part = |i: usize| -> Vec<TopK> {
+        let (c0, c1) = (i * chunks / parts, (i + 1) * chunks / parts);
+        let mut heaps: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+        let mut t: Vec<f32> = vec![f32::NEG_INFINITY; nq];
+        for c in c0..c1 {
+            let p0 = c * PANEL_CHUNK;
+            let p1 = (p0 + PANEL_CHUNK).min(n_panels);
+            let first = p0 * LANES;
+            quantized.scan(&qq, p0, p1, &mut t, |r, slot| {
+                let id = first + slot;
+                if id < n && !skip(r, id as u32) {
+                    let score = exact_dot(&queries[r * dim..(r + 1) * dim], &vectors[id * dim..(id + 1) * dim]);
+                    if score >= heaps[r].threshold() {
+                        heaps[r].push(Scored { id: id as u32, score });
+                    }
+                }
+                heaps[r].threshold()
+            });
+        }
+        heaps
+    };
+    merge(if parts == 1 { vec![part(0)] } else { (0..parts).into_par_iter().map(part).collect() }, nq, k)
+}
+
+/// Per query, the top k of the parts' selections.
+fn merge(mut results: Vec<Vec<TopK>>, nq: usize, k: usize) -> Vec<Vec<Scored>> {
     if results.len() == 1 {
         return results.pop().unwrap_or_default().into_iter().map(TopK::into_sorted).collect();
     }
@@ -265,6 +308,9 @@ mod tests {
         let panels = super::super::panel::pack(nc, d, |i| &c[i * d..(i + 1) * d]);
         assert_eq!(top_k_panels(&q, &panels, nc, d, 10, skip), want);
         assert_eq!(top_k_panels(&q[..d], &panels, nc, d, 10, skip)[0], want[0]);
+        if let Some(qz) = Quantized::new(nc, d, |i| &c[i * d..(i + 1) * d]) {
+            assert_eq!(top_k_quantized(&q, &qz, &c, d, 10, skip), want);
+        }
     }
 
     #[test]

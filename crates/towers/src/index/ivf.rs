@@ -123,13 +123,18 @@ fn assign(points: &[f32], centroids: &[f32], dim: usize) -> Vec<u32> {
                 block.chunks_exact(dim).flat_map(|p| p.iter().copied().chain(std::iter::once(1.0))).collect();
             let mut best = vec![(0u32, f32::NEG_INFINITY); rows];
             let mut t = vec![f32::NEG_INFINITY; rows];
-            scan(&x, rows, w, &panels, nc.div_ceil(LANES), &mut t, |r, slot, s| {
-                let b = &mut best[r];
-                if slot < nc && (s > b.1 || (s == b.1 && (slot as u32) < b.0)) {
-                    *b = (slot as u32, s);
-                }
-                b.1
-            });
+            // centroids a chunk at a time, so that the chunk stays in L2 while every row passes
+            let n_panels = nc.div_ceil(LANES);
+            for p0 in (0..n_panels).step_by(64) {
+                let np = 64.min(n_panels - p0);
+                scan(&x, rows, w, &panels[p0 * LANES * w..], np, &mut t, |r, slot, s| {
+                    let (b, c) = (&mut best[r], p0 * LANES + slot);
+                    if c < nc && (s > b.1 || (s == b.1 && (c as u32) < b.0)) {
+                        *b = (c as u32, s);
+                    }
+                    b.1
+                });
+            }
             best.into_iter().map(|b| b.0)
         })
         .collect()

@@ -336,7 +336,7 @@ pub struct Quantized {
 }
 
 /// Queries quantised for [`Quantized::scan`], with their scales and error bounds.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct QuantizedQueries {
     qi: Vec<i16>,
     step: Vec<f32>,
@@ -358,12 +358,6 @@ impl QuantizedQueries {
             self.margin.push(from.margin[r]);
         }
         self.rows = rows.len();
-    }
-}
-
-impl Default for QuantizedQueries {
-    fn default() -> Self {
-        QuantizedQueries { qi: Vec::new(), step: Vec::new(), margin: Vec::new(), rows: 0 }
     }
 }
 

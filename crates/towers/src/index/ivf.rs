@@ -347,14 +347,19 @@ impl IvfIndex {
             let rows = block.len() / self.dim;
             s.resize(rows * nlist, 0f32);
             matmul_abt(block, &self.centroids, &mut s, rows, nlist, self.dim);
+            let mut keys: Vec<u64> = Vec::with_capacity(nlist);
             for row in s.chunks_exact(nlist).take(rows) {
-                let mut lists: Vec<u32> = (0..nlist as u32).collect();
-                let by = |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b));
+                // ascending keys = descending scores, ties to the lower list
+                keys.clear();
+                keys.extend(row.iter().enumerate().map(|(l, &x)| {
+                    let b = x.to_bits();
+                    let ascending = if b >> 31 == 1 { !b } else { b | 1 << 31 };
+                    (u64::from(!ascending) << 32) | l as u64
+                }));
                 if nprobe < nlist {
-                    lists.select_nth_unstable_by(nprobe - 1, by);
-                    lists.truncate(nprobe);
+                    keys.select_nth_unstable(nprobe - 1);
                 }
-                lists.sort_unstable();
+                let lists: Vec<u32> = keys[..nprobe].iter().map(|&k| k as u32).collect();
                 out.push(lists);
             }
         }

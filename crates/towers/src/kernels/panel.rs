@@ -6,6 +6,10 @@
 //! With AVX2 and FMA (detected at run time) every score is the FMA chain
 //! `s = fma(c[j], q[j], s)` for `j = 0..dim` from `s = 0`, i.e. exactly what a scalar loop with
 //! `f32::mul_add` in that order gives. Without them a portable loop (multiply, then add) runs.
+//!
+//! [`Quantized`] adds an integer prefilter (12-bit values, `vpmaddwd`) with a rigorous bound on
+//! its error: only candidates that may reach a threshold are then scored with the f32 chain
+//! ([`exact_dot`]), so results stay exact.
 
 /// Candidates per panel.
 pub const LANES: usize = 16;

@@ -496,8 +496,18 @@ mod tests {
                 }
                 f32::NEG_INFINITY
             });
+            // the portable path (what runs without AVX2) on the same data
+            let mut portable = vec![vec![f32::NAN; n]; rows];
+            let mut t = vec![f32::NEG_INFINITY; rows];
+            scan_portable(&q, rows, d, &panels, n.div_ceil(LANES), &mut t, &mut |r, slot, s| {
+                if slot < n {
+                    portable[r][slot] = s;
+                }
+                f32::NEG_INFINITY
+            });
             for r in 0..rows {
                 for i in 0..n {
+                    assert!((portable[r][i] - got[r][i]).abs() < 1e-5);
                     let want = (0..d).fold(0f32, |s, j| c[i * d + j].mul_add(q[r * d + j], s));
                     let loose = (0..d).map(|j| c[i * d + j] * q[r * d + j]).sum::<f32>();
                     if simd_available() {

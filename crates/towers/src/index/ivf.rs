@@ -240,7 +240,7 @@ impl IvfIndex {
             next[l as usize] += 1;
         }
         tracing::info!(n, dim, nlist, nprobe, "IVF index built");
-        Ok(IvfIndex::from_lists(vectors, dim, centroids, offsets, ids, nprobe))
+        Ok(IvfIndex::from_lists(vectors, dim, centroids, offsets, ids, nprobe, true))
     }
 
     /// The index from its lists, packing the vectors; the parts must be consistent.
@@ -251,6 +251,7 @@ impl IvfIndex {
         offsets: Vec<u32>,
         ids: Vec<u32>,
         nprobe: usize,
+        prefilter: bool,
     ) -> IvfIndex {
         let nlist = offsets.len() - 1;
         let mut panel_offsets = vec![0u32; nlist + 1];
@@ -269,7 +270,7 @@ impl IvfIndex {
             NO_ID => &zeros[..],
             id => &vectors[id as usize * dim..(id as usize + 1) * dim],
         };
-        if let Some(qz) = Quantized::new(total * LANES, dim, row) {
+        if let Some(qz) = Quantized::new(total * LANES, dim, row).filter(|_| prefilter) {
             let rows: Vec<f32> = (0..total * LANES).flat_map(|s| row(s).iter().copied()).collect();
             return IvfIndex {
                 dim,
@@ -548,7 +549,7 @@ impl IvfIndex {
         if nprobe == 0 || nprobe > nlist {
             return Err(bad(format!("nprobe {nprobe} is not in 1..={nlist}")));
         }
-        Ok(IvfIndex::from_lists(vectors, dim, centroids, offsets, ids, nprobe))
+        Ok(IvfIndex::from_lists(vectors, dim, centroids, offsets, ids, nprobe, true))
     }
 }
 
@@ -616,6 +617,23 @@ mod tests {
             for (x, y) in a.iter().zip(w) {
                 assert!((x.score - y.score).abs() < 1e-5);
             }
+        }
+    }
+
+    #[test]
+    fn the_f32_path_without_the_prefilter_gives_the_same_results() {
+        let (n, d) = (3000, 8);
+        let v = clustered(n, d, 5);
+        let ivf = IvfIndex::build(&v, d, &IvfParams { nlist: 20, nprobe: 5, ..Default::default() }, false).unwrap();
+        let plain = IvfIndex::from_lists(&v, d, ivf.centroids.clone(), ivf.offsets.clone(), ivf.ids.clone(), 5, false);
+        assert!(plain.quantized.is_none() && !plain.panels.is_empty());
+        let q = clustered(50, d, 6);
+        let exclude: Vec<u32> = (0..n as u32).step_by(3).collect();
+        let f = [Filter { exclude: &exclude, allow: None }];
+        let (a, b) = (ivf.search_batch(&q, 10, &f), plain.search_batch(&q, 10, &f));
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.iter().map(|s| s.id).collect::<Vec<_>>(), y.iter().map(|s| s.id).collect::<Vec<_>>());
+            assert!(x.iter().zip(y).all(|(s, t)| (s.score - t.score).abs() < 1e-5));
         }
     }
 

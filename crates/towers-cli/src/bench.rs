@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 use towers::data::{CandidateKey, Catalog, Dataset, Interactions, Positions, Sessions, TableFormat, npy};
-use towers::index::{BruteForceIndex, Filter, Metric};
+use towers::index::{BruteForceIndex, Filter, Index, IvfIndex, IvfParams, Metric, recall_at_k};
 use towers::kernels::gru::GruWeights;
 use towers::rng::Rng;
 use towers::train::SequenceConfig;
@@ -18,7 +18,8 @@ use towers::{Artifact, Error, TrainConfig, Trainer};
 pub enum Args {
     /// Training and evaluation speed on MovieLens, beside TFRS when its peer is set up.
     Train(TrainArgs),
-    /// Exact top-k search speed over vectors from .npy files (e.g. ../shared/peer/ann_peers.py --save-dir).
+    /// Exact and approximate (IVF) top-k search over vectors from .npy files (e.g.
+    /// ../shared/peer/ann_peers.py --save-dir): speed, and the IVF index's recall.
     Index(IndexArgs),
     /// GRU forward + backward over a batch of sequences (the sequential query tower's cost).
     Gru(GruArgs),
@@ -80,6 +81,12 @@ pub struct IndexArgs {
     /// Results per query.
     #[arg(short, default_value_t = 10)]
     pub k: usize,
+    /// IVF lists (0: 4·√n).
+    #[arg(long, default_value_t = 0)]
+    pub nlist: usize,
+    /// IVF lists scanned per query (0: nlist / 6).
+    #[arg(long, default_value_t = 0)]
+    pub nprobe: usize,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -179,29 +186,47 @@ fn index(a: IndexArgs) -> towers::Result<()> {
     if qdim != dim {
         return Err(Error::Invalid(format!("queries have {qdim} dimensions, candidates {dim}")));
     }
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| Error::Invalid(e.to_string()))?;
+    let params = IvfParams { nlist: a.nlist, nprobe: a.nprobe, ..Default::default() };
+    let start = Instant::now();
+    let ivf = IvfIndex::build(&candidates, dim, &params, !a.json)?;
+    let ann_build_s = start.elapsed().as_secs_f64();
     let index = BruteForceIndex::new(candidates, dim, Metric::Dot);
+    // warm-up: packs the vectors for the fused kernel (part of building the index)
+    index.search(&queries[..dim], a.k, &Filter::default());
     let start = Instant::now();
     let batched = index.search_batch(&queries, a.k, &[]);
     let exact_qps = nq as f64 / start.elapsed().as_secs_f64();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| Error::Invalid(e.to_string()))?;
     let sample = nq.min(100);
     let start = Instant::now();
-    let single: Vec<_> = pool.install(|| {
+    let single: Vec<_> = one.install(|| {
         (0..sample).map(|i| index.search(&queries[i * dim..(i + 1) * dim], a.k, &Filter::default())).collect()
     });
     let single_qps = sample as f64 / start.elapsed().as_secs_f64();
-    // one query and a block of 64 go through different GEMM kernels: scores may differ in the
-    // last bit, so near-ties may swap; the sets must agree almost everywhere
-    let agree = single
-        .iter()
-        .zip(&batched)
-        .map(|(s, b)| s.iter().filter(|x| b.iter().any(|y| y.id == x.id)).count())
-        .sum::<usize>() as f64
-        / (sample * a.k.min(n)).max(1) as f64;
+    // the batched and one-query paths may round differently (GEMM fallback): near-ties may swap
+    let agree = recall_at_k(&single, &batched[..sample]);
     if agree < 0.99 {
         return Err(Error::Invalid(format!("single-query and batched results agree on only {agree:.3} of the ids")));
     }
-    let report = json!({ "n": n, "dim": dim, "nq": nq, "k": a.k, "threads": rayon::current_num_threads(), "exact_qps": exact_qps, "exact_qps_single_1thread": single_qps });
+    // approximate: all queries in one call on one thread, then one query per call on one thread
+    let start = Instant::now();
+    let ann = one.install(|| ivf.search_batch(&queries, a.k, &[]));
+    let ann_qps = nq as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let ann_single: Vec<_> = one
+        .install(|| (0..nq).map(|i| ivf.search(&queries[i * dim..(i + 1) * dim], a.k, &Filter::default())).collect());
+    let ann_single_qps = nq as f64 / start.elapsed().as_secs_f64();
+    let recall = recall_at_k(&ann, &batched);
+    if ann_single != ann {
+        return Err(Error::Invalid("the IVF index answers one query differently alone and in a batch".into()));
+    }
+    let report = json!({
+        "n": n, "dim": dim, "nq": nq, "k": a.k, "threads": rayon::current_num_threads(),
+        "exact_qps": exact_qps, "exact_qps_single_1thread": single_qps,
+        "ann_kind": "ivf", "ann_nlist": ivf.nlist(), "ann_nprobe": ivf.nprobe(),
+        "ann_build_s": ann_build_s, "ann_qps_1thread": ann_qps, "ann_qps_single_1thread": ann_single_qps,
+        "ann_recall_10": recall,
+    });
     if a.json {
         return print_json(&report);
     }
@@ -210,6 +235,12 @@ fn index(a: IndexArgs) -> towers::Result<()> {
         a.k,
         nq,
         rayon::current_num_threads()
+    );
+    println!(
+        "IVF (nlist {}, nprobe {}): built in {ann_build_s:.1} s; recall@{} {recall:.4} against exact; {ann_qps:.0} queries/s batched on 1 thread, {ann_single_qps:.0} queries/s one at a time on 1 thread",
+        ivf.nlist(),
+        ivf.nprobe(),
+        a.k
     );
     Ok(())
 }

@@ -4,6 +4,7 @@
 mod bench;
 mod common;
 mod evaluate;
+mod index;
 mod quickstart;
 mod rank;
 mod recommend;
@@ -40,6 +41,9 @@ enum Command {
     Rank(rank::Args),
     /// Items most similar to an item (cosine similarity of candidate embeddings).
     Similar(similar::Args),
+    /// Build an approximate index in a model directory (`towers index build --kind ivf`).
+    #[command(subcommand)]
+    Index(index::Args),
     /// Serve a model over HTTP/JSON.
     Serve(serve::Args),
     /// Train on MovieLens 100K, evaluate, and recommend for user 42, in one command.
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Recommend(a) => recommend::run(a),
         Command::Rank(a) => rank::run(a),
         Command::Similar(a) => similar::run(a),
+        Command::Index(a) => index::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Quickstart(a) => quickstart::run(a),
         Command::Bench(a) => bench::run(a),

@@ -23,13 +23,19 @@ pub struct Args {
     /// Leave out the items the user interacted with in training (user → item models).
     #[arg(long)]
     pub exclude_seen: bool,
+    /// Search the exact index even when the model holds an approximate one.
+    #[arg(long)]
+    pub exact: bool,
     /// Print {"items":[{"id","title","score"}…],"cold_start":bool}.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let model = Artifact::load(&a.model)?;
+    let mut model = Artifact::load(&a.model)?;
+    if a.exact {
+        model.approximate = None;
+    }
     let k = check_k(a.k)?;
     let recs = match (&a.user, &a.history) {
         (Some(user), _) => model.recommend(user, k, a.exclude_seen)?,

@@ -45,6 +45,9 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Search the exact index even when the model holds an approximate one.
+    #[arg(long)]
+    pub exact: bool,
 }
 
 struct Service {
@@ -117,6 +120,8 @@ struct ModelInfo<'a> {
     items: usize,
     config: &'a TrainConfig,
     training: &'a TrainSummary,
+    /// `exact`, or `ivf` when recommendations come from the approximate index.
+    index: &'a str,
 }
 
 /// The library's errors as answers: a request the model cannot serve is 422, an unknown item 404.
@@ -163,6 +168,7 @@ async fn model_info(State(s): State<Arc<Service>>) -> Response {
         items: a.items.len() - 1,
         config: &a.config,
         training: &a.summary,
+        index: if a.approximate.is_some() { "ivf" } else { "exact" },
     })
     .into_response()
 }
@@ -248,7 +254,11 @@ async fn shutdown_signal() {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let artifact = Artifact::load(&a.model)?;
+    let mut artifact = Artifact::load(&a.model)?;
+    if a.exact {
+        artifact.approximate = None;
+    }
+    tracing::info!(index = if artifact.approximate.is_some() { "ivf" } else { "exact" }, "recommendations index");
     let name = a.model.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "model".into());
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(t) = a.threads {

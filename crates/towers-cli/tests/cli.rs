@@ -127,6 +127,36 @@ fn corrupt_and_future_models_are_refused() {
 }
 
 #[test]
+fn index_build_saves_an_approximate_index_that_recommend_uses() {
+    let f = Fixture::new("index");
+    assert!(f.train("m", &[]).status.success());
+    let model = f.path("m");
+    let o = towers(&["index", "build", "--model", &model, "--kind", "hnsw", "--nlist", "8", "--nprobe", "8", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!((r["kind"].as_str(), r["requested_kind"].as_str()), (Some("ivf"), Some("hnsw")));
+    assert_eq!((r["nlist"].as_u64(), r["nprobe"].as_u64()), (Some(8), Some(8)));
+    assert_eq!(r["recall_10"].as_f64(), Some(1.0)); // every list probed
+    let manifest = std::fs::read_to_string(f.dir.join("m/manifest.json")).unwrap();
+    assert!(manifest.contains("index.ivf.safetensors") && manifest.contains("\"recall_10\""));
+    let rec = |extra: &[&str]| {
+        let mut args = vec!["recommend", "--model", &model, "--user", "7", "-k", "5", "--json"];
+        args.extend_from_slice(extra);
+        let o = towers(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        json(&o)["items"].clone()
+    };
+    assert_eq!(rec(&[]), rec(&["--exact"]));
+    let o = towers(&["index", "build", "--model", &model]);
+    assert!(o.status.success() && stdout(&o).contains("recall@10"), "{}", stderr(&o));
+    let o = towers(&["index", "build", "--model", &model, "--kind", "exact"]);
+    assert!(o.status.success() && stdout(&o).contains("removed"), "{}", stdout(&o));
+    assert!(!f.dir.join("m/index.ivf.safetensors").exists());
+    let o = towers(&["index", "build", "--model", &f.path("missing")]);
+    assert_eq!(o.status.code(), Some(4));
+}
+
+#[test]
 fn quickstart_explains_where_to_get_the_data() {
     let o = Command::new(env!("CARGO_BIN_EXE_towers"))
         .args(["quickstart", "--data", "/nonexistent/ml-100k"])

@@ -282,3 +282,53 @@ fn feature_model_round_trips_and_embeds_cold_items_from_features() {
         .unwrap_err();
     assert!(e.to_string().contains("attribute table"), "{e}");
 }
+
+#[test]
+fn approximate_index_is_saved_loaded_used_and_checked() {
+    let (train, catalog) = data();
+    let mut m = Artifact::train(config(Normalization::None), &train, Some(&catalog), None, false).unwrap();
+    let params = towers::index::IvfParams { nlist: 6, nprobe: 6, ..Default::default() };
+    let built = m.build_index(&params, false).unwrap();
+    // every list probed: the approximate index is exact
+    assert_eq!(built.recall_10, 1.0);
+    let dir = tmp("ivf");
+    m.save(&dir).unwrap();
+    let back = Artifact::load(&dir).unwrap();
+    let a = back.approximate.as_ref().expect("the index is loaded");
+    assert_eq!((a.index.nlist(), a.index.nprobe()), (6, 6));
+    assert_eq!(back.recommend("u3", 5, true).unwrap(), m.recommend("u3", 5, true).unwrap());
+    let mut exact = back.clone();
+    exact.approximate = None;
+    assert_eq!(exact.recommend("u3", 5, true).unwrap(), back.recommend("u3", 5, true).unwrap());
+    // a changed index file: refused by its checksum
+    let file = dir.join("index.ivf.safetensors");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let err = Artifact::load(&dir).unwrap_err();
+    assert!(matches!(err, Error::Artifact { .. }) && err.to_string().contains("index.ivf.safetensors"), "{err}");
+    // an index of another model, with a matching checksum: refused by its content
+    let other =
+        Artifact::train(TrainConfig { dim: 4, ..config(Normalization::None) }, &train, Some(&catalog), None, false)
+            .unwrap();
+    let mut other = other;
+    other.build_index(&params, false).unwrap();
+    let dir2 = tmp("ivf-other");
+    other.save(&dir2).unwrap();
+    m.save(&dir).unwrap();
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    let theirs = std::fs::read(dir2.join("index.ivf.safetensors")).unwrap();
+    let (old, new) = (sha(&std::fs::read(&file).unwrap()), sha(&theirs));
+    std::fs::write(&file, &theirs).unwrap();
+    std::fs::write(dir.join("manifest.json"), manifest.replace(&old, &new)).unwrap();
+    let err = Artifact::load(&dir).unwrap_err();
+    assert!(matches!(err, Error::Artifact { .. }) && err.to_string().contains("centroids"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir2);
+}
+
+fn sha(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -11,15 +11,17 @@
 //! candidates.safetensors   precomputed candidate embeddings
 //! interactions.safetensors what each user saw in training (CSR) and item popularity
 //! history.json/.csv/.svg   per-epoch training history and its plot
+//! index.ivf.safetensors    optional approximate index (`towers index build`): IVF centroids,
+//!                          list offsets, ids in list order; the vectors are the candidates'
 //! ```
 //! Saving writes a temporary sibling directory and renames it into place, so a reader never
 //! sees half a model. Loading checks the format version and every checksum before parsing.
 
-use super::{Artifact, TrainSummary};
+use super::{Approximate, Artifact, TrainSummary};
 use crate::data::features::Bags;
 use crate::data::{Items, Vocabulary};
 use crate::eval::Seen;
-use crate::index::{BruteForceIndex, Metric};
+use crate::index::{BruteForceIndex, IvfIndex, Metric};
 use crate::kernels::dense::Mlp;
 use crate::kernels::gru::GruWeights;
 use crate::kernels::table::Table;
@@ -38,6 +40,27 @@ use std::path::{Path, PathBuf};
 /// The format version this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 const FORMAT_NAME: &str = "towers-model";
+/// File of the approximate index in the model directory.
+const IVF_FILE: &str = "index.ivf.safetensors";
+
+/// `manifest.json`'s record of the approximate index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexManifest {
+    /// Always `ivf`.
+    pub kind: String,
+    /// Its file in the model directory.
+    pub file: String,
+    /// Lists.
+    pub nlist: usize,
+    /// Lists scanned per query.
+    pub nprobe: usize,
+    /// Recall@10 against the exact index at build time.
+    pub recall_10: f64,
+    /// Queries that recall was measured on.
+    pub recall_queries: usize,
+    /// Seconds to build it.
+    pub build_s: f64,
+}
 
 /// `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +95,9 @@ pub struct Manifest {
     pub training: TrainSummary,
     /// Validation metrics of the last epoch, if a validation set was given.
     pub metrics: Option<crate::eval::TopKMetrics>,
+    /// The approximate index, if one was built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexManifest>,
     /// File name → sha256 (hex) of every other file of the directory.
     pub files: BTreeMap<String, String>,
 }
@@ -236,6 +262,21 @@ impl Artifact {
         files.push(("history.json", self.history.to_json()?.into_bytes()));
         files.push(("history.csv", self.history.to_csv().into_bytes()));
         files.push(("history.svg", self.history.to_svg().into_bytes()));
+        let index = match &self.approximate {
+            Some(a) => {
+                files.push((IVF_FILE, a.index.to_bytes()?));
+                Some(IndexManifest {
+                    kind: "ivf".into(),
+                    file: IVF_FILE.into(),
+                    nlist: a.index.nlist(),
+                    nprobe: a.index.nprobe(),
+                    recall_10: a.recall_10,
+                    recall_queries: a.recall_queries,
+                    build_s: a.build_s,
+                })
+            }
+            None => None,
+        };
         let manifest = Manifest {
             format: FORMAT_NAME.into(),
             format_version: FORMAT_VERSION,
@@ -253,6 +294,7 @@ impl Artifact {
             candidate_rows: self.items.len(),
             training: self.summary.clone(),
             metrics: self.history.epochs.last().and_then(|e| e.validation),
+            index,
             files: files.iter().map(|(n, b)| (n.to_string(), sha256_hex(b))).collect(),
         };
         files.push(("manifest.json", json(&manifest)?));
@@ -382,7 +424,30 @@ impl Artifact {
             return Err(bad("interactions.safetensors: inconsistent seen-item index".into()));
         }
         let popularity = it.f32("popularity", &[cr])?;
-        Ok(Artifact::from_parts(
+        let approximate = match &manifest.index {
+            Some(m) if m.kind == "ivf" && m.file == IVF_FILE => {
+                let bytes = read(IVF_FILE)?;
+                let index = IvfIndex::from_bytes(&bytes, candidates.vectors(), d)
+                    .map_err(|e| bad(format!("{IVF_FILE}: {e}")))?;
+                if index.nlist() != m.nlist || index.nprobe() != m.nprobe {
+                    return Err(bad(format!("{IVF_FILE} does not match the manifest's nlist and nprobe")));
+                }
+                Some(Approximate {
+                    index,
+                    recall_10: m.recall_10,
+                    recall_queries: m.recall_queries,
+                    build_s: m.build_s,
+                })
+            }
+            Some(m) => {
+                return Err(bad(format!(
+                    "manifest.json: unknown index kind '{}' (file {}); upgrade towers or rebuild the index",
+                    m.kind, m.file
+                )));
+            }
+            None => None,
+        };
+        let mut artifact = Artifact::from_parts(
             manifest.config,
             query_vocab,
             items,
@@ -394,7 +459,9 @@ impl Artifact {
             popularity,
             history,
             manifest.training,
-        ))
+        );
+        artifact.approximate = approximate;
+        Ok(artifact)
     }
 }
 

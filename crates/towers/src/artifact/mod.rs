@@ -9,7 +9,7 @@ use crate::data::{
     CandidateKey, Catalog, Dataset, Interactions, Items, Positions, SequenceExamples, Sessions, Vocabulary,
 };
 use crate::eval::{RatingMetrics, Seen, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics};
-use crate::index::{BruteForceIndex, Filter, Metric, Scored};
+use crate::index::{BruteForceIndex, Filter, Index, IvfIndex, IvfParams, Metric, Scored, recall_at_k};
 use crate::kernels::topk::top_k;
 use crate::model::{FeatureModel, FeatureTower, Model};
 use crate::task::{RatingScale, Task};
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-pub use files::{FORMAT_VERSION, Manifest};
+pub use files::{FORMAT_VERSION, IndexManifest, Manifest};
 
 /// Figures of the training run, kept in the manifest.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -57,6 +57,9 @@ pub struct Artifact {
     /// Candidate tower output of every candidate row (`items.len() × dim`), as an exact
     /// dot-product index.
     pub candidates: BruteForceIndex,
+    /// An approximate index over `candidates` (`towers index build`); when present,
+    /// `recommend` and `recommend_history` search it instead of the exact index.
+    pub approximate: Option<Approximate>,
     /// The same embeddings under cosine similarity, for similar items; built on first use.
     similar_index: OnceLock<BruteForceIndex>,
     /// Training items of each query row.
@@ -79,6 +82,19 @@ impl TrainSummary {
             final_loss: history.epochs.last().map_or(f64::NAN, |e| e.loss),
         }
     }
+}
+
+/// An approximate index of the candidates and its figures at build time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approximate {
+    /// The index.
+    pub index: IvfIndex,
+    /// Recall@10 against the exact index on a sample of queries, at build time.
+    pub recall_10: f64,
+    /// Queries of that sample.
+    pub recall_queries: usize,
+    /// Seconds to build it.
+    pub build_s: f64,
 }
 
 /// Result of an evaluation: the model and the popularity baseline on the same pairs.
@@ -486,6 +502,7 @@ impl Artifact {
             sequence,
             rating_scale,
             candidates,
+            approximate: None,
             similar_index: OnceLock::new(),
             seen,
             popularity,
@@ -571,10 +588,48 @@ impl Artifact {
         Ok(self.best(&q, k, &[]))
     }
 
-    /// The best `k` candidates for a query embedding, without row 0 (OOV) and `exclude` (sorted).
+    /// Builds an approximate (IVF) index over the candidate embeddings, keeps it in
+    /// [`Artifact::approximate`] (saved with the model) and measures its recall@10 against the
+    /// exact index on up to 1,000 queries: query-tower outputs of evenly spaced users, or, for
+    /// sequential and ranking models, candidate embeddings (item → item).
+    pub fn build_index(&mut self, params: &IvfParams, progress: bool) -> Result<&Approximate> {
+        let d = self.dim();
+        let start = Instant::now();
+        let index = IvfIndex::build(self.candidates.vectors(), d, params, progress)?;
+        let build_s = start.elapsed().as_secs_f64();
+        let queries = match &self.model {
+            Model::TwoTower(t) => {
+                let n = self.query_vocab.rows();
+                let rows: Vec<u32> = (0..n.min(1000)).map(|i| (i * n / n.min(1000)) as u32).collect();
+                t.query.embed(&rows)
+            }
+            Model::Features(f) => {
+                let n = self.query_vocab.rows();
+                let rows: Vec<u32> = (0..n.min(1000)).map(|i| (i * n / n.min(1000)) as u32).collect();
+                let end = f.query.time.map(|t| vec![t.end; rows.len()]);
+                f.query.embed(&rows, end.as_deref())
+            }
+            Model::Sequential(_) | Model::Ranking(_) => {
+                let n = self.items.len();
+                (0..n.min(1000)).flat_map(|i| self.candidates.vector((i * n / n.min(1000)) as u32).to_vec()).collect()
+            }
+        };
+        let exact = self.candidates.search_batch(&queries, 10, &[]);
+        let approx = index.search_batch(&queries, 10, &[]);
+        let recall_10 = recall_at_k(&approx, &exact);
+        tracing::info!(recall_10, build_s, "approximate index built");
+        Ok(self.approximate.insert(Approximate { index, recall_10, recall_queries: exact.len(), build_s }))
+    }
+
+    /// The best `k` candidates for a query embedding, without row 0 (OOV) and `exclude` (sorted);
+    /// from the approximate index when there is one.
     fn best(&self, query: &[f32], k: usize, exclude: &[u32]) -> Recommendations {
         let exclude: Vec<u32> = std::iter::once(0).chain(exclude.iter().copied()).collect();
-        let hits = self.candidates.search(query, k, &Filter { exclude: &exclude, allow: None });
+        let filter = Filter { exclude: &exclude, allow: None };
+        let hits = match &self.approximate {
+            Some(a) => a.index.search(query, k, &filter),
+            None => self.candidates.search(query, k, &filter),
+        };
         Recommendations { items: self.describe(hits), cold_start: false }
     }
 

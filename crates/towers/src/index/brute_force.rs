@@ -1,8 +1,14 @@
-//! Exact top-k: blocked GEMM over candidate chunks with a bounded heap per query
-//! (`kernels::topk`), multi-threaded across query blocks.
+//! Exact top-k: with AVX2 + FMA, a fused kernel over candidates packed in panels of 16
+//! (`kernels::panel`, packed on the first search) that only hands scores beating a query's
+//! current k-th best to its heap, parallel over candidate ranges; otherwise blocked GEMM over
+//! candidate chunks with a bounded heap per query (`kernels::topk`), parallel over query blocks.
 
-use crate::kernels::topk::{Scored, top_k};
+use super::Index;
+use crate::kernels::panel;
+use crate::kernels::panel::Quantized;
+use crate::kernels::topk::{Scored, top_k, top_k_panels, top_k_quantized};
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// How a query and a candidate are scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -27,17 +33,33 @@ pub struct Filter<'a> {
 
 impl Filter<'_> {
     #[inline]
-    fn skips(&self, id: u32) -> bool {
+    pub(crate) fn skips(&self, id: u32) -> bool {
         self.exclude.binary_search(&id).is_ok() || self.allow.is_some_and(|a| a.binary_search(&id).is_err())
     }
 }
 
 /// An exact index over `len × dim` vectors; results are sorted by score, ties by lower id.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct BruteForceIndex {
     vectors: Vec<f32>,
     dim: usize,
     metric: Metric,
+    /// The vectors packed for the fused kernels, on the first search where they run.
+    packed: OnceLock<Packed>,
+}
+
+/// The vectors as the fused kernels read them: quantised for the prefilter, or f32 panels
+/// (more than 512 dimensions, or non-finite values).
+#[derive(Debug, Clone)]
+enum Packed {
+    Quantized(Quantized),
+    Panels(Vec<f32>),
+}
+
+impl PartialEq for BruteForceIndex {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.vectors, self.dim, self.metric) == (&other.vectors, other.dim, other.metric)
+    }
 }
 
 fn normalize_rows(v: &mut [f32], dim: usize) {
@@ -57,7 +79,7 @@ impl BruteForceIndex {
         if metric == Metric::Cosine {
             normalize_rows(&mut vectors, dim);
         }
-        BruteForceIndex { vectors, dim, metric }
+        BruteForceIndex { vectors, dim, metric, packed: OnceLock::new() }
     }
 
     /// Number of vectors.
@@ -109,7 +131,34 @@ impl BruteForceIndex {
             1 => &filters[0],
             _ => &filters[i],
         };
-        top_k(&q, &self.vectors, self.dim, k, |i, id| filter(i).skips(id))
+        if panel::simd_available() {
+            let d = self.dim;
+            let row = |i: usize| &self.vectors[i * d..(i + 1) * d];
+            let packed = self.packed.get_or_init(|| match Quantized::new(self.len(), d, row) {
+                Some(qz) => Packed::Quantized(qz),
+                None => Packed::Panels(panel::pack(self.len(), d, row)),
+            });
+            match packed {
+                Packed::Quantized(qz) => top_k_quantized(&q, qz, &self.vectors, d, k, |i, id| filter(i).skips(id)),
+                Packed::Panels(p) => top_k_panels(&q, p, self.len(), d, k, |i, id| filter(i).skips(id)),
+            }
+        } else {
+            top_k(&q, &self.vectors, self.dim, k, |i, id| filter(i).skips(id))
+        }
+    }
+}
+
+impl Index for BruteForceIndex {
+    fn len(&self) -> usize {
+        BruteForceIndex::len(self)
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn search_batch(&self, queries: &[f32], k: usize, filters: &[Filter]) -> Vec<Vec<Scored>> {
+        BruteForceIndex::search_batch(self, queries, k, filters)
     }
 }
 
@@ -123,7 +172,8 @@ mod tests {
             .chunks(d)
             .enumerate()
             .filter(|(i, _)| !f.skips(*i as u32))
-            .map(|(i, r)| (i as u32, r.iter().zip(q).map(|(a, b)| a * b).sum::<f32>()))
+            // an FMA chain in dimension order: what the fused kernel computes, bit for bit
+            .map(|(i, r)| (i as u32, r.iter().zip(q).fold(0f32, |s, (a, b)| a.mul_add(*b, s))))
             .collect();
         all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         all.truncate(k);
@@ -149,6 +199,9 @@ mod tests {
                 let want = naive(&v, &q, d, 10, &f);
                 assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), want.iter().map(|w| w.0).collect::<Vec<_>>());
                 for (g, w) in got.iter().zip(&want) {
+                    if panel::simd_available() {
+                        assert_eq!(g.1, w.1);
+                    }
                     assert!((g.1 - w.1).abs() < 1e-5);
                 }
             }

@@ -5,6 +5,7 @@
 pub mod dense;
 pub mod gru;
 mod hard_negatives;
+pub mod panel;
 pub mod softmax;
 pub mod table;
 pub mod topk;

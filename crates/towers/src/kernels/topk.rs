@@ -2,6 +2,7 @@
 //! a bounded per-query selection with a running threshold, parallel over query blocks.
 
 use super::matmul_abt;
+use super::panel::{LANES, Quantized, exact_dot, scan};
 use rayon::prelude::*;
 use std::cmp::Ordering;
 
@@ -31,18 +32,18 @@ fn better(a: &Scored, b: &Scored) -> bool {
 }
 
 /// Keeps the `k` best of a stream, worst at the top of a binary heap.
-struct TopK {
+pub(crate) struct TopK {
     k: usize,
     heap: Vec<Scored>,
 }
 
 impl TopK {
-    fn new(k: usize) -> Self {
+    pub(crate) fn new(k: usize) -> Self {
         TopK { k, heap: Vec::with_capacity(k + 1) }
     }
 
     #[inline]
-    fn push(&mut self, s: Scored) {
+    pub(crate) fn push(&mut self, s: Scored) {
         if self.heap.len() < self.k {
             self.heap.push(s);
             let mut i = self.heap.len() - 1;
@@ -73,7 +74,7 @@ impl TopK {
 
     /// The score a newcomer must beat once the selection is full.
     #[inline]
-    fn threshold(&self) -> f32 {
+    pub(crate) fn threshold(&self) -> f32 {
         match self.heap.first() {
             _ if self.k == 0 => f32::INFINITY,
             Some(worst) if self.heap.len() == self.k => worst.score,
@@ -81,7 +82,7 @@ impl TopK {
         }
     }
 
-    fn into_sorted(mut self) -> Vec<Scored> {
+    pub(crate) fn into_sorted(mut self) -> Vec<Scored> {
         self.heap.sort_by(|a, b| if better(a, b) { Ordering::Less } else { Ordering::Greater });
         self.heap
     }
@@ -137,6 +138,107 @@ pub fn top_k(
         (0..n_blocks).into_par_iter().map(block).collect()
     };
     blocks.into_iter().flatten().collect()
+}
+
+/// Panels per chunk of the fused scan: 2,048 candidates, 256 KiB at dim 32, kept in L2 while
+/// every query tile passes over them.
+const PANEL_CHUNK: usize = 128;
+
+/// The same as [`top_k`] over candidates packed in panels (`panel::pack` of `n` rows), with the
+/// fused kernel: no score matrix, exact FMA-chain scores. Parallel over candidate ranges (each
+/// range read from memory once for all queries), merged per query; a few queries run on the
+/// calling thread.
+pub fn top_k_panels(
+    queries: &[f32],
+    panels: &[f32],
+    n: usize,
+    dim: usize,
+    k: usize,
+    skip: impl Fn(usize, u32) -> bool + Sync,
+) -> Vec<Vec<Scored>> {
+    let nq = queries.len() / dim;
+    let n_panels = n.div_ceil(LANES);
+    let chunks = n_panels.div_ceil(PANEL_CHUNK);
+    let parts = if nq < 4 { 1 } else { (rayon::current_num_threads() * 2).min(chunks).max(1) };
+    let part = |i: usize| -> Vec<TopK> {
+        let (c0, c1) = (i * chunks / parts, (i + 1) * chunks / parts);
+        let mut heaps: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+        let mut t: Vec<f32> = vec![f32::NEG_INFINITY; nq];
+        for c in c0..c1 {
+            let p0 = c * PANEL_CHUNK;
+            let np = PANEL_CHUNK.min(n_panels - p0);
+            let first = p0 * LANES;
+            scan(queries, nq, dim, &panels[p0 * LANES * dim..], np, &mut t, |r, slot, score| {
+                let id = first + slot;
+                if id < n && !skip(r, id as u32) {
+                    heaps[r].push(Scored { id: id as u32, score });
+                }
+                heaps[r].threshold()
+            });
+            // a heap that is not yet full keeps its threshold at -inf
+            for (tr, h) in t.iter_mut().zip(&heaps) {
+                *tr = h.threshold();
+            }
+        }
+        heaps
+    };
+    merge(if parts == 1 { vec![part(0)] } else { (0..parts).into_par_iter().map(part).collect() }, nq, k)
+}
+
+/// The same as [`top_k_panels`] with the i16 prefilter (`panel::Quantized` of the same `n`
+/// rows as `vectors`): each candidate that may reach a query's threshold is scored exactly
+/// (the same FMA chain) from `vectors`, so the results are the exact ones.
+pub fn top_k_quantized(
+    queries: &[f32],
+    quantized: &Quantized,
+    vectors: &[f32],
+    dim: usize,
+    k: usize,
+    skip: impl Fn(usize, u32) -> bool + Sync,
+) -> Vec<Vec<Scored>> {
+    let (nq, n) = (queries.len() / dim, vectors.len() / dim);
+    let n_panels = quantized.n_panels();
+    let chunks = n_panels.div_ceil(PANEL_CHUNK);
+    let parts = if nq < 4 { 1 } else { (rayon::current_num_threads() * 2).min(chunks).max(1) };
+    let qq = quantized.queries(queries, nq, dim);
+    let part = |i: usize| -> Vec<TopK> {
+        let (c0, c1) = (i * chunks / parts, (i + 1) * chunks / parts);
+        let mut heaps: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+        let mut t: Vec<f32> = vec![f32::NEG_INFINITY; nq];
+        for c in c0..c1 {
+            let p0 = c * PANEL_CHUNK;
+            let p1 = (p0 + PANEL_CHUNK).min(n_panels);
+            let first = p0 * LANES;
+            quantized.scan(&qq, p0, p1, &mut t, |r, slot| {
+                let id = first + slot;
+                if id < n && !skip(r, id as u32) {
+                    let score = exact_dot(&queries[r * dim..(r + 1) * dim], &vectors[id * dim..(id + 1) * dim]);
+                    if score >= heaps[r].threshold() {
+                        heaps[r].push(Scored { id: id as u32, score });
+                    }
+                }
+                heaps[r].threshold()
+            });
+        }
+        heaps
+    };
+    merge(if parts == 1 { vec![part(0)] } else { (0..parts).into_par_iter().map(part).collect() }, nq, k)
+}
+
+/// Per query, the top k of the parts' selections.
+fn merge(mut results: Vec<Vec<TopK>>, nq: usize, k: usize) -> Vec<Vec<Scored>> {
+    if results.len() == 1 {
+        return results.pop().unwrap_or_default().into_iter().map(TopK::into_sorted).collect();
+    }
+    (0..nq)
+        .map(|q| {
+            let mut all = TopK::new(k);
+            for r in &results {
+                r[q].heap.iter().for_each(|&s| all.push(s));
+            }
+            all.into_sorted()
+        })
+        .collect()
 }
 
 /// Scores every query against every candidate, a block of full rows at a time, and calls
@@ -202,6 +304,13 @@ mod tests {
         let want = naive(&q, &c, d, 10, skip);
         assert_eq!(got, want);
         assert!(top_k(&q, &c, d, 0, |_, _| false).iter().all(Vec::is_empty));
+        // the fused kernel over panels: the same, one query or many
+        let panels = super::super::panel::pack(nc, d, |i| &c[i * d..(i + 1) * d]);
+        assert_eq!(top_k_panels(&q, &panels, nc, d, 10, skip), want);
+        assert_eq!(top_k_panels(&q[..d], &panels, nc, d, 10, skip)[0], want[0]);
+        if let Some(qz) = Quantized::new(nc, d, |i| &c[i * d..(i + 1) * d]) {
+            assert_eq!(top_k_quantized(&q, &qz, &c, d, 10, skip), want);
+        }
     }
 
     #[test]

@@ -7,10 +7,10 @@ mod files;
 use crate::data::{
     CandidateKey, Catalog, Dataset, Interactions, Items, Positions, SequenceExamples, Sessions, Vocabulary,
 };
-use crate::eval::{Seen, TopKMetrics, distinct_queries, popularity, ranks};
+use crate::eval::{Seen, TopKMetrics, distinct_queries, popularity, ranks, repeat_last};
 use crate::index::{BruteForceIndex, Filter, Metric, Scored};
 use crate::kernels::topk::top_k;
-use crate::model::Model;
+use crate::model::{Model, last_position};
 use crate::train::{History, SequenceConfig, TrainConfig, Trainer, evaluate_sequential, fit_sequential};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -82,6 +82,10 @@ pub struct Evaluation {
     pub model: TopKMetrics,
     /// Popularity's metrics on the same pairs with the same exclusions.
     pub baseline: TopKMetrics,
+    /// Sequential models: the "repeat the last item" baseline (the history's last item first,
+    /// then popularity) on the same examples with the same exclusions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_last: Option<TopKMetrics>,
     /// Whether each user's training items were excluded.
     pub exclude_seen: bool,
     /// Test pairs whose user was not in the training data (scored with the OOV embedding).
@@ -212,6 +216,7 @@ impl Artifact {
         Ok(Evaluation {
             model,
             baseline: popularity(&self.popularity, &local, &excluded),
+            repeat_last: None,
             exclude_seen,
             unknown_users: pairs.iter().filter(|p| p.0 == 0).count(),
             unknown_items: pairs.iter().filter(|p| p.1 == 0).count(),
@@ -238,9 +243,14 @@ impl Artifact {
         let history: Vec<Vec<u32>> =
             if exclude_history { (0..examples.len()).map(|i| examples.history(i)).collect() } else { Vec::new() };
         let excluded: Vec<&[u32]> = history.iter().map(Vec::as_slice).collect();
+        let steps = examples.steps;
+        let last: Vec<u32> = (0..examples.len())
+            .map(|i| last_position(&examples.mask[i * steps..(i + 1) * steps]).map_or(0, |p| examples.contexts[i * steps + p]))
+            .collect();
         Ok(Evaluation {
             model: metrics,
             baseline: popularity(&self.popularity, &pairs, &excluded),
+            repeat_last: Some(repeat_last(&self.popularity, &last, &examples.targets, &excluded)),
             exclude_seen: exclude_history,
             unknown_users: 0,
             unknown_items: examples.targets.iter().filter(|&&t| t == 0).count(),
@@ -315,7 +325,7 @@ impl Artifact {
         let ctx = &known[known.len().saturating_sub(seq.steps)..];
         let contexts: Vec<u32> = ctx.iter().copied().chain(std::iter::repeat_n(0, seq.steps - ctx.len())).collect();
         let mask: Vec<bool> = (0..seq.steps).map(|t| t < ctx.len()).collect();
-        let (q, _, _) = model.queries(&contexts, &mask, seq.steps);
+        let (q, _) = model.queries(&contexts, &mask, seq.steps);
         Ok(self.best(&q, k, &[]))
     }
 

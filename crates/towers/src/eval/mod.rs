@@ -3,5 +3,5 @@
 mod baselines;
 mod topk;
 
-pub use baselines::popularity;
-pub use topk::{Seen, TopKMetrics, distinct_queries, evaluate, ranks};
+pub use baselines::{popularity, repeat_last};
+pub use topk::{KS, Seen, TopKMetrics, distinct_queries, evaluate, ranks};

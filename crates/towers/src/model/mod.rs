@@ -5,7 +5,7 @@ mod sequential;
 mod tower;
 mod two_tower;
 
-pub use sequential::{SequentialModel, last_position};
+pub use sequential::{Dense, DenseGrads, QueryCache, SequentialGrads, SequentialModel, last_position};
 pub use tower::{BatchNorm, Normalization, Tower, TowerCache, TowerGrads};
 pub use two_tower::TwoTower;
 

@@ -65,6 +65,7 @@ impl RetrievalConfig {
                 Reduction::Sum => 1.0,
                 Reduction::Mean => 1.0 / pairs.len().max(1) as f32,
             },
+            extra_counts: None,
         }
     }
 

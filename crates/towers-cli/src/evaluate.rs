@@ -23,7 +23,8 @@ pub struct Args {
     pub test_format: Option<SeqFormat>,
     #[command(flatten)]
     pub table: TableArgs,
-    /// Print one JSON object: top_1 … top_100, mrr, mrr_20, ndcg_10, n, baseline, eval_s.
+    /// Print one JSON object: top_1 … top_100 (recall@k), mrr, mrr_1 … mrr_100 (MRR@k), ndcg_10, n,
+    /// baseline (popularity), repeat_last (sequential models), eval_s.
     #[arg(long)]
     pub json: bool,
 }
@@ -33,7 +34,7 @@ pub fn run(a: Args) -> towers::Result<()> {
     let e = match &model.sequence {
         None => model.evaluate(&a.table.read(&a.test)?, a.exclude_seen)?,
         Some(seq) => {
-            let test = read_sequences(&a.test, a.test_format.map_or(seq.format, Into::into))?;
+            let test = read_sequences(&a.test, a.test_format.map_or(seq.format, Into::into), &a.table)?;
             model.evaluate_sequences(&test, a.exclude_seen)?
         }
     };

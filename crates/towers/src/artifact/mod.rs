@@ -245,7 +245,10 @@ impl Artifact {
         let excluded: Vec<&[u32]> = history.iter().map(Vec::as_slice).collect();
         let steps = examples.steps;
         let last: Vec<u32> = (0..examples.len())
-            .map(|i| last_position(&examples.mask[i * steps..(i + 1) * steps]).map_or(0, |p| examples.contexts[i * steps + p]))
+            .map(|i| {
+                last_position(&examples.mask[i * steps..(i + 1) * steps])
+                    .map_or(0, |p| examples.contexts[i * steps + p])
+            })
             .collect();
         Ok(Evaluation {
             model: metrics,

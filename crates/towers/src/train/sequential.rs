@@ -23,6 +23,13 @@ pub enum SequenceFormat {
     Examples,
     /// GRU4Rec's `SessionId<TAB>ItemId<TAB>Time` table with a header (events put in time order).
     Gru4rec,
+    /// An interaction table with timestamps: one sequence per user, in time order
+    /// ([`crate::data::Sessions::from_interactions`]).
+    Interactions,
+    /// RetailRocket's raw `events.csv`, turned into sessions by GRU4Rec's preprocessing
+    /// ([`crate::data::RetailRocketPrep`]): its training sessions for training, its test
+    /// sessions (the last 7 days) for evaluation.
+    RetailrocketEvents,
 }
 
 /// Settings of sequential retrieval beside [`TrainConfig`]. Defaults are towers' (shared
@@ -73,7 +80,10 @@ impl SequenceConfig {
             return Err(Error::Config(format!("steps must be in 1..=1000, got {}", self.steps)));
         }
         if self.sampled_negatives > 1_000_000 {
-            return Err(Error::Config(format!("sampled_negatives must be at most 1000000, got {}", self.sampled_negatives)));
+            return Err(Error::Config(format!(
+                "sampled_negatives must be at most 1000000, got {}",
+                self.sampled_negatives
+            )));
         }
         Ok(())
     }
@@ -172,10 +182,8 @@ pub fn fit_sequential(
     let mut proj_slots = p.map(|p| [p.w.len(), p.b.len()].map(|n| opt.slots(1, n)));
     let mut counts = vec![0f32; items];
     data.targets.iter().for_each(|&c| counts[c as usize] += 1.0);
-    let log_q: Option<Vec<f32>> = cfg
-        .retrieval
-        .logq_correction
-        .then(|| counts.iter().map(|&k| (k.max(1.0) / data.len() as f32).ln()).collect());
+    let log_q: Option<Vec<f32>> =
+        cfg.retrieval.logq_correction.then(|| counts.iter().map(|&k| (k.max(1.0) / data.len() as f32).ln()).collect());
     let sampler = (seq.sampled_negatives > 0).then(|| Sampler::new(&counts));
     let mut sample_rng = Rng::new(cfg.seed ^ 0x0005_A3B1_E5);
     let mut extra: Vec<f32> = Vec::new();
@@ -242,7 +250,9 @@ pub fn fit_sequential(
             apply_dense(&opt, &mut model.gru.u, su, &g.u);
             apply_dense(&opt, &mut model.gru.b_in, sbi, &g.b_in);
             apply_dense(&opt, &mut model.gru.b_rec, sbr, &g.b_rec);
-            if let (Some(p), Some([sw, sb]), Some(pg)) = (model.projection.as_mut(), proj_slots.as_mut(), &sg.projection) {
+            if let (Some(p), Some([sw, sb]), Some(pg)) =
+                (model.projection.as_mut(), proj_slots.as_mut(), &sg.projection)
+            {
                 apply_dense(&opt, &mut p.w, sw, &pg.w);
                 apply_dense(&opt, &mut p.b, sb, &pg.b);
             }

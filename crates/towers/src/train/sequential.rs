@@ -185,7 +185,7 @@ pub fn fit_sequential(
     let log_q: Option<Vec<f32>> =
         cfg.retrieval.logq_correction.then(|| counts.iter().map(|&k| (k.max(1.0) / data.len() as f32).ln()).collect());
     let sampler = (seq.sampled_negatives > 0).then(|| Sampler::new(&counts));
-    let mut sample_rng = Rng::new(cfg.seed ^ 0x0005_A3B1_E5);
+    let mut sample_rng = Rng::new(cfg.seed ^ 0x05A3_B1E5);
     let mut extra: Vec<f32> = Vec::new();
     let mut cands = Dedup::new(items);
     let mut item_grads = SparseGrad::new(items, d);

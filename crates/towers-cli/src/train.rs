@@ -256,6 +256,11 @@ pub fn run(a: Args) -> towers::Result<()> {
     let show = !a.json;
     let (model, evaluation) = match a.task {
         Task::Retrieval => {
+            if !matches!(a.train_format, TrainFormat::Interactions) {
+                return Err(Error::Config(
+                    "--train-format other than interactions is for sequences: add --task sequential".into(),
+                ));
+            }
             let data = a.table.read(&a.train)?;
             let (train, test) = match (&a.split, &a.test) {
                 (Some(s), _) => {

@@ -283,6 +283,9 @@ fn sequential_user_histories_from_an_interaction_table() {
     let o = train_sequential("interactions", &tr, &["--split", "random:0.2"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--split last"), "{}", stderr(&o));
+    let o = towers(&["train", "--train-format", "sessions", "--train", &tr]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--task sequential"), "{}", stderr(&o));
 }
 
 #[test]

@@ -183,6 +183,11 @@ fn sequential_models_train_save_load_and_recommend_from_histories() {
         let e = m.evaluate_sequences(&s, false).unwrap();
         assert!(e.model.top_5 > e.baseline.top_5 + 0.2, "model {} vs popularity {}", e.model.top_5, e.baseline.top_5);
         assert!(e.repeat_last.is_some());
+        if projection {
+            // sampled negatives are seeded: the same model again
+            let again = Artifact::train_sequential(cfg.clone(), seq, &s, Positions::All, None, None, false).unwrap();
+            assert_eq!(again.model, m.model);
+        }
         let dir = tmp(&format!("seq-{share}-{projection}"));
         m.save(&dir).unwrap();
         let back = Artifact::load(&dir).unwrap();

@@ -33,8 +33,9 @@ pub enum SequenceFormat {
 }
 
 /// Settings of sequential retrieval beside [`TrainConfig`]. Defaults are towers' (shared
-/// embeddings, last-item skip connection: +0.09 recall@20 on RetailRocket); [`SequenceConfig::tfrs`]
-/// is TFRS's model.
+/// embeddings, last-item skip connection: +0.09 recall@20 on RetailRocket; 4,096 sampled shared
+/// negatives per batch: +0.003 recall@20 and +0.002 MRR@20 there, over two seeds; no projection,
+/// which was worse); [`SequenceConfig::tfrs`] is TFRS's model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SequenceConfig {
@@ -50,7 +51,9 @@ pub struct SequenceConfig {
     pub projection: bool,
     /// Extra shared negatives per batch, drawn (with replacement, seeded) from the training
     /// targets' frequency distribution and appended to every row of the in-batch softmax;
-    /// logQ-corrected like the batch's own candidates when `logq_correction` is on.
+    /// logQ-corrected like the batch's own candidates when `logq_correction` is on. Absent
+    /// from a manifest (models saved before the option existed): 0.
+    #[serde(default)]
     pub sampled_negatives: usize,
 }
 
@@ -62,7 +65,7 @@ impl Default for SequenceConfig {
             format: SequenceFormat::Sessions,
             add_last_item: true,
             projection: false,
-            sampled_negatives: 0,
+            sampled_negatives: 4096,
         }
     }
 }
@@ -71,7 +74,7 @@ impl SequenceConfig {
     /// TFRS's sequential tutorial: the GRU reads item embeddings of its own, and its last state
     /// alone is the query.
     pub fn tfrs() -> Self {
-        SequenceConfig { share_embeddings: false, add_last_item: false, ..Default::default() }
+        SequenceConfig { share_embeddings: false, add_last_item: false, sampled_negatives: 0, ..Default::default() }
     }
 
     /// Checks the values.

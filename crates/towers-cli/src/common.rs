@@ -2,8 +2,8 @@
 
 use clap::Args as ClapArgs;
 use std::path::{Path, PathBuf};
-use towers::data::{Interactions, Sessions, TableFormat};
-use towers::eval::{RatingMetrics, TopKMetrics};
+use towers::data::{Interactions, RetailRocketPrep, Sessions, TableFormat};
+use towers::eval::RatingMetrics;
 use towers::train::SequenceFormat;
 use towers::{Artifact, Error, Evaluation};
 
@@ -73,14 +73,15 @@ pub fn movielens_dir(data: Option<PathBuf>) -> Option<PathBuf> {
     places.flat_map(|d| [d.join("ml-100k"), d]).find(|d| MovieLens::is_present(d))
 }
 
-fn row(name: &str, m: &TopKMetrics) -> String {
+fn row(name: &str, v: [f64; 6], last: f64) -> String {
     format!(
-        "{name:<12} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4}",
-        m.top_1, m.top_5, m.top_10, m.top_20, m.top_50, m.top_100, m.mrr, m.ndcg_10
+        "{name:<18} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4}",
+        v[0], v[1], v[2], v[3], v[4], v[5], last
     )
 }
 
-/// A human-readable table of an evaluation: the model beside popularity.
+/// A human-readable table of an evaluation: recall@k (= top-k accuracy) then MRR@k, the model
+/// beside popularity (and, for sequential models, "repeat the last item").
 pub fn print_evaluation(e: &Evaluation) {
     println!(
         "{} test pairs{}, ranked against all candidates ({:.3} s)",
@@ -88,12 +89,21 @@ pub fn print_evaluation(e: &Evaluation) {
         if e.exclude_seen { ", training items excluded" } else { "" },
         e.eval_s
     );
+    let mut rows = vec![("model", &e.model), ("popularity", &e.baseline)];
+    if let Some(r) = &e.repeat_last {
+        rows.push(("repeat last item", r));
+    }
     println!(
-        "{:<12} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-        "", "top-1", "top-5", "top-10", "top-20", "top-50", "top-100", "MRR", "NDCG@10"
+        "{:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "recall@k", "1", "5", "10", "20", "50", "100", "NDCG@10"
     );
-    println!("{}", row("model", &e.model));
-    println!("{}", row("popularity", &e.baseline));
+    for (name, m) in &rows {
+        println!("{}", row(name, m.recalls(), m.ndcg_10));
+    }
+    println!("{:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}", "MRR@k", "1", "5", "10", "20", "50", "100", "MRR");
+    for (name, m) in &rows {
+        println!("{}", row(name, m.mrrs(), m.mrr));
+    }
     if e.unknown_users + e.unknown_items > 0 {
         println!(
             "({} pairs with a user unknown to the model, {} with an unknown item: always a miss)",
@@ -120,7 +130,7 @@ pub fn print_ratings(r: &RatingMetrics) {
 #[serde(untagged)]
 pub enum Report {
     /// Ranked against every candidate.
-    TopK(Evaluation),
+    TopK(Box<Evaluation>),
     /// Ratings predicted for the test pairs.
     Ratings(RatingMetrics),
 }
@@ -130,7 +140,7 @@ impl Report {
     pub fn of(model: &Artifact, test: &Interactions, exclude_seen: bool) -> towers::Result<Report> {
         Ok(match &model.model {
             towers::model::Model::Ranking(_) => Report::Ratings(model.evaluate_ratings(test)?),
-            _ => Report::TopK(model.evaluate(test, exclude_seen)?),
+            _ => Report::TopK(Box::new(model.evaluate(test, exclude_seen)?)),
         })
     }
 
@@ -152,6 +162,10 @@ pub enum SeqFormat {
     Examples,
     /// GRU4Rec's `SessionId<TAB>ItemId<TAB>Time` table with a header.
     Gru4rec,
+    /// An interaction table with timestamps: one history per user, in time order.
+    Interactions,
+    /// RetailRocket's raw events.csv (GRU4Rec's preprocessing; its test sessions).
+    RetailrocketEvents,
 }
 
 impl From<SeqFormat> for SequenceFormat {
@@ -160,16 +174,34 @@ impl From<SeqFormat> for SequenceFormat {
             SeqFormat::Sessions => SequenceFormat::Sessions,
             SeqFormat::Examples => SequenceFormat::Examples,
             SeqFormat::Gru4rec => SequenceFormat::Gru4rec,
+            SeqFormat::Interactions => SequenceFormat::Interactions,
+            SeqFormat::RetailrocketEvents => SequenceFormat::RetailrocketEvents,
         }
     }
 }
 
-/// Reads a sequence file in the given layout.
-pub fn read_sequences(path: &Path, format: SequenceFormat) -> towers::Result<Sessions> {
+/// Per-user histories of an interaction table, which needs a timestamp column.
+pub fn read_histories(path: &Path, table: &TableArgs) -> towers::Result<Sessions> {
+    let t = table.read(path)?;
+    if t.timestamps.is_none() {
+        return Err(Error::parse(
+            path,
+            None,
+            "user histories need a timestamp column (name it in the header or with --columns user,item,rating,timestamp)",
+        ));
+    }
+    Sessions::from_interactions(&t)
+}
+
+/// Reads a sequence file in the given layout as test sequences (the last item of each is the
+/// target); an events file gives the test sessions of its preprocessing.
+pub fn read_sequences(path: &Path, format: SequenceFormat, table: &TableArgs) -> towers::Result<Sessions> {
     match format {
         SequenceFormat::Sessions => Sessions::read_lines(path),
         SequenceFormat::Examples => Sessions::read_examples(path),
         SequenceFormat::Gru4rec => Sessions::read_gru4rec(path),
+        SequenceFormat::Interactions => read_histories(path, table),
+        SequenceFormat::RetailrocketEvents => Ok(RetailRocketPrep::default().apply(path)?.1),
     }
 }
 

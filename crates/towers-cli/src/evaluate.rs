@@ -23,8 +23,9 @@ pub struct Args {
     pub test_format: Option<SeqFormat>,
     #[command(flatten)]
     pub table: TableArgs,
-    /// Print one JSON object: top_1 … top_100, mrr, mrr_20, ndcg_10, n, baseline, eval_s (rating
-    /// models add rmse, rmse_mean_baseline, ndcg_10_rated, …; ranking models have only those).
+    /// Print one JSON object: top_1 … top_100 (recall@k), mrr, mrr_1 … mrr_100 (MRR@k), ndcg_10, n,
+    /// baseline (popularity), repeat_last (sequential models), eval_s; rating models add rmse,
+    /// rmse_mean_baseline, ndcg_10_rated, …; ranking models have only those.
     #[arg(long)]
     pub json: bool,
 }
@@ -34,8 +35,8 @@ pub fn run(a: Args) -> towers::Result<()> {
     let report = match &model.sequence {
         None => Report::of(&model, &a.table.read(&a.test)?, a.exclude_seen)?,
         Some(seq) => {
-            let test = read_sequences(&a.test, a.test_format.map_or(seq.format, Into::into))?;
-            Report::TopK(model.evaluate_sequences(&test, a.exclude_seen)?)
+            let test = read_sequences(&a.test, a.test_format.map_or(seq.format, Into::into), &a.table)?;
+            Report::TopK(Box::new(model.evaluate_sequences(&test, a.exclude_seen)?))
         }
     };
     if a.json {

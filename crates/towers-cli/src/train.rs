@@ -1,11 +1,11 @@
 //! `towers train`.
 
-use crate::common::{Report, TableArgs, print_json, read_sequences};
+use crate::common::{Report, TableArgs, print_json, read_histories, read_sequences};
 use clap::{Args as ClapArgs, ValueEnum};
 use std::path::PathBuf;
 use towers::data::features::{AttributeTable, FeatureConfig};
 use towers::data::movielens::MovieLens;
-use towers::data::{CandidateKey, Catalog, Positions, Split};
+use towers::data::{CandidateKey, Catalog, Positions, RetailRocketPrep, Split};
 use towers::model::Normalization;
 use towers::task::Reduction;
 use towers::train::{OptimizerConfig, OptimizerKind, Recipe, SequenceConfig, SequenceFormat};
@@ -33,12 +33,16 @@ pub enum TrainFormat {
     Examples,
     /// GRU4Rec's `SessionId<TAB>ItemId<TAB>Time` table (sequential).
     Gru4rec,
+    /// RetailRocket's raw events.csv (sequential): GRU4Rec's preprocessing; trains on its
+    /// training sessions and, without --test, evaluates on its test sessions (the last 7 days).
+    RetailrocketEvents,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RecipeArg {
     /// towers' defaults: user → item: Adam 0.01, logQ-corrected in-batch softmax, L2 0.1, dim 32, batch 4096,
-    /// 10 epochs; sequential: Adagrad 0.1, logQ, dim 64, 5 epochs, shared embeddings, last-item skip.
+    /// 10 epochs; sequential: Adagrad 0.1, logQ, dim 64, 5 epochs, shared embeddings, last-item skip,
+    /// 4096 sampled negatives.
     Towers,
     /// TFRS's tutorials: Adagrad 0.1, plain in-batch softmax, dim 32, batch 8192, 3 epochs; a plain GRU.
     Tfrs,
@@ -79,7 +83,8 @@ pub struct Args {
     /// Training data: interactions (CSV/TSV), or sequences for --task sequential.
     #[arg(long)]
     pub train: PathBuf,
-    /// Layout of --train (and --test): interactions, or sessions / examples / gru4rec for --task sequential.
+    /// Layout of --train (and --test): interactions (with --task sequential: per-user histories in
+    /// time order), or sessions / examples / gru4rec / retailrocket-events for --task sequential.
     #[arg(long, value_enum, default_value = "interactions")]
     pub train_format: TrainFormat,
     /// Sequential: items of history the GRU reads.
@@ -93,13 +98,21 @@ pub struct Args {
     /// (default: true, false with the tfrs recipe).
     #[arg(long)]
     pub add_last_item: Option<bool>,
+    /// Sequential: a dense dim → dim projection of the GRU's state: true or false (default false).
+    #[arg(long)]
+    pub projection: Option<bool>,
+    /// Sequential: extra shared negatives per batch, sampled by training popularity
+    /// (logQ-corrected with --logq true; default 4096, 0 with the tfrs recipe).
+    #[arg(long)]
+    pub sampled_negatives: Option<usize>,
     /// Item catalogue: id and title per line (movies.tsv, u.item, movies.csv).
     #[arg(long)]
     pub items: Option<PathBuf>,
     /// Test data (same layout as --train): evaluated after every epoch and at the end.
     #[arg(long)]
     pub test: Option<PathBuf>,
-    /// Split the training file instead: random:FRACTION[:SEED], time:FRACTION, cutoff:TS or last.
+    /// Split the training file instead: random:FRACTION[:SEED], time:FRACTION, cutoff:TS or last
+    /// (--task sequential with an interaction table: last only, each user's last item).
     #[arg(long, conflicts_with = "test")]
     pub split: Option<String>,
     /// Write the model directory here (atomically).
@@ -190,6 +203,8 @@ impl Args {
         s.steps = self.steps;
         set(&mut s.share_embeddings, self.share_embeddings);
         set(&mut s.add_last_item, self.add_last_item);
+        set(&mut s.projection, self.projection);
+        set(&mut s.sampled_negatives, self.sampled_negatives);
         s
     }
 
@@ -303,6 +318,11 @@ pub fn run(a: Args) -> towers::Result<()> {
     let show = !a.json;
     let (model, evaluation) = match a.task {
         Task::Retrieval | Task::Rating | Task::Ranking => {
+            if !matches!(a.train_format, TrainFormat::Interactions) {
+                return Err(Error::Config(
+                    "--train-format other than interactions is for sequences: add --task sequential".into(),
+                ));
+            }
             let data = a.table.read(&a.train)?;
             let (train, test) = match (&a.split, &a.test) {
                 (Some(s), _) => {
@@ -337,29 +357,48 @@ pub fn run(a: Args) -> towers::Result<()> {
             (model, evaluation)
         }
         Task::Sequential => {
-            if a.split.is_some() {
-                return Err(Error::Config(
-                    "--split is for interaction tables; give sequential test files with --test".into(),
-                ));
-            }
             let format = match a.train_format {
-                TrainFormat::Interactions => {
-                    return Err(Error::Config("--task sequential reads --train-format sessions or examples".into()));
-                }
+                TrainFormat::Interactions => SequenceFormat::Interactions,
                 TrainFormat::Sessions => SequenceFormat::Sessions,
                 TrainFormat::Examples => SequenceFormat::Examples,
                 TrainFormat::Gru4rec => SequenceFormat::Gru4rec,
+                TrainFormat::RetailrocketEvents => SequenceFormat::RetailrocketEvents,
             };
             let sequence = a.sequence(format);
-            let train = read_sequences(&a.train, format)?;
-            let test = a.test.as_ref().map(|t| read_sequences(t, format)).transpose()?;
+            let (train, held_out) = match (format, a.split.as_deref()) {
+                (SequenceFormat::Interactions, Some("last")) => {
+                    let (train, test) = read_histories(&a.train, &a.table)?.hold_out_last();
+                    (train, Some(test))
+                }
+                (_, Some(_)) => {
+                    return Err(Error::Config(
+                        "--task sequential splits only an interaction table, with --split last (each user's \
+                         last item); otherwise give a test file with --test"
+                            .into(),
+                    ));
+                }
+                (SequenceFormat::RetailrocketEvents, None) => {
+                    let (train, test) = RetailRocketPrep::default().apply(&a.train)?;
+                    (train, Some(test))
+                }
+                (SequenceFormat::Interactions, None) => (read_histories(&a.train, &a.table)?, None),
+                (_, None) => (read_sequences(&a.train, format, &a.table)?, None),
+            };
+            let test = match &a.test {
+                Some(t) => Some(read_sequences(t, format, &a.table)?),
+                None => held_out,
+            };
             let positions = match format {
-                SequenceFormat::Sessions | SequenceFormat::Gru4rec => Positions::All,
                 SequenceFormat::Examples => Positions::Last,
+                _ => Positions::All,
             };
             let model =
                 Artifact::train_sequential(config, sequence, &train, positions, catalog.as_ref(), test.as_ref(), show)?;
-            let evaluation = test.as_ref().map(|t| model.evaluate_sequences(t, false)).transpose()?.map(Report::TopK);
+            let evaluation = test
+                .as_ref()
+                .map(|t| model.evaluate_sequences(t, false))
+                .transpose()?
+                .map(|e| Report::TopK(Box::new(e)));
             (model, evaluation)
         }
     };
@@ -374,8 +413,10 @@ pub fn run(a: Args) -> towers::Result<()> {
         return print_json(&v);
     }
     for e in &model.history.epochs {
-        let val =
-            e.validation.map(|m| format!("  test top-10 {:.4} top-100 {:.4}", m.top_10, m.top_100)).unwrap_or_default();
+        let val = e
+            .validation
+            .map(|m| format!("  test top-10 {:.4} top-100 {:.4} MRR@20 {:.4}", m.top_10, m.top_100, m.mrr_20))
+            .unwrap_or_default();
         println!("epoch {:>3}  loss {:>12.4}  {:>7.3} s{val}", e.epoch, e.loss, e.seconds);
     }
     let s = &model.summary;

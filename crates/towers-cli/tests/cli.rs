@@ -337,3 +337,87 @@ fn ratings_ranking_features_and_rank_from_the_cli() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(!Path::new(&f.path("x")).exists());
 }
+
+/// `towers train --task sequential` (small model, 2 epochs) with extra arguments.
+fn train_sequential(format: &str, train: &str, extra: &[&str]) -> std::process::Output {
+    let args = ["train", "--task", "sequential", "--train-format", format, "--train", train];
+    towers(&[&args[..], &["--dim", "8", "--batch-size", "64", "--epochs", "2"], extra].concat())
+}
+
+#[test]
+fn sequential_user_histories_from_an_interaction_table() {
+    let f = Fixture::new("histories");
+    let (tr, out) = (f.path("train.tsv"), f.path("h"));
+    // leave-last-out over the users' time-ordered histories, with a projection and sampled negatives
+    let extra = ["--split", "last", "--projection", "true", "--sampled-negatives", "16", "--out", &out, "--json"];
+    let o = train_sequential("interactions", &tr, &extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = &json(&o)["test"];
+    assert_eq!(t["n"], 40, "{t}");
+    for k in ["mrr_1", "mrr_5", "mrr_10", "mrr_20", "mrr_50", "mrr_100"] {
+        assert!(t[k].is_number() && t["repeat_last"][k].is_number(), "missing {k}: {t}");
+    }
+    let manifest = std::fs::read_to_string(f.dir.join("h/manifest.json")).unwrap();
+    assert!(manifest.contains("\"projection\": true") && manifest.contains("\"sampled_negatives\": 16"), "{manifest}");
+    // the saved model (projection included) evaluates the histories of a table as its test format
+    let o = towers(&["evaluate", "--model", &out, "--test", &tr]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("repeat last item") && text.contains("MRR@k") && text.contains("popularity"), "{text}");
+    let o = towers(&["recommend", "--model", &out, "--history", "3,6,9", "-k", "4", "--json"]);
+    assert_eq!(json(&o)["items"].as_array().unwrap().len(), 4, "{}", stderr(&o));
+
+    // a table without timestamps has no histories; other splits are refused
+    let no_time = f.write("no_time.csv", "user,item\n1,2\n1,3\n");
+    let o = train_sequential("interactions", &no_time, &[]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("no_time.csv") && stderr(&o).contains("timestamp"), "{}", stderr(&o));
+    let o = train_sequential("interactions", &tr, &["--split", "random:0.2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--split last"), "{}", stderr(&o));
+    let o = towers(&["train", "--train-format", "sessions", "--train", &tr]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--task sequential"), "{}", stderr(&o));
+}
+
+#[test]
+fn sequential_from_retailrocket_events() {
+    let f = Fixture::new("rrevents");
+    let (day, min) = (86_400_000u64, 60_000u64);
+    let t0 = 1_433_000_000_000u64;
+    let mut csv = String::from("timestamp,visitorid,event,itemid,transactionid\n");
+    // 40 training sessions of 4 views in the first 10 days (and carts, which are ignored) ...
+    for v in 0..40u64 {
+        let start = t0 + (v % 10) * day + v * 10 * min;
+        for j in 0..4 {
+            csv.push_str(&format!("{},{v},view,{},\n", start + j * min, (v + j) % 6 + 1));
+        }
+        csv.push_str(&format!("{},{v},addtocart,{},\n", start + 5 * min, v % 6 + 1));
+    }
+    // ... and 10 test sessions of 3 views on day 20 (the last 7 days)
+    for v in 100..110u64 {
+        let start = t0 + 20 * day + (v - 100) * 10 * min;
+        for j in 0..3 {
+            csv.push_str(&format!("{},{v},view,{},\n", start + j * min, (v + j) % 6 + 1));
+        }
+    }
+    let ev = f.write("events.csv", &csv);
+    let out = f.path("rr");
+    let o = train_sequential("retailrocket-events", &ev, &["--out", &out, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&o);
+    // every position of the 40 training sessions; the derived test sessions evaluated at the end
+    assert_eq!((j["n_train"].as_u64(), j["test"]["n"].as_u64()), (Some(120), Some(10)), "{j}");
+    let o = towers(&["evaluate", "--model", &out, "--test", &ev, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["n"], 10);
+    assert!(json(&o)["repeat_last"]["top_1"].is_number());
+
+    let bad = f.write(
+        "bad_events.csv",
+        "timestamp,visitorid,event,itemid,transactionid\n1433000000000,1,view,5,\nsoon,1,view,6,\n",
+    );
+    let o = train_sequential("retailrocket-events", &bad, &[]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("bad_events.csv:3") && stderr(&o).contains("timestamp"), "{}", stderr(&o));
+}

@@ -170,16 +170,39 @@ fn sequential_models_train_save_load_and_recommend_from_histories() {
     use towers::train::SequenceConfig;
     let s = sessions();
     let cfg = TrainConfig { dim: 8, batch_size: 128, epochs: 8, ..TrainConfig::default() };
-    for (share, add_last_item) in [(false, false), (true, true)] {
-        let seq = SequenceConfig { share_embeddings: share, add_last_item, ..Default::default() };
+    for (share, add_last_item, projection) in [(false, false, false), (true, true, false), (true, true, true)] {
+        let sampled_negatives = if projection { 32 } else { 0 };
+        let seq = SequenceConfig {
+            share_embeddings: share,
+            add_last_item,
+            projection,
+            sampled_negatives,
+            ..Default::default()
+        };
         let m = Artifact::train_sequential(cfg.clone(), seq, &s, Positions::All, None, None, false).unwrap();
         let e = m.evaluate_sequences(&s, false).unwrap();
         assert!(e.model.top_5 > e.baseline.top_5 + 0.2, "model {} vs popularity {}", e.model.top_5, e.baseline.top_5);
-        let dir = tmp(&format!("seq-{share}"));
+        assert!(e.repeat_last.is_some());
+        if projection {
+            // sampled negatives are seeded: the same model again
+            let again = Artifact::train_sequential(cfg.clone(), seq, &s, Positions::All, None, None, false).unwrap();
+            assert_eq!(again.model, m.model);
+        }
+        let dir = tmp(&format!("seq-{share}-{projection}"));
         m.save(&dir).unwrap();
         let back = Artifact::load(&dir).unwrap();
         assert_eq!(back.model, m.model);
         assert_eq!(back.sequence, Some(seq));
+        if !projection {
+            // a manifest written before `projection` and `sampled_negatives` existed still loads
+            let path = dir.join("manifest.json");
+            let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let s = manifest["sequence"].as_object_mut().unwrap();
+            assert!(s.remove("projection").is_some() && s.remove("sampled_negatives").is_some());
+            std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+            let old = Artifact::load(&dir).unwrap();
+            assert_eq!((old.model, old.sequence), (m.model.clone(), Some(seq)));
+        }
         let h: Vec<String> = ["3", "4", "6"].map(String::from).to_vec();
         let r = back.recommend_history(&h, 3).unwrap();
         assert_eq!(r, m.recommend_history(&h, 3).unwrap());

@@ -8,10 +8,10 @@ use crate::data::features::{AttributeTable, FeatureConfig};
 use crate::data::{
     CandidateKey, Catalog, Dataset, Interactions, Items, Positions, SequenceExamples, Sessions, Vocabulary,
 };
-use crate::eval::{RatingMetrics, Seen, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics};
+use crate::eval::{RatingMetrics, Seen, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics, repeat_last};
 use crate::index::{BruteForceIndex, Filter, Index, IvfIndex, IvfParams, Metric, Scored, recall_at_k};
 use crate::kernels::topk::top_k;
-use crate::model::{FeatureModel, FeatureTower, Model};
+use crate::model::{FeatureModel, FeatureTower, Model, last_position};
 use crate::task::{RatingScale, Task};
 use crate::train::{
     History, SequenceConfig, TrainConfig, Trainer, evaluate_sequential, fit_features, fit_ranking, fit_rating,
@@ -105,6 +105,10 @@ pub struct Evaluation {
     pub model: TopKMetrics,
     /// Popularity's metrics on the same pairs with the same exclusions.
     pub baseline: TopKMetrics,
+    /// Sequential models: the "repeat the last item" baseline (the history's last item first,
+    /// then popularity) on the same examples with the same exclusions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_last: Option<TopKMetrics>,
     /// Whether each user's training items were excluded.
     pub exclude_seen: bool,
     /// Test pairs whose user was not in the training data (scored with the OOV embedding).
@@ -380,6 +384,7 @@ impl Artifact {
         Ok(Evaluation {
             model,
             baseline: popularity(&self.popularity, &local, &excluded),
+            repeat_last: None,
             exclude_seen,
             unknown_users: pairs.iter().filter(|p| p.0 == 0).count(),
             unknown_items: pairs.iter().filter(|p| p.1 == 0).count(),
@@ -468,9 +473,17 @@ impl Artifact {
         let history: Vec<Vec<u32>> =
             if exclude_history { (0..examples.len()).map(|i| examples.history(i)).collect() } else { Vec::new() };
         let excluded: Vec<&[u32]> = history.iter().map(Vec::as_slice).collect();
+        let steps = examples.steps;
+        let last: Vec<u32> = (0..examples.len())
+            .map(|i| {
+                last_position(&examples.mask[i * steps..(i + 1) * steps])
+                    .map_or(0, |p| examples.contexts[i * steps + p])
+            })
+            .collect();
         Ok(Evaluation {
             model: metrics,
             baseline: popularity(&self.popularity, &pairs, &excluded),
+            repeat_last: Some(repeat_last(&self.popularity, &last, &examples.targets, &excluded)),
             exclude_seen: exclude_history,
             unknown_users: 0,
             unknown_items: examples.targets.iter().filter(|&&t| t == 0).count(),
@@ -584,7 +597,7 @@ impl Artifact {
         let ctx = &known[known.len().saturating_sub(seq.steps)..];
         let contexts: Vec<u32> = ctx.iter().copied().chain(std::iter::repeat_n(0, seq.steps - ctx.len())).collect();
         let mask: Vec<bool> = (0..seq.steps).map(|t| t < ctx.len()).collect();
-        let (q, _, _) = model.queries(&contexts, &mask, seq.steps);
+        let (q, _) = model.queries(&contexts, &mask, seq.steps);
         Ok(self.best(&q, k, &[]))
     }
 

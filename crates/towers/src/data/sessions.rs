@@ -145,6 +145,22 @@ impl Sessions {
         Ok(group_sessions(events))
     }
 
+    /// Leave-last-out: (every sequence without its last item, for training; the sequences of
+    /// at least two items whole, for testing: their last item is the target and the rest, all
+    /// of it training data, the history).
+    pub fn hold_out_last(&self) -> (Sessions, Sessions) {
+        let train = Sessions {
+            items: self.items.iter().map(|s| s[..s.len().saturating_sub(1)].to_vec()).collect(),
+            ids: self.ids.clone(),
+        };
+        let keep: Vec<usize> = (0..self.len()).filter(|&i| self.items[i].len() >= 2).collect();
+        let test = Sessions {
+            items: keep.iter().map(|&i| self.items[i].clone()).collect(),
+            ids: self.ids.as_ref().map(|ids| keep.iter().map(|&i| ids[i].clone()).collect()),
+        };
+        (train, test)
+    }
+
     /// Splits every sequence into its prefix and its last item (the target), as in test files.
     /// A sequence with fewer than two items is an error naming it.
     pub fn split_targets(&self) -> Result<(Sessions, Vec<String>)> {
@@ -306,6 +322,18 @@ mod tests {
 
     fn strs(v: &[&[&str]]) -> Vec<Vec<String>> {
         v.iter().map(|s| s.iter().map(|x| x.to_string()).collect()).collect()
+    }
+
+    #[test]
+    fn hold_out_last_keeps_whole_histories_for_testing() {
+        let s = Sessions {
+            items: strs(&[&["a", "b", "c"], &["d"], &["e", "f"]]),
+            ids: Some(vec!["1".into(), "2".into(), "3".into()]),
+        };
+        let (train, test) = s.hold_out_last();
+        assert_eq!(train.items, strs(&[&["a", "b"], &[], &["e"]]));
+        assert_eq!(test.items, strs(&[&["a", "b", "c"], &["e", "f"]]));
+        assert_eq!(test.ids, Some(vec!["1".into(), "3".into()]));
     }
 
     #[test]

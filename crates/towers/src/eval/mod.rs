@@ -5,6 +5,6 @@ mod baselines;
 mod rating;
 mod topk;
 
-pub use baselines::popularity;
+pub use baselines::{popularity, repeat_last};
 pub use rating::{RatingMetrics, rating_metrics};
-pub use topk::{Seen, TopKMetrics, distinct_queries, evaluate, ranks};
+pub use topk::{KS, Seen, TopKMetrics, distinct_queries, evaluate, ranks};

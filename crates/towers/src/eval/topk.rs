@@ -7,8 +7,11 @@
 use crate::kernels::topk::map_score_rows;
 use serde::{Deserialize, Serialize};
 
-/// The ranking metrics of an evaluation; keys as in the CLI's JSON.
+/// The ranking metrics of an evaluation; keys as in the CLI's JSON. `top_k` is recall@k (one
+/// positive per pair), `mrr_k` MRR@k (ranks beyond `k` count 0), for k in [`KS`]. Keys added
+/// later than `top_*`/`mrr`/`mrr_20`/`ndcg_10` read as 0 from older files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TopKMetrics {
     /// Share of pairs whose candidate ranks first.
     pub top_1: f64,
@@ -24,20 +27,44 @@ pub struct TopKMetrics {
     pub top_100: f64,
     /// Mean reciprocal rank.
     pub mrr: f64,
-    /// Mean reciprocal rank, counting ranks beyond 20 as 0.
+    /// MRR@1 (equal to `top_1`).
+    pub mrr_1: f64,
+    /// Mean reciprocal rank, counting ranks beyond 5 as 0.
+    pub mrr_5: f64,
+    /// … beyond 10.
+    pub mrr_10: f64,
+    /// … beyond 20.
     pub mrr_20: f64,
+    /// … beyond 50.
+    pub mrr_50: f64,
+    /// … beyond 100.
+    pub mrr_100: f64,
     /// NDCG@10 with one relevant item: `1/log2(rank + 1)` for ranks ≤ 10.
     pub ndcg_10: f64,
     /// Number of test pairs.
     pub n: usize,
 }
 
+/// The cut-offs `k` of [`TopKMetrics`].
+pub const KS: [usize; 6] = [1, 5, 10, 20, 50, 100];
+
 impl TopKMetrics {
+    /// Recall@k (`top_k`) for each k of [`KS`].
+    pub fn recalls(&self) -> [f64; 6] {
+        [self.top_1, self.top_5, self.top_10, self.top_20, self.top_50, self.top_100]
+    }
+
+    /// MRR@k (`mrr_k`) for each k of [`KS`].
+    pub fn mrrs(&self) -> [f64; 6] {
+        [self.mrr_1, self.mrr_5, self.mrr_10, self.mrr_20, self.mrr_50, self.mrr_100]
+    }
+
     /// Metrics from 1-based ranks; `None` (an unknown candidate) is a miss.
     pub fn from_ranks(ranks: &[Option<usize>]) -> Self {
         let n = ranks.len();
         let share = |f: &dyn Fn(usize) -> f64| ranks.iter().map(|r| r.map_or(0.0, f)).sum::<f64>() / n.max(1) as f64;
         let within = |k: usize| share(&|r| if r <= k { 1.0 } else { 0.0 });
+        let mrr_at = |k: usize| share(&|r| if r <= k { 1.0 / r as f64 } else { 0.0 });
         TopKMetrics {
             top_1: within(1),
             top_5: within(5),
@@ -46,7 +73,12 @@ impl TopKMetrics {
             top_50: within(50),
             top_100: within(100),
             mrr: share(&|r| 1.0 / r as f64),
-            mrr_20: share(&|r| if r <= 20 { 1.0 / r as f64 } else { 0.0 }),
+            mrr_1: mrr_at(1),
+            mrr_5: mrr_at(5),
+            mrr_10: mrr_at(10),
+            mrr_20: mrr_at(20),
+            mrr_50: mrr_at(50),
+            mrr_100: mrr_at(100),
             ndcg_10: share(&|r| if r <= 10 { 1.0 / (r as f64 + 1.0).log2() } else { 0.0 }),
             n,
         }
@@ -171,6 +203,17 @@ mod tests {
         assert_eq!((m.top_1, m.top_5, m.top_50, m.n), (0.25, 0.5, 0.75, 4));
         assert!((m.mrr - (1.0 + 1.0 / 3.0 + 1.0 / 30.0) / 4.0).abs() < 1e-12);
         assert!((m.mrr_20 - (1.0 + 1.0 / 3.0) / 4.0).abs() < 1e-12);
+        // ranks 1, 3, 30, miss: MRR@k by hand for every k
+        let want = [1.0 / 4.0, (1.0 + 1.0 / 3.0) / 4.0, (1.0 + 1.0 / 3.0) / 4.0, (1.0 + 1.0 / 3.0) / 4.0];
+        let want = [want[0], want[1], want[2], want[3], (1.0 + 1.0 / 3.0 + 1.0 / 30.0) / 4.0, m.mrr];
+        for (k, (got, want)) in KS.iter().zip(m.mrrs().iter().zip(want)) {
+            assert!((got - want).abs() < 1e-12, "MRR@{k}: {got} vs {want}");
+        }
+        assert_eq!(m.mrr_1, m.top_1);
+        assert_eq!(m.recalls(), [m.top_1, m.top_5, m.top_10, m.top_20, m.top_50, m.top_100]);
+        // older JSON without the MRR@k keys still reads
+        let old: TopKMetrics = serde_json::from_str(r#"{"top_1":0.5,"mrr_20":0.25,"n":2}"#).unwrap();
+        assert_eq!((old.top_1, old.mrr_20, old.mrr_5, old.n), (0.5, 0.25, 0.0, 2));
         assert!((m.ndcg_10 - (1.0 + 0.5) / 4.0).abs() < 1e-12);
     }
 

@@ -113,9 +113,9 @@ mod tests {
     #[test]
     fn matches_tfrs_hard_negative_mining() {
         for n in [1, 3, 20] {
-            check(false, false, 1.0, false, Some(n), naive);
-            check(true, true, 0.5, true, Some(n), naive);
-            check(true, false, 1.0, false, Some(n), naive);
+            check(false, false, 1.0, false, false, Some(n), naive);
+            check(true, true, 0.5, true, false, Some(n), naive);
+            check(true, false, 1.0, false, false, Some(n), naive);
         }
     }
 }

@@ -6,6 +6,13 @@
 //! for a mean). With `remove_accidental_hits`, a column holding the same candidate as the
 //! row's positive is not a negative.
 //!
+//! **Extra shared negatives.** `extra_counts[c]` more copies of candidate `c` can be appended
+//! to every row as negatives only (e.g. candidates sampled by popularity, never a positive).
+//! They are columns like the batch's own: divided by the temperature, minus `log q` with logQ
+//! correction (the right correction when they are drawn from the same distribution `q` as the
+//! batch's candidates: both kinds of column are then samples of `q`), and with
+//! `remove_accidental_hits` a sampled copy of a row's positive is not a negative either.
+//!
 //! **Deduplication.** A batch row depends only on its query and a column only on its
 //! candidate, so the `B×B` logits are the `Uq×Uc` logits of the *distinct* queries and
 //! candidates with each column counted as often as it occurs. The kernel works on those
@@ -46,6 +53,9 @@ pub struct InBatchSoftmax<'a> {
     /// Hard-negative mining (TFRS `num_hard_negatives`): each example's softmax keeps only its
     /// positive and the `n` highest-scoring other columns of the batch.
     pub hard_negatives: Option<usize>,
+    /// Extra shared negatives: how many more times each distinct candidate is a column of
+    /// every row (as a negative only); `None` = none.
+    pub extra_counts: Option<&'a [f32]>,
 }
 
 /// Loss and gradients with respect to the distinct query and candidate embeddings.
@@ -77,12 +87,15 @@ impl InBatchSoftmax<'_> {
         self.candidates.len() / self.dim
     }
 
-    /// Column multiplicities, and the distinct positive pairs sorted by (q, c) with their
+    /// Column multiplicities (extra negatives included), and the distinct positive pairs sorted by (q, c) with their
     /// examples' summed weights.
     pub(super) fn positives(&self) -> (Vec<f32>, Vec<Positive>) {
         let mut counts = vec![0f32; self.nc()];
         for &(_, c) in self.pairs {
             counts[c as usize] += 1.0;
+        }
+        if let Some(extra) = self.extra_counts {
+            counts.iter_mut().zip(extra).for_each(|(k, e)| *k += e);
         }
         let mut sorted: Vec<(u32, u32, f32)> = (0..self.pairs.len())
             .map(|i| (self.pairs[i].0, self.pairs[i].1, self.weights.map_or(1.0, |w| w[i])))
@@ -288,21 +301,26 @@ pub(crate) mod tests {
     use super::*;
     use crate::rng::Rng;
 
-    /// The textbook loss on the full B×B logits, in f64.
+    /// The textbook loss on the full B×(B + extra) logits, in f64.
     fn naive_loss(s: &InBatchSoftmax, q: &[f64], c: &[f64]) -> f64 {
         let d = s.dim;
         let b = s.pairs.len();
+        // the columns: the batch's candidates, then the extra negatives' copies
+        let mut cols: Vec<usize> = s.pairs.iter().map(|p| p.1 as usize).collect();
+        for (cand, &n) in s.extra_counts.unwrap_or(&[]).iter().enumerate() {
+            cols.extend(std::iter::repeat_n(cand, n as usize));
+        }
         let mut total = 0.0;
         for i in 0..b {
             let (qi, ci) = s.pairs[i];
             let logit = |j: usize| {
-                let cj = s.pairs[j].1 as usize;
+                let cj = cols[j];
                 let dot: f64 = (0..d).map(|p| q[qi as usize * d + p] * c[cj * d + p]).sum();
                 dot / s.temperature as f64 - s.log_q.map_or(0.0, |l| l[cj] as f64)
             };
             let mut z = 0.0;
-            for j in 0..b {
-                if s.remove_accidental_hits && j != i && s.pairs[j].1 == ci {
+            for j in 0..cols.len() {
+                if s.remove_accidental_hits && j != i && cols[j] == ci as usize {
                     continue;
                 }
                 z += logit(j).exp();
@@ -312,28 +330,31 @@ pub(crate) mod tests {
         total * s.grad_scale as f64
     }
 
-    fn case(remove: bool, log_q: bool, temperature: f32) {
-        check(remove, log_q, temperature, false, None, naive_loss);
-        check(remove, log_q, temperature, true, None, naive_loss);
+    fn case(remove: bool, log_q: bool, temperature: f32, extra: bool) {
+        check(remove, log_q, temperature, false, extra, None, naive_loss);
+        check(remove, log_q, temperature, true, extra, None, naive_loss);
     }
 
-    /// Compares the kernel (optionally with sample weights and hard negatives) with a naive
-    /// loss and its finite differences.
+    /// Compares the kernel (optionally with sample weights, extra negatives and hard negatives)
+    /// with a naive loss and its finite differences.
     pub(crate) fn check(
         remove: bool,
         log_q: bool,
         temperature: f32,
         weighted: bool,
+        extra: bool,
         hard_negatives: Option<usize>,
         naive_loss: fn(&InBatchSoftmax, &[f64], &[f64]) -> f64,
     ) {
         let mut rng = Rng::new(5);
-        let (nq, nc, d) = (4, 5, 3);
+        // candidate 5 is only ever an extra negative
+        let (nq, nc, d) = (4, 6, 3);
         let queries: Vec<f32> = (0..nq * d).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
         let candidates: Vec<f32> = (0..nc * d).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
-        let pairs: Vec<(u32, u32)> = (0..11).map(|_| (rng.below(nq) as u32, rng.below(nc) as u32)).collect();
+        let pairs: Vec<(u32, u32)> = (0..11).map(|_| (rng.below(nq) as u32, rng.below(nc - 1) as u32)).collect();
         let lq: Vec<f32> = (0..nc).map(|i| -(i as f32 + 1.0).ln()).collect();
         let w: Vec<f32> = (0..pairs.len()).map(|i| 0.5 + (i % 3) as f32).collect();
+        let extra_counts = [0.0f32, 2.0, 0.0, 1.0, 0.0, 3.0];
         let s = InBatchSoftmax {
             queries: &queries,
             candidates: &candidates,
@@ -345,6 +366,7 @@ pub(crate) mod tests {
             grad_scale: 0.5,
             weights: weighted.then_some(&w[..]),
             hard_negatives,
+            extra_counts: extra.then_some(&extra_counts[..]),
         };
         let out = s.forward_backward();
         let qf: Vec<f64> = queries.iter().map(|&x| x as f64).collect();
@@ -372,10 +394,12 @@ pub(crate) mod tests {
 
     #[test]
     fn matches_naive_loss_and_finite_differences() {
-        case(false, false, 1.0);
-        case(true, false, 1.0);
-        case(false, true, 0.5);
-        case(true, true, 0.2);
+        for extra in [false, true] {
+            case(false, false, 1.0, extra);
+            case(true, false, 1.0, extra);
+            case(false, true, 0.5, extra);
+            case(true, true, 0.2, extra);
+        }
     }
 
     #[test]
@@ -410,6 +434,7 @@ pub(crate) mod tests {
             grad_scale: 1.0,
             weights: None,
             hard_negatives: None,
+            extra_counts: None,
         };
         let e = std::f64::consts::E;
         let want = ((e + 1.0).ln() - 1.0) + (e * e + 1.0).ln();
@@ -431,6 +456,7 @@ pub(crate) mod tests {
             grad_scale: 1.0,
             weights: None,
             hard_negatives: None,
+            extra_counts: None,
         };
         let distinct: &[(u32, u32)] = &[(0, 0), (1, 1)];
         assert!(

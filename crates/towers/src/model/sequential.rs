@@ -1,9 +1,69 @@
-//! The sequential retrieval model: item embeddings → GRU → last state as the query; the
-//! candidate tower is an item embedding, separate or shared with the query side.
+//! The sequential retrieval model: item embeddings → GRU → last state (→ optional dense
+//! projection) as the query; the candidate tower is an item embedding, separate or shared with
+//! the query side.
 
-use crate::kernels::gru::{GruCache, GruWeights};
+use crate::kernels::gru::{GruCache, GruGrads, GruWeights};
 use crate::kernels::table::Table;
+use crate::kernels::{matmul_ab, matmul_abt, matmul_atb};
 use crate::rng::Rng;
+
+/// A dense layer `y = x·W + b` (Keras `Dense` without activation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense {
+    /// Input width.
+    pub input: usize,
+    /// Output width.
+    pub output: usize,
+    /// `input × output` kernel.
+    pub w: Vec<f32>,
+    /// `output` bias.
+    pub b: Vec<f32>,
+}
+
+impl Dense {
+    /// Keras' initialisation: Glorot-uniform kernel, zero bias.
+    pub fn new(input: usize, output: usize, rng: &mut Rng) -> Self {
+        let limit = (6.0 / (input + output) as f32).sqrt();
+        let w = (0..input * output).map(|_| (rng.next_f32() * 2.0 - 1.0) * limit).collect();
+        Dense { input, output, w, b: vec![0.0; output] }
+    }
+
+    /// `n × output` outputs of `n × input` inputs.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let n = x.len() / self.input;
+        let mut y = vec![0f32; n * self.output];
+        matmul_ab(x, &self.w, &mut y, n, self.output, self.input);
+        for row in y.chunks_exact_mut(self.output) {
+            row.iter_mut().zip(&self.b).for_each(|(a, b)| *a += b);
+        }
+        y
+    }
+
+    /// Gradients of the kernel, the bias and the inputs from the outputs' gradient.
+    pub fn backward(&self, x: &[f32], d_y: &[f32]) -> DenseGrads {
+        let n = x.len() / self.input;
+        let mut w = vec![0f32; self.w.len()];
+        matmul_atb(x, d_y, &mut w, self.input, self.output, n);
+        let mut b = vec![0f32; self.output];
+        for row in d_y.chunks_exact(self.output) {
+            b.iter_mut().zip(row).for_each(|(a, g)| *a += g);
+        }
+        let mut d_x = vec![0f32; x.len()];
+        matmul_abt(d_y, &self.w, &mut d_x, n, self.input, self.output);
+        DenseGrads { w, b, x: d_x }
+    }
+}
+
+/// Gradients of a [`Dense`] layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseGrads {
+    /// Of the kernel.
+    pub w: Vec<f32>,
+    /// Of the bias.
+    pub b: Vec<f32>,
+    /// Of the inputs.
+    pub x: Vec<f32>,
+}
 
 /// A GRU query tower over item histories and an item-embedding candidate tower.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,9 +74,31 @@ pub struct SequentialModel {
     pub candidate_embedding: Option<Table>,
     /// The recurrent layer (hidden width = `dim`).
     pub gru: GruWeights,
-    /// Add the last item's embedding to the GRU's state (a skip connection that makes
-    /// repeated and follow-up items easy to score).
+    /// Optional dense projection of the GRU's last state (`dim → dim`), before the skip connection.
+    pub projection: Option<Dense>,
+    /// Add the last item's embedding to the query (a skip connection that makes repeated and
+    /// follow-up items easy to score).
     pub add_last_item: bool,
+}
+
+/// What backpropagation through [`SequentialModel::queries`] needs.
+#[derive(Debug, Clone)]
+pub struct QueryCache {
+    /// The GRU's inputs (`n × steps × dim`, zeros at masked steps).
+    pub x: Vec<f32>,
+    gru: GruCache,
+    /// The GRU's last states, kept when there is a projection.
+    h: Vec<f32>,
+}
+
+/// Gradients of a batch of queries with respect to the query tower.
+#[derive(Debug, Clone)]
+pub struct SequentialGrads {
+    /// The GRU's; `gru.x` is the gradient of every input vector (`n × steps × dim`),
+    /// the skip connection's included: scatter it onto the item rows of the contexts.
+    pub gru: GruGrads,
+    /// The projection's kernel and bias, when there is one (`x` left empty).
+    pub projection: Option<DenseGrads>,
 }
 
 impl SequentialModel {
@@ -25,7 +107,16 @@ impl SequentialModel {
         let mut rng = Rng::new(seed);
         let item_embedding = Table::uniform(items, dim, 0.05, &mut rng);
         let candidate_embedding = (!share_embeddings).then(|| Table::uniform(items, dim, 0.05, &mut rng));
-        SequentialModel { item_embedding, candidate_embedding, gru: GruWeights::new(dim, dim, &mut rng), add_last_item }
+        let gru = GruWeights::new(dim, dim, &mut rng);
+        SequentialModel { item_embedding, candidate_embedding, gru, projection: None, add_last_item }
+    }
+
+    /// Adds a freshly initialised `dim → dim` projection after the GRU (drawn after the
+    /// other parameters, so that they are initialised as without it).
+    pub fn with_projection(mut self, seed: u64) -> Self {
+        let d = self.dim();
+        self.projection = Some(Dense::new(d, d, &mut Rng::new(seed ^ 0x9E37_79B9_7F4A_7C15)));
+        self
     }
 
     /// Embedding width.
@@ -51,9 +142,13 @@ impl SequentialModel {
     }
 
     /// Query embeddings of `n` contexts, with what backpropagation needs.
-    pub fn queries(&self, contexts: &[u32], mask: &[bool], steps: usize) -> (Vec<f32>, Vec<f32>, GruCache) {
+    pub fn queries(&self, contexts: &[u32], mask: &[bool], steps: usize) -> (Vec<f32>, QueryCache) {
         let x = self.inputs(contexts, mask);
-        let (mut q, cache) = self.gru.forward(&x, mask, contexts.len() / steps, steps);
+        let (h, gru) = self.gru.forward(&x, mask, contexts.len() / steps, steps);
+        let (mut q, h) = match &self.projection {
+            Some(p) => (p.forward(&h), h),
+            None => (h, Vec::new()),
+        };
         if self.add_last_item {
             let d = self.dim();
             for (i, qi) in q.chunks_exact_mut(d).enumerate() {
@@ -62,7 +157,29 @@ impl SequentialModel {
                 }
             }
         }
-        (q, x, cache)
+        (q, QueryCache { x, gru, h })
+    }
+
+    /// Gradients of the query tower from the queries' gradient `d_q` (`n × dim`).
+    pub fn backward(&self, mask: &[bool], steps: usize, cache: &QueryCache, d_q: &[f32]) -> SequentialGrads {
+        let d = self.dim();
+        let (d_h, projection) = match &self.projection {
+            Some(p) => {
+                let mut g = p.backward(&cache.h, d_q);
+                (std::mem::take(&mut g.x), Some(g))
+            }
+            None => (d_q.to_vec(), None),
+        };
+        let mut gru = self.gru.backward(&cache.x, mask, &cache.gru, &d_h);
+        if self.add_last_item {
+            for (i, dq) in d_q.chunks_exact(d).enumerate() {
+                if let Some(p) = last_position(&mask[i * steps..(i + 1) * steps]) {
+                    let at = (i * steps + p) * d;
+                    gru.x[at..at + d].iter_mut().zip(dq).for_each(|(a, b)| *a += b);
+                }
+            }
+        }
+        SequentialGrads { gru, projection }
     }
 }
 
@@ -71,4 +188,73 @@ pub fn last_position(mask: &[bool]) -> Option<usize> {
     mask.iter().rposition(|&m| m)
 }
 
-impl SequentialModel {}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Σ q ⊙ c over a batch, in f64.
+    fn loss(m: &SequentialModel, ctx: &[u32], mask: &[bool], steps: usize, c: &[f32]) -> f64 {
+        m.queries(ctx, mask, steps).0.iter().zip(c).map(|(a, b)| (a * b) as f64).sum()
+    }
+
+    #[test]
+    fn projection_and_skip_gradients_match_finite_differences() {
+        let (items, d, steps) = (5, 3, 3);
+        let mut m = SequentialModel::new(items, d, true, true, 7).with_projection(7);
+        let mut rng = Rng::new(3);
+        m.projection.as_mut().unwrap().b.iter_mut().for_each(|b| *b = rng.next_f32() - 0.5);
+        m.item_embedding.data.iter_mut().for_each(|v| *v = rng.next_f32() - 0.5);
+        let ctx = [1, 2, 0, 3, 3, 4, 2, 0, 0];
+        let mask = [true, true, false, true, true, true, true, false, false];
+        let c: Vec<f32> = (0..3 * d).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+        let (_, cache) = m.queries(&ctx, &mask, steps);
+        let g = m.backward(&mask, steps, &cache, &c);
+        let p = g.projection.as_ref().unwrap();
+        let h = 1e-3f32;
+        let check = |name: &str, analytic: &[f32], perturb: &dyn Fn(usize, f32) -> f64| {
+            for (i, &a) in analytic.iter().enumerate() {
+                let fd = (perturb(i, h) - perturb(i, -h)) / (2.0 * h as f64);
+                assert!((fd - a as f64).abs() < 2e-3 * fd.abs().max(1.0), "{name}[{i}]: fd {fd} vs {a}");
+            }
+        };
+        check("projection.w", &p.w, &|i, e| {
+            let mut m2 = m.clone();
+            m2.projection.as_mut().unwrap().w[i] += e;
+            loss(&m2, &ctx, &mask, steps, &c)
+        });
+        check("projection.b", &p.b, &|i, e| {
+            let mut m2 = m.clone();
+            m2.projection.as_mut().unwrap().b[i] += e;
+            loss(&m2, &ctx, &mask, steps, &c)
+        });
+        check("gru.u", &g.gru.u, &|i, e| {
+            let mut m2 = m.clone();
+            m2.gru.u[i] += e;
+            loss(&m2, &ctx, &mask, steps, &c)
+        });
+        // item rows: the input gradients (skip connection included) scattered as the trainer does
+        let mut rows = vec![0f32; items * d];
+        for (pos, (&r, &on)) in ctx.iter().zip(&mask).enumerate() {
+            if on {
+                rows[r as usize * d..(r as usize + 1) * d]
+                    .iter_mut()
+                    .zip(&g.gru.x[pos * d..(pos + 1) * d])
+                    .for_each(|(a, b)| *a += b);
+            }
+        }
+        check("items", &rows, &|i, e| {
+            let mut m2 = m.clone();
+            m2.item_embedding.data[i] += e;
+            loss(&m2, &ctx, &mask, steps, &c)
+        });
+    }
+
+    #[test]
+    fn dense_by_hand() {
+        // x = [1, 2], W = [[1, 0, 2], [0, 1, -1]], b = [0.5, 0, 0] -> y = [1.5, 2, 0]
+        let l = Dense { input: 2, output: 3, w: vec![1.0, 0.0, 2.0, 0.0, 1.0, -1.0], b: vec![0.5, 0.0, 0.0] };
+        assert_eq!(l.forward(&[1.0, 2.0]), vec![1.5, 2.0, 0.0]);
+        let g = l.backward(&[1.0, 2.0], &[1.0, 0.0, 1.0]);
+        assert_eq!((g.w, g.b, g.x), (vec![1.0, 0.0, 1.0, 2.0, 0.0, 2.0], vec![1.0, 0.0, 1.0], vec![3.0, -1.0]));
+    }
+}

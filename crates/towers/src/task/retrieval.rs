@@ -73,6 +73,7 @@ impl RetrievalConfig {
             },
             weights,
             hard_negatives: self.hard_negatives,
+            extra_counts: None,
         }
     }
 

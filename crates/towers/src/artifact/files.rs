@@ -26,7 +26,7 @@ use crate::kernels::dense::Mlp;
 use crate::kernels::gru::GruWeights;
 use crate::kernels::table::Table;
 use crate::model::{
-    BatchNorm, Dense, FeatureModel, FeatureTower, Model, RankingModel, SequentialModel, Tower, TowerLayout, TwoTower,
+    BatchNorm, FeatureModel, FeatureTower, Model, RankingModel, SequentialModel, Tower, TowerLayout, TwoTower,
 };
 use crate::task::RatingScale;
 use crate::train::{History, SequenceConfig, TrainConfig};
@@ -239,8 +239,7 @@ impl Artifact {
                 w.push(t("gru.b_in", vec![3 * g.hidden], &g.b_in));
                 w.push(t("gru.b_rec", vec![3 * g.hidden], &g.b_rec));
                 if let Some(p) = &m.projection {
-                    w.push(t("projection.w", vec![p.input, p.output], &p.w));
-                    w.push(t("projection.b", vec![p.output], &p.b));
+                    mlp_tensors("projection", p, &mut w);
                 }
             }
         }
@@ -404,15 +403,9 @@ impl Artifact {
                     b_rec: w.f32("gru.b_rec", &[3 * d])?,
                 };
                 let add_last_item = manifest.sequence.is_some_and(|s| s.add_last_item);
-                // models saved before the projection existed have no such tensors
-                let projection = match w.st.tensor("projection.w") {
-                    Ok(_) => Some(Dense {
-                        input: d,
-                        output: d,
-                        w: w.f32("projection.w", &[d, d])?,
-                        b: w.f32("projection.b", &[d])?,
-                    }),
-                    Err(_) => None,
+                let projection = match manifest.sequence.is_some_and(|s| s.projection) {
+                    true => Some(read_mlp(&w, "projection", d, &[d])?),
+                    false => None,
                 };
                 Model::Sequential(SequentialModel {
                     item_embedding: table("items.embedding")?,

@@ -9,7 +9,7 @@ mod two_tower;
 
 pub use features::{FeatureModel, FeatureTower, TimeFeature, TowerLayout};
 pub use ranking::RankingModel;
-pub use sequential::{Dense, DenseGrads, QueryCache, SequentialGrads, SequentialModel, last_position};
+pub use sequential::{QueryCache, SequentialGrads, SequentialModel, last_position};
 pub use tower::{BatchNorm, Normalization, Tower, TowerCache, TowerGrads};
 pub use two_tower::TwoTower;
 

@@ -2,68 +2,10 @@
 //! projection) as the query; the candidate tower is an item embedding, separate or shared with
 //! the query side.
 
+use crate::kernels::dense::{Mlp, MlpCache, MlpGrads};
 use crate::kernels::gru::{GruCache, GruGrads, GruWeights};
 use crate::kernels::table::Table;
-use crate::kernels::{matmul_ab, matmul_abt, matmul_atb};
 use crate::rng::Rng;
-
-/// A dense layer `y = x·W + b` (Keras `Dense` without activation).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Dense {
-    /// Input width.
-    pub input: usize,
-    /// Output width.
-    pub output: usize,
-    /// `input × output` kernel.
-    pub w: Vec<f32>,
-    /// `output` bias.
-    pub b: Vec<f32>,
-}
-
-impl Dense {
-    /// Keras' initialisation: Glorot-uniform kernel, zero bias.
-    pub fn new(input: usize, output: usize, rng: &mut Rng) -> Self {
-        let limit = (6.0 / (input + output) as f32).sqrt();
-        let w = (0..input * output).map(|_| (rng.next_f32() * 2.0 - 1.0) * limit).collect();
-        Dense { input, output, w, b: vec![0.0; output] }
-    }
-
-    /// `n × output` outputs of `n × input` inputs.
-    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let n = x.len() / self.input;
-        let mut y = vec![0f32; n * self.output];
-        matmul_ab(x, &self.w, &mut y, n, self.output, self.input);
-        for row in y.chunks_exact_mut(self.output) {
-            row.iter_mut().zip(&self.b).for_each(|(a, b)| *a += b);
-        }
-        y
-    }
-
-    /// Gradients of the kernel, the bias and the inputs from the outputs' gradient.
-    pub fn backward(&self, x: &[f32], d_y: &[f32]) -> DenseGrads {
-        let n = x.len() / self.input;
-        let mut w = vec![0f32; self.w.len()];
-        matmul_atb(x, d_y, &mut w, self.input, self.output, n);
-        let mut b = vec![0f32; self.output];
-        for row in d_y.chunks_exact(self.output) {
-            b.iter_mut().zip(row).for_each(|(a, g)| *a += g);
-        }
-        let mut d_x = vec![0f32; x.len()];
-        matmul_abt(d_y, &self.w, &mut d_x, n, self.input, self.output);
-        DenseGrads { w, b, x: d_x }
-    }
-}
-
-/// Gradients of a [`Dense`] layer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DenseGrads {
-    /// Of the kernel.
-    pub w: Vec<f32>,
-    /// Of the bias.
-    pub b: Vec<f32>,
-    /// Of the inputs.
-    pub x: Vec<f32>,
-}
 
 /// A GRU query tower over item histories and an item-embedding candidate tower.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,8 +16,9 @@ pub struct SequentialModel {
     pub candidate_embedding: Option<Table>,
     /// The recurrent layer (hidden width = `dim`).
     pub gru: GruWeights,
-    /// Optional dense projection of the GRU's last state (`dim → dim`), before the skip connection.
-    pub projection: Option<Dense>,
+    /// Optional dense projection of the GRU's last state (one linear `dim → dim` layer), before
+    /// the skip connection.
+    pub projection: Option<Mlp>,
     /// Add the last item's embedding to the query (a skip connection that makes repeated and
     /// follow-up items easy to score).
     pub add_last_item: bool,
@@ -87,8 +30,8 @@ pub struct QueryCache {
     /// The GRU's inputs (`n × steps × dim`, zeros at masked steps).
     pub x: Vec<f32>,
     gru: GruCache,
-    /// The GRU's last states, kept when there is a projection.
-    h: Vec<f32>,
+    /// The projection's activations, when there is one.
+    projection: Option<MlpCache>,
 }
 
 /// Gradients of a batch of queries with respect to the query tower.
@@ -97,8 +40,8 @@ pub struct SequentialGrads {
     /// The GRU's; `gru.x` is the gradient of every input vector (`n × steps × dim`),
     /// the skip connection's included: scatter it onto the item rows of the contexts.
     pub gru: GruGrads,
-    /// The projection's kernel and bias, when there is one (`x` left empty).
-    pub projection: Option<DenseGrads>,
+    /// The projection's kernel and bias, when there is one.
+    pub projection: Option<MlpGrads>,
 }
 
 impl SequentialModel {
@@ -115,7 +58,7 @@ impl SequentialModel {
     /// other parameters, so that they are initialised as without it).
     pub fn with_projection(mut self, seed: u64) -> Self {
         let d = self.dim();
-        self.projection = Some(Dense::new(d, d, &mut Rng::new(seed ^ 0x9E37_79B9_7F4A_7C15)));
+        self.projection = Some(Mlp::new(d, &[d], &mut Rng::new(seed ^ 0x9E37_79B9_7F4A_7C15)));
         self
     }
 
@@ -144,10 +87,14 @@ impl SequentialModel {
     /// Query embeddings of `n` contexts, with what backpropagation needs.
     pub fn queries(&self, contexts: &[u32], mask: &[bool], steps: usize) -> (Vec<f32>, QueryCache) {
         let x = self.inputs(contexts, mask);
-        let (h, gru) = self.gru.forward(&x, mask, contexts.len() / steps, steps);
-        let (mut q, h) = match &self.projection {
-            Some(p) => (p.forward(&h), h),
-            None => (h, Vec::new()),
+        let n = contexts.len() / steps;
+        let (h, gru) = self.gru.forward(&x, mask, n, steps);
+        let (mut q, projection) = match &self.projection {
+            Some(p) => {
+                let (q, cache) = p.forward_train(h, n);
+                (q, Some(cache))
+            }
+            None => (h, None),
         };
         if self.add_last_item {
             let d = self.dim();
@@ -157,18 +104,18 @@ impl SequentialModel {
                 }
             }
         }
-        (q, QueryCache { x, gru, h })
+        (q, QueryCache { x, gru, projection })
     }
 
     /// Gradients of the query tower from the queries' gradient `d_q` (`n × dim`).
     pub fn backward(&self, mask: &[bool], steps: usize, cache: &QueryCache, d_q: &[f32]) -> SequentialGrads {
         let d = self.dim();
-        let (d_h, projection) = match &self.projection {
-            Some(p) => {
-                let mut g = p.backward(&cache.h, d_q);
-                (std::mem::take(&mut g.x), Some(g))
+        let (d_h, projection) = match (&self.projection, &cache.projection) {
+            (Some(p), Some(c)) => {
+                let (g, d_h) = p.backward(c, d_q);
+                (d_h, Some(g))
             }
-            None => (d_q.to_vec(), None),
+            _ => (d_q.to_vec(), None),
         };
         let mut gru = self.gru.backward(&cache.x, mask, &cache.gru, &d_h);
         if self.add_last_item {
@@ -202,7 +149,7 @@ mod tests {
         let (items, d, steps) = (5, 3, 3);
         let mut m = SequentialModel::new(items, d, true, true, 7).with_projection(7);
         let mut rng = Rng::new(3);
-        m.projection.as_mut().unwrap().b.iter_mut().for_each(|b| *b = rng.next_f32() - 0.5);
+        m.projection.as_mut().unwrap().biases[0].data.iter_mut().for_each(|b| *b = rng.next_f32() - 0.5);
         m.item_embedding.data.iter_mut().for_each(|v| *v = rng.next_f32() - 0.5);
         let ctx = [1, 2, 0, 3, 3, 4, 2, 0, 0];
         let mask = [true, true, false, true, true, true, true, false, false];
@@ -217,14 +164,14 @@ mod tests {
                 assert!((fd - a as f64).abs() < 2e-3 * fd.abs().max(1.0), "{name}[{i}]: fd {fd} vs {a}");
             }
         };
-        check("projection.w", &p.w, &|i, e| {
+        check("projection.w", &p.weights[0], &|i, e| {
             let mut m2 = m.clone();
-            m2.projection.as_mut().unwrap().w[i] += e;
+            m2.projection.as_mut().unwrap().weights[0].data[i] += e;
             loss(&m2, &ctx, &mask, steps, &c)
         });
-        check("projection.b", &p.b, &|i, e| {
+        check("projection.b", &p.biases[0], &|i, e| {
             let mut m2 = m.clone();
-            m2.projection.as_mut().unwrap().b[i] += e;
+            m2.projection.as_mut().unwrap().biases[0].data[i] += e;
             loss(&m2, &ctx, &mask, steps, &c)
         });
         check("gru.u", &g.gru.u, &|i, e| {
@@ -247,14 +194,5 @@ mod tests {
             m2.item_embedding.data[i] += e;
             loss(&m2, &ctx, &mask, steps, &c)
         });
-    }
-
-    #[test]
-    fn dense_by_hand() {
-        // x = [1, 2], W = [[1, 0, 2], [0, 1, -1]], b = [0.5, 0, 0] -> y = [1.5, 2, 0]
-        let l = Dense { input: 2, output: 3, w: vec![1.0, 0.0, 2.0, 0.0, 1.0, -1.0], b: vec![0.5, 0.0, 0.0] };
-        assert_eq!(l.forward(&[1.0, 2.0]), vec![1.5, 2.0, 0.0]);
-        let g = l.backward(&[1.0, 2.0], &[1.0, 0.0, 1.0]);
-        assert_eq!((g.w, g.b, g.x), (vec![1.0, 0.0, 1.0, 2.0, 0.0, 2.0], vec![1.0, 0.0, 1.0], vec![3.0, -1.0]));
     }
 }

@@ -1,5 +1,6 @@
 //! Training and evaluating the sequential model (GRU query tower over item histories).
 
+use super::rating::MlpSlots;
 use super::trainer::{Dedup, progress_bar};
 use super::{EpochRecord, History, Optimizer, Slots, TrainConfig};
 use crate::data::SequenceExamples;
@@ -33,9 +34,10 @@ pub enum SequenceFormat {
 }
 
 /// Settings of sequential retrieval beside [`TrainConfig`]. Defaults are towers' (shared
-/// embeddings, last-item skip connection: +0.09 recall@20 on RetailRocket; 4,096 sampled shared
-/// negatives per batch: +0.003 recall@20 and +0.002 MRR@20 there, over two seeds; no projection,
-/// which was worse); [`SequenceConfig::tfrs`] is TFRS's model.
+/// embeddings, last-item skip connection: +0.09 recall@20 on RetailRocket; no sampled negatives:
+/// 4,096 gave +0.003 recall@20 and +0.002 MRR@20 there over two seeds, within the seed-to-seed
+/// spread, and lowered seq-last-out's recall@10; no projection, which was worse);
+/// [`SequenceConfig::tfrs`] is TFRS's model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SequenceConfig {
@@ -181,8 +183,7 @@ pub fn fit_sequential(
     let mut cand_slots = opt.slots(items, d);
     let g = &model.gru;
     let mut gru_slots = [g.w.len(), g.u.len(), g.b_in.len(), g.b_rec.len()].map(|n| opt.slots(1, n));
-    let p = model.projection.as_ref();
-    let mut proj_slots = p.map(|p| [p.w.len(), p.b.len()].map(|n| opt.slots(1, n)));
+    let mut proj_slots = model.projection.as_ref().map(|p| MlpSlots::new(&opt, p));
     let mut counts = vec![0f32; items];
     data.targets.iter().for_each(|&c| counts[c as usize] += 1.0);
     let log_q: Option<Vec<f32>> =
@@ -253,11 +254,8 @@ pub fn fit_sequential(
             apply_dense(&opt, &mut model.gru.u, su, &g.u);
             apply_dense(&opt, &mut model.gru.b_in, sbi, &g.b_in);
             apply_dense(&opt, &mut model.gru.b_rec, sbr, &g.b_rec);
-            if let (Some(p), Some([sw, sb]), Some(pg)) =
-                (model.projection.as_mut(), proj_slots.as_mut(), &sg.projection)
-            {
-                apply_dense(&opt, &mut p.w, sw, &pg.w);
-                apply_dense(&opt, &mut p.b, sb, &pg.b);
+            if let (Some(p), Some(slots), Some(pg)) = (model.projection.as_mut(), proj_slots.as_mut(), &sg.projection) {
+                slots.apply(&opt, p, pg);
             }
             cands.clear();
             bar.inc(1);

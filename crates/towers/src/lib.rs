@@ -2,8 +2,9 @@
 //!
 //! A query tower embeds a user, a candidate tower embeds an item, and a pair is scored by the
 //! dot product of the two. Models are trained with an in-batch softmax (TFRS `Retrieval`),
-//! evaluated by ranking the whole catalogue (TFRS `FactorizedTopK`), and served by exact
-//! top-k over precomputed candidate embeddings.
+//! evaluated by ranking the whole catalogue (TFRS `FactorizedTopK`), and served by exact or
+//! approximate (IVF) top-k over precomputed candidate embeddings. Beyond ids: sequential (GRU)
+//! query towers, feature towers, explicit ratings and a ranking model.
 //!
 //! ```no_run
 //! use towers::data::{Catalog, Interactions, TableFormat};

@@ -1,8 +1,8 @@
 //! Training and evaluating the sequential model (GRU query tower over item histories).
 
 use super::rating::MlpSlots;
-use super::trainer::{Dedup, progress_bar};
-use super::{EpochRecord, History, Optimizer, Slots, TrainConfig};
+use super::trainer::{Dedup, run_epochs};
+use super::{History, Optimizer, Slots, TrainConfig};
 use crate::data::SequenceExamples;
 use crate::eval::{TopKMetrics, ranks};
 use crate::kernels::table::Table;
@@ -10,7 +10,6 @@ use crate::model::SequentialModel;
 use crate::rng::Rng;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// How sequence files are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -178,7 +177,7 @@ pub fn fit_sequential(
     if seq.projection {
         model = model.with_projection(cfg.seed);
     }
-    let mut opt = Optimizer::new(cfg.optimizer);
+    let opt = Optimizer::new(cfg.optimizer);
     let mut item_slots = opt.slots(items, d);
     let mut cand_slots = opt.slots(items, d);
     let g = &model.gru;
@@ -194,16 +193,12 @@ pub fn fit_sequential(
     let mut cands = Dedup::new(items);
     let mut item_grads = SparseGrad::new(items, d);
     let mut cand_grads = SparseGrad::new(items, d);
-    let mut rng = Rng::new(cfg.seed ^ 0x5EED_5EED);
-    let mut order: Vec<u32> = (0..data.len() as u32).collect();
-    let bar = progress_bar(progress, (data.len().div_ceil(cfg.batch_size) * cfg.epochs) as u64);
-    let mut history = History::default();
-    for epoch in 1..=cfg.epochs {
-        let start = Instant::now();
-        rng.shuffle(&mut order);
-        let mut loss_sum = 0f64;
-        for batch in order.chunks(cfg.batch_size) {
-            opt.next_step();
+    let history = run_epochs(
+        cfg,
+        data.len(),
+        progress,
+        &mut model,
+        |model, batch, opt| {
             let mut ctx = Vec::with_capacity(batch.len() * steps);
             let mut mask = Vec::with_capacity(batch.len() * steps);
             let mut pairs = Vec::with_capacity(batch.len());
@@ -230,10 +225,6 @@ pub fn fit_sequential(
             let mut loss = cfg.retrieval.loss(&q, &c, d, &pairs, lq.as_deref(), None);
             loss.extra_counts = sampler.as_ref().map(|_| &extra[..]);
             let grads = loss.forward_backward();
-            if !grads.loss.is_finite() {
-                return Err(Error::Invalid(format!("training diverged at epoch {epoch}; lower the learning rate")));
-            }
-            loss_sum += grads.loss * batch.len() as f64;
             let sg = model.backward(&mask, steps, &cache, &grads.d_queries);
             let g = &sg.gru;
             for (p, (&row, &m)) in ctx.iter().zip(&mask).enumerate() {
@@ -245,28 +236,23 @@ pub fn fit_sequential(
             for (j, &row) in cands.rows.iter().enumerate() {
                 cand_target.add(row, &grads.d_candidates[j * d..(j + 1) * d]);
             }
-            item_grads.apply(&opt, &mut model.item_embedding, &mut item_slots, cfg.l2);
+            item_grads.apply(opt, &mut model.item_embedding, &mut item_slots, cfg.l2);
             if let Some(table) = model.candidate_embedding.as_mut() {
-                cand_grads.apply(&opt, table, &mut cand_slots, cfg.l2);
+                cand_grads.apply(opt, table, &mut cand_slots, cfg.l2);
             }
             let [sw, su, sbi, sbr] = &mut gru_slots;
-            apply_dense(&opt, &mut model.gru.w, sw, &g.w);
-            apply_dense(&opt, &mut model.gru.u, su, &g.u);
-            apply_dense(&opt, &mut model.gru.b_in, sbi, &g.b_in);
-            apply_dense(&opt, &mut model.gru.b_rec, sbr, &g.b_rec);
+            apply_dense(opt, &mut model.gru.w, sw, &g.w);
+            apply_dense(opt, &mut model.gru.u, su, &g.u);
+            apply_dense(opt, &mut model.gru.b_in, sbi, &g.b_in);
+            apply_dense(opt, &mut model.gru.b_rec, sbr, &g.b_rec);
             if let (Some(p), Some(slots), Some(pg)) = (model.projection.as_mut(), proj_slots.as_mut(), &sg.projection) {
-                slots.apply(&opt, p, pg);
+                slots.apply(opt, p, pg);
             }
             cands.clear();
-            bar.inc(1);
-        }
-        let seconds = start.elapsed().as_secs_f64();
-        let loss = loss_sum / data.len() as f64;
-        let validation = validation.map(|v| evaluate_sequential(&model, v, false));
-        tracing::info!(epoch, loss, seconds, top_100 = validation.map(|m| m.top_100), "epoch done");
-        history.epochs.push(EpochRecord { epoch, loss, seconds, validation });
-    }
-    bar.finish_and_clear();
+            grads.loss
+        },
+        |model| validation.map(|v| evaluate_sequential(model, v, false)),
+    )?;
     Ok((model, history))
 }
 

@@ -89,6 +89,13 @@ pub struct TowerFeatures {
     pub id_dropout: f32,
 }
 
+impl TowerFeatures {
+    /// Width of the concatenation: id, features and time embeddings.
+    pub fn width(&self) -> usize {
+        self.id_dim + self.features.iter().map(|f| f.dim).sum::<usize>() + self.time.map_or(0, |t| t.dim)
+    }
+}
+
 impl Default for TowerFeatures {
     fn default() -> Self {
         TowerFeatures { id_dim: 32, table: None, features: Vec::new(), time: None, id_dropout: 0.0 }
@@ -245,14 +252,10 @@ impl FeatureConfig {
                 }
             }
         }
-        let width = |t: &TowerFeatures| {
-            t.id_dim + t.features.iter().map(|f| f.dim).sum::<usize>() + t.time.map_or(0, |t| t.dim)
-        };
-        if self.layers.is_empty() && width(&self.query) != width(&self.candidate) {
+        let (q, c) = (self.query.width(), self.candidate.width());
+        if self.layers.is_empty() && q != c {
             return bad(format!(
-                "without layers both towers' concatenations need the same width: query {}, candidate {}",
-                width(&self.query),
-                width(&self.candidate)
+                "without layers both towers' concatenations need the same width: query {q}, candidate {c}"
             ));
         }
         Ok(())
@@ -260,11 +263,7 @@ impl FeatureConfig {
 
     /// The output width of both towers.
     pub fn dim(&self) -> usize {
-        self.layers.last().copied().unwrap_or_else(|| {
-            self.query.id_dim
-                + self.query.features.iter().map(|f| f.dim).sum::<usize>()
-                + self.query.time.map_or(0, |t| t.dim)
-        })
+        self.layers.last().copied().unwrap_or_else(|| self.query.width())
     }
 }
 

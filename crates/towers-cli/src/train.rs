@@ -41,8 +41,7 @@ pub enum TrainFormat {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RecipeArg {
     /// towers' defaults: user → item: Adam 0.01, logQ-corrected in-batch softmax, L2 0.1, dim 32, batch 4096,
-    /// 10 epochs; sequential: Adagrad 0.1, logQ, dim 64, 5 epochs, shared embeddings, last-item skip,
-    /// 4096 sampled negatives.
+    /// 10 epochs; sequential: Adagrad 0.1, logQ, dim 64, 5 epochs, shared embeddings, last-item skip.
     Towers,
     /// TFRS's tutorials: Adagrad 0.1, plain in-batch softmax, dim 32, batch 8192, 3 epochs; a plain GRU.
     Tfrs,
@@ -102,7 +101,7 @@ pub struct Args {
     #[arg(long)]
     pub projection: Option<bool>,
     /// Sequential: extra shared negatives per batch, sampled by training popularity
-    /// (logQ-corrected with --logq true; default 4096, 0 with the tfrs recipe).
+    /// (logQ-corrected with --logq true; default 0).
     #[arg(long)]
     pub sampled_negatives: Option<usize>,
     /// Item catalogue: id and title per line (movies.tsv, u.item, movies.csv).

@@ -3,7 +3,7 @@
 //! `seq-last-out` split (one example per line), or on session files (`train_sessions.txt`:
 //! every position is an example; `test_sessions.txt`: the last item is the target), e.g.
 //! RetailRocket. With `variants`, also the defaults with a dense projection after the GRU and
-//! without the 4,096 popularity-sampled shared negatives per batch.
+//! with 4,096 popularity-sampled shared negatives per batch.
 //!
 //! ```sh
 //! cargo run --release --example sequential [-- ../shared/data/ml-100k-splits/seq-last-out]
@@ -69,7 +69,11 @@ fn main() -> towers::Result<()> {
     ];
     if std::env::args().nth(3).as_deref() == Some("variants") {
         runs.push(("+ projection", towers.clone(), SequenceConfig { projection: true, ..Default::default() }));
-        runs.push(("- sampled negatives", towers, SequenceConfig { sampled_negatives: 0, ..Default::default() }));
+        runs.push((
+            "+ 4096 sampled negatives",
+            towers,
+            SequenceConfig { sampled_negatives: 4096, ..Default::default() },
+        ));
     }
     for (name, cfg, seq) in runs {
         let (model, history) = fit_sequential(&cfg, &seq, vocab.rows(), &train_ex, None, false)?;

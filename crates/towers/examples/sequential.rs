@@ -52,8 +52,7 @@ fn main() -> towers::Result<()> {
     let test_ex = SequenceExamples::build(&test, |i| vocab.lookup(i), steps, Positions::Last);
     println!("{} training / {} test examples, {} items", train_ex.len(), test_ex.len(), vocab.num_keys());
 
-    let mut counts = vec![0f32; vocab.rows()];
-    train_ex.targets.iter().for_each(|&t| counts[t as usize] += 1.0);
+    let counts = towers::data::counts(&train_ex.targets, vocab.rows());
     let pairs: Vec<(u32, u32)> = test_ex.targets.iter().map(|&t| (0, t)).collect();
     show("popularity", &popularity(&counts, &pairs, &[]), None);
     let steps_of = |i: usize| &test_ex.mask[i * steps..(i + 1) * steps];

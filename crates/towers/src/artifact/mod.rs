@@ -6,7 +6,7 @@ mod files;
 
 use crate::data::features::{AttributeTable, FeatureConfig};
 use crate::data::{
-    CandidateKey, Catalog, Dataset, Interactions, Items, Positions, SequenceExamples, Sessions, Vocabulary,
+    CandidateKey, Catalog, Dataset, Interactions, Items, Positions, SequenceExamples, Sessions, Vocabulary, counts,
 };
 use crate::eval::{RatingMetrics, Seen, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics, repeat_last};
 use crate::index::{BruteForceIndex, Filter, Index, IvfIndex, IvfParams, Metric, Scored, recall_at_k};
@@ -184,8 +184,7 @@ impl Artifact {
             }
         };
         let train_s = start.elapsed().as_secs_f64();
-        let mut popularity = vec![0f32; data.items.len()];
-        data.candidates.iter().for_each(|&c| popularity[c as usize] += 1.0);
+        let popularity = counts(&data.candidates, data.items.len());
         let seen = Seen::from_pairs(
             data.query_vocab.rows(),
             data.queries.iter().copied().zip(data.candidates.iter().copied()),
@@ -229,8 +228,7 @@ impl Artifact {
         let mut config = TrainConfig { dim: features.dim(), ..config };
         config.validate()?;
         let data = Dataset::build(train, catalog, config.key)?;
-        let mut counts = vec![0f32; data.items.len()];
-        data.candidates.iter().for_each(|&c| counts[c as usize] += 1.0);
+        let counts = counts(&data.candidates, data.items.len());
         let time = match (features.query.time, &train.timestamps) {
             (None, _) => None,
             (Some(_), Some(ts)) => Some((*ts.iter().min().unwrap_or(&0), *ts.iter().max().unwrap_or(&0))),
@@ -327,8 +325,7 @@ impl Artifact {
         let start = Instant::now();
         let (model, history) = fit_sequential(&config, &sequence, items.len(), &data, val.as_ref(), progress)?;
         let train_s = start.elapsed().as_secs_f64();
-        let mut popularity = vec![0f32; items.len()];
-        data.targets.iter().for_each(|&c| popularity[c as usize] += 1.0);
+        let popularity = counts(&data.targets, items.len());
         let summary = TrainSummary::new(data.len(), config.epochs, &history, train_s);
         let candidates = BruteForceIndex::new(model.candidates().data.clone(), config.dim, Metric::Dot);
         let seen = Seen::from_pairs(1, []);
@@ -433,9 +430,6 @@ impl Artifact {
     /// Ranking models: re-scores items for a user by predicted rating, best first; unknown
     /// item ids are reported as not found.
     pub fn rank(&self, user: &str, items: &[String]) -> Result<Vec<Recommendation>> {
-        if !matches!(self.model, Model::Ranking(_)) && self.config.task != Task::Rating {
-            return Err(Error::Invalid("this model does not predict ratings: rank with a ranking model".into()));
-        }
         let u = self.query_vocab.lookup(user);
         let rows = items
             .iter()

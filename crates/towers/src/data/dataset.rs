@@ -90,6 +90,13 @@ impl Items {
     }
 }
 
+/// How often each of `len` rows occurs in `rows` (e.g. training occurrences of each candidate).
+pub fn counts(rows: &[u32], len: usize) -> Vec<f32> {
+    let mut out = vec![0f32; len];
+    rows.iter().for_each(|&r| out[r as usize] += 1.0);
+    out
+}
+
 /// A training set encoded against its vocabularies.
 #[derive(Debug, Clone)]
 pub struct Dataset {

@@ -19,4 +19,4 @@ pub use vocab::Vocabulary;
 
 mod dataset;
 pub mod features;
-pub use dataset::{CandidateKey, Dataset, Items};
+pub use dataset::{CandidateKey, Dataset, Items, counts};

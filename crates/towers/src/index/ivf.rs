@@ -270,52 +270,36 @@ impl IvfIndex {
             NO_ID => &zeros[..],
             id => &vectors[id as usize * dim..(id as usize + 1) * dim],
         };
-        if let Some(qz) = Quantized::new(total * LANES, dim, row).filter(|_| prefilter) {
-            let rows: Vec<f32> = (0..total * LANES).flat_map(|s| row(s).iter().copied()).collect();
-            return IvfIndex {
-                dim,
-                n: ids.len(),
-                centroids,
-                offsets,
-                ids,
-                panel_offsets,
-                panels: Vec::new(),
-                quantized: Some((qz, rows)),
-                slot_ids,
-                nprobe,
-            };
-        }
-        let mut panels = vec![0f32; total * LANES * dim];
-        let work: Vec<(&mut [f32], usize)> = {
-            let mut out = Vec::with_capacity(nlist);
-            let mut rest = panels.as_mut_slice();
-            for l in 0..nlist {
-                let np = (panel_offsets[l + 1] - panel_offsets[l]) as usize;
-                let (p, r) = rest.split_at_mut(np * LANES * dim);
-                out.push((p, l));
-                rest = r;
+        // with the prefilter the rows are kept as they are (quantised beside), else packed in panels
+        let (panels, quantized) = match Quantized::new(total * LANES, dim, row).filter(|_| prefilter) {
+            Some(qz) => {
+                let rows: Vec<f32> = (0..total * LANES).flat_map(|s| row(s).iter().copied()).collect();
+                (Vec::new(), Some((qz, rows)))
             }
-            out
+            None => {
+                let mut panels = vec![0f32; total * LANES * dim];
+                let work: Vec<(&mut [f32], usize)> = {
+                    let mut out = Vec::with_capacity(nlist);
+                    let mut rest = panels.as_mut_slice();
+                    for l in 0..nlist {
+                        let np = (panel_offsets[l + 1] - panel_offsets[l]) as usize;
+                        let (p, r) = rest.split_at_mut(np * LANES * dim);
+                        out.push((p, l));
+                        rest = r;
+                    }
+                    out
+                };
+                work.into_par_iter().for_each(|(p, l)| {
+                    let members = &ids[offsets[l] as usize..offsets[l + 1] as usize];
+                    p.copy_from_slice(&pack(members.len(), dim, |i| {
+                        let id = members[i] as usize;
+                        &vectors[id * dim..(id + 1) * dim]
+                    }));
+                });
+                (panels, None)
+            }
         };
-        work.into_par_iter().for_each(|(p, l)| {
-            let members = &ids[offsets[l] as usize..offsets[l + 1] as usize];
-            p.copy_from_slice(&pack(members.len(), dim, |i| {
-                let id = members[i] as usize;
-                &vectors[id * dim..(id + 1) * dim]
-            }));
-        });
-        IvfIndex {
-            dim,
-            n: ids.len(),
-            centroids,
-            offsets,
-            ids,
-            panel_offsets,
-            panels,
-            quantized: None,
-            slot_ids,
-            nprobe,
-        }
+        IvfIndex { dim, n: ids.len(), centroids, offsets, ids, panel_offsets, panels, quantized, slot_ids, nprobe }
     }
 
     /// Number of lists.

@@ -77,6 +77,13 @@ impl RetrievalConfig {
         }
     }
 
+    /// `log q` of every candidate row from its training occurrences (`counts`), when the logQ
+    /// correction is on: `ln(max(count, 1) / total)`.
+    pub fn log_q(&self, counts: &[f32]) -> Option<Vec<f32>> {
+        let total: f32 = counts.iter().sum();
+        self.logq_correction.then(|| counts.iter().map(|&k| (k.max(1.0) / total).ln()).collect())
+    }
+
     /// TFRS `Retrieval`'s defaults: plain in-batch softmax summed over the batch.
     pub fn tfrs() -> Self {
         RetrievalConfig { remove_accidental_hits: false, logq_correction: false, ..Default::default() }

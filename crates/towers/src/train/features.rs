@@ -4,8 +4,8 @@ use super::optimizer::Slots;
 use super::rating::MlpSlots;
 use super::trainer::{Dedup, run_epochs};
 use super::{History, Optimizer, TrainConfig};
-use crate::data::Dataset;
 use crate::data::features::FeatureConfig;
+use crate::data::{Dataset, counts};
 use crate::model::{FeatureModel, FeatureTower};
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -43,13 +43,7 @@ fn update(
     let grads = tower.table_grads(entities, times, drop_id, &d_x);
     slots.mlp.apply(opt, &mut tower.mlp, &mlp_grads);
     for ((table, s), mut g) in tower.tables.iter_mut().zip(&mut slots.tables).zip(grads) {
-        if l2 > 0.0 {
-            let d = table.dim;
-            for ((gr, &r), &n) in g.grads.chunks_exact_mut(d).zip(&g.rows).zip(&g.uses) {
-                gr.iter_mut().zip(table.row(r as usize)).for_each(|(a, w)| *a += l2 * n * w);
-            }
-        }
-        opt.apply(table, s, &g.rows, &g.grads);
+        opt.apply_regularized(table, s, &g.rows, &g.uses, &mut g.grads, l2);
     }
 }
 
@@ -68,11 +62,7 @@ pub fn fit_features(
     }
     let opt0 = Optimizer::new(cfg.optimizer);
     let (mut q_slots, mut c_slots) = (TowerSlots::new(&opt0, &model.query), TowerSlots::new(&opt0, &model.candidate));
-    let log_q: Option<Vec<f32>> = cfg.retrieval.logq_correction.then(|| {
-        let mut counts = vec![0f32; data.items.len()];
-        data.candidates.iter().for_each(|&c| counts[c as usize] += 1.0);
-        counts.iter().map(|&k| (k.max(1.0) / data.len() as f32).ln()).collect()
-    });
+    let log_q = cfg.retrieval.log_q(&counts(&data.candidates, data.items.len()));
     let mut c_dedup = Dedup::new(data.items.len());
     let dim = model.dim();
     let times = times.filter(|_| model.query.time.is_some());

@@ -111,6 +111,25 @@ impl Optimizer {
         self.apply(param, slots, &rows, grads)
     }
 
+    /// Adds L2 regularisation to the gradients of distinct `rows` (`l2·uses·w` for a row used
+    /// `uses` times in the batch), then updates them.
+    pub fn apply_regularized(
+        &self,
+        param: &mut Table,
+        slots: &mut Slots,
+        rows: &[u32],
+        uses: &[f32],
+        grads: &mut [f32],
+        l2: f32,
+    ) {
+        if l2 > 0.0 {
+            for ((g, &r), &n) in grads.chunks_exact_mut(param.dim).zip(rows).zip(uses) {
+                g.iter_mut().zip(param.row(r as usize)).for_each(|(g, w)| *g += l2 * n * w);
+            }
+        }
+        self.apply(param, slots, rows, grads)
+    }
+
     /// Updates the given distinct `rows` of `param` with their gradients (`rows.len() × dim`).
     pub fn apply(&self, param: &mut Table, slots: &mut Slots, rows: &[u32], grads: &[f32]) {
         let c = &self.config;

@@ -141,15 +141,8 @@ pub fn fit_ranking(
                 di[is * d..(is + 1) * d].iter_mut().zip(&x[d..]).for_each(|(a, b)| *a += b);
             }
             let l2 = cfg.l2 / batch.len() as f32;
-            for (table, dedup, grads) in [(&model.user, &u_dedup, &mut du), (&model.item, &i_dedup, &mut di)] {
-                if l2 > 0.0 {
-                    for ((g, &r), &n) in grads.chunks_exact_mut(d).zip(&dedup.rows).zip(&dedup.weights) {
-                        g.iter_mut().zip(table.row(r as usize)).for_each(|(g, w)| *g += l2 * n * w);
-                    }
-                }
-            }
-            opt.apply(&mut model.user, &mut u_slots, &u_dedup.rows, &du);
-            opt.apply(&mut model.item, &mut i_slots, &i_dedup.rows, &di);
+            opt.apply_regularized(&mut model.user, &mut u_slots, &u_dedup.rows, &u_dedup.weights, &mut du, l2);
+            opt.apply_regularized(&mut model.item, &mut i_slots, &i_dedup.rows, &i_dedup.weights, &mut di, l2);
             mlp_slots.apply(opt, &mut model.mlp, &grads);
             u_dedup.clear();
             i_dedup.clear();

@@ -3,7 +3,7 @@
 use super::rating::MlpSlots;
 use super::trainer::{Dedup, run_epochs};
 use super::{History, Optimizer, Slots, TrainConfig};
-use crate::data::SequenceExamples;
+use crate::data::{SequenceExamples, counts};
 use crate::eval::{TopKMetrics, ranks};
 use crate::kernels::table::Table;
 use crate::model::SequentialModel;
@@ -115,12 +115,7 @@ impl SparseGrad {
 
     /// Adds L2 regularisation and applies the optimizer to the touched rows, then forgets them.
     fn apply(&mut self, opt: &Optimizer, table: &mut Table, slots: &mut Slots, l2: f32) {
-        if l2 > 0.0 {
-            for ((g, &r), &n) in self.grads.chunks_exact_mut(self.dim).zip(&self.rows.rows).zip(&self.rows.weights) {
-                g.iter_mut().zip(table.row(r as usize)).for_each(|(g, w)| *g += l2 * n * w);
-            }
-        }
-        opt.apply(table, slots, &self.rows.rows, &self.grads);
+        opt.apply_regularized(table, slots, &self.rows.rows, &self.rows.weights, &mut self.grads, l2);
         self.rows.clear();
         self.grads.clear();
     }
@@ -183,10 +178,8 @@ pub fn fit_sequential(
     let g = &model.gru;
     let mut gru_slots = [g.w.len(), g.u.len(), g.b_in.len(), g.b_rec.len()].map(|n| opt.slots(1, n));
     let mut proj_slots = model.projection.as_ref().map(|p| MlpSlots::new(&opt, p));
-    let mut counts = vec![0f32; items];
-    data.targets.iter().for_each(|&c| counts[c as usize] += 1.0);
-    let log_q: Option<Vec<f32>> =
-        cfg.retrieval.logq_correction.then(|| counts.iter().map(|&k| (k.max(1.0) / data.len() as f32).ln()).collect());
+    let counts = counts(&data.targets, items);
+    let log_q = cfg.retrieval.log_q(&counts);
     let sampler = (seq.sampled_negatives > 0).then(|| Sampler::new(&counts));
     let mut sample_rng = Rng::new(cfg.seed ^ 0x05A3_B1E5);
     let mut extra: Vec<f32> = Vec::new();

@@ -2,7 +2,7 @@
 
 use super::optimizer::Slots;
 use super::{EpochRecord, History, Optimizer, OptimizerConfig};
-use crate::data::{CandidateKey, Dataset};
+use crate::data::{CandidateKey, Dataset, counts};
 use crate::eval::{TopKMetrics, distinct_queries, evaluate};
 use crate::model::{Normalization, Tower, TwoTower};
 use crate::rng::Rng;
@@ -258,12 +258,7 @@ impl Trainer {
         let opt = Optimizer::new(cfg.optimizer);
         let mut q_slots = TowerSlots::new(&opt, &model.query);
         let mut c_slots = TowerSlots::new(&opt, &model.candidate);
-        let log_q: Option<Vec<f32>> = cfg.retrieval.logq_correction.then(|| {
-            let mut counts = vec![0f32; data.items.len()];
-            data.candidates.iter().for_each(|&c| counts[c as usize] += 1.0);
-            let n = data.len() as f32;
-            counts.iter().map(|&k| (k.max(1.0) / n).ln()).collect()
-        });
+        let log_q = cfg.retrieval.log_q(&counts(&data.candidates, data.items.len()));
         let mut q_dedup = Dedup::new(model.query.embedding.rows);
         let mut c_dedup = Dedup::new(model.candidate.embedding.rows);
         let mut pairs = Vec::with_capacity(cfg.batch_size);
@@ -350,13 +345,7 @@ pub(crate) fn update_tower(
 ) {
     let grads = tower.backward(cache, d_out);
     let mut d_emb = grads.embedding;
-    if l2 > 0.0 {
-        let d = tower.dim();
-        for ((g, &r), &n) in d_emb.chunks_exact_mut(d).zip(&batch.rows).zip(&batch.weights) {
-            g.iter_mut().zip(tower.embedding.row(r as usize)).for_each(|(g, w)| *g += l2 * n * w);
-        }
-    }
-    opt.apply(&mut tower.embedding, &mut slots.embedding, &batch.rows, &d_emb);
+    opt.apply_regularized(&mut tower.embedding, &mut slots.embedding, &batch.rows, &batch.weights, &mut d_emb, l2);
     if let (Some((dg, db)), Some(bn)) = (grads.batch_norm, tower.batch_norm.as_mut()) {
         opt.apply(&mut bn.gamma, &mut slots.gamma, &[0], &dg);
         opt.apply(&mut bn.beta, &mut slots.beta, &[0], &db);

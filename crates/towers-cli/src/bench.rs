@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 use towers::data::{CandidateKey, Catalog, Dataset, Interactions, Positions, Sessions, TableFormat, npy};
-use towers::index::{BruteForceIndex, Filter, Index, IvfIndex, IvfParams, Metric, recall_at_k};
+use towers::index::{BruteForceIndex, Filter, Index, IvfIndex, IvfParams, Metric, Scored, recall_at_k};
 use towers::kernels::gru::GruWeights;
 use towers::rng::Rng;
 use towers::train::SequenceConfig;
@@ -81,12 +81,15 @@ pub struct IndexArgs {
     /// Results per query.
     #[arg(short, default_value_t = 10)]
     pub k: usize,
-    /// IVF lists (0: 4·√n).
+    /// IVF lists (0: min(4·√n, n / 32)).
     #[arg(long, default_value_t = 0)]
     pub nlist: usize,
-    /// IVF lists scanned per query (0: nlist / 6).
+    /// IVF lists scanned per query (0: 22% of nlist).
     #[arg(long, default_value_t = 0)]
     pub nprobe: usize,
+    /// Candidates re-scored exactly per query (0: 400).
+    #[arg(long, default_value_t = 0)]
+    pub reorder: usize,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -180,6 +183,19 @@ pub fn run(a: Args) -> towers::Result<()> {
     }
 }
 
+/// Runs `search` (answering `queries` queries) once untimed, then 3 times timed: its last
+/// answer and its best queries/s, as ann-benchmarks reports.
+fn best(queries: usize, mut search: impl FnMut() -> Vec<Vec<Scored>>) -> (Vec<Vec<Scored>>, f64) {
+    let mut out = search();
+    let mut qps = 0f64;
+    for _ in 0..3 {
+        let start = Instant::now();
+        out = search();
+        qps = qps.max(queries as f64 / start.elapsed().as_secs_f64());
+    }
+    (out, qps)
+}
+
 fn index(a: IndexArgs) -> towers::Result<()> {
     let (candidates, n, dim) = npy::read_f32_matrix(&a.candidates)?;
     let (queries, nq, qdim) = npy::read_f32_matrix(&a.queries)?;
@@ -187,35 +203,25 @@ fn index(a: IndexArgs) -> towers::Result<()> {
         return Err(Error::Invalid(format!("queries have {qdim} dimensions, candidates {dim}")));
     }
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| Error::Invalid(e.to_string()))?;
-    let params = IvfParams { nlist: a.nlist, nprobe: a.nprobe, ..Default::default() };
+    let params = IvfParams { nlist: a.nlist, nprobe: a.nprobe, reorder: a.reorder, ..Default::default() };
     let start = Instant::now();
     let ivf = IvfIndex::build(&candidates, dim, &params, !a.json)?;
     let ann_build_s = start.elapsed().as_secs_f64();
     let index = BruteForceIndex::new(candidates, dim, Metric::Dot);
-    // warm-up: packs the vectors for the fused kernel (part of building the index)
-    index.search(&queries[..dim], a.k, &Filter::default());
-    let start = Instant::now();
-    let batched = index.search_batch(&queries, a.k, &[]);
-    let exact_qps = nq as f64 / start.elapsed().as_secs_f64();
+    let one_at_a_time = |ix: &dyn Index, n: usize| -> Vec<Vec<Scored>> {
+        one.install(|| (0..n).map(|i| ix.search(&queries[i * dim..(i + 1) * dim], a.k, &Filter::default())).collect())
+    };
+    let (batched, exact_qps) = best(nq, || index.search_batch(&queries, a.k, &[]));
     let sample = nq.min(100);
-    let start = Instant::now();
-    let single: Vec<_> = one.install(|| {
-        (0..sample).map(|i| index.search(&queries[i * dim..(i + 1) * dim], a.k, &Filter::default())).collect()
-    });
-    let single_qps = sample as f64 / start.elapsed().as_secs_f64();
+    let (single, single_qps) = best(sample, || one_at_a_time(&index, sample));
     // the batched and one-query paths may round differently (GEMM fallback): near-ties may swap
     let agree = recall_at_k(&single, &batched[..sample]);
     if agree < 0.99 {
         return Err(Error::Invalid(format!("single-query and batched results agree on only {agree:.3} of the ids")));
     }
     // approximate: all queries in one call on one thread, then one query per call on one thread
-    let start = Instant::now();
-    let ann = one.install(|| ivf.search_batch(&queries, a.k, &[]));
-    let ann_qps = nq as f64 / start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    let ann_single: Vec<_> = one
-        .install(|| (0..nq).map(|i| ivf.search(&queries[i * dim..(i + 1) * dim], a.k, &Filter::default())).collect());
-    let ann_single_qps = nq as f64 / start.elapsed().as_secs_f64();
+    let (ann, ann_qps) = best(nq, || one.install(|| ivf.search_batch(&queries, a.k, &[])));
+    let (ann_single, ann_single_qps) = best(nq, || one_at_a_time(&ivf, nq));
     let recall = recall_at_k(&ann, &batched);
     if ann_single != ann {
         return Err(Error::Invalid("the IVF index answers one query differently alone and in a batch".into()));
@@ -223,7 +229,7 @@ fn index(a: IndexArgs) -> towers::Result<()> {
     let report = json!({
         "n": n, "dim": dim, "nq": nq, "k": a.k, "threads": rayon::current_num_threads(),
         "exact_qps": exact_qps, "exact_qps_single_1thread": single_qps,
-        "ann_kind": "ivf", "ann_nlist": ivf.nlist(), "ann_nprobe": ivf.nprobe(),
+        "ann_kind": "ivf-pq4", "ann_nlist": ivf.nlist(), "ann_nprobe": ivf.nprobe(), "ann_reorder": ivf.reorder(),
         "ann_build_s": ann_build_s, "ann_qps_1thread": ann_qps, "ann_qps_single_1thread": ann_single_qps,
         "ann_recall_10": recall,
     });
@@ -237,9 +243,10 @@ fn index(a: IndexArgs) -> towers::Result<()> {
         rayon::current_num_threads()
     );
     println!(
-        "IVF (nlist {}, nprobe {}): built in {ann_build_s:.1} s; recall@{} {recall:.4} against exact; {ann_qps:.0} queries/s batched on 1 thread, {ann_single_qps:.0} queries/s one at a time on 1 thread",
+        "IVF (nlist {}, nprobe {}, reorder {}): built in {ann_build_s:.1} s; recall@{} {recall:.4} against exact; {ann_qps:.0} queries/s batched on 1 thread, {ann_single_qps:.0} queries/s one at a time on 1 thread",
         ivf.nlist(),
         ivf.nprobe(),
+        ivf.reorder(),
         a.k
     );
     Ok(())

@@ -18,7 +18,8 @@ pub enum Args {
 /// Index kinds.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
-    /// Inverted file: k-means lists, `nprobe` of them scanned exactly per query.
+    /// Inverted file: k-means lists of 4-bit codes, `nprobe` of them scanned per query and the
+    /// best `reorder` candidates re-scored exactly.
     Ivf,
     /// Accepted for the contract: builds the IVF index (towers has no HNSW; see README).
     Hnsw,
@@ -35,12 +36,15 @@ pub struct BuildArgs {
     /// Index kind.
     #[arg(long, value_enum, default_value = "ivf")]
     pub kind: Kind,
-    /// Lists (default 4·√candidates).
+    /// Lists (default min(4·√candidates, candidates / 32)).
     #[arg(long)]
     pub nlist: Option<usize>,
-    /// Lists scanned per query (default nlist / 6).
+    /// Lists scanned per query (default 22% of nlist).
     #[arg(long)]
     pub nprobe: Option<usize>,
+    /// Candidates re-scored exactly per query (default 400).
+    #[arg(long)]
+    pub reorder: Option<usize>,
     /// k-means iterations.
     #[arg(long, default_value_t = 10)]
     pub iterations: usize,
@@ -73,11 +77,14 @@ fn build(a: BuildArgs) -> towers::Result<()> {
         return Ok(());
     }
     if a.kind == Kind::Hnsw && !a.json {
-        eprintln!("note: towers' approximate index is IVF (k-means lists scanned exactly); --kind hnsw builds it");
+        eprintln!(
+            "note: towers' approximate index is IVF (k-means lists of 4-bit codes, re-ranked exactly); --kind hnsw builds it"
+        );
     }
     let params = IvfParams {
         nlist: a.nlist.unwrap_or(0),
         nprobe: a.nprobe.unwrap_or(0),
+        reorder: a.reorder.unwrap_or(0),
         iterations: a.iterations,
         seed: a.seed,
         ..Default::default()
@@ -88,15 +95,16 @@ fn build(a: BuildArgs) -> towers::Result<()> {
     if a.json {
         return print_json(&json!({
             "kind": "ivf", "requested_kind": format!("{:?}", a.kind).to_lowercase(),
-            "n": towers::index::Index::len(ix), "dim": model.dim(), "nlist": ix.nlist(), "nprobe": ix.nprobe(),
+            "n": towers::index::Index::len(ix), "dim": model.dim(), "nlist": ix.nlist(), "nprobe": ix.nprobe(), "reorder": ix.reorder(),
             "build_s": built.build_s, "recall_10": built.recall_10, "recall_queries": built.recall_queries,
         }));
     }
     println!(
-        "IVF index over {} candidates (nlist {}, nprobe {}) built in {:.2} s; recall@10 against the exact index: {:.4} on {} queries; saved in {}",
+        "IVF index over {} candidates (nlist {}, nprobe {}, reorder {}) built in {:.2} s; recall@10 against the exact index: {:.4} on {} queries; saved in {}",
         towers::index::Index::len(ix),
         ix.nlist(),
         ix.nprobe(),
+        ix.reorder(),
         built.build_s,
         built.recall_10,
         built.recall_queries,

@@ -1,19 +1,23 @@
-//! Approximate top-k by inner product: an inverted file (IVF). A k-means coarse quantiser
-//! (trained on a sample, distances by GEMM) splits the vectors into `nlist` lists; a query
-//! scores the centroids by inner product, scans its `nprobe` best lists with the fused exact
-//! kernel (`kernels::panel`, f32, no quantisation: the scores it returns are exact) and keeps
-//! the top k, ties by lower id.
+//! Approximate top-k by inner product: an inverted file (IVF) with 4-bit product-quantised
+//! lists. A k-means coarse quantiser (trained on a sample) splits the vectors into `nlist`
+//! lists; each vector's residual from its list's centroid is stored as 4-bit codes
+//! ([`kernels::fastscan`](crate::kernels::fastscan)). A query scores the centroids, scans the
+//! codes of its `nprobe` best lists with byte shuffles (an approximate score per vector), keeps
+//! the `reorder` best approximate scores and re-scores them exactly from the f32 vectors
+//! (`panel::exact_dot`, the same FMA chain as the exact index); the top k of those, ties by lower
+//! id, is the answer.
 //!
-//! A batch of queries is searched list by list (each list is read once for all the queries
-//! that probe it), so batches run near the kernel's peak. Filters apply during the scan; a
-//! query left with fewer than `k` results after filtering is searched again over every list.
-//! Saved as safetensors (`to_bytes` / `from_bytes`): the centroids, list offsets and the ids in
-//! list order; the vectors themselves come from the caller (the model's candidate embeddings).
+//! Queries of a batch are searched independently, in parallel, so a query's result does not
+//! depend on the batch. Filters apply before re-ranking; a query left with fewer than `k`
+//! results is searched again over every list. Saved as safetensors (`to_bytes` / `from_bytes`):
+//! the centroids, list offsets, ids in list order and the codewords; the codes are recomputed
+//! from the vectors, which come from the caller (the model's candidate embeddings).
 
 use super::{Filter, Index};
-use crate::kernels::matmul_abt;
-use crate::kernels::panel::{LANES, Quantized, QuantizedQueries, exact_dot, pack, scan};
+use crate::kernels::fastscan::{self, BLOCK, CODES, Pq4, SUB_DIM};
+use crate::kernels::panel::{LANES, exact_dot, pack, scan};
 use crate::kernels::topk::{Scored, TopK};
+use crate::kernels::{matmul_abt, with_huge_pages};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -23,71 +27,86 @@ use std::collections::HashMap;
 /// Format name and version of the saved index.
 const FORMAT: &str = "towers-ivf";
 /// Version of the saved index this build writes and reads.
-pub const IVF_FORMAT_VERSION: u32 = 1;
-/// Padding slot of a list's last panel.
+pub const IVF_FORMAT_VERSION: u32 = 2;
+/// Padding slot of a list's last block.
 const NO_ID: u32 = u32::MAX;
+/// Product-quantiser training: residuals sampled, k-means iterations.
+const PQ_SAMPLE: usize = 65_536;
+const PQ_ITERATIONS: usize = 20;
 
 /// Build and search settings of an [`IvfIndex`]; 0 means "choose from the data size".
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IvfParams {
-    /// Lists (k-means centroids). 0: `4·√n`.
+    /// Lists (k-means centroids). 0: `min(4·√n, n / 32)`.
     pub nlist: usize,
-    /// Lists scanned per query. 0: `nlist / 6` (recall@10 0.96 on 1M × 32 Gaussian vectors).
+    /// Lists scanned per query. 0: 22% of `nlist`.
     pub nprobe: usize,
+    /// Candidates re-scored exactly per query (at least `k`). 0: 400.
+    pub reorder: usize,
     /// k-means iterations.
     pub iterations: usize,
     /// k-means training sample per list.
     pub sample_per_list: usize,
-    /// Seed of the sample and the initial centroids.
+    /// Seed of the samples and the initial centroids.
     pub seed: u64,
 }
 
 impl Default for IvfParams {
     fn default() -> Self {
-        IvfParams { nlist: 0, nprobe: 0, iterations: 10, sample_per_list: 100, seed: 42 }
+        IvfParams { nlist: 0, nprobe: 0, reorder: 0, iterations: 10, sample_per_list: 100, seed: 42 }
     }
 }
 
 impl IvfParams {
     /// `nlist` for `n` vectors.
     pub fn nlist_for(&self, n: usize) -> usize {
-        let auto = (4.0 * (n as f64).sqrt()).round() as usize;
+        let auto = ((4.0 * (n as f64).sqrt()).round() as usize).min(n / 32);
         (if self.nlist == 0 { auto } else { self.nlist }).clamp(1, n.max(1))
     }
 
     /// `nprobe` for `nlist` lists.
     pub fn nprobe_for(&self, nlist: usize) -> usize {
-        (if self.nprobe == 0 { nlist.div_ceil(6) } else { self.nprobe }).clamp(1, nlist.max(1))
+        (if self.nprobe == 0 { (nlist * 22).div_ceil(100) } else { self.nprobe }).clamp(1, nlist.max(1))
+    }
+
+    /// Candidates re-scored exactly.
+    pub fn reorder(&self) -> usize {
+        if self.reorder == 0 { 400 } else { self.reorder }
     }
 }
 
-/// An approximate inner-product index: k-means lists scanned exactly. See the module docs.
+/// An approximate inner-product index: k-means lists of 4-bit codes, re-ranked exactly. See the
+/// module docs.
 #[derive(Debug, Clone)]
 pub struct IvfIndex {
     dim: usize,
-    n: usize,
+    /// The vectors in slot order (zeros for padding), `slots × dim`: the exact re-ranking
+    /// reads them, near each other when they share a list.
+    rows: Vec<f32>,
     /// `nlist × dim`.
     centroids: Vec<f32>,
     /// List `l` holds `ids[offsets[l]..offsets[l + 1]]`.
     offsets: Vec<u32>,
     /// Vector ids in list order.
     ids: Vec<u32>,
-    /// List `l` starts at panel `panel_offsets[l]`.
-    panel_offsets: Vec<u32>,
-    /// Every list's vectors packed in panels of 16 (without the prefilter).
-    panels: Vec<f32>,
-    /// With AVX2: the i16 prefilter's panels and the vectors in slot order, scored exactly.
-    quantized: Option<(Quantized, Vec<f32>)>,
-    /// The id of each panel slot (`NO_ID` for padding).
+    /// The residual quantiser.
+    pq: Pq4,
+    /// List `l` is blocks `block_offsets[l]..block_offsets[l + 1]` of `codes`.
+    block_offsets: Vec<u32>,
+    /// Every list's residual codes, in blocks of 32.
+    codes: Vec<u8>,
+    /// The id of each block slot (`NO_ID` for padding).
     slot_ids: Vec<u32>,
     /// Lists scanned per query.
     nprobe: usize,
+    /// Candidates re-scored exactly per query.
+    reorder: usize,
 }
 
 impl PartialEq for IvfIndex {
     fn eq(&self, o: &Self) -> bool {
-        (self.dim, self.n, &self.centroids, &self.offsets, &self.ids, self.nprobe)
-            == (o.dim, o.n, &o.centroids, &o.offsets, &o.ids, o.nprobe)
+        (self.dim, &self.centroids, &self.offsets, &self.ids, &self.pq, &self.codes, self.nprobe, self.reorder)
+            == (o.dim, &o.centroids, &o.offsets, &o.ids, &o.pq, &o.codes, o.nprobe, o.reorder)
     }
 }
 
@@ -193,9 +212,62 @@ fn kmeans(
     centroids
 }
 
+/// `x` as a key whose unsigned order is the order of the floats.
+#[inline]
+fn to_key(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b >> 31 == 1 { !b } else { b | 1 << 31 }
+}
+
+/// The float of a [`to_key`] key.
+#[inline]
+fn from_key(k: u32) -> f32 {
+    f32::from_bits(if k >> 31 == 1 { k & !(1 << 31) } else { !k })
+}
+
+/// A uniform sample of `m` of the rows `0..n` (all of them if `m ≥ n`), in increasing order.
+fn sample_rows(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut rows: Vec<usize> = (0..n).collect();
+    if m < n {
+        // a partial Fisher–Yates: the first m rows are a uniform sample
+        for i in 0..m {
+            let j = i + rng.below(n - i);
+            rows.swap(i, j);
+        }
+        rows.truncate(m);
+        rows.sort_unstable();
+    }
+    rows
+}
+
+/// The residual quantiser: k-means with 16 codewords in each subspace of a sample of residuals.
+fn train_pq(vectors: &[f32], dim: usize, centroids: &[f32], lists: &[u32], rng: &mut Rng) -> Pq4 {
+    let n = vectors.len() / dim;
+    let rows = sample_rows(n, PQ_SAMPLE, rng);
+    let m = fastscan::subspaces(dim);
+    let mut codebooks = Vec::with_capacity(m * CODES * SUB_DIM);
+    for s in 0..m {
+        let part: Vec<f32> = rows
+            .iter()
+            .flat_map(|&i| {
+                let c = lists[i] as usize;
+                (s * SUB_DIM..(s + 1) * SUB_DIM)
+                    .map(move |j| if j < dim { vectors[i * dim + j] - centroids[c * dim + j] } else { 0.0 })
+            })
+            .collect();
+        if rows.len() >= CODES {
+            codebooks.extend(kmeans(&part, SUB_DIM, CODES, PQ_ITERATIONS, rng, &indicatif::ProgressBar::hidden()));
+        } else {
+            codebooks.extend(part.iter().copied().chain(std::iter::repeat(0.0)).take(CODES * SUB_DIM));
+        }
+    }
+    Pq4::from_codebooks(dim, codebooks).expect("subspaces × 16 codewords")
+}
+
 impl IvfIndex {
-    /// Builds an index over `vectors` (`n × dim`, row-major): k-means on a sample, then every
-    /// vector into its nearest list. Deterministic for a given seed (whatever the thread count).
+    /// Builds an index over `vectors` (`n × dim`, row-major): k-means on a sample, every vector
+    /// into its nearest list, then the residual quantiser. Deterministic for a given seed
+    /// (whatever the thread count).
     pub fn build(vectors: &[f32], dim: usize, params: &IvfParams, progress: bool) -> Result<IvfIndex> {
         if dim == 0 || vectors.len() % dim != 0 {
             return Err(Error::Invalid("vectors must be a whole number of rows of width dim".into()));
@@ -209,25 +281,17 @@ impl IvfIndex {
         }
         let nlist = params.nlist_for(n);
         let nprobe = params.nprobe_for(nlist);
-        let bar = progress_bar(progress, params.iterations as u64 + 1);
+        let bar = progress_bar(progress, params.iterations as u64 + 2);
         let mut rng = Rng::new(params.seed);
-        let m = (nlist * params.sample_per_list.max(1)).clamp(nlist, n);
-        let mut rows: Vec<usize> = (0..n).collect();
-        if m < n {
-            // a partial Fisher–Yates: the first m rows are a uniform sample
-            for i in 0..m {
-                let j = i + rng.below(n - i);
-                rows.swap(i, j);
-            }
-            rows.truncate(m);
-            rows.sort_unstable();
-        }
+        let rows = sample_rows(n, (nlist * params.sample_per_list.max(1)).clamp(nlist, n), &mut rng);
         let sample: Vec<f32> = rows.iter().flat_map(|&i| vectors[i * dim..(i + 1) * dim].iter().copied()).collect();
         let centroids = kmeans(&sample, dim, nlist, params.iterations, &mut rng, &bar);
         bar.set_message("assigning every vector");
         let a = assign(vectors, &centroids, dim);
         bar.inc(1);
-        bar.finish_and_clear();
+        bar.set_message("training the residual quantiser");
+        let pq = train_pq(vectors, dim, &centroids, &a, &mut rng);
+        bar.inc(1);
         let mut offsets = vec![0u32; nlist + 1];
         a.iter().for_each(|&l| offsets[l as usize + 1] += 1);
         for l in 0..nlist {
@@ -239,67 +303,82 @@ impl IvfIndex {
             ids[next[l as usize] as usize] = i as u32;
             next[l as usize] += 1;
         }
-        tracing::info!(n, dim, nlist, nprobe, "IVF index built");
-        Ok(IvfIndex::from_lists(vectors, dim, centroids, offsets, ids, nprobe, true))
+        bar.set_message("encoding");
+        let ivf = IvfIndex::from_lists(vectors, dim, centroids, offsets, ids, pq, None, nprobe, params.reorder())?;
+        bar.finish_and_clear();
+        tracing::info!(n, dim, nlist, nprobe, reorder = ivf.reorder, "IVF index built");
+        Ok(ivf)
     }
 
-    /// The index from its lists, packing the vectors; the parts must be consistent.
+    /// The index from its lists and their codes (`None`: encode the residuals); the lists must
+    /// be consistent, codes of the wrong size are refused.
+    #[allow(clippy::too_many_arguments)]
     fn from_lists(
         vectors: &[f32],
         dim: usize,
         centroids: Vec<f32>,
         offsets: Vec<u32>,
         ids: Vec<u32>,
+        pq: Pq4,
+        codes: Option<Vec<u8>>,
         nprobe: usize,
-        prefilter: bool,
-    ) -> IvfIndex {
+        reorder: usize,
+    ) -> Result<IvfIndex> {
         let nlist = offsets.len() - 1;
-        let mut panel_offsets = vec![0u32; nlist + 1];
+        let mut block_offsets = vec![0u32; nlist + 1];
         for l in 0..nlist {
-            panel_offsets[l + 1] = panel_offsets[l] + (offsets[l + 1] - offsets[l]).div_ceil(LANES as u32);
+            block_offsets[l + 1] = block_offsets[l] + (offsets[l + 1] - offsets[l]).div_ceil(BLOCK as u32);
         }
-        let total = panel_offsets[nlist] as usize;
-        let mut slot_ids = vec![NO_ID; total * LANES];
+        let mut slot_ids = vec![NO_ID; block_offsets[nlist] as usize * BLOCK];
         for l in 0..nlist {
             let members = &ids[offsets[l] as usize..offsets[l + 1] as usize];
-            let s0 = panel_offsets[l] as usize * LANES;
+            let s0 = block_offsets[l] as usize * BLOCK;
             slot_ids[s0..s0 + members.len()].copy_from_slice(members);
         }
+        let encode = || -> Vec<u8> {
+            (0..nlist)
+                .into_par_iter()
+                .flat_map_iter(|l| {
+                    let slots = &slot_ids[block_offsets[l] as usize * BLOCK..block_offsets[l + 1] as usize * BLOCK];
+                    let c = &centroids[l * dim..(l + 1) * dim];
+                    pq.pack(slots.len(), |i| match slots[i] {
+                        NO_ID => None,
+                        id => {
+                            let x = &vectors[id as usize * dim..(id as usize + 1) * dim];
+                            let r: Vec<f32> = x.iter().zip(c).map(|(x, c)| x - c).collect();
+                            Some(pq.encode(&r, x))
+                        }
+                    })
+                })
+                .collect()
+        };
+        let codes = codes.unwrap_or_else(encode);
+        if codes.len() != block_offsets[nlist] as usize * pq.block_bytes() {
+            return Err(Error::Invalid(format!(
+                "{} bytes of codes, expected {}",
+                codes.len(),
+                block_offsets[nlist] as usize * pq.block_bytes()
+            )));
+        }
         let zeros = vec![0f32; dim];
-        let row = |s: usize| match slot_ids[s] {
+        let mut rows = with_huge_pages(slot_ids.len() * dim);
+        rows.extend(slot_ids.iter().flat_map(|&id| match id {
             NO_ID => &zeros[..],
             id => &vectors[id as usize * dim..(id as usize + 1) * dim],
-        };
-        // with the prefilter the rows are kept as they are (quantised beside), else packed in panels
-        let (panels, quantized) = match Quantized::new(total * LANES, dim, row).filter(|_| prefilter) {
-            Some(qz) => {
-                let rows: Vec<f32> = (0..total * LANES).flat_map(|s| row(s).iter().copied()).collect();
-                (Vec::new(), Some((qz, rows)))
-            }
-            None => {
-                let mut panels = vec![0f32; total * LANES * dim];
-                let work: Vec<(&mut [f32], usize)> = {
-                    let mut out = Vec::with_capacity(nlist);
-                    let mut rest = panels.as_mut_slice();
-                    for l in 0..nlist {
-                        let np = (panel_offsets[l + 1] - panel_offsets[l]) as usize;
-                        let (p, r) = rest.split_at_mut(np * LANES * dim);
-                        out.push((p, l));
-                        rest = r;
-                    }
-                    out
-                };
-                work.into_par_iter().for_each(|(p, l)| {
-                    let members = &ids[offsets[l] as usize..offsets[l + 1] as usize];
-                    p.copy_from_slice(&pack(members.len(), dim, |i| {
-                        let id = members[i] as usize;
-                        &vectors[id * dim..(id + 1) * dim]
-                    }));
-                });
-                (panels, None)
-            }
-        };
-        IvfIndex { dim, n: ids.len(), centroids, offsets, ids, panel_offsets, panels, quantized, slot_ids, nprobe }
+        }));
+        Ok(IvfIndex {
+            dim,
+            rows,
+            centroids,
+            offsets,
+            ids,
+            pq,
+            block_offsets,
+            codes,
+            slot_ids,
+            nprobe,
+            reorder: reorder.max(1),
+        })
     }
 
     /// Number of lists.
@@ -312,9 +391,20 @@ impl IvfIndex {
         self.nprobe
     }
 
-    /// Sets the lists scanned per query (clamped to `1..=nlist`); `nlist` makes the search exact.
+    /// Sets the lists scanned per query (clamped to `1..=nlist`).
     pub fn set_nprobe(&mut self, nprobe: usize) {
         self.nprobe = nprobe.clamp(1, self.nlist());
+    }
+
+    /// Candidates re-scored exactly per query.
+    pub fn reorder(&self) -> usize {
+        self.reorder
+    }
+
+    /// Sets the candidates re-scored exactly per query (at least 1); with `nprobe = nlist` and
+    /// `reorder ≥ n` the search is exact.
+    pub fn set_reorder(&mut self, reorder: usize) {
+        self.reorder = reorder.max(1);
     }
 
     /// The size of each list.
@@ -322,140 +412,113 @@ impl IvfIndex {
         self.offsets.windows(2).map(|w| (w[1] - w[0]) as usize).collect()
     }
 
-    /// The `nprobe` lists of each query whose centroids score highest (ties: lower list).
-    fn probes(&self, queries: &[f32], nprobe: usize) -> Vec<Vec<u32>> {
-        let (nq, nlist) = (queries.len() / self.dim, self.nlist());
-        let nprobe = nprobe.min(nlist);
-        let mut out = Vec::with_capacity(nq);
-        let mut s = Vec::new();
-        for block in queries.chunks(256 * self.dim) {
-            let rows = block.len() / self.dim;
-            s.resize(rows * nlist, 0f32);
-            matmul_abt(block, &self.centroids, &mut s, rows, nlist, self.dim);
-            let mut keys: Vec<u64> = Vec::with_capacity(nlist);
-            for row in s.chunks_exact(nlist).take(rows) {
-                // ascending keys = descending scores, ties to the lower list
-                keys.clear();
-                keys.extend(row.iter().enumerate().map(|(l, &x)| {
-                    let b = x.to_bits();
-                    let ascending = if b >> 31 == 1 { !b } else { b | 1 << 31 };
-                    (u64::from(!ascending) << 32) | l as u64
-                }));
-                if nprobe < nlist {
-                    keys.select_nth_unstable(nprobe - 1);
-                }
-                let lists: Vec<u32> = keys[..nprobe].iter().map(|&k| k as u32).collect();
-                out.push(lists);
+    /// The `nprobe` lists whose centroid scores (`scores`, one per list) are highest (ties:
+    /// lower list), in list order, with their scores.
+    fn probes(scores: &[f32], nprobe: usize) -> Vec<(u32, f32)> {
+        let nprobe = nprobe.clamp(1, scores.len());
+        let keys: Vec<u32> = scores.iter().map(|&x| to_key(x)).collect();
+        let mut sorted = keys.clone();
+        let (_, &mut pivot, _) = sorted.select_nth_unstable_by(nprobe - 1, |a, b| b.cmp(a));
+        // every list above the pivot, then those at it, lowest first
+        let mut at = nprobe - keys.iter().filter(|&&k| k > pivot).count();
+        let mut out = Vec::with_capacity(nprobe);
+        for (l, (&k, &x)) in keys.iter().zip(scores).enumerate() {
+            if k > pivot || (k == pivot && at > 0) {
+                at -= usize::from(k == pivot);
+                out.push((l as u32, x));
             }
         }
         out
     }
 
-    /// Top-k of queries `q0..q0 + probes.len()` over their lists, list by list.
-    fn scan_lists<'f>(
-        &self,
-        queries: &[f32],
-        q0: usize,
-        probes: &[Vec<u32>],
-        k: usize,
-        filter: &(impl Fn(usize) -> Filter<'f> + Sync),
-    ) -> Vec<Vec<Scored>> {
-        let (d, nq) = (self.dim, probes.len());
-        let mut members: Vec<Vec<u32>> = vec![Vec::new(); self.nlist()];
-        for (i, p) in probes.iter().enumerate() {
-            p.iter().for_each(|&l| members[l as usize].push(i as u32));
-        }
-        let mut heaps: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
-        let (mut buf, mut t) = (Vec::new(), Vec::new());
-        if let Some((qz, rows)) = &self.quantized {
-            let qs = &queries[q0 * d..(q0 + nq) * d];
-            let all = qz.queries(qs, nq, d);
-            let mut these = QuantizedQueries::default();
-            for (l, m) in members.iter().enumerate() {
-                if m.is_empty() {
-                    continue;
-                }
-                t.clear();
-                t.extend(m.iter().map(|&i| heaps[i as usize].threshold()));
-                let (p0, p1) = (self.panel_offsets[l] as usize, self.panel_offsets[l + 1] as usize);
-                these.gather_from(&all, m);
-                qz.scan(&these, p0, p1, &mut t, |r, slot| {
-                    let i = m[r] as usize;
-                    let s = p0 * LANES + slot;
-                    let id = self.slot_ids[s];
-                    if id != NO_ID && !filter(q0 + i).skips(id) {
-                        let score = exact_dot(&qs[i * d..(i + 1) * d], &rows[s * d..(s + 1) * d]);
-                        if score >= heaps[i].threshold() {
-                            heaps[i].push(Scored { id, score });
-                        }
-                    }
-                    heaps[i].threshold()
-                });
-            }
-            return heaps.into_iter().map(TopK::into_sorted).collect();
-        }
-        for (l, m) in members.iter().enumerate() {
-            if m.is_empty() {
-                continue;
-            }
-            buf.clear();
-            t.clear();
-            for &i in m {
-                let q = q0 + i as usize;
-                buf.extend_from_slice(&queries[q * d..(q + 1) * d]);
-                t.push(heaps[i as usize].threshold());
-            }
-            let (p0, p1) = (self.panel_offsets[l] as usize, self.panel_offsets[l + 1] as usize);
-            let slots = &self.slot_ids[p0 * LANES..p1 * LANES];
-            scan(&buf, m.len(), d, &self.panels[p0 * LANES * d..], p1 - p0, &mut t, |r, slot, score| {
-                let (i, id) = (m[r] as usize, slots[slot]);
-                if id != NO_ID && !filter(q0 + i).skips(id) {
-                    heaps[i].push(Scored { id, score });
-                }
-                heaps[i].threshold()
-            });
-        }
-        heaps.into_iter().map(TopK::into_sorted).collect()
+    /// The blocks of list `l`.
+    fn blocks(&self, l: u32) -> std::ops::Range<usize> {
+        self.block_offsets[l as usize] as usize..self.block_offsets[l as usize + 1] as usize
     }
 
-    /// The `k` best candidates of each query scanning `nprobe` lists per query.
+    /// The `k` best candidates of one query: approximate scores over `nprobe` lists (scanned in
+    /// list order, the list after next fetched ahead), the `reorder` best re-scored exactly.
+    fn search_one(&self, query: &[f32], k: usize, filter: &Filter, nprobe: usize) -> Vec<Scored> {
+        let mut scores = vec![0f32; self.nlist()];
+        matmul_abt(query, &self.centroids, &mut scores, 1, self.nlist(), self.dim);
+        let lists = Self::probes(&scores, nprobe);
+        let mut search = Search::new(self, query, k, filter);
+        for (i, &(l, base)) in lists.iter().enumerate() {
+            if let Some(&(ahead, _)) = lists.get(i + 2) {
+                let b = self.blocks(ahead);
+                fastscan::prefetch(&self.codes[b.start * self.pq.block_bytes()..b.end * self.pq.block_bytes()]);
+            }
+            search.scan(l, base);
+        }
+        search.finish()
+    }
+
+    /// The `k` best candidates of each query scanning `nprobe` lists per query. Queries are
+    /// searched in blocks, list by list, so that a list's codes are read once for every query
+    /// of the block that probes it; each query's answer is the one it gets alone.
     pub fn search_batch_with(&self, queries: &[f32], k: usize, filters: &[Filter], nprobe: usize) -> Vec<Vec<Scored>> {
+        const QUERIES: usize = 64;
         assert!(queries.len() % self.dim == 0, "queries must be rows of width dim");
-        let nq = queries.len() / self.dim;
+        let (d, nlist) = (self.dim, self.nlist());
         let filter = |i: usize| match filters.len() {
             0 => Filter::default(),
             1 => filters[0],
             _ => filters[i],
         };
-        // one block per thread: each block reads every list it probes once
-        let threads = rayon::current_num_threads().max(1);
-        let block = nq.div_ceil(threads).max(1);
-        let run = |b: usize| -> Vec<Vec<Scored>> {
-            let (b0, b1) = (b * block, ((b + 1) * block).min(nq));
-            let probes = self.probes(&queries[b0 * self.dim..b1 * self.dim], nprobe);
-            let mut out = self.scan_lists(queries, b0, &probes, k, &filter);
-            // filtered out of the probed lists: search everything for those queries
-            if nprobe < self.nlist() {
-                let all: Vec<u32> = (0..self.nlist() as u32).collect();
-                for (i, r) in out.iter_mut().enumerate() {
-                    if r.len() < k.min(self.n) {
-                        *r = self.scan_lists(queries, b0 + i, std::slice::from_ref(&all), k, &filter).remove(0);
-                    }
+        // filtered out of the probed lists: search every list
+        let complete = |got: Vec<Scored>, q: &[f32], f: &Filter| {
+            if got.len() < k.min(self.ids.len()) && nprobe < nlist {
+                return self.search_one(q, k, f, nlist);
+            }
+            got
+        };
+        if queries.len() == d {
+            let f = filter(0);
+            return vec![complete(self.search_one(queries, k, &f, nprobe), queries, &f)];
+        }
+        let block = |(b, qs): (usize, &[f32])| -> Vec<Vec<Scored>> {
+            let rows = qs.len() / d;
+            let fs: Vec<Filter> = (0..rows).map(|r| filter(b * QUERIES + r)).collect();
+            let mut scores = vec![0f32; rows * nlist];
+            matmul_abt(qs, &self.centroids, &mut scores, rows, nlist, d);
+            let probes: Vec<Vec<(u32, f32)>> =
+                scores.chunks_exact(nlist).map(|row| Self::probes(row, nprobe)).collect();
+            // (query, centroid score) list by list, queries in order: a counting sort
+            let mut start = vec![0usize; nlist + 1];
+            probes.iter().flatten().for_each(|&(l, _)| start[l as usize + 1] += 1);
+            for l in 0..nlist {
+                start[l + 1] += start[l];
+            }
+            let mut next = start.clone();
+            let mut by_list = vec![(0u32, 0f32); start[nlist]];
+            for (r, lists) in probes.iter().enumerate() {
+                for &(l, base) in lists {
+                    by_list[next[l as usize]] = (r as u32, base);
+                    next[l as usize] += 1;
                 }
             }
-            out
+            let mut searches: Vec<Search> =
+                (0..rows).map(|r| Search::new(self, &qs[r * d..(r + 1) * d], k, &fs[r])).collect();
+            for l in 0..nlist {
+                for &(r, base) in &by_list[start[l]..start[l + 1]] {
+                    searches[r as usize].scan(l as u32, base);
+                }
+            }
+            searches
+                .into_iter()
+                .enumerate()
+                .map(|(r, s)| complete(s.finish(), &qs[r * d..(r + 1) * d], &fs[r]))
+                .collect()
         };
-        let n_blocks = nq.div_ceil(block);
-        let blocks: Vec<Vec<Vec<Scored>>> = if n_blocks <= 1 {
-            (0..n_blocks).map(run).collect()
-        } else {
-            (0..n_blocks).into_par_iter().map(run).collect()
-        };
-        blocks.into_iter().flatten().collect()
+        let blocks = queries.chunks(QUERIES * d).enumerate();
+        if queries.len() <= QUERIES * d {
+            return blocks.flat_map(block).collect();
+        }
+        blocks.collect::<Vec<_>>().into_par_iter().flat_map_iter(block).collect()
     }
 
-    /// Serialises the index (not the vectors): safetensors with `centroids`, `offsets`, `ids`
-    /// and the format, version and `nprobe` in its metadata.
+    /// Serialises the index (not the vectors): safetensors with `centroids`, `offsets`, `ids`,
+    /// `codebooks`, `codes` and the format, version, `nprobe` and `reorder` in its metadata.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let f = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let u = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
@@ -463,6 +526,8 @@ impl IvfIndex {
             ("centroids", Dtype::F32, vec![self.nlist(), self.dim], f(&self.centroids)),
             ("offsets", Dtype::U32, vec![self.offsets.len()], u(&self.offsets)),
             ("ids", Dtype::U32, vec![self.ids.len()], u(&self.ids)),
+            ("codebooks", Dtype::F32, vec![fastscan::subspaces(self.dim), CODES, SUB_DIM], f(self.pq.codebooks())),
+            ("codes", Dtype::U8, vec![self.codes.len()], self.codes.clone()),
         ];
         let views: Vec<(&str, TensorView)> = data
             .iter()
@@ -473,6 +538,7 @@ impl IvfIndex {
             ("format".to_string(), FORMAT.to_string()),
             ("format_version".to_string(), IVF_FORMAT_VERSION.to_string()),
             ("nprobe".to_string(), self.nprobe.to_string()),
+            ("reorder".to_string(), self.reorder.to_string()),
         ]);
         safetensors::serialize(views, Some(meta)).map_err(|e| Error::Invalid(format!("serialising the index: {e}")))
     }
@@ -494,7 +560,8 @@ impl IvfIndex {
                 "index format version {version}; this towers reads version {IVF_FORMAT_VERSION} (rebuild it with `towers index build`)"
             )));
         }
-        let nprobe: usize = meta.get("nprobe").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let number = |key: &str| -> usize { meta.get(key).and_then(|v| v.parse().ok()).unwrap_or(0) };
+        let (nprobe, reorder) = (number("nprobe"), number("reorder"));
         let tensor = |name: &str, dtype: Dtype| -> Result<(Vec<usize>, Vec<u8>)> {
             let v = st.tensor(name).map_err(|_| bad(format!("missing tensor '{name}'")))?;
             if v.dtype() != dtype {
@@ -506,9 +573,12 @@ impl IvfIndex {
         let (cs, cb) = tensor("centroids", Dtype::F32)?;
         let (_, ob) = tensor("offsets", Dtype::U32)?;
         let (_, ib) = tensor("ids", Dtype::U32)?;
+        let (ps, pb) = tensor("codebooks", Dtype::F32)?;
+        let (_, codes) = tensor("codes", Dtype::U8)?;
         let centroids: Vec<f32> = words(cb).into_iter().map(f32::from_le_bytes).collect();
         let offsets: Vec<u32> = words(ob).into_iter().map(u32::from_le_bytes).collect();
         let ids: Vec<u32> = words(ib).into_iter().map(u32::from_le_bytes).collect();
+        let codebooks: Vec<f32> = words(pb).into_iter().map(f32::from_le_bytes).collect();
         let n = vectors.len() / dim.max(1);
         if cs.len() != 2 || cs[1] != dim || cs[0] == 0 {
             return Err(bad(format!("centroids are {cs:?}, expected [nlist, {dim}]")));
@@ -533,13 +603,101 @@ impl IvfIndex {
         if nprobe == 0 || nprobe > nlist {
             return Err(bad(format!("nprobe {nprobe} is not in 1..={nlist}")));
         }
-        Ok(IvfIndex::from_lists(vectors, dim, centroids, offsets, ids, nprobe, true))
+        if ps != [fastscan::subspaces(dim), CODES, SUB_DIM] {
+            return Err(bad(format!(
+                "codebooks are {ps:?}, expected [{}, {CODES}, {SUB_DIM}]",
+                fastscan::subspaces(dim)
+            )));
+        }
+        if reorder == 0 {
+            return Err(bad("reorder must be at least 1".into()));
+        }
+        let pq = Pq4::from_codebooks(dim, codebooks).ok_or_else(|| bad("codebooks do not fit the dimension".into()))?;
+        IvfIndex::from_lists(vectors, dim, centroids, offsets, ids, pq, Some(codes), nprobe, reorder)
+    }
+}
+
+/// One query's search in progress: its quantised table and its best approximate candidates.
+struct Search<'a> {
+    ivf: &'a IvfIndex,
+    query: &'a [f32],
+    filter: &'a Filter<'a>,
+    k: usize,
+    lut: fastscan::Lut,
+    /// Candidates kept for re-scoring.
+    keep: usize,
+    /// (approximate score as an ordered key) << 32 | slot; at 2·keep entries it is cut back to
+    /// the keep best, and `worst` rises to the worst kept.
+    cand: Vec<u64>,
+    worst: f32,
+}
+
+impl<'a> Search<'a> {
+    fn new(ivf: &'a IvfIndex, query: &'a [f32], k: usize, filter: &'a Filter<'a>) -> Search<'a> {
+        let keep = ivf.reorder.max(k).max(1);
+        let lut = ivf.pq.lut(query);
+        Search { ivf, query, filter, k, lut, keep, cand: Vec::with_capacity(2 * keep), worst: f32::NEG_INFINITY }
+    }
+
+    /// Keeps the `keep` best candidates; returns the worst of them.
+    fn cut(cand: &mut Vec<u64>, keep: usize) -> f32 {
+        cand.select_nth_unstable_by(keep - 1, |a, b| b.cmp(a));
+        cand.truncate(keep);
+        from_key((cand[keep - 1] >> 32) as u32)
+    }
+
+    /// Scans list `l`, whose centroid scores `base`.
+    fn scan(&mut self, l: u32, base: f32) {
+        let Search { ivf, filter, lut, keep, cand, worst, .. } = self;
+        let (keep, ivf, filter) = (*keep, *ivf, *filter);
+        let mut t = lut.threshold(*worst, base);
+        if t > lut.max_sum {
+            return;
+        }
+        let blocks = ivf.blocks(l);
+        let len = (ivf.offsets[l as usize + 1] - ivf.offsets[l as usize]) as usize;
+        let s0 = blocks.start * BLOCK;
+        let filtering = !filter.exclude.is_empty() || filter.allow.is_some();
+        let codes = &ivf.codes[blocks.start * ivf.pq.block_bytes()..];
+        fastscan::scan(codes, blocks.len(), lut, t, |i, sum| {
+            // past the list's end: padding
+            if i < len && !(filtering && filter.skips(ivf.slot_ids[s0 + i])) {
+                cand.push(u64::from(to_key(lut.score(sum, base))) << 32 | (s0 + i) as u64);
+                if cand.len() == 2 * keep {
+                    *worst = Self::cut(cand, keep);
+                    t = lut.threshold(*worst, base);
+                }
+            }
+            t
+        });
+    }
+
+    /// The `k` best candidates, re-scored exactly (in slot order, a few rows fetched ahead).
+    fn finish(mut self) -> Vec<Scored> {
+        if self.cand.len() > self.keep {
+            Self::cut(&mut self.cand, self.keep);
+        }
+        let mut slots: Vec<u32> = self.cand.iter().map(|&c| c as u32).collect();
+        slots.sort_unstable();
+        let (ivf, d) = (self.ivf, self.ivf.dim);
+        let row = |slot: u32| &ivf.rows[slot as usize * d..(slot as usize + 1) * d];
+        let mut top = TopK::new(self.k);
+        for (i, &slot) in slots.iter().enumerate() {
+            if let Some(&ahead) = slots.get(i + 8) {
+                fastscan::prefetch(row(ahead));
+            }
+            let score = exact_dot(self.query, row(slot));
+            if score >= top.threshold() {
+                top.push(Scored { id: ivf.slot_ids[slot as usize], score });
+            }
+        }
+        top.into_sorted()
     }
 }
 
 impl Index for IvfIndex {
     fn len(&self) -> usize {
-        self.n
+        self.ids.len()
     }
 
     fn dim(&self) -> usize {
@@ -594,7 +752,9 @@ mod tests {
         assert!(r >= 0.9, "recall@10 {r}");
         // one query at a time gives the same as the batch
         assert_eq!(ivf.search(&q[..d], 10, &Filter::default()), got[0]);
+        // every list, every candidate re-scored: exact
         ivf.set_nprobe(ivf.nlist());
+        ivf.set_reorder(n);
         let all = ivf.search_batch(&q, 10, &[]);
         for (a, w) in all.iter().zip(&want) {
             assert_eq!(a.iter().map(|s| s.id).collect::<Vec<_>>(), w.iter().map(|s| s.id).collect::<Vec<_>>());
@@ -605,19 +765,26 @@ mod tests {
     }
 
     #[test]
-    fn the_f32_path_without_the_prefilter_gives_the_same_results() {
+    fn a_query_gets_the_same_answer_alone_as_in_a_batch_whatever_the_threads() {
         let (n, d) = (3000, 8);
         let v = clustered(n, d, 5);
-        let ivf = IvfIndex::build(&v, d, &IvfParams { nlist: 20, nprobe: 5, ..Default::default() }, false).unwrap();
-        let plain = IvfIndex::from_lists(&v, d, ivf.centroids.clone(), ivf.offsets.clone(), ivf.ids.clone(), 5, false);
-        assert!(plain.quantized.is_none() && !plain.panels.is_empty());
+        let ivf = IvfIndex::build(&v, d, &IvfParams { nlist: 20, nprobe: 5, reorder: 30, ..Default::default() }, false)
+            .unwrap();
         let q = clustered(50, d, 6);
         let exclude: Vec<u32> = (0..n as u32).step_by(3).collect();
         let f = [Filter { exclude: &exclude, allow: None }];
-        let (a, b) = (ivf.search_batch(&q, 10, &f), plain.search_batch(&q, 10, &f));
-        for (x, y) in a.iter().zip(&b) {
-            assert_eq!(x.iter().map(|s| s.id).collect::<Vec<_>>(), y.iter().map(|s| s.id).collect::<Vec<_>>());
-            assert!(x.iter().zip(y).all(|(s, t)| (s.score - t.score).abs() < 1e-5));
+        let batch = ivf.search_batch(&q, 10, &f);
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        assert_eq!(one.install(|| ivf.search_batch(&q, 10, &f)), batch);
+        for (i, r) in batch.iter().enumerate() {
+            assert_eq!(&ivf.search(&q[i * d..(i + 1) * d], 10, &f[0]), r);
+            assert_eq!(r.len(), 10);
+            assert!(r.iter().all(|s| s.id % 3 != 0));
+            // exact scores, best first
+            assert!(r.windows(2).all(|w| w[0].score >= w[1].score));
+            for s in r {
+                assert_eq!(s.score, exact_dot(&q[i * d..(i + 1) * d], &v[s.id as usize * d..(s.id as usize + 1) * d]));
+            }
         }
     }
 
@@ -654,6 +821,11 @@ mod tests {
         assert_eq!(back.search(&v[..d], 5, &Filter::default()), ivf.search(&v[..d], 5, &Filter::default()));
         assert!(IvfIndex::from_bytes(&bytes[..bytes.len() / 2], &v, d).is_err());
         assert!(IvfIndex::from_bytes(b"not an index", &v, d).is_err());
+        // codes of another index
+        let mut other = ivf.clone();
+        other.codes.pop();
+        let err = IvfIndex::from_bytes(&other.to_bytes().unwrap(), &v, d).unwrap_err().to_string();
+        assert!(err.contains("codes"), "{err}");
         // vectors of another model
         assert!(IvfIndex::from_bytes(&bytes, &v[..(n - 1) * d], d).is_err());
         let err = IvfIndex::from_bytes(&bytes, &v[..n * 4], 4).unwrap_err().to_string();

@@ -1,7 +1,7 @@
 //! Top-k search over candidate embeddings. Needs only embeddings, never the model.
 //!
 //! Two indexes behind one trait: [`BruteForceIndex`] (exact) and [`IvfIndex`] (approximate:
-//! an inverted file over k-means lists, scanned exactly in the probed lists).
+//! an inverted file over k-means lists of 4-bit codes, its best candidates re-scored exactly).
 
 mod brute_force;
 mod ivf;

@@ -3,12 +3,31 @@
 //! exact top-k scoring. Plain `f32` slices in and out, row-major, no framework types.
 
 pub mod dense;
+pub mod fastscan;
 pub mod gru;
 mod hard_negatives;
 pub mod panel;
 pub mod softmax;
 pub mod table;
 pub mod topk;
+
+/// An empty vector with room for `len` items whose memory the kernel is asked (Linux) to back
+/// with 2 MiB pages, so that random reads over a large table miss the TLB less. Only a hint:
+/// elsewhere, or if refused, it is an ordinary vector.
+pub fn with_huge_pages<T>(len: usize) -> Vec<T> {
+    let v: Vec<T> = Vec::with_capacity(len);
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let (start, bytes) = (v.as_ptr() as usize, len * std::mem::size_of::<T>());
+        let (a, b) = (start.next_multiple_of(HUGE), (start + bytes) / HUGE * HUGE);
+        if b > a {
+            // SAFETY: advice on whole pages inside an allocation that nothing has touched yet.
+            unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_HUGEPAGE) };
+        }
+    }
+    v
+}
 
 /// `out (m×n) = A (m×k) · B (k×n)` with `A[i][p] = a[i·a_rs + p·a_cs]` and
 /// `B[p][j] = b[p·b_rs + j·b_cs]`. Single-threaded: callers parallelise over blocks, so that

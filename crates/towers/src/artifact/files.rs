@@ -12,7 +12,8 @@
 //! interactions.safetensors what each user saw in training (CSR) and item popularity
 //! history.json/.csv/.svg   per-epoch training history and its plot
 //! index.ivf.safetensors    optional approximate index (`towers index build`): IVF centroids,
-//!                          list offsets, ids in list order; the vectors are the candidates'
+//!                          list offsets, ids in list order, 4-bit codewords and codes; the
+//!                          exact vectors are the candidates'
 //! ```
 //! Saving writes a temporary sibling directory and renames it into place, so a reader never
 //! sees half a model. Loading checks the format version and every checksum before parsing.

@@ -87,7 +87,7 @@ pub struct IndexArgs {
     /// IVF lists scanned per query (0: 22% of nlist).
     #[arg(long, default_value_t = 0)]
     pub nprobe: usize,
-    /// Candidates re-scored exactly per query (0: 400).
+    /// Candidates re-scored exactly per query (0: 300).
     #[arg(long, default_value_t = 0)]
     pub reorder: usize,
     /// Print one JSON object.

@@ -42,7 +42,7 @@ pub struct BuildArgs {
     /// Lists scanned per query (default 22% of nlist).
     #[arg(long)]
     pub nprobe: Option<usize>,
-    /// Candidates re-scored exactly per query (default 400).
+    /// Candidates re-scored exactly per query (default 300).
     #[arg(long)]
     pub reorder: Option<usize>,
     /// k-means iterations.

@@ -7,11 +7,14 @@
 //! (`panel::exact_dot`, the same FMA chain as the exact index); the top k of those, ties by lower
 //! id, is the answer.
 //!
-//! Queries of a batch are searched independently, in parallel, so a query's result does not
-//! depend on the batch. Filters apply before re-ranking; a query left with fewer than `k`
-//! results is searched again over every list. Saved as safetensors (`to_bytes` / `from_bytes`):
-//! the centroids, list offsets, ids in list order and the codewords; the codes are recomputed
-//! from the vectors, which come from the caller (the model's candidate embeddings).
+//! The codes are score-aware (see [`Pq4::encode`]); the codewords start from k-means on a sample
+//! of residuals and are refined for the same loss ([`Pq4::refine`]). One query scans its lists in
+//! memory order, fetching ahead; a batch is searched 64 queries at a time, list by list, so that
+//! a list's codes are read once for all the queries of the block that probe it. Either way a
+//! query's answer does not depend on the batch. Filters apply before re-ranking; a query left
+//! with fewer than `k` results is searched again over every list. Saved as safetensors
+//! (`to_bytes` / `from_bytes`): the centroids, list offsets, ids in list order, the codewords and
+//! the codes; the f32 vectors come from the caller (the model's candidate embeddings).
 
 use super::{Filter, Index};
 use crate::kernels::fastscan::{self, BLOCK, CODES, Pq4, SUB_DIM};
@@ -33,6 +36,8 @@ const NO_ID: u32 = u32::MAX;
 /// Product-quantiser training: residuals sampled, k-means iterations.
 const PQ_SAMPLE: usize = 65_536;
 const PQ_ITERATIONS: usize = 20;
+/// Passes of score-aware codebook training after k-means.
+const PQ_REFINE: usize = 2;
 
 /// Build and search settings of an [`IvfIndex`]; 0 means "choose from the data size".
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,7 +46,7 @@ pub struct IvfParams {
     pub nlist: usize,
     /// Lists scanned per query. 0: 22% of `nlist`.
     pub nprobe: usize,
-    /// Candidates re-scored exactly per query (at least `k`). 0: 400.
+    /// Candidates re-scored exactly per query (at least `k`). 0: 300.
     pub reorder: usize,
     /// k-means iterations.
     pub iterations: usize,
@@ -71,7 +76,7 @@ impl IvfParams {
 
     /// Candidates re-scored exactly.
     pub fn reorder(&self) -> usize {
-        if self.reorder == 0 { 400 } else { self.reorder }
+        if self.reorder == 0 { 300 } else { self.reorder }
     }
 }
 
@@ -225,6 +230,26 @@ fn from_key(k: u32) -> f32 {
     f32::from_bits(if k >> 31 == 1 { k & !(1 << 31) } else { !k })
 }
 
+/// Groups `(list, value)` pairs by list, in their order within a list (a counting sort): list `l`
+/// holds `values[start[l]..start[l + 1]]`; returns `(start, values)`.
+fn group_by_list<T: Copy + Default>(
+    nlist: usize,
+    items: impl Iterator<Item = (u32, T)> + Clone,
+) -> (Vec<usize>, Vec<T>) {
+    let mut start = vec![0usize; nlist + 1];
+    items.clone().for_each(|(l, _)| start[l as usize + 1] += 1);
+    for l in 0..nlist {
+        start[l + 1] += start[l];
+    }
+    let mut next = start.clone();
+    let mut values = vec![T::default(); start[nlist]];
+    for (l, v) in items {
+        values[next[l as usize]] = v;
+        next[l as usize] += 1;
+    }
+    (start, values)
+}
+
 /// A uniform sample of `m` of the rows `0..n` (all of them if `m ≥ n`), in increasing order.
 fn sample_rows(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
     let mut rows: Vec<usize> = (0..n).collect();
@@ -244,24 +269,28 @@ fn sample_rows(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
 fn train_pq(vectors: &[f32], dim: usize, centroids: &[f32], lists: &[u32], rng: &mut Rng) -> Pq4 {
     let n = vectors.len() / dim;
     let rows = sample_rows(n, PQ_SAMPLE, rng);
+    let xs: Vec<f32> = rows.iter().flat_map(|&i| vectors[i * dim..(i + 1) * dim].iter().copied()).collect();
+    let residuals: Vec<f32> = rows
+        .iter()
+        .flat_map(|&i| {
+            let c = &centroids[lists[i] as usize * dim..(lists[i] as usize + 1) * dim];
+            vectors[i * dim..(i + 1) * dim].iter().zip(c).map(|(x, c)| x - c)
+        })
+        .collect();
     let m = fastscan::subspaces(dim);
     let mut codebooks = Vec::with_capacity(m * CODES * SUB_DIM);
+    let residual = |i: usize, j: usize| if j < dim { residuals[i * dim + j] } else { 0.0 };
     for s in 0..m {
-        let part: Vec<f32> = rows
-            .iter()
-            .flat_map(|&i| {
-                let c = lists[i] as usize;
-                (s * SUB_DIM..(s + 1) * SUB_DIM)
-                    .map(move |j| if j < dim { vectors[i * dim + j] - centroids[c * dim + j] } else { 0.0 })
-            })
-            .collect();
+        let part: Vec<f32> =
+            (0..rows.len()).flat_map(|i| (s * SUB_DIM..(s + 1) * SUB_DIM).map(move |j| residual(i, j))).collect();
         if rows.len() >= CODES {
             codebooks.extend(kmeans(&part, SUB_DIM, CODES, PQ_ITERATIONS, rng, &indicatif::ProgressBar::hidden()));
         } else {
             codebooks.extend(part.iter().copied().chain(std::iter::repeat(0.0)).take(CODES * SUB_DIM));
         }
     }
-    Pq4::from_codebooks(dim, codebooks).expect("subspaces × 16 codewords")
+    let pq = Pq4::from_codebooks(dim, codebooks).expect("subspaces × 16 codewords");
+    (0..PQ_REFINE).fold(pq, |pq, _| pq.refine(&residuals, &xs))
 }
 
 impl IvfIndex {
@@ -292,17 +321,8 @@ impl IvfIndex {
         bar.set_message("training the residual quantiser");
         let pq = train_pq(vectors, dim, &centroids, &a, &mut rng);
         bar.inc(1);
-        let mut offsets = vec![0u32; nlist + 1];
-        a.iter().for_each(|&l| offsets[l as usize + 1] += 1);
-        for l in 0..nlist {
-            offsets[l + 1] += offsets[l];
-        }
-        let mut next = offsets.clone();
-        let mut ids = vec![0u32; n];
-        for (i, &l) in a.iter().enumerate() {
-            ids[next[l as usize] as usize] = i as u32;
-            next[l as usize] += 1;
-        }
+        let (start, ids) = group_by_list(nlist, a.iter().enumerate().map(|(i, &l)| (l, i as u32)));
+        let offsets = start.into_iter().map(|o| o as u32).collect();
         bar.set_message("encoding");
         let ivf = IvfIndex::from_lists(vectors, dim, centroids, offsets, ids, pq, None, nprobe, params.reorder())?;
         bar.finish_and_clear();
@@ -483,20 +503,14 @@ impl IvfIndex {
             matmul_abt(qs, &self.centroids, &mut scores, rows, nlist, d);
             let probes: Vec<Vec<(u32, f32)>> =
                 scores.chunks_exact(nlist).map(|row| Self::probes(row, nprobe)).collect();
-            // (query, centroid score) list by list, queries in order: a counting sort
-            let mut start = vec![0usize; nlist + 1];
-            probes.iter().flatten().for_each(|&(l, _)| start[l as usize + 1] += 1);
-            for l in 0..nlist {
-                start[l + 1] += start[l];
-            }
-            let mut next = start.clone();
-            let mut by_list = vec![(0u32, 0f32); start[nlist]];
-            for (r, lists) in probes.iter().enumerate() {
-                for &(l, base) in lists {
-                    by_list[next[l as usize]] = (r as u32, base);
-                    next[l as usize] += 1;
-                }
-            }
+            // (query, centroid score) list by list, queries in order
+            let (start, by_list) = group_by_list(
+                nlist,
+                probes
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(r, lists)| lists.iter().map(move |&(l, base)| (l, (r as u32, base)))),
+            );
             let mut searches: Vec<Search> =
                 (0..rows).map(|r| Search::new(self, &qs[r * d..(r + 1) * d], k, &fs[r])).collect();
             for l in 0..nlist {

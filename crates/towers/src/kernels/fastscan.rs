@@ -133,6 +133,62 @@ impl Pq4 {
         codes.into_iter().map(|c| c as u8).collect()
     }
 
+    /// One pass of score-aware codebook training over `residuals` of `vectors` (both
+    /// `n × dim`): encodes them, then moves each codeword to the minimiser of the loss of
+    /// [`Pq4::encode`] over the residuals it encodes (the other subspaces' errors held fixed: a
+    /// `SUB_DIM × SUB_DIM` linear system per codeword). Unused codewords stay.
+    pub fn refine(&self, residuals: &[f32], vectors: &[f32]) -> Pq4 {
+        use rayon::prelude::*;
+        let (dim, m, w) = (self.dim, self.m, SUB_DIM);
+        let n = residuals.len() / dim;
+        let codes: Vec<Vec<u8>> = (0..n)
+            .into_par_iter()
+            .map(|i| self.encode(&residuals[i * dim..(i + 1) * dim], &vectors[i * dim..(i + 1) * dim]))
+            .collect();
+        // per codeword: the normal equations a·c = b, summed in f64 in row order
+        let mut a = vec![0f64; m * CODES * w * w];
+        let mut b = vec![0f64; m * CODES * w];
+        let mut used = vec![false; m * CODES];
+        let eta = f64::from(ETA) - 1.0;
+        for (i, codes) in codes.iter().enumerate() {
+            let (r, x) = (&residuals[i * dim..(i + 1) * dim], &vectors[i * dim..(i + 1) * dim]);
+            let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if norm == 0.0 {
+                continue;
+            }
+            let unit = |s: usize, j: usize| f64::from(self.part(x, s, j) / norm);
+            // each subspace's error along x with its current codeword
+            let along: Vec<f64> = (0..m)
+                .map(|s| {
+                    let word = &self.codebooks[(s * CODES + codes[s] as usize) * w..];
+                    (0..w).map(|j| f64::from(self.part(r, s, j) - word[j]) * unit(s, j)).sum()
+                })
+                .collect();
+            let total: f64 = along.iter().sum();
+            for s in 0..m {
+                let c = s * CODES + codes[s] as usize;
+                used[c] = true;
+                let others = total - along[s];
+                let r_along: f64 = (0..w).map(|j| f64::from(self.part(r, s, j)) * unit(s, j)).sum();
+                for j in 0..w {
+                    for k in 0..w {
+                        a[(c * w + j) * w + k] += f64::from(u8::from(j == k)) + eta * unit(s, j) * unit(s, k);
+                    }
+                    b[c * w + j] += f64::from(self.part(r, s, j)) + eta * (others + r_along) * unit(s, j);
+                }
+            }
+        }
+        let mut codebooks = self.codebooks.clone();
+        for c in (0..m * CODES).filter(|&c| used[c]) {
+            if let Some(word) = solve(&mut a[c * w * w..(c + 1) * w * w], &mut b[c * w..(c + 1) * w]) {
+                for (dst, v) in codebooks[c * w..(c + 1) * w].iter_mut().zip(word) {
+                    *dst = v as f32;
+                }
+            }
+        }
+        Pq4 { codebooks, ..self.clone() }
+    }
+
     /// Packs the codes of `rows` vectors (`codes(i)`, one per subspace; `None`: padding, code 0)
     /// in blocks; `rows` must be a multiple of [`BLOCK`].
     pub fn pack(&self, rows: usize, codes: impl Fn(usize) -> Option<Vec<u8>>) -> Vec<u8> {
@@ -175,6 +231,35 @@ impl Pq4 {
         let max_sum = table.chunks_exact(32).map(|t| t[..16].iter().copied().max().unwrap_or(0) as u32).sum();
         Lut { table, bias: mins.iter().sum(), scale, max_sum }
     }
+}
+
+/// Solves the `n × n` system `a·x = b` (`a` row-major, `n = b.len()`) by Gaussian elimination
+/// with partial pivoting; `None` if it is singular.
+fn solve(a: &mut [f64], b: &mut [f64]) -> Option<Vec<f64>> {
+    let n = b.len();
+    for col in 0..n {
+        let p = (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
+        if a[p * n + col].abs() < 1e-12 {
+            return None;
+        }
+        for k in 0..n {
+            a.swap(col * n + k, p * n + k);
+        }
+        b.swap(col, p);
+        for row in col + 1..n {
+            let f = a[row * n + col] / a[col * n + col];
+            for k in col..n {
+                a[row * n + k] -= f * a[col * n + k];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = vec![0f64; n];
+    for row in (0..n).rev() {
+        let s: f64 = (row + 1..n).map(|k| a[row * n + k] * x[k]).sum();
+        x[row] = (b[row] - s) / a[row * n + row];
+    }
+    Some(x)
 }
 
 /// Scans `n_blocks` blocks of `codes` with `lut`: calls `hit(vector, sum)` for every vector
@@ -410,5 +495,50 @@ mod tests {
         }
         assert!(along < 0.7 * plain_along, "{along} vs {plain_along}");
         assert!(total >= plain_total);
+    }
+
+    #[test]
+    fn score_aware_training_lowers_the_score_aware_loss() {
+        let mut rng = Rng::new(11);
+        let dim = 8;
+        let pq = quantiser(dim, &mut rng);
+        let n = 2000;
+        let x: Vec<f32> = (0..n * dim).map(|_| 2.0 * rng.next_f32() - 1.0).collect();
+        // residuals: the vectors less a tenth of themselves, as if from a nearby centroid
+        let r: Vec<f32> = x.iter().map(|v| 0.9 * v).collect();
+        let loss = |pq: &Pq4| -> f64 {
+            (0..n)
+                .map(|i| {
+                    let (ri, xi) = (&r[i * dim..(i + 1) * dim], &x[i * dim..(i + 1) * dim]);
+                    let codes = pq.encode(ri, xi);
+                    let e: Vec<f32> = (0..dim)
+                        .map(|j| {
+                            ri[j]
+                                - pq.codebooks
+                                    [(j / SUB_DIM * CODES + codes[j / SUB_DIM] as usize) * SUB_DIM + j % SUB_DIM]
+                        })
+                        .collect();
+                    let norm = xi.iter().map(|v| v * v).sum::<f32>().sqrt();
+                    let par = e.iter().zip(xi).map(|(e, x)| e * x).sum::<f32>() / norm;
+                    f64::from(e.iter().map(|e| e * e).sum::<f32>() + (ETA - 1.0) * par * par)
+                })
+                .sum()
+        };
+        let once = pq.refine(&r, &x);
+        let twice = once.refine(&r, &x);
+        assert!(loss(&once) < 0.9 * loss(&pq), "{} vs {}", loss(&once), loss(&pq));
+        assert!(loss(&twice) <= loss(&once) * 1.001);
+        // deterministic whatever the threads
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        assert_eq!(one.install(|| pq.refine(&r, &x)), once);
+    }
+
+    #[test]
+    fn solves_small_systems() {
+        let mut a = [2.0, 1.0, 1.0, 3.0];
+        let mut b = [3.0, 5.0];
+        let x = solve(&mut a, &mut b).unwrap();
+        assert!((x[0] - 0.8).abs() < 1e-12 && (x[1] - 1.4).abs() < 1e-12);
+        assert!(solve(&mut [1.0, 2.0, 2.0, 4.0], &mut [1.0, 2.0]).is_none());
     }
 }

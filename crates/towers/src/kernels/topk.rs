@@ -157,32 +157,16 @@ pub fn top_k_panels(
     skip: impl Fn(usize, u32) -> bool + Sync,
 ) -> Vec<Vec<Scored>> {
     let nq = queries.len() / dim;
-    let n_panels = n.div_ceil(LANES);
-    let chunks = n_panels.div_ceil(PANEL_CHUNK);
-    let parts = if nq < 4 { 1 } else { (rayon::current_num_threads() * 2).min(chunks).max(1) };
-    let part = |i: usize| -> Vec<TopK> {
-        let (c0, c1) = (i * chunks / parts, (i + 1) * chunks / parts);
-        let mut heaps: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
-        let mut t: Vec<f32> = vec![f32::NEG_INFINITY; nq];
-        for c in c0..c1 {
-            let p0 = c * PANEL_CHUNK;
-            let np = PANEL_CHUNK.min(n_panels - p0);
-            let first = p0 * LANES;
-            scan(queries, nq, dim, &panels[p0 * LANES * dim..], np, &mut t, |r, slot, score| {
-                let id = first + slot;
-                if id < n && !skip(r, id as u32) {
-                    heaps[r].push(Scored { id: id as u32, score });
-                }
-                heaps[r].threshold()
-            });
-            // a heap that is not yet full keeps its threshold at -inf
-            for (tr, h) in t.iter_mut().zip(&heaps) {
-                *tr = h.threshold();
+    by_chunks(nq, n.div_ceil(LANES), k, |p0, p1, heaps, t| {
+        let first = p0 * LANES;
+        scan(queries, nq, dim, &panels[p0 * LANES * dim..], p1 - p0, t, |r, slot, score| {
+            let id = first + slot;
+            if id < n && !skip(r, id as u32) {
+                heaps[r].push(Scored { id: id as u32, score });
             }
-        }
-        heaps
-    };
-    merge(if parts == 1 { vec![part(0)] } else { (0..parts).into_par_iter().map(part).collect() }, nq, k)
+            heaps[r].threshold()
+        });
+    })
 }
 
 /// The same as [`top_k_panels`] with the i16 prefilter (`panel::Quantized` of the same `n`
@@ -197,28 +181,45 @@ pub fn top_k_quantized(
     skip: impl Fn(usize, u32) -> bool + Sync,
 ) -> Vec<Vec<Scored>> {
     let (nq, n) = (queries.len() / dim, vectors.len() / dim);
-    let n_panels = quantized.n_panels();
+    let qq = quantized.queries(queries, nq, dim);
+    by_chunks(nq, quantized.n_panels(), k, |p0, p1, heaps, t| {
+        let first = p0 * LANES;
+        quantized.scan(&qq, p0, p1, t, |r, slot| {
+            let id = first + slot;
+            if id < n && !skip(r, id as u32) {
+                let score = exact_dot(&queries[r * dim..(r + 1) * dim], &vectors[id * dim..(id + 1) * dim]);
+                if score >= heaps[r].threshold() {
+                    heaps[r].push(Scored { id: id as u32, score });
+                }
+            }
+            heaps[r].threshold()
+        });
+    })
+}
+
+/// The top `k` of `nq` queries over `n_panels` panels: `scan(p0, p1, heaps, thresholds)` scores
+/// panels `p0..p1` into the per-query heaps, a chunk of [`PANEL_CHUNK`] panels at a time.
+/// Parallel over candidate ranges (each read from memory once for all queries), merged per
+/// query; a few queries run on the calling thread.
+fn by_chunks(
+    nq: usize,
+    n_panels: usize,
+    k: usize,
+    scan: impl Fn(usize, usize, &mut [TopK], &mut [f32]) + Sync,
+) -> Vec<Vec<Scored>> {
     let chunks = n_panels.div_ceil(PANEL_CHUNK);
     let parts = if nq < 4 { 1 } else { (rayon::current_num_threads() * 2).min(chunks).max(1) };
-    let qq = quantized.queries(queries, nq, dim);
     let part = |i: usize| -> Vec<TopK> {
         let (c0, c1) = (i * chunks / parts, (i + 1) * chunks / parts);
         let mut heaps: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
         let mut t: Vec<f32> = vec![f32::NEG_INFINITY; nq];
         for c in c0..c1 {
             let p0 = c * PANEL_CHUNK;
-            let p1 = (p0 + PANEL_CHUNK).min(n_panels);
-            let first = p0 * LANES;
-            quantized.scan(&qq, p0, p1, &mut t, |r, slot| {
-                let id = first + slot;
-                if id < n && !skip(r, id as u32) {
-                    let score = exact_dot(&queries[r * dim..(r + 1) * dim], &vectors[id * dim..(id + 1) * dim]);
-                    if score >= heaps[r].threshold() {
-                        heaps[r].push(Scored { id: id as u32, score });
-                    }
-                }
-                heaps[r].threshold()
-            });
+            scan(p0, (p0 + PANEL_CHUNK).min(n_panels), &mut heaps, &mut t);
+            // a heap that is not yet full keeps its threshold at -inf
+            for (tr, h) in t.iter_mut().zip(&heaps) {
+                *tr = h.threshold();
+            }
         }
         heaps
     };

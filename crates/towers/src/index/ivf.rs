@@ -90,10 +90,8 @@ pub struct IvfIndex {
     rows: Vec<f32>,
     /// `nlist × dim`.
     centroids: Vec<f32>,
-    /// List `l` holds `ids[offsets[l]..offsets[l + 1]]`.
+    /// List `l` holds `offsets[l + 1] − offsets[l]` vectors.
     offsets: Vec<u32>,
-    /// Vector ids in list order.
-    ids: Vec<u32>,
     /// The residual quantiser.
     pq: Pq4,
     /// List `l` is blocks `block_offsets[l]..block_offsets[l + 1]` of `codes`.
@@ -110,8 +108,8 @@ pub struct IvfIndex {
 
 impl PartialEq for IvfIndex {
     fn eq(&self, o: &Self) -> bool {
-        (self.dim, &self.centroids, &self.offsets, &self.ids, &self.pq, &self.codes, self.nprobe, self.reorder)
-            == (o.dim, &o.centroids, &o.offsets, &o.ids, &o.pq, &o.codes, o.nprobe, o.reorder)
+        (self.dim, &self.centroids, &self.offsets, &self.slot_ids, &self.pq, &self.codes, self.nprobe, self.reorder)
+            == (o.dim, &o.centroids, &o.offsets, &o.slot_ids, &o.pq, &o.codes, o.nprobe, o.reorder)
     }
 }
 
@@ -132,7 +130,7 @@ fn progress_bar(on: bool, len: u64) -> indicatif::ProgressBar {
 /// centroid, as an inner product of `[x, 1]` with `[c, −|c|²/2]` in the fused panel kernel (no
 /// score matrix). Parallel over blocks of points; the result does not depend on the thread count.
 fn assign(points: &[f32], centroids: &[f32], dim: usize) -> Vec<u32> {
-    const BLOCK: usize = 1024;
+    const POINTS: usize = 1024;
     let (nc, w) = (centroids.len() / dim, dim + 1);
     let aug: Vec<f32> = centroids
         .chunks_exact(dim)
@@ -140,7 +138,7 @@ fn assign(points: &[f32], centroids: &[f32], dim: usize) -> Vec<u32> {
         .collect();
     let panels = pack(nc, w, |i| &aug[i * w..(i + 1) * w]);
     points
-        .par_chunks(BLOCK * dim)
+        .par_chunks(POINTS * dim)
         .flat_map_iter(|block| {
             let rows = block.len() / dim;
             let x: Vec<f32> =
@@ -250,6 +248,11 @@ fn group_by_list<T: Copy + Default>(
     (start, values)
 }
 
+/// Rows `rows` of `vectors` (width `dim`), in that order.
+fn gather(vectors: &[f32], dim: usize, rows: &[usize]) -> Vec<f32> {
+    rows.iter().flat_map(|&i| vectors[i * dim..(i + 1) * dim].iter().copied()).collect()
+}
+
 /// A uniform sample of `m` of the rows `0..n` (all of them if `m ≥ n`), in increasing order.
 fn sample_rows(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
     let mut rows: Vec<usize> = (0..n).collect();
@@ -269,7 +272,7 @@ fn sample_rows(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
 fn train_pq(vectors: &[f32], dim: usize, centroids: &[f32], lists: &[u32], rng: &mut Rng) -> Pq4 {
     let n = vectors.len() / dim;
     let rows = sample_rows(n, PQ_SAMPLE, rng);
-    let xs: Vec<f32> = rows.iter().flat_map(|&i| vectors[i * dim..(i + 1) * dim].iter().copied()).collect();
+    let xs = gather(vectors, dim, &rows);
     let residuals: Vec<f32> = rows
         .iter()
         .flat_map(|&i| {
@@ -313,8 +316,7 @@ impl IvfIndex {
         let bar = progress_bar(progress, params.iterations as u64 + 2);
         let mut rng = Rng::new(params.seed);
         let rows = sample_rows(n, (nlist * params.sample_per_list.max(1)).clamp(nlist, n), &mut rng);
-        let sample: Vec<f32> = rows.iter().flat_map(|&i| vectors[i * dim..(i + 1) * dim].iter().copied()).collect();
-        let centroids = kmeans(&sample, dim, nlist, params.iterations, &mut rng, &bar);
+        let centroids = kmeans(&gather(vectors, dim, &rows), dim, nlist, params.iterations, &mut rng, &bar);
         bar.set_message("assigning every vector");
         let a = assign(vectors, &centroids, dim);
         bar.inc(1);
@@ -391,7 +393,6 @@ impl IvfIndex {
             rows,
             centroids,
             offsets,
-            ids,
             pq,
             block_offsets,
             codes,
@@ -487,7 +488,7 @@ impl IvfIndex {
         };
         // filtered out of the probed lists: search every list
         let complete = |got: Vec<Scored>, q: &[f32], f: &Filter| {
-            if got.len() < k.min(self.ids.len()) && nprobe < nlist {
+            if got.len() < k.min(self.len()) && nprobe < nlist {
                 return self.search_one(q, k, f, nlist);
             }
             got
@@ -534,12 +535,13 @@ impl IvfIndex {
     /// Serialises the index (not the vectors): safetensors with `centroids`, `offsets`, `ids`,
     /// `codebooks`, `codes` and the format, version, `nprobe` and `reorder` in its metadata.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let ids: Vec<u32> = self.slot_ids.iter().copied().filter(|&id| id != NO_ID).collect();
         let f = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let u = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let data = [
             ("centroids", Dtype::F32, vec![self.nlist(), self.dim], f(&self.centroids)),
             ("offsets", Dtype::U32, vec![self.offsets.len()], u(&self.offsets)),
-            ("ids", Dtype::U32, vec![self.ids.len()], u(&self.ids)),
+            ("ids", Dtype::U32, vec![ids.len()], u(&ids)),
             ("codebooks", Dtype::F32, vec![fastscan::subspaces(self.dim), CODES, SUB_DIM], f(self.pq.codebooks())),
             ("codes", Dtype::U8, vec![self.codes.len()], self.codes.clone()),
         ];
@@ -711,7 +713,7 @@ impl<'a> Search<'a> {
 
 impl Index for IvfIndex {
     fn len(&self) -> usize {
-        self.ids.len()
+        self.offsets[self.nlist()] as usize
     }
 
     fn dim(&self) -> usize {

@@ -2,7 +2,7 @@
 //!
 //! A vector is split into subspaces of [`SUB_DIM`] dimensions; each subspace has 16 codewords,
 //! so a vector is stored as one 4-bit code per subspace. For a query, the inner products of its
-//! subspaces with the codewords form a table of 16 entries per subspace, quantised to bytes;
+//! subspaces with the codewords form a table of 16 entries per subspace, quantised to 5 bits;
 //! the approximate score of a vector is the sum of its subspaces' entries. Vectors are stored in
 //! blocks of [`BLOCK`]: for each pair of subspaces, 32 bytes whose byte `j` holds the codes of
 //! vector `j` (low nibble: the even subspace). With AVX2 one block costs two `vpshufb` per pair
@@ -92,6 +92,12 @@ impl Pq4 {
         self.m / 2 * BLOCK
     }
 
+    /// Codeword `c` of subspace `s`.
+    #[inline]
+    fn word(&self, s: usize, c: usize) -> &[f32] {
+        &self.codebooks[(s * CODES + c) * SUB_DIM..(s * CODES + c + 1) * SUB_DIM]
+    }
+
     /// Dimension `j` of subspace `s` of `x` (zero past the vector's width).
     #[inline]
     fn part(&self, x: &[f32], s: usize, j: usize) -> f32 {
@@ -106,10 +112,9 @@ impl Pq4 {
     pub fn encode(&self, r: &[f32], x: &[f32]) -> Vec<u8> {
         let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt();
         let unit = |s: usize, j: usize| if norm > 0.0 { self.part(x, s, j) / norm } else { 0.0 };
-        let word = |s: usize, c: usize| &self.codebooks[(s * CODES + c) * SUB_DIM..(s * CODES + c + 1) * SUB_DIM];
         // error of subspace s with codeword c: (squared norm, component along x)
         let err = |s: usize, c: usize| {
-            let w = word(s, c);
+            let w = self.word(s, c);
             (0..SUB_DIM).fold((0f32, 0f32), |(sq, par), j| {
                 let e = self.part(r, s, j) - w[j];
                 (sq + e * e, par + e * unit(s, j))
@@ -160,7 +165,7 @@ impl Pq4 {
             // each subspace's error along x with its current codeword
             let along: Vec<f64> = (0..m)
                 .map(|s| {
-                    let word = &self.codebooks[(s * CODES + codes[s] as usize) * w..];
+                    let word = self.word(s, codes[s] as usize);
                     (0..w).map(|j| f64::from(self.part(r, s, j) - word[j]) * unit(s, j)).sum()
                 })
                 .collect();
@@ -186,7 +191,7 @@ impl Pq4 {
                 }
             }
         }
-        Pq4 { codebooks, ..self.clone() }
+        Pq4 { dim, m, codebooks }
     }
 
     /// Packs the codes of `rows` vectors (`codes(i)`, one per subspace; `None`: padding, code 0)
@@ -212,7 +217,7 @@ impl Pq4 {
         let exact: Vec<f32> = (0..m * CODES)
             .map(|i| {
                 let (s, c) = (i / CODES, i % CODES);
-                (0..SUB_DIM).map(|j| self.part(q, s, j) * self.codebooks[(s * CODES + c) * SUB_DIM + j]).sum()
+                (0..SUB_DIM).map(|j| self.part(q, s, j) * self.word(s, c)[j]).sum()
             })
             .collect();
         let mins: Vec<f32> =
@@ -418,11 +423,7 @@ mod tests {
             for i in 0..n - 5 {
                 let codes = pq.encode(row(i), row(i));
                 let recon: f32 = (0..pq.m)
-                    .map(|s| {
-                        (0..SUB_DIM)
-                            .map(|j| pq.part(&q, s, j) * pq.codebooks[(s * CODES + codes[s] as usize) * SUB_DIM + j])
-                            .sum::<f32>()
-                    })
+                    .map(|s| (0..SUB_DIM).map(|j| pq.part(&q, s, j) * pq.word(s, codes[s] as usize)[j]).sum::<f32>())
                     .sum();
                 let approx = lut.score(simd[i].unwrap(), 0.0);
                 // at most half a table unit of rounding per subspace
@@ -476,11 +477,8 @@ mod tests {
             // with x = 0 there is no direction: the nearest codewords
             let nearest = pq.encode(&x, &vec![0.0; dim]);
             let errors = |codes: &[u8]| {
-                let e: Vec<f32> = (0..dim)
-                    .map(|j| {
-                        x[j] - pq.codebooks[(j / SUB_DIM * CODES + codes[j / SUB_DIM] as usize) * SUB_DIM + j % SUB_DIM]
-                    })
-                    .collect();
+                let e: Vec<f32> =
+                    (0..dim).map(|j| x[j] - pq.word(j / SUB_DIM, codes[j / SUB_DIM] as usize)[j % SUB_DIM]).collect();
                 let par = e.iter().zip(&x).map(|(e, x)| e * x).sum::<f32>() / norm;
                 (f64::from(par * par), f64::from(e.iter().map(|e| e * e).sum::<f32>()))
             };
@@ -512,11 +510,7 @@ mod tests {
                     let (ri, xi) = (&r[i * dim..(i + 1) * dim], &x[i * dim..(i + 1) * dim]);
                     let codes = pq.encode(ri, xi);
                     let e: Vec<f32> = (0..dim)
-                        .map(|j| {
-                            ri[j]
-                                - pq.codebooks
-                                    [(j / SUB_DIM * CODES + codes[j / SUB_DIM] as usize) * SUB_DIM + j % SUB_DIM]
-                        })
+                        .map(|j| ri[j] - pq.word(j / SUB_DIM, codes[j / SUB_DIM] as usize)[j % SUB_DIM])
                         .collect();
                     let norm = xi.iter().map(|v| v * v).sum::<f32>().sqrt();
                     let par = e.iter().zip(xi).map(|(e, x)| e * x).sum::<f32>() / norm;

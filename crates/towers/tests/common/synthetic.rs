@@ -1,0 +1,85 @@
+//! A tiny synthetic data set made in code (never copied from `../shared/data`): the data the
+//! checked-in compat fixtures (`tests/fixtures/`) were trained on.
+
+use towers::data::{Catalog, Interactions, Sessions};
+
+/// Users, items, their attributes and sessions, with structure a model can learn: each user
+/// likes the items of one of five tastes, sessions walk through neighbouring items.
+pub struct Synthetic {
+    /// 40 users × 8 rated, timestamped interactions.
+    pub train: Interactions,
+    /// One more interaction per user.
+    pub test: Interactions,
+    /// 30 items, "Item N" titles.
+    pub catalog: Catalog,
+    /// `id,age,gender` rows.
+    pub users_csv: String,
+    /// `id,genres,year` rows.
+    pub items_csv: String,
+    /// 60 training sessions of 3–8 items.
+    pub sessions: Sessions,
+    /// 10 test sessions.
+    pub test_sessions: Sessions,
+}
+
+/// A small linear congruential generator, so that the data never depends on the library's RNG.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+pub const USERS: u64 = 40;
+pub const ITEMS: u64 = 30;
+
+pub fn synthetic() -> Synthetic {
+    let mut rng = Lcg(7);
+    let (mut train, mut test) = (Interactions::default(), Interactions::default());
+    let (mut ratings, mut times, mut test_ratings, mut test_times) = (vec![], vec![], vec![], vec![]);
+    let item_of = |taste: u64, r: u64| 1 + (taste * 6 + r) % ITEMS;
+    for u in 0..USERS {
+        let taste = u % 5;
+        for j in 0..9 {
+            let item = item_of(taste, rng.below(8));
+            let rating = 1 + (rng.below(5) + u % 2) % 5;
+            let t = 1_000_000 + (u * 10 + j) as i64 * 60;
+            let (table, r, ts) =
+                if j < 8 { (&mut train, &mut ratings, &mut times) } else { (&mut test, &mut test_ratings, &mut test_times) };
+            table.queries.push(format!("u{u}"));
+            table.candidates.push(item.to_string());
+            r.push(rating as f32);
+            ts.push(t);
+        }
+    }
+    train.ratings = Some(ratings);
+    train.timestamps = Some(times);
+    test.ratings = Some(test_ratings);
+    test.timestamps = Some(test_times);
+    let catalog = Catalog::from_pairs((1..=ITEMS).map(|i| (i.to_string(), format!("Item {i}"))));
+    let mut users_csv = String::from("id,age,gender\n");
+    for u in 0..USERS {
+        users_csv.push_str(&format!("u{u},{},{}\n", 18 + (u * 7) % 50, if u % 3 == 0 { "F" } else { "M" }));
+    }
+    let mut items_csv = String::from("id,genres,year\n");
+    for i in 1..=ITEMS {
+        let g = ["Action", "Comedy", "Drama", "Noir", "Sci-Fi"];
+        items_csv.push_str(&format!("{i},{}|{},{}\n", g[(i % 5) as usize], g[((i / 6) % 5) as usize], 1980 + i));
+    }
+    let session = |rng: &mut Lcg| -> Vec<String> {
+        let len = 3 + rng.below(6);
+        let mut item = 1 + rng.below(ITEMS);
+        (0..len)
+            .map(|_| {
+                let id = item.to_string();
+                item = 1 + (item + rng.below(3)) % ITEMS;
+                id
+            })
+            .collect()
+    };
+    let sessions = Sessions { items: (0..60).map(|_| session(&mut rng)).collect(), ids: None };
+    let test_sessions = Sessions { items: (0..10).map(|_| session(&mut rng)).collect(), ids: None };
+    Synthetic { train, test, catalog, users_csv, items_csv, sessions, test_sessions }
+}

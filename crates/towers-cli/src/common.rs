@@ -2,19 +2,21 @@
 
 use clap::Args as ClapArgs;
 use std::path::{Path, PathBuf};
-use towers::data::{Interactions, RetailRocketPrep, Sessions, TableFormat};
-use towers::eval::RatingMetrics;
-use towers::train::SequenceFormat;
-use towers::{Artifact, Error, Evaluation};
+use towers::data::{Interactions, TableFormat};
+use towers::eval::{Ranked, RatingMetrics};
+use towers::{Error, ErrorKind, Evaluation};
 
-/// Exit status for an error: 2 bad usage or configuration, 3 bad input data, 4 bad or
-/// incompatible model directory, 1 anything else (I/O).
+/// Exit status for an error: 1 I/O, 2 bad usage (an option, a configuration, a request the
+/// model cannot serve), 3 bad input data, 4 a missing, corrupt or incompatible model directory,
+/// 5 an internal error, 130 interrupted.
 pub fn exit_code(e: &Error) -> u8 {
-    match e {
-        Error::Config(_) => 2,
-        Error::Parse { .. } | Error::Invalid(_) | Error::NotFound(_) => 3,
-        Error::Artifact { .. } => 4,
-        Error::Io { .. } => 1,
+    match e.kind() {
+        ErrorKind::Io => 1,
+        ErrorKind::Usage => 2,
+        ErrorKind::Input => 3,
+        ErrorKind::Artifact => 4,
+        ErrorKind::Internal => 5,
+        ErrorKind::Interrupted => 130,
     }
 }
 
@@ -46,12 +48,10 @@ impl TableArgs {
             Some(s) if s.len() == 1 => Some(s.as_bytes()[0]),
             Some(s) => return Err(Error::Config(format!("--delimiter '{s}': expected tab, comma or one character"))),
         };
-        let header = if self.header {
-            Some(true)
-        } else if self.no_header {
-            Some(false)
-        } else {
-            None
+        let header = match (self.header, self.no_header) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
         };
         Ok(TableFormat { delimiter, header, columns: self.columns.clone(), ..Default::default() })
     }
@@ -81,8 +81,18 @@ fn row(name: &str, v: [f64; 6], last: f64) -> String {
 }
 
 /// A human-readable table of an evaluation: recall@k (= top-k accuracy) then MRR@k, the model
-/// beside popularity (and, for sequential models, "repeat the last item").
+/// beside popularity (and, for sequential models, "repeat the last item"), then the rating
+/// metrics beside theirs.
 pub fn print_evaluation(e: &Evaluation) {
+    if let Some(r) = &e.ranked {
+        print_ranked(r);
+    }
+    if let Some(r) = &e.rating {
+        print_ratings(r);
+    }
+}
+
+fn print_ranked(e: &Ranked) {
     println!(
         "{} test pairs{}, ranked against all candidates ({:.3} s)",
         e.model.n,
@@ -110,99 +120,14 @@ pub fn print_evaluation(e: &Evaluation) {
             e.unknown_users, e.unknown_items
         );
     }
-    if let Some(r) = &e.rating {
-        print_ratings(r);
-    }
 }
 
-/// A human-readable table of rating metrics beside their baselines.
-pub fn print_ratings(r: &RatingMetrics) {
+fn print_ratings(r: &RatingMetrics) {
     println!("{} rated test pairs", r.n_rated);
     println!("{:<12} {:>7} {:>14}", "", "RMSE", "NDCG@10 rated");
     println!("{:<12} {:>7.4} {:>14.4}", "model", r.rmse, r.ndcg_10_rated);
     println!("{:<12} {:>7.4} {:>14}", "mean rating", r.rmse_mean_baseline, "");
     println!("{:<12} {:>7} {:>14.4}", "popularity", "", r.ndcg_10_rated_popularity);
-}
-
-/// What evaluating a user → item model gives: ranking metrics over all candidates (retrieval
-/// and rating models), or rating metrics alone (ranking models).
-#[derive(Debug, serde::Serialize)]
-#[serde(untagged)]
-pub enum Report {
-    /// Ranked against every candidate.
-    TopK(Box<Evaluation>),
-    /// Ratings predicted for the test pairs.
-    Ratings(RatingMetrics),
-}
-
-impl Report {
-    /// Evaluates a user → item model on a test table.
-    pub fn of(model: &Artifact, test: &Interactions, exclude_seen: bool) -> towers::Result<Report> {
-        Ok(match &model.model {
-            towers::model::Model::Ranking(_) => Report::Ratings(model.evaluate_ratings(test)?),
-            _ => Report::TopK(Box::new(model.evaluate(test, exclude_seen)?)),
-        })
-    }
-
-    /// Prints the report's table.
-    pub fn print(&self) {
-        match self {
-            Report::TopK(e) => print_evaluation(e),
-            Report::Ratings(r) => print_ratings(r),
-        }
-    }
-}
-
-/// Layout of sequence files.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SeqFormat {
-    /// One session per line (items separated by spaces or commas).
-    Sessions,
-    /// `query<TAB>context ids (0 = padding)<TAB>target` per line.
-    Examples,
-    /// GRU4Rec's `SessionId<TAB>ItemId<TAB>Time` table with a header.
-    Gru4rec,
-    /// An interaction table with timestamps: one history per user, in time order.
-    Interactions,
-    /// RetailRocket's raw events.csv (GRU4Rec's preprocessing; its test sessions).
-    RetailrocketEvents,
-}
-
-impl From<SeqFormat> for SequenceFormat {
-    fn from(f: SeqFormat) -> Self {
-        match f {
-            SeqFormat::Sessions => SequenceFormat::Sessions,
-            SeqFormat::Examples => SequenceFormat::Examples,
-            SeqFormat::Gru4rec => SequenceFormat::Gru4rec,
-            SeqFormat::Interactions => SequenceFormat::Interactions,
-            SeqFormat::RetailrocketEvents => SequenceFormat::RetailrocketEvents,
-        }
-    }
-}
-
-/// Per-user histories of an interaction table, which needs a timestamp column.
-pub fn read_histories(path: &Path, table: &TableArgs) -> towers::Result<Sessions> {
-    let t = table.read(path)?;
-    if t.timestamps.is_none() {
-        return Err(Error::parse(
-            path,
-            None,
-            "user histories need a timestamp column (name it in the header or with --columns user,item,rating,timestamp)",
-        ));
-    }
-    Sessions::from_interactions(&t)
-}
-
-/// Reads a sequence file in the given layout as test sequences (the last item of each is the
-/// target); an events file gives the test sessions of its preprocessing.
-pub fn read_sequences(path: &Path, format: SequenceFormat, table: &TableArgs) -> towers::Result<Sessions> {
-    match format {
-        SequenceFormat::Sessions => Sessions::read_lines(path),
-        SequenceFormat::Examples => Sessions::read_examples(path),
-        SequenceFormat::Gru4rec => Sessions::read_gru4rec(path),
-        SequenceFormat::Interactions => read_histories(path, table),
-        SequenceFormat::RetailrocketEvents => Ok(RetailRocketPrep::default().apply(path)?.1),
-    }
 }
 
 /// Checks a `-k` option.
@@ -215,6 +140,6 @@ pub fn check_k(k: usize) -> towers::Result<usize> {
 
 /// Prints a value as one line of JSON.
 pub fn print_json<T: serde::Serialize>(v: &T) -> towers::Result<()> {
-    println!("{}", serde_json::to_string(v).map_err(|e| Error::Invalid(e.to_string()))?);
+    println!("{}", serde_json::to_string(v).map_err(Error::internal)?);
     Ok(())
 }

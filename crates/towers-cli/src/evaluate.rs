@@ -1,9 +1,11 @@
 //! `towers evaluate`.
 
-use crate::common::{Report, SeqFormat, TableArgs, print_json, read_sequences};
+use crate::common::{TableArgs, print_evaluation, print_json};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use towers::Artifact;
+use towers::data::InputFormat;
+use towers::model::{ModelSpec, QueryKind};
+use towers::{Artifact, evaluate};
 
 /// Options of `towers evaluate`.
 #[derive(ClapArgs, Debug)]
@@ -11,7 +13,7 @@ pub struct Args {
     /// Model directory written by `towers train --out`.
     #[arg(long)]
     pub model: PathBuf,
-    /// Test interactions (CSV/TSV).
+    /// Test interactions (CSV/TSV), or test sequences for a sequential model.
     #[arg(long)]
     pub test: PathBuf,
     /// Remove each user's training items (sequential models: the history's items) from the
@@ -20,7 +22,7 @@ pub struct Args {
     pub exclude_seen: bool,
     /// Layout of a sequential model's test file (default: that of its training file).
     #[arg(long, value_enum)]
-    pub test_format: Option<SeqFormat>,
+    pub test_format: Option<InputFormat>,
     #[command(flatten)]
     pub table: TableArgs,
     /// Print one JSON object: top_1 … top_100 (recall@k), mrr, mrr_1 … mrr_100 (MRR@k), ndcg_10, n,
@@ -32,17 +34,18 @@ pub struct Args {
 
 pub fn run(a: Args) -> towers::Result<()> {
     let model = Artifact::load(&a.model)?;
-    let report = match &model.sequence {
-        None => Report::of(&model, &a.table.read(&a.test)?, a.exclude_seen)?,
-        Some(seq) => {
-            let test = read_sequences(&a.test, a.test_format.map_or(seq.format, Into::into), &a.table)?;
-            Report::TopK(Box::new(model.evaluate_sequences(&test, a.exclude_seen)?))
+    let evaluation = match (model.model.query_kind(), model.model.spec()) {
+        (QueryKind::History, ModelSpec::Sequential(seq)) => {
+            let format = a.test_format.unwrap_or(seq.format);
+            let test = format.read_test_sequences(&a.test, &a.table.format()?)?;
+            evaluate(&model, &test, a.exclude_seen)?
         }
+        _ => evaluate(&model, &a.table.read(&a.test)?, a.exclude_seen)?,
     };
     if a.json {
-        print_json(&report)
+        print_json(&evaluation)
     } else {
-        report.print();
+        print_evaluation(&evaluation);
         Ok(())
     }
 }

@@ -5,7 +5,8 @@ use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use serde_json::json;
 use std::path::PathBuf;
 use towers::Artifact;
-use towers::index::IvfParams;
+use towers::index::{Index, IvfParams};
+use towers::recommend::build_index;
 
 /// What to do with a model's index.
 #[derive(Subcommand, Debug)]
@@ -89,19 +90,19 @@ fn build(a: BuildArgs) -> towers::Result<()> {
         seed: a.seed,
         ..Default::default()
     };
-    let built = model.build_index(&params, !a.json)?.clone();
+    let built = build_index(&mut model, &params, &mut crate::progress::Bar::new(!a.json))?.clone();
     model.save(&a.model)?;
     let ix = &built.index;
     if a.json {
         return print_json(&json!({
             "kind": "ivf", "requested_kind": format!("{:?}", a.kind).to_lowercase(),
-            "n": towers::index::Index::len(ix), "dim": model.dim(), "nlist": ix.nlist(), "nprobe": ix.nprobe(), "reorder": ix.reorder(),
+            "n": ix.len(), "dim": model.dim(), "nlist": ix.nlist(), "nprobe": ix.nprobe(), "reorder": ix.reorder(),
             "build_s": built.build_s, "recall_10": built.recall_10, "recall_queries": built.recall_queries,
         }));
     }
     println!(
         "IVF index over {} candidates (nlist {}, nprobe {}, reorder {}) built in {:.2} s; recall@10 against the exact index: {:.4} on {} queries; saved in {}",
-        towers::index::Index::len(ix),
+        ix.len(),
         ix.nlist(),
         ix.nprobe(),
         ix.reorder(),

@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod evaluate;
 mod index;
+mod progress;
 mod quickstart;
 mod rank;
 mod recommend;

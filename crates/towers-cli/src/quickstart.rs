@@ -5,7 +5,7 @@ use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::data::Split;
 use towers::data::movielens::MovieLens;
-use towers::{Artifact, Error, TrainConfig};
+use towers::{Error, ModelSpec, Query, Recommender, Request, TrainConfig, Trainer, evaluate};
 
 /// Options of `towers quickstart`.
 #[derive(ClapArgs, Debug)]
@@ -23,7 +23,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> towers::Result<()> {
     let Some(dir) = movielens_dir(a.data.clone()) else {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Data(format!(
             "MovieLens 100K not found{}. Get it with:\n  curl -LO https://files.grouplens.org/datasets/movielens/ml-100k.zip && unzip ml-100k.zip\n\
              then run `towers quickstart --data ml-100k` (or set TOWERS_DATA=ml-100k).",
             a.data.map(|d| format!(" in {}", d.display())).unwrap_or_default()
@@ -39,21 +39,22 @@ pub fn run(a: Args) -> towers::Result<()> {
         train.len(),
         test.len()
     );
-    let model = Artifact::train(config, &train, Some(&ml.movies), None, true)?;
+    let mut bar = crate::progress::Bar::new(true);
+    let model = Trainer::new(ModelSpec::Retrieval).config(config).catalog(&ml.movies).observer(&mut bar).fit(&train)?;
     println!("trained {} epochs in {:.2} s", model.history.epochs.len(), model.summary.train_s);
-    print_evaluation(&model.evaluate(&test, false)?);
-    print_evaluation(&model.evaluate(&test, true)?);
+    print_evaluation(&evaluate(&model, &test, false)?);
+    print_evaluation(&evaluate(&model, &test, true)?);
+    if let Some(out) = &a.out {
+        model.save(out)?;
+        println!("model written to {}", out.display());
+    }
     println!("\ntop 10 for user {} (already-seen movies excluded):", a.user);
-    let recs = model.recommend(&a.user, 10, true)?;
+    let recs = Recommender::new(model).recommend(Query::User(&a.user), &Request::top(10).exclude_seen(true))?;
     if recs.cold_start {
         println!("(unknown user: most popular movies)");
     }
     for (i, r) in recs.items.iter().enumerate() {
         println!("{:>3}. {}  ({:.3})", i + 1, r.title, r.score);
-    }
-    if let Some(out) = &a.out {
-        model.save(out)?;
-        println!("model written to {}", out.display());
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use crate::common::{check_k, print_json};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use towers::{Artifact, Recommendations};
+use towers::{Artifact, Recommendations, Recommender, Request};
 
 /// Options of `towers rank`.
 #[derive(ClapArgs, Debug)]
@@ -35,14 +35,18 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let model = Artifact::load(&a.model)?;
-    let k = check_k(a.k)?;
+    let ranker = Recommender::new(Artifact::load(&a.model)?);
+    let request = Request::top(check_k(a.k)?).exclude_seen(a.exclude_seen);
     let recs = match (&a.items, &a.retriever) {
-        (Some(items), _) => {
-            Recommendations { items: model.rank(&a.user, items)?.into_iter().take(k).collect(), cold_start: false }
+        (Some(items), _) => Recommendations {
+            items: ranker.rank(&a.user, items)?.into_iter().take(request.k).collect(),
+            cold_start: false,
+        },
+        (None, Some(dir)) => {
+            let retriever = Recommender::new(Artifact::load(dir)?);
+            ranker.rerank(&retriever, &a.user, check_k(a.candidates)?, &request)?
         }
-        (None, Some(dir)) => model.rerank(&Artifact::load(dir)?, &a.user, check_k(a.candidates)?, k, a.exclude_seen)?,
-        (None, None) => unreachable!("clap requires --items or --retriever"),
+        (None, None) => return Err(towers::Error::Config("give --items or --retriever".into())),
     };
     if recs.cold_start {
         eprintln!("user '{}' is not in the training data: showing popular items", a.user);

@@ -3,7 +3,7 @@
 use crate::common::{check_k, print_json};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use towers::Artifact;
+use towers::{Artifact, Query, Recommender, Request};
 
 /// Options of `towers recommend`.
 #[derive(ClapArgs, Debug)]
@@ -20,7 +20,8 @@ pub struct Args {
     /// Number of items.
     #[arg(short, default_value_t = 10)]
     pub k: usize,
-    /// Leave out the items the user interacted with in training (user → item models).
+    /// Leave out the items the user interacted with in training (sequential models: the
+    /// history's items).
     #[arg(long)]
     pub exclude_seen: bool,
     /// Search the exact index even when the model holds an approximate one.
@@ -32,15 +33,17 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let mut model = Artifact::load(&a.model)?;
+    let mut recommender = Recommender::new(Artifact::load(&a.model)?);
     if a.exact {
-        model.approximate = None;
+        recommender = recommender.exact();
     }
-    let k = check_k(a.k)?;
-    let recs = match (&a.user, &a.history) {
-        (Some(user), _) => model.recommend(user, k, a.exclude_seen)?,
-        (None, history) => model.recommend_history(history.as_deref().unwrap_or_default(), k)?,
+    let request = Request::top(check_k(a.k)?).exclude_seen(a.exclude_seen);
+    let history = a.history.clone().unwrap_or_default();
+    let query = match &a.user {
+        Some(user) => Query::User(user),
+        None => Query::History(&history),
     };
+    let recs = recommender.recommend(query, &request)?;
     if recs.cold_start {
         let who = match &a.user {
             Some(u) => format!("user '{u}' is not in the training data"),

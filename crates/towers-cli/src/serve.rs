@@ -26,7 +26,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use towers::artifact::TrainSummary;
-use towers::{Artifact, Error, Recommendation, Recommendations, TrainConfig};
+use towers::recommend::{Query as Asked, Request as Ask};
+use towers::{Artifact, Error, ErrorKind, Recommendation, Recommendations, Recommender, TrainConfig};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -51,7 +52,7 @@ pub struct Args {
 }
 
 struct Service {
-    artifact: Artifact,
+    recommender: Recommender,
     name: String,
 }
 
@@ -113,7 +114,7 @@ struct Answer<'a> {
 #[derive(Serialize)]
 struct ModelInfo<'a> {
     model: &'a str,
-    kind: &'a str,
+    kind: String,
     format_version: u32,
     dim: usize,
     users: usize,
@@ -124,12 +125,12 @@ struct ModelInfo<'a> {
     index: &'a str,
 }
 
-/// The library's errors as answers: a request the model cannot serve is 422, an unknown item 404.
+/// The library's errors as answers: an unknown item is 404, a request the model cannot serve 422.
 fn api_error(e: Error) -> ApiError {
-    match e {
-        Error::NotFound(m) => ApiError(StatusCode::NOT_FOUND, m),
-        Error::Invalid(m) | Error::Config(m) => unprocessable(m),
-        other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    match (e.kind(), e) {
+        (_, Error::NotFound(m)) => ApiError(StatusCode::NOT_FOUND, m),
+        (ErrorKind::Usage | ErrorKind::Input, e) => unprocessable(e.to_string()),
+        (_, e) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
@@ -139,8 +140,9 @@ impl Service {
         Ok(Json(Answer { items: r.items, model: &self.name, cold_start: r.cold_start }).into_response())
     }
 
-    fn recommend(&self, user: &str, k: Option<usize>, exclude_seen: Option<bool>) -> Result<Response, ApiError> {
-        self.answer(self.artifact.recommend(user, check_k(k)?, exclude_seen.unwrap_or(false)))
+    fn recommend(&self, query: Asked, k: Option<usize>, exclude_seen: Option<bool>) -> Result<Response, ApiError> {
+        let request = Ask::top(check_k(k)?).exclude_seen(exclude_seen.unwrap_or(false));
+        self.answer(self.recommender.recommend(query, &request))
     }
 }
 
@@ -158,17 +160,17 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn model_info(State(s): State<Arc<Service>>) -> Response {
-    let a = &s.artifact;
+    let a = s.recommender.artifact();
     Json(ModelInfo {
         model: &s.name,
-        kind: a.model.kind(),
+        kind: a.model.spec().kind().to_string(),
         format_version: towers::artifact::FORMAT_VERSION,
         dim: a.dim(),
         users: a.query_vocab.num_keys(),
         items: a.items.len() - 1,
         config: &a.config,
         training: &a.summary,
-        index: if a.approximate.is_some() { "ivf" } else { "exact" },
+        index: s.recommender.index_kind(),
     })
     .into_response()
 }
@@ -178,7 +180,7 @@ async fn recommend_get(
     q: Result<Query<RecommendQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
-    s.recommend(&q.user, q.k, q.exclude_seen)
+    s.recommend(Asked::User(&q.user), q.k, q.exclude_seen)
 }
 
 async fn recommend_post(
@@ -187,10 +189,10 @@ async fn recommend_post(
 ) -> Result<Response, ApiError> {
     let Json(b) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
     match (b.user, b.history) {
-        (Some(user), None) => s.recommend(&user, b.k, b.exclude_seen),
+        (Some(user), None) => s.recommend(Asked::User(&user), b.k, b.exclude_seen),
         (None, Some(history)) => {
             let items = history.iter().map(history_item).collect::<Result<Vec<_>, _>>()?;
-            s.answer(s.artifact.recommend_history(&items, check_k(b.k)?))
+            s.recommend(Asked::History(&items), b.k, b.exclude_seen)
         }
         (Some(_), Some(_)) => Err(unprocessable("give either \"user\" or \"history\", not both")),
         (None, None) => Err(unprocessable("give a \"user\" (or, for a sequential model, a \"history\")")),
@@ -203,7 +205,7 @@ async fn similar(
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
     let k = check_k(q.k)?;
-    let items = s.artifact.similar(&q.item, k).map_err(api_error)?;
+    let items = s.recommender.similar(&q.item, &Ask::top(k)).map_err(api_error)?;
     Ok(Json(Answer { items, model: &s.name, cold_start: false }).into_response())
 }
 
@@ -221,8 +223,8 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// The service's routes over a loaded model.
-fn router(artifact: Artifact, name: String) -> Router {
-    let state = Arc::new(Service { artifact, name });
+fn router(recommender: Recommender, name: String) -> Router {
+    let state = Arc::new(Service { recommender, name });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/model", get(model_info))
@@ -254,11 +256,11 @@ async fn shutdown_signal() {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let mut artifact = Artifact::load(&a.model)?;
+    let mut recommender = Recommender::new(Artifact::load(&a.model)?);
     if a.exact {
-        artifact.approximate = None;
+        recommender = recommender.exact();
     }
-    tracing::info!(index = if artifact.approximate.is_some() { "ivf" } else { "exact" }, "recommendations index");
+    tracing::info!(index = recommender.index_kind(), "recommendations index");
     let name = a.model.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "model".into());
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(t) = a.threads {
@@ -271,7 +273,7 @@ pub fn run(a: Args) -> towers::Result<()> {
         println!("towers serving {} on http://{addr}", a.model.display());
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        axum::serve(listener, router(artifact, name))
+        axum::serve(listener, router(recommender, name))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| Error::io(addr.to_string(), e))

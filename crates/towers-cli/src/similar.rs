@@ -3,7 +3,7 @@
 use crate::common::{check_k, print_json};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use towers::Artifact;
+use towers::{Artifact, Recommender, Request};
 
 /// Options of `towers similar`.
 #[derive(ClapArgs, Debug)]
@@ -23,8 +23,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let model = Artifact::load(&a.model)?;
-    let items = model.similar(&a.item, check_k(a.k)?)?;
+    let recommender = Recommender::new(Artifact::load(&a.model)?);
+    let items = recommender.similar(&a.item, &Request::top(check_k(a.k)?))?;
     if a.json {
         return print_json(&serde_json::json!({ "items": items }));
     }

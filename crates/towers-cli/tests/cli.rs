@@ -115,11 +115,11 @@ fn corrupt_and_future_models_are_refused() {
 
     assert!(f.train("m", &[]).status.success()); // replaces the model directory
     let mp = f.dir.join("m/manifest.json");
-    let text = std::fs::read_to_string(&mp).unwrap().replace("\"format_version\": 1", "\"format_version\": 2");
+    let text = std::fs::read_to_string(&mp).unwrap().replace("\"format_version\": 2", "\"format_version\": 3");
     std::fs::write(&mp, text).unwrap();
     let o = towers(&["evaluate", "--model", &model, "--test", &f.path("test.tsv")]);
     assert_eq!(o.status.code(), Some(4));
-    assert!(stderr(&o).contains("format version 2 is newer"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("format version 3 is newer"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));
 
     let o = towers(&["evaluate", "--model", &f.path("missing"), "--test", &f.path("test.tsv")]);
@@ -205,7 +205,7 @@ fn sequential_train_evaluate_recommend() {
     assert_eq!(json(&o)["cold_start"], true);
     assert!(stderr(&o).contains("no item of the history is known"));
     let o = towers(&["recommend", "--model", &out, "--user", "1"]);
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("sequential model"), "{}", stderr(&o));
 
     // the examples layout, and bad sequence files

@@ -90,7 +90,8 @@ fn endpoints_answer_as_documented() {
     assert_eq!(items.len(), 5);
     assert!(items.iter().all(|i| i["id"].is_string() && i["title"].is_string() && i["score"].is_number()));
     // the same through the library
-    let lib = towers::Artifact::load(&model).unwrap().recommend("7", 5, true).unwrap();
+    let r7 = towers::Recommender::new(towers::Artifact::load(&model).unwrap());
+    let lib = r7.recommend(towers::Query::User("7"), &towers::Request::top(5).exclude_seen(true)).unwrap();
     let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert_eq!(ids, lib.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>());
 
@@ -190,6 +191,11 @@ fn sequential_models_answer_histories() {
     let s = Server::start(&out);
     let (status, r) = s.post_json("/v1/recommend", r#"{"history": [1, "2"], "k": 3}"#);
     assert_eq!((status, r["items"].as_array().map(Vec::len)), (200, Some(3)), "{r}");
+    // with exclude_seen, the history's items are left out
+    let (status, r) = s.post_json("/v1/recommend", r#"{"history": [1, "2"], "k": 8, "exclude_seen": true}"#);
+    let ids: Vec<&str> = r["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!((status, ids.len()), (200, 7), "{r}");
+    assert!(!ids.contains(&"1") && !ids.contains(&"2"), "{r}");
     let (status, r) = s.get_json("/v1/recommend?user=1");
     assert_eq!(status, 422, "{r}");
     let (status, r) = s.post_json("/v1/recommend", r#"{"history": [{"id": 1}]}"#);

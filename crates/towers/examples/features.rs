@@ -6,12 +6,13 @@
 //! cargo run --release --example features [-- ../shared/data]
 //! ```
 
-use towers::data::features::{AttributeTable, FeatureConfig};
+use towers::data::features::AttributeTable;
 use towers::data::movielens::MovieLens;
 use towers::data::{Catalog, Interactions, TableFormat};
-use towers::eval::TopKMetrics;
+use towers::eval::{Ranked, TopKMetrics};
+use towers::model::FeatureConfig;
 use towers::rng::Rng;
-use towers::{Artifact, TrainConfig};
+use towers::{ModelSpec, Trainer, evaluate};
 
 fn row(name: &str, m: &TopKMetrics) {
     println!(
@@ -29,29 +30,29 @@ fn main() -> towers::Result<()> {
     let movies = Catalog::read(format!("{split}/movies.tsv"))?;
     let ml = MovieLens::load(format!("{data}/ml-100k"))?;
     let (users, items) = (AttributeTable::movielens_users(&ml), AttributeTable::movielens_items(&ml));
-    let feature_model = |train: &Interactions| {
-        Artifact::train_features(
-            TrainConfig::default(),
-            &features,
-            train,
-            Some(&movies),
-            Some(&users),
-            Some(&items),
-            false,
-        )
+    // each model, trained on `train`, evaluated on `test`
+    let id_only = |train: &Interactions, test: &Interactions| -> towers::Result<Ranked> {
+        let model = Trainer::new(ModelSpec::Retrieval).catalog(&movies).fit(train)?;
+        Ok(evaluate(&model, test, false)?.ranked()?.clone())
+    };
+    let with_features = |train: &Interactions, test: &Interactions| -> towers::Result<Ranked> {
+        let model = Trainer::new(ModelSpec::Features(features.clone()))
+            .catalog(&movies)
+            .user_attributes(&users)
+            .item_attributes(&items)
+            .fit(train)?;
+        Ok(evaluate(&model, test, false)?.ranked()?.clone())
     };
 
     println!(
         "{:<34} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
         "tfrs-80-20, all candidates", "top-1", "top-5", "top-10", "top-20", "top-50", "top-100"
     );
-    let id_only =
-        Artifact::train(TrainConfig::default(), &train, Some(&movies), None, false)?.evaluate(&test, false)?;
-    let with_features = feature_model(&train)?.evaluate(&test, false)?;
-    row("id only (towers defaults)", &id_only.model);
-    row("features (movielens)", &with_features.model);
-    row("popularity", &id_only.baseline);
-    println!("features − id only, top-100: {:+.4}", with_features.model.top_100 - id_only.model.top_100);
+    let (id, feat) = (id_only(&train, &test)?, with_features(&train, &test)?);
+    row("id only (towers defaults)", &id.model);
+    row("features (movielens)", &feat.model);
+    row("popularity", &id.baseline);
+    println!("features − id only, top-100: {:+.4}", feat.model.top_100 - id.model.top_100);
 
     // Cold start: 10% of the movies (seeded) lose every training rating; the test pairs of
     // those movies are ranked against all candidates.
@@ -63,9 +64,7 @@ fn main() -> towers::Result<()> {
     };
     let warm_train = train.select(&keep(&train, false));
     let cold_test = test.select(&keep(&test, true));
-    let id_cold = Artifact::train(TrainConfig::default(), &warm_train, Some(&movies), None, false)?
-        .evaluate(&cold_test, false)?;
-    let feat_cold = feature_model(&warm_train)?.evaluate(&cold_test, false)?;
+    let (id_cold, feat_cold) = (id_only(&warm_train, &cold_test)?, with_features(&warm_train, &cold_test)?);
     let random = 100.0 / (movies.ids.len() as f64);
     println!("\ncold start: {} movies held out of training, {} test pairs on them", held.len(), cold_test.len());
     row("id only (untrained rows)", &id_cold.model);

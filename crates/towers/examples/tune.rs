@@ -8,7 +8,7 @@
 //! ```
 
 use towers::data::{Catalog, Interactions, Split, TableFormat};
-use towers::{Artifact, TrainConfig};
+use towers::{ModelSpec, TrainConfig, Trainer, evaluate};
 
 fn main() -> towers::Result<()> {
     let dir = std::env::var("TOWERS_SPLITS").unwrap_or_else(|_| "../shared/data/ml-100k-splits/tfrs-80-20".into());
@@ -20,12 +20,14 @@ fn main() -> towers::Result<()> {
     for arg in std::env::args().skip(1) {
         let config: TrainConfig =
             serde_json::from_str(&arg).map_err(|e| towers::Error::Config(format!("{arg}: {e}")))?;
-        let model = Artifact::train(config, &train, Some(&movies), None, false)?;
-        let e = model.evaluate(&validation, false)?;
-        let x = model.evaluate(&validation, true)?;
+        let model = Trainer::new(ModelSpec::Retrieval).config(config).catalog(&movies).fit(&train)?;
+        let (e, x) = (evaluate(&model, &validation, false)?, evaluate(&model, &validation, true)?);
         println!(
             "{:>8.4} {:>8.4} {:>14.4} {:>8.2}  {arg}",
-            e.model.top_10, e.model.top_100, x.model.top_10, model.summary.train_s
+            e.ranked()?.model.top_10,
+            e.ranked()?.model.top_100,
+            x.ranked()?.model.top_10,
+            model.summary.train_s
         );
     }
     Ok(())

@@ -1,9 +1,10 @@
-//! The one error type of the library.
+//! The one error type of the library, with a variant for each kind of failure: bad input
+//! (a file, the data, an option, a request), a bad model directory, and internal failures.
 
 use std::path::PathBuf;
 
 /// Everything that can go wrong in towers. Each variant carries enough context (file, line,
-/// field) for a user to find and fix the problem.
+/// field) for a user to find and fix the problem; [`Error::kind`] says which kind it is.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
@@ -24,9 +25,18 @@ pub enum Error {
         /// What was expected and what was found (naming the field).
         msg: String,
     },
-    /// A configuration value is out of range or inconsistent.
+    /// Input data that parse but cannot be used (an empty training set, a missing column…).
+    #[error("{0}")]
+    Data(String),
+    /// A configuration value or option is out of range or inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A request this model cannot serve (e.g. a user for a model of item histories).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A user, item or other named thing that does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// A saved model is missing, corrupt or of an incompatible format.
     #[error("model {}: {msg}", path.display())]
     Artifact {
@@ -35,12 +45,29 @@ pub enum Error {
         /// What is wrong with it.
         msg: String,
     },
-    /// A user, item or other named thing that does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// A request that cannot be served as asked (e.g. an empty training set).
-    #[error("{0}")]
-    Invalid(String),
+    /// Training was stopped by its observer (e.g. Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
+    /// A failure that is not the input's fault: a bug, or serialisation that cannot fail.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The kinds of [`Error`], for exit codes and exception classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Reading or writing a file failed.
+    Io,
+    /// A bad option, configuration or request.
+    Usage,
+    /// Bad input data (a malformed file, unusable data, an unknown id).
+    Input,
+    /// A missing, corrupt or incompatible model directory.
+    Artifact,
+    /// Stopped by the caller.
+    Interrupted,
+    /// A bug.
+    Internal,
 }
 
 impl Error {
@@ -57,6 +84,23 @@ impl Error {
     /// An error about a saved model.
     pub fn artifact(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
         Error::Artifact { path: path.into(), msg: msg.into() }
+    }
+
+    /// An internal failure, from anything that displays.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Error::Internal(e.to_string())
+    }
+
+    /// Which kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Config(_) | Error::Unsupported(_) => ErrorKind::Usage,
+            Error::Parse { .. } | Error::Data(_) | Error::NotFound(_) => ErrorKind::Input,
+            Error::Artifact { .. } => ErrorKind::Artifact,
+            Error::Interrupted => ErrorKind::Interrupted,
+            Error::Internal(_) => ErrorKind::Internal,
+        }
     }
 }
 

@@ -1,14 +1,15 @@
-//! # towers — two-tower retrieval recommenders
+//! # towers — two-tower recommenders
 //!
-//! A query tower embeds a user, a candidate tower embeds an item, and a pair is scored by the
-//! dot product of the two. Models are trained with an in-batch softmax (TFRS `Retrieval`),
-//! evaluated by ranking the whole catalogue (TFRS `FactorizedTopK`), and served by exact or
-//! approximate (IVF) top-k over precomputed candidate embeddings. Beyond ids: sequential (GRU)
-//! query towers, feature towers, explicit ratings and a ranking model.
+//! A query tower embeds a user (or a history of items), a candidate tower embeds an item, and a
+//! pair is scored by the dot product of the two. Models are trained with an in-batch softmax
+//! (TFRS `Retrieval`), evaluated by ranking the whole catalogue (TFRS `FactorizedTopK`), and
+//! served by exact or approximate (IVF) top-k over precomputed candidate embeddings. Beyond
+//! ids: sequential (GRU) query towers, feature towers, explicit ratings and a ranking model.
 //!
 //! ```no_run
 //! use towers::data::{Catalog, Interactions, TableFormat};
-//! use towers::{Artifact, TrainConfig};
+//! use towers::recommend::{Query, Recommender, Request};
+//! use towers::{Artifact, ModelSpec, Trainer, evaluate};
 //!
 //! # fn main() -> towers::Result<()> {
 //! let dir = "../shared/data/ml-100k-splits/tfrs-80-20";
@@ -16,22 +17,23 @@
 //! let test = Interactions::read(format!("{dir}/test.tsv"), &TableFormat::default())?;
 //! let movies = Catalog::read(format!("{dir}/movies.tsv"))?;
 //!
-//! let model = Artifact::train(TrainConfig::default(), &train, Some(&movies), None, true)?;
-//! let eval = model.evaluate(&test, false)?;
-//! println!("top-100 {:.3} (popularity {:.3})", eval.model.top_100, eval.baseline.top_100);
+//! let model = Trainer::new(ModelSpec::Retrieval).catalog(&movies).fit(&train)?;
+//! let e = evaluate(&model, &test, false)?;
+//! let e = e.ranked()?;
+//! println!("top-100 {:.3} (popularity {:.3})", e.model.top_100, e.baseline.top_100);
 //!
-//! for item in model.recommend("42", 10, true)?.items {
+//! model.save("/tmp/towers-model")?;
+//! let recommender = Recommender::new(Artifact::load("/tmp/towers-model")?);
+//! for item in recommender.recommend(Query::User("42"), &Request::top(10).exclude_seen(true))?.items {
 //!     println!("{:.3}  {}", item.score, item.title);
 //! }
-//! model.save("/tmp/towers-model")?;
-//! let again = Artifact::load("/tmp/towers-model")?;
-//! # let _ = again;
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! Modules follow the data flow: [`data`] → [`model`] → [`task`] → [`train`] → [`eval`] →
-//! [`artifact`] → [`index`]; [`kernels`] holds the hand-written numeric hot paths they share.
+//! Modules follow the data flow (see ARCHITECTURE.md): [`data`] → [`model`] → [`task`] →
+//! [`train`] → [`artifact`] → [`eval`] and [`recommend`] → [`index`]; [`kernels`] holds the
+//! hand-written numeric hot paths they share.
 
 #![warn(missing_docs)]
 // Numeric kernels index several arrays with one loop variable; iterator chains would hide that.
@@ -44,10 +46,16 @@ pub mod eval;
 pub mod index;
 pub mod kernels;
 pub mod model;
+pub mod progress;
+pub mod recommend;
 pub mod rng;
 pub mod task;
+pub mod tensors;
 pub mod train;
 
-pub use artifact::{Artifact, Evaluation, Recommendation, Recommendations};
-pub use error::{Error, Result};
-pub use train::{TrainConfig, Trainer};
+pub use artifact::Artifact;
+pub use error::{Error, ErrorKind, Result};
+pub use eval::{Evaluation, evaluate};
+pub use model::{ModelKind, ModelSpec, Recipe};
+pub use recommend::{Query, Recommendation, Recommendations, Recommender, Request};
+pub use train::{TrainConfig, TrainData, Trainer};

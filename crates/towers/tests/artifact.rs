@@ -1,9 +1,14 @@
-//! Model directories: round trip, atomic writes, corruption and version checks, determinism.
+//! Model directories: round trip, atomic writes, corruption and version checks, determinism,
+//! and every model kind trained, saved, loaded and served through the library's one entry.
 
 use std::path::PathBuf;
-use towers::data::{Catalog, Interactions};
-use towers::model::Normalization;
-use towers::{Artifact, Error, TrainConfig};
+use towers::data::{Catalog, Interactions, Sessions};
+use towers::index::IvfParams;
+use towers::model::{Normalization, RankingSpec, SequenceConfig};
+use towers::progress::quiet;
+use towers::recommend::build_index;
+use towers::tensors::TensorWriter;
+use towers::{Artifact, Error, ModelKind, ModelSpec, Query, Recommender, Request, TrainConfig, Trainer, evaluate};
 
 /// A small synthetic data set: 60 users, 40 items, users like items near their own id.
 fn data() -> (Interactions, Catalog) {
@@ -23,32 +28,51 @@ fn config(norm: Normalization) -> TrainConfig {
     TrainConfig { dim: 8, batch_size: 64, epochs: 3, normalization: norm, ..TrainConfig::default() }
 }
 
+fn retrieval(cfg: TrainConfig, train: &Interactions, catalog: &Catalog) -> Artifact {
+    Trainer::new(ModelSpec::Retrieval).config(cfg).catalog(catalog).fit(train).unwrap()
+}
+
+/// A model's tensors as saved: equal bytes, equal models.
+fn weights(a: &Artifact) -> Vec<u8> {
+    let mut w = TensorWriter::default();
+    a.model.save(&mut w).unwrap();
+    w.to_bytes().unwrap()
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("towers-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
 
+fn top(k: usize, exclude_seen: bool) -> Request {
+    Request::top(k).exclude_seen(exclude_seen)
+}
+
 #[test]
 fn save_load_round_trip_for_every_normalization() {
     let (train, catalog) = data();
     for norm in [Normalization::None, Normalization::L2, Normalization::BatchNorm] {
-        let m = Artifact::train(config(norm), &train, Some(&catalog), None, false).unwrap();
+        let m = retrieval(config(norm), &train, &catalog);
         let dir = tmp(&format!("rt-{norm:?}"));
         m.save(&dir).unwrap();
         let back = Artifact::load(&dir).unwrap();
-        assert_eq!(back.model, m.model);
+        assert_eq!(weights(&back), weights(&m));
         assert_eq!(back.candidates, m.candidates);
-        assert_eq!(back.similar("3", 4).unwrap(), m.similar("3", 4).unwrap());
-        assert_eq!(back.seen, m.seen);
-        assert_eq!(back.config, m.config);
-        assert_eq!(back.recommend("u3", 5, true).unwrap(), m.recommend("u3", 5, true).unwrap());
-        assert_eq!(back.evaluate(&train, false).unwrap().model, m.evaluate(&train, false).unwrap().model);
+        assert_eq!((&back.seen, &back.config), (&m.seen, &m.config));
+        let e = evaluate(&m, &train, false).unwrap();
+        assert_eq!(evaluate(&back, &train, false).unwrap().ranked().unwrap().model, e.ranked().unwrap().model);
+        let (r1, r2) = (Recommender::new(back), Recommender::new(m));
+        assert_eq!(r1.similar("3", &Request::top(4)).unwrap(), r2.similar("3", &Request::top(4)).unwrap());
+        assert_eq!(
+            r1.recommend(Query::User("u3"), &top(5, true)).unwrap(),
+            r2.recommend(Query::User("u3"), &top(5, true)).unwrap()
+        );
         for f in ["manifest.json", "weights.safetensors", "candidates.safetensors", "history.svg", "history.csv"] {
             assert!(dir.join(f).is_file(), "{f}");
         }
         // saving again replaces the model directory, leaving no temporary directories behind
-        m.save(&dir).unwrap();
+        r2.artifact().save(&dir).unwrap();
         let parent = dir.parent().unwrap();
         let leftovers = std::fs::read_dir(parent)
             .unwrap()
@@ -65,7 +89,7 @@ fn save_load_round_trip_for_every_normalization() {
 #[test]
 fn corrupt_or_future_artifacts_are_refused() {
     let (train, catalog) = data();
-    let m = Artifact::train(config(Normalization::None), &train, Some(&catalog), None, false).unwrap();
+    let m = retrieval(config(Normalization::None), &train, &catalog);
     let dir = tmp("corrupt");
     m.save(&dir).unwrap();
     let w = dir.join("weights.safetensors");
@@ -78,7 +102,7 @@ fn corrupt_or_future_artifacts_are_refused() {
 
     m.save(&dir).unwrap();
     let mp = dir.join("manifest.json");
-    let manifest = std::fs::read_to_string(&mp).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
+    let manifest = std::fs::read_to_string(&mp).unwrap().replace("\"format_version\": 2", "\"format_version\": 99");
     std::fs::write(&mp, manifest).unwrap();
     let e = Artifact::load(&dir).unwrap_err().to_string();
     assert!(e.contains("format version 99") && e.contains("newer"), "{e}");
@@ -91,7 +115,7 @@ fn corrupt_or_future_artifacts_are_refused() {
 #[test]
 fn refuses_to_replace_a_directory_that_is_not_a_model() {
     let (train, catalog) = data();
-    let m = Artifact::train(config(Normalization::None), &train, Some(&catalog), None, false).unwrap();
+    let m = retrieval(config(Normalization::None), &train, &catalog);
     let dir = tmp("not-a-model");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("precious.txt"), "keep me").unwrap();
@@ -113,24 +137,24 @@ fn same_seed_same_model_whatever_the_thread_count() {
     };
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| Artifact::train(cfg.clone(), &train, Some(&catalog), None, false).unwrap())
+        pool.install(|| retrieval(cfg.clone(), &train, &catalog))
     };
     let (a, b, c) = (run(1), run(2), run(2));
-    assert_eq!(a.model, b.model);
-    assert_eq!(b.model, c.model);
+    assert_eq!(weights(&a), weights(&b));
+    assert_eq!(weights(&b), weights(&c));
     assert_eq!(
         a.history.epochs.iter().map(|e| e.loss).collect::<Vec<_>>(),
         c.history.epochs.iter().map(|e| e.loss).collect::<Vec<_>>()
     );
-    let other = Artifact::train(TrainConfig { seed: 7, ..cfg.clone() }, &train, Some(&catalog), None, false).unwrap();
-    assert_ne!(other.model, a.model);
+    let other = retrieval(TrainConfig { seed: 7, ..cfg.clone() }, &train, &catalog);
+    assert_ne!(weights(&other), weights(&a));
 }
 
 #[test]
 fn unknown_user_gets_popular_items_flagged_cold_start() {
     let (train, catalog) = data();
-    let m = Artifact::train(config(Normalization::None), &train, Some(&catalog), None, false).unwrap();
-    let r = m.recommend("nobody", 3, true).unwrap();
+    let m = Recommender::new(retrieval(config(Normalization::None), &train, &catalog));
+    let r = m.recommend(Query::User("nobody"), &top(3, true)).unwrap();
     assert!(r.cold_start);
     let mut counts = std::collections::HashMap::<&str, usize>::new();
     train.candidates.iter().for_each(|c| *counts.entry(c).or_default() += 1);
@@ -139,16 +163,56 @@ fn unknown_user_gets_popular_items_flagged_cold_start() {
 }
 
 #[test]
+fn requests_exclude_and_allow_items() {
+    let (train, catalog) = data();
+    let m = Recommender::new(retrieval(config(Normalization::None), &train, &catalog));
+    let all = m.recommend(Query::User("u3"), &Request::top(5)).unwrap();
+    let first = all.items[0].id.clone();
+    let without = m.recommend(Query::User("u3"), &Request::top(5).exclude([first.clone(), "zz".into()])).unwrap();
+    assert!(without.items.iter().all(|i| i.id != first) && without.items.len() == 5);
+    assert_eq!(without.items[0], all.items[1]);
+    let allowed = m.recommend(Query::User("u3"), &Request::top(5).allow(["7".to_string(), "9".into()])).unwrap();
+    let mut ids: Vec<&str> = allowed.items.iter().map(|i| i.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["7", "9"]);
+    // popular items obey the same request
+    let cold = m.recommend(Query::User("nobody"), &Request::top(3).allow(["7".to_string()])).unwrap();
+    assert!(cold.cold_start && cold.items.len() == 1 && cold.items[0].id == "7");
+}
+
+#[test]
 fn training_learns_the_synthetic_structure() {
     let (train, catalog) = data();
     let cfg = TrainConfig { epochs: 30, ..config(Normalization::None) };
-    let m = Artifact::train(cfg, &train, Some(&catalog), None, false).unwrap();
-    let e = m.evaluate(&train, false).unwrap();
+    let m = retrieval(cfg, &train, &catalog);
+    let e = evaluate(&m, &train, false).unwrap();
+    let e = e.ranked().unwrap();
     assert!(e.model.top_10 > e.baseline.top_10 + 0.1, "model {} vs popularity {}", e.model.top_10, e.baseline.top_10);
 }
 
+#[test]
+fn progress_is_reported_and_an_observer_can_stop_training() {
+    use std::ops::ControlFlow;
+    use towers::progress::Event;
+    let (train, catalog) = data();
+    let (mut steps, mut started) = (0, 0);
+    let mut count = |e: Event| {
+        match e {
+            Event::Started { total, .. } => started = total,
+            Event::Step => steps += 1,
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    };
+    Trainer::new(ModelSpec::Retrieval).config(config(Normalization::None)).observer(&mut count).fit(&train).unwrap();
+    assert_eq!((steps, started), (3 * 720usize.div_ceil(64), 3 * 720u64.div_ceil(64)));
+    let mut stop = |e: Event| if matches!(e, Event::Step) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
+    let e = Trainer::new(ModelSpec::Retrieval).catalog(&catalog).observer(&mut stop).fit(&train).unwrap_err();
+    assert!(matches!(e, Error::Interrupted), "{e}");
+}
+
 /// Sessions that walk through 30 items in steps of 1 or 2: the next item follows the last.
-fn sessions() -> towers::data::Sessions {
+fn sessions() -> Sessions {
     let mut rng = towers::rng::Rng::new(5);
     let items = (0..300)
         .map(|_| {
@@ -161,13 +225,11 @@ fn sessions() -> towers::data::Sessions {
                 .collect()
         })
         .collect();
-    towers::data::Sessions { items, ids: None }
+    Sessions { items, ids: None }
 }
 
 #[test]
 fn sequential_models_train_save_load_and_recommend_from_histories() {
-    use towers::data::Positions;
-    use towers::train::SequenceConfig;
     let s = sessions();
     let cfg = TrainConfig { dim: 8, batch_size: 128, epochs: 8, ..TrainConfig::default() };
     for (share, add_last_item, projection) in [(false, false, false), (true, true, false), (true, true, true)] {
@@ -179,41 +241,42 @@ fn sequential_models_train_save_load_and_recommend_from_histories() {
             sampled_negatives,
             ..Default::default()
         };
-        let m = Artifact::train_sequential(cfg.clone(), seq, &s, Positions::All, None, None, false).unwrap();
-        let e = m.evaluate_sequences(&s, false).unwrap();
+        let fit = || Trainer::new(ModelSpec::Sequential(seq)).config(cfg.clone()).fit(&s).unwrap();
+        let m = fit();
+        let e = evaluate(&m, &s, false).unwrap();
+        let e = e.ranked().unwrap();
         assert!(e.model.top_5 > e.baseline.top_5 + 0.2, "model {} vs popularity {}", e.model.top_5, e.baseline.top_5);
         assert!(e.repeat_last.is_some());
         if projection {
             // sampled negatives are seeded: the same model again
-            let again = Artifact::train_sequential(cfg.clone(), seq, &s, Positions::All, None, None, false).unwrap();
-            assert_eq!(again.model, m.model);
+            assert_eq!(weights(&fit()), weights(&m));
         }
         let dir = tmp(&format!("seq-{share}-{projection}"));
         m.save(&dir).unwrap();
         let back = Artifact::load(&dir).unwrap();
-        assert_eq!(back.model, m.model);
-        assert_eq!(back.sequence, Some(seq));
-        if !projection {
-            // a manifest written before `projection` and `sampled_negatives` existed still loads
-            let path = dir.join("manifest.json");
-            let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            let s = manifest["sequence"].as_object_mut().unwrap();
-            assert!(s.remove("projection").is_some() && s.remove("sampled_negatives").is_some());
-            std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
-            let old = Artifact::load(&dir).unwrap();
-            assert_eq!((old.model, old.sequence), (m.model.clone(), Some(seq)));
-        }
+        assert_eq!(weights(&back), weights(&m));
+        assert_eq!(back.model.spec(), ModelSpec::Sequential(seq));
+        assert!(evaluate(&back, &data().0, false).is_err(), "a sequential model is evaluated on sequences");
+        let (back, m) = (Recommender::new(back), Recommender::new(m));
         let h: Vec<String> = ["3", "4", "6"].map(String::from).to_vec();
-        let r = back.recommend_history(&h, 3).unwrap();
-        assert_eq!(r, m.recommend_history(&h, 3).unwrap());
+        let r = back.recommend(Query::History(&h), &Request::top(3)).unwrap();
+        assert_eq!(r, m.recommend(Query::History(&h), &Request::top(3)).unwrap());
         assert!(!r.cold_start && r.items.iter().any(|i| i.id == "7" || i.id == "8"), "{r:?}");
-        assert!(back.recommend_history(&["nope".to_string()], 3).unwrap().cold_start);
-        assert!(back.recommend("u1", 3, false).is_err(), "a sequential model has no users");
-        assert!(back.evaluate(&data().0, false).is_err());
+        // exclude_seen leaves the history's items out
+        let x = back.recommend(Query::History(&h), &Request::top(10).exclude_seen(true)).unwrap();
+        assert!(x.items.iter().all(|i| !h.contains(&i.id)), "{x:?}");
+        assert!(back.recommend(Query::History(&["nope".to_string()]), &Request::top(3)).unwrap().cold_start);
+        let e = back.recommend(Query::User("u1"), &Request::top(3)).unwrap_err();
+        assert!(matches!(e, Error::Unsupported(_)), "a sequential model has no users: {e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
-    let user_model = Artifact::train(config(Normalization::None), &data().0, Some(&data().1), None, false).unwrap();
-    assert!(user_model.recommend_history(&["1".to_string()], 3).is_err());
+    let user_model = Recommender::new(retrieval(config(Normalization::None), &data().0, &data().1));
+    assert!(user_model.recommend(Query::History(&["1".to_string()]), &Request::top(3)).is_err());
+    // a sequential model trains on sequences, a user → item model on a table
+    let e = Trainer::new(ModelSpec::Retrieval).fit(&s).unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e}");
+    let e = Trainer::new(ModelSpec::Sequential(SequenceConfig::default())).fit(&data().0).unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e}");
 }
 
 /// The synthetic data with ratings: users rate items near their own id higher.
@@ -235,31 +298,39 @@ fn rated() -> (Interactions, Catalog) {
 #[test]
 fn rating_and_ranking_models_learn_ratings_and_round_trip() {
     let (train, catalog) = rated();
-    for config in [
-        TrainConfig { epochs: 30, batch_size: 64, l2: 0.0, ..TrainConfig::rating() },
-        TrainConfig { epochs: 20, batch_size: 64, layers: vec![16], ..TrainConfig::ranking() },
+    let defaults = |k| TrainConfig::defaults(k, Default::default());
+    for (spec, config) in [
+        (ModelSpec::Rating, TrainConfig { epochs: 30, batch_size: 64, l2: 0.0, ..defaults(ModelKind::Rating) }),
+        (
+            ModelSpec::Ranking(RankingSpec { layers: vec![16] }),
+            TrainConfig { epochs: 20, batch_size: 64, ..defaults(ModelKind::Ranking) },
+        ),
     ] {
-        let m = Artifact::train(config.clone(), &train, Some(&catalog), None, false).unwrap();
-        let r = m.evaluate_ratings(&train).unwrap();
-        assert!(r.rmse < 0.8 * r.rmse_mean_baseline, "{:?}: {r:?}", config.task);
-        let dir = tmp(&format!("rating-{:?}", config.task));
+        let m = Trainer::new(spec.clone()).config(config).catalog(&catalog).fit(&train).unwrap();
+        let r = evaluate(&m, &train, false).unwrap().rating.unwrap();
+        assert!(r.rmse < 0.8 * r.rmse_mean_baseline, "{spec:?}: {r:?}");
+        let dir = tmp(&format!("rating-{:?}", spec.kind()));
         m.save(&dir).unwrap();
         let back = Artifact::load(&dir).unwrap();
-        assert_eq!(back.model, m.model);
-        assert_eq!(back.evaluate_ratings(&train).unwrap(), r);
+        assert_eq!(weights(&back), weights(&m));
+        assert_eq!(back.model.spec(), spec);
+        assert_eq!(evaluate(&back, &train, false).unwrap().rating.unwrap(), r);
+        let back = Recommender::new(back);
         let ranked = back.rank("u3", &["2".into(), "30".into()]).unwrap();
         assert_eq!(ranked[0].id, "2", "{ranked:?}");
-        assert!(back.rank("u3", &["nope".into()]).is_err());
+        assert!(matches!(back.rank("u3", &["nope".into()]).unwrap_err(), Error::NotFound(_)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
-    let no_ratings = data().0;
-    let e = Artifact::train(TrainConfig::rating(), &no_ratings, None, None, false).unwrap_err();
-    assert!(e.to_string().contains("rating column"), "{e}");
+    let e = Trainer::new(ModelSpec::Rating).fit(&data().0).unwrap_err();
+    assert!(matches!(e, Error::Data(_)) && e.to_string().contains("rating column"), "{e}");
+    let e = Recommender::new(retrieval(config(Normalization::None), &train, &catalog)).rank("u3", &["2".into()]);
+    assert!(matches!(e.unwrap_err(), Error::Unsupported(_)), "a retrieval model predicts no ratings");
 }
 
 #[test]
 fn feature_model_round_trips_and_embeds_cold_items_from_features() {
-    use towers::data::features::{AttributeTable, Encoder, FeatureConfig, FeatureSpec, TimeSpec, TowerFeatures};
+    use towers::data::features::{AttributeTable, Encoder, FeatureSpec};
+    use towers::model::{FeatureConfig, TimeSpec, TowerFeatures};
     let (mut train, catalog) = data();
     train.timestamps = Some((0..train.len() as i64).collect());
     // item "39" never occurs in training: only its features describe it
@@ -270,59 +341,69 @@ fn feature_model_round_trips_and_embeds_cold_items_from_features() {
         rows: (0..40).map(|i| (i.to_string(), vec![format!("g{}", i / 5)])).collect(),
         source: "items".into(),
     };
-    let group = FeatureSpec {
-        column: "group".into(),
-        encoder: Encoder::Category,
-        dim: 4,
-        boundaries: vec![],
-        len: None,
-        separator: None,
-        min_count: None,
-    };
     let features = FeatureConfig {
         layers: vec![8],
         query: TowerFeatures { id_dim: 8, time: Some(TimeSpec { buckets: 4, dim: 2 }), ..Default::default() },
-        candidate: TowerFeatures { id_dim: 8, features: vec![group], id_dropout: 0.2, ..Default::default() },
+        candidate: TowerFeatures {
+            id_dim: 8,
+            features: vec![FeatureSpec::new("group", Encoder::Category, 4)],
+            id_dropout: 0.2,
+            ..Default::default()
+        },
     };
     let cfg = TrainConfig { epochs: 5, batch_size: 64, ..TrainConfig::default() };
-    let m = Artifact::train_features(cfg, &features, &train, Some(&catalog), None, Some(&items), false).unwrap();
+    let spec = ModelSpec::Features(features);
+    let m = Trainer::new(spec.clone()).config(cfg).catalog(&catalog).item_attributes(&items).fit(&train).unwrap();
     assert_eq!(m.dim(), 8);
     let cold = m.items.rows["39"] as usize;
     let warm = m.items.rows["38"] as usize;
-    let v = |r: usize| &m.candidates.vectors()[r * 8..(r + 1) * 8];
+    let v = |r: usize| &m.candidates[r * 8..(r + 1) * 8];
     assert!(v(cold).iter().any(|&x| x != 0.0) && v(cold) != v(warm));
-    let e = m.evaluate(&train, false).unwrap();
+    let e = evaluate(&m, &train, false).unwrap();
+    let e = e.ranked().unwrap();
     assert!(e.model.top_10 > e.baseline.top_10, "{:?} vs {:?}", e.model, e.baseline);
     let dir = tmp("features");
     m.save(&dir).unwrap();
     let back = Artifact::load(&dir).unwrap();
-    assert_eq!(back.model, m.model);
-    assert_eq!(back.recommend("u5", 5, true).unwrap(), m.recommend("u5", 5, true).unwrap());
-    assert_eq!(back.evaluate(&train, false).unwrap().model, e.model);
+    assert_eq!(weights(&back), weights(&m));
+    assert_eq!(back.model.spec(), spec);
+    assert_eq!(evaluate(&back, &train, false).unwrap().ranked().unwrap().model, e.model);
+    let (back, m) = (Recommender::new(back), Recommender::new(m));
+    assert_eq!(
+        back.recommend(Query::User("u5"), &top(5, true)).unwrap(),
+        m.recommend(Query::User("u5"), &top(5, true)).unwrap()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     // a feature without its attribute table is a clear error
-    let e = Artifact::train_features(TrainConfig::default(), &features, &train, Some(&catalog), None, None, false)
-        .unwrap_err();
+    let e = Trainer::new(spec).catalog(&catalog).fit(&train).unwrap_err();
     assert!(e.to_string().contains("attribute table"), "{e}");
 }
 
 #[test]
 fn approximate_index_is_saved_loaded_used_and_checked() {
     let (train, catalog) = data();
-    let mut m = Artifact::train(config(Normalization::None), &train, Some(&catalog), None, false).unwrap();
-    let params = towers::index::IvfParams { nlist: 6, nprobe: 6, ..Default::default() };
-    let built = m.build_index(&params, false).unwrap();
+    let mut m = retrieval(config(Normalization::None), &train, &catalog);
+    let params = IvfParams { nlist: 6, nprobe: 6, ..Default::default() };
+    let built = build_index(&mut m, &params, &mut quiet()).unwrap();
     // every list probed: the approximate index is exact
     assert_eq!(built.recall_10, 1.0);
     let dir = tmp("ivf");
     m.save(&dir).unwrap();
-    let back = Artifact::load(&dir).unwrap();
-    let a = back.approximate.as_ref().expect("the index is loaded");
+    let back = Recommender::new(Artifact::load(&dir).unwrap());
+    let a = back.artifact().approximate.as_ref().expect("the index is loaded");
     assert_eq!((a.index.nlist(), a.index.nprobe()), (6, 6));
-    assert_eq!(back.recommend("u3", 5, true).unwrap(), m.recommend("u3", 5, true).unwrap());
-    let mut exact = back.clone();
-    exact.approximate = None;
-    assert_eq!(exact.recommend("u3", 5, true).unwrap(), back.recommend("u3", 5, true).unwrap());
+    assert_eq!(back.index_kind(), "ivf");
+    let m = Recommender::new(m);
+    assert_eq!(
+        back.recommend(Query::User("u3"), &top(5, true)).unwrap(),
+        m.recommend(Query::User("u3"), &top(5, true)).unwrap()
+    );
+    let exact = Recommender::new(Artifact::load(&dir).unwrap()).exact();
+    assert_eq!(exact.index_kind(), "exact");
+    assert_eq!(
+        exact.recommend(Query::User("u3"), &top(5, true)).unwrap(),
+        back.recommend(Query::User("u3"), &top(5, true)).unwrap()
+    );
     // a changed index file: refused by its checksum
     let file = dir.join("index.ivf.safetensors");
     let mut bytes = std::fs::read(&file).unwrap();
@@ -332,14 +413,11 @@ fn approximate_index_is_saved_loaded_used_and_checked() {
     let err = Artifact::load(&dir).unwrap_err();
     assert!(matches!(err, Error::Artifact { .. }) && err.to_string().contains("index.ivf.safetensors"), "{err}");
     // an index of another model, with a matching checksum: refused by its content
-    let other =
-        Artifact::train(TrainConfig { dim: 4, ..config(Normalization::None) }, &train, Some(&catalog), None, false)
-            .unwrap();
-    let mut other = other;
-    other.build_index(&params, false).unwrap();
+    let mut other = retrieval(TrainConfig { dim: 4, ..config(Normalization::None) }, &train, &catalog);
+    build_index(&mut other, &params, &mut quiet()).unwrap();
     let dir2 = tmp("ivf-other");
     other.save(&dir2).unwrap();
-    m.save(&dir).unwrap();
+    m.artifact().save(&dir).unwrap();
     let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
     let theirs = std::fs::read(dir2.join("index.ivf.safetensors")).unwrap();
     let (old, new) = (sha(&std::fs::read(&file).unwrap()), sha(&theirs));

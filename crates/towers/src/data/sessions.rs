@@ -138,7 +138,7 @@ impl Sessions {
     /// time order (ties keep file order), users in order of their first interaction.
     pub fn from_interactions(table: &Interactions) -> Result<Sessions> {
         let ts =
-            table.timestamps.as_ref().ok_or_else(|| Error::Invalid("user histories need a timestamp column".into()))?;
+            table.timestamps.as_ref().ok_or_else(|| Error::Data("user histories need a timestamp column".into()))?;
         let events = (0..table.len())
             .map(|i| (table.queries[i].clone(), ts[i] as f64, i, table.candidates[i].clone()))
             .collect();
@@ -168,7 +168,7 @@ impl Sessions {
         let mut targets = Vec::with_capacity(self.len());
         for (n, s) in self.items.iter().enumerate() {
             let Some((last, prefix)) = s.split_last().filter(|(_, p)| !p.is_empty()) else {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Data(format!(
                     "sequence {} has {} item(s): a test sequence needs a prefix and a target",
                     n + 1,
                     s.len()

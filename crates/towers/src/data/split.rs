@@ -54,9 +54,8 @@ impl Split {
     /// Splits a table into (train, test). Temporal splits need timestamps.
     pub fn apply(&self, data: &Interactions) -> Result<(Interactions, Interactions)> {
         let n = data.len();
-        let need_time = || {
-            data.timestamps.as_ref().ok_or_else(|| Error::Invalid("a temporal split needs a timestamp column".into()))
-        };
+        let need_time =
+            || data.timestamps.as_ref().ok_or_else(|| Error::Data("a temporal split needs a timestamp column".into()));
         let test: Vec<bool> = match *self {
             Split::Random { test_fraction, seed } => {
                 let mut order: Vec<usize> = (0..n).collect();

@@ -1,17 +1,17 @@
 //! Reference scores printed beside every evaluation.
 
-use super::{TopKMetrics, evaluate};
+use super::{TopKMetrics, topk::rank_metrics};
 
 /// The popularity baseline: every query gets the candidates ranked by how often they occur
 /// in the training data (`counts[row]`), with the same tie rule and exclusions as the model.
 pub fn popularity(counts: &[f32], pairs: &[(u32, u32)], excluded: &[&[u32]]) -> TopKMetrics {
     let nq = pairs.iter().map(|p| p.0 as usize + 1).max().unwrap_or(0);
-    evaluate(&vec![1.0; nq], counts, 1, pairs, excluded)
+    rank_metrics(&vec![1.0; nq], counts, 1, pairs, excluded)
 }
 
 /// The "repeat the last item" baseline of session-based recommendation: each test example's
 /// last history item (`last[i]`, row 0 = unknown or none) ranks first, then every other item
-/// by training popularity (`counts[row]`), with the tie rule and exclusions of [`evaluate`]
+/// by training popularity (`counts[row]`), with the tie rule and exclusions of [`rank_metrics`]
 /// (`excluded[i]` removes items from example `i`'s ranking, except its target). A target of
 /// row 0 (unknown) is a miss.
 pub fn repeat_last(counts: &[f32], last: &[u32], targets: &[u32], excluded: &[&[u32]]) -> TopKMetrics {

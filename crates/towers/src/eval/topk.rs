@@ -85,41 +85,6 @@ impl TopKMetrics {
     }
 }
 
-/// Items each query has already interacted with, in compressed rows (sorted, distinct).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Seen {
-    /// `offsets[q]..offsets[q + 1]` indexes `items` for query row `q`.
-    pub offsets: Vec<u32>,
-    /// Candidate rows.
-    pub items: Vec<u32>,
-}
-
-impl Seen {
-    /// Builds the sets from (query row, candidate row) pairs.
-    pub fn from_pairs(query_rows: usize, pairs: impl IntoIterator<Item = (u32, u32)>) -> Self {
-        let mut all: Vec<(u32, u32)> = pairs.into_iter().collect();
-        all.sort_unstable();
-        all.dedup();
-        let mut offsets = vec![0u32; query_rows + 1];
-        for &(q, _) in &all {
-            offsets[q as usize + 1] += 1;
-        }
-        for i in 0..query_rows {
-            offsets[i + 1] += offsets[i];
-        }
-        Seen { offsets, items: all.into_iter().map(|(_, c)| c).collect() }
-    }
-
-    /// The items of a query row (empty for an unknown row).
-    pub fn of(&self, query: u32) -> &[u32] {
-        let q = query as usize;
-        if q + 1 >= self.offsets.len() {
-            return &[];
-        }
-        &self.items[self.offsets[q] as usize..self.offsets[q + 1] as usize]
-    }
-}
-
 /// The distinct query rows of `pairs`, sorted, and the pairs with their query replaced by its
 /// position in that list (the form [`ranks`] takes).
 pub fn distinct_queries(pairs: &[(u32, u32)]) -> (Vec<u32>, Vec<(u32, u32)>) {
@@ -170,7 +135,7 @@ pub fn ranks(
 }
 
 /// Ranks every pair and summarises: see [`ranks`].
-pub fn evaluate(
+pub fn rank_metrics(
     queries: &[f32],
     candidates: &[f32],
     dim: usize,
@@ -215,11 +180,5 @@ mod tests {
         let old: TopKMetrics = serde_json::from_str(r#"{"top_1":0.5,"mrr_20":0.25,"n":2}"#).unwrap();
         assert_eq!((old.top_1, old.mrr_20, old.mrr_5, old.n), (0.5, 0.25, 0.0, 2));
         assert!((m.ndcg_10 - (1.0 + 0.5) / 4.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn seen_sets() {
-        let s = Seen::from_pairs(3, [(2, 5), (0, 1), (2, 3), (2, 5)]);
-        assert_eq!((s.of(0), s.of(1), s.of(2), s.of(9)), (&[1u32][..], &[][..], &[3u32, 5][..], &[][..]));
     }
 }

@@ -3,12 +3,12 @@
 //! current k-th best to its heap, parallel over candidate ranges; otherwise blocked GEMM over
 //! candidate chunks with a bounded heap per query (`kernels::topk`), parallel over query blocks.
 
-use super::Index;
+use super::{Filter, Index};
 use crate::kernels::panel;
 use crate::kernels::panel::Quantized;
 use crate::kernels::topk::{Scored, top_k, top_k_panels, top_k_quantized};
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// How a query and a candidate are scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -21,27 +21,10 @@ pub enum Metric {
     Cosine,
 }
 
-/// Which candidates one query may return: never those in `exclude`; with `allow`, only those.
-/// Both lists hold candidate ids, sorted ascending.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Filter<'a> {
-    /// Candidates removed from the results (e.g. items already seen).
-    pub exclude: &'a [u32],
-    /// If given, the only candidates the results may hold.
-    pub allow: Option<&'a [u32]>,
-}
-
-impl Filter<'_> {
-    #[inline]
-    pub(crate) fn skips(&self, id: u32) -> bool {
-        self.exclude.binary_search(&id).is_ok() || self.allow.is_some_and(|a| a.binary_search(&id).is_err())
-    }
-}
-
 /// An exact index over `len × dim` vectors; results are sorted by score, ties by lower id.
 #[derive(Debug, Clone)]
 pub struct BruteForceIndex {
-    vectors: Vec<f32>,
+    vectors: Arc<[f32]>,
     dim: usize,
     metric: Metric,
     /// The vectors packed for the fused kernels, on the first search where they run.
@@ -58,7 +41,7 @@ enum Packed {
 
 impl PartialEq for BruteForceIndex {
     fn eq(&self, other: &Self) -> bool {
-        (&self.vectors, self.dim, self.metric) == (&other.vectors, other.dim, other.metric)
+        (&self.vectors[..], self.dim, self.metric) == (&other.vectors[..], other.dim, other.metric)
     }
 }
 
@@ -72,12 +55,15 @@ fn normalize_rows(v: &mut [f32], dim: usize) {
 }
 
 impl BruteForceIndex {
-    /// An index over `vectors` (row-major, `dim` wide). For [`Metric::Cosine`] the rows are
-    /// stored normalised.
-    pub fn new(mut vectors: Vec<f32>, dim: usize, metric: Metric) -> Self {
+    /// An index over `vectors` (row-major, `dim` wide), shared with the caller. For
+    /// [`Metric::Cosine`] the rows are stored normalised (a copy).
+    pub fn new(vectors: impl Into<Arc<[f32]>>, dim: usize, metric: Metric) -> Self {
+        let mut vectors: Arc<[f32]> = vectors.into();
         assert!(dim > 0 && vectors.len() % dim == 0, "vectors must be a whole number of rows of width dim");
         if metric == Metric::Cosine {
-            normalize_rows(&mut vectors, dim);
+            let mut v = vectors.to_vec();
+            normalize_rows(&mut v, dim);
+            vectors = v.into();
         }
         BruteForceIndex { vectors, dim, metric, packed: OnceLock::new() }
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Normalisation applied to a tower's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Normalization {
     /// Raw embeddings.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a batch's per-example losses are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Reduction {
     /// Sum over the batch (TFRS's default).

@@ -1,14 +1,63 @@
-//! Training a feature model: the retrieval loss of [`super::Trainer`] through feature towers.
+//! Training a feature model: the in-batch softmax of retrieval through feature towers.
 
-use super::optimizer::Slots;
+use super::epochs::{Dedup, Run};
+use super::optimizer::{Optimizer, Slots};
 use super::rating::MlpSlots;
-use super::trainer::{Dedup, run_epochs};
-use super::{History, Optimizer, TrainConfig};
-use crate::data::features::FeatureConfig;
+use crate::artifact::History;
+use crate::data::features::AttributeTable;
 use crate::data::{Dataset, counts};
-use crate::model::{FeatureModel, FeatureTower};
+use crate::kernels::dense::MlpCache;
+use crate::model::{Entities, FeatureConfig, FeatureModel, FeatureTower};
 use crate::rng::Rng;
 use crate::{Error, Result};
+
+/// The attribute tables of a feature model's two towers.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Attributes<'a> {
+    pub users: Option<&'a AttributeTable>,
+    pub items: Option<&'a AttributeTable>,
+}
+
+/// A fresh feature model for `data`: user attributes and the training period (when the query
+/// tower reads time) on the query side, item attributes on the candidate side. Items of the
+/// catalogue that never occur in training get the OOV id embedding and their own features
+/// (cold start).
+pub(crate) fn build(
+    config: &FeatureConfig,
+    data: &Dataset,
+    attributes: Attributes,
+    times: Option<&[i64]>,
+    seed: u64,
+) -> Result<FeatureModel> {
+    let time = match (config.query.time, times) {
+        (None, _) => None,
+        (Some(_), Some(ts)) => Some((*ts.iter().min().unwrap_or(&0), *ts.iter().max().unwrap_or(&0))),
+        (Some(_), None) => {
+            return Err(Error::Data("the time feature needs a timestamp column in the training table".into()));
+        }
+    };
+    let mut rng = Rng::new(seed);
+    let user_ids: Vec<Option<&str>> = (0..data.query_vocab.rows() as u32).map(|r| data.query_vocab.key(r)).collect();
+    let user_rows: Vec<u32> = (0..user_ids.len() as u32).collect();
+    let user_fit: Vec<bool> = user_rows.iter().map(|&r| r > 0).collect();
+    let users = Entities { ids: &user_ids, id_rows: &user_rows, fit: &user_fit, attributes: attributes.users };
+    let query = FeatureTower::build(&config.query, &config.layers, &users, time, &mut rng)?;
+    let counts = counts(&data.candidates, data.items.len());
+    let item_ids: Vec<Option<&str>> =
+        data.items.ids.iter().enumerate().map(|(r, id)| (r > 0).then_some(id.as_str())).collect();
+    let item_fit: Vec<bool> = counts.iter().map(|&c| c > 0.0).collect();
+    let item_rows: Vec<u32> = (0..item_ids.len() as u32).map(|r| if item_fit[r as usize] { r } else { 0 }).collect();
+    let items = Entities { ids: &item_ids, id_rows: &item_rows, fit: &item_fit, attributes: attributes.items };
+    let candidate = FeatureTower::build(&config.candidate, &config.layers, &items, None, &mut rng)?;
+    if query.dim() != candidate.dim() {
+        return Err(Error::Config(format!(
+            "the towers' outputs differ in width: query {}, candidate {}",
+            query.dim(),
+            candidate.dim()
+        )));
+    }
+    Ok(FeatureModel { query, candidate, config: config.clone() })
+}
 
 /// Optimizer state of a feature tower.
 struct TowerSlots {
@@ -25,101 +74,73 @@ impl TowerSlots {
     }
 }
 
+/// The instances of one tower in a batch: entity rows, their timestamps (when the tower reads
+/// time) and which of them use the OOV id (id dropout).
+struct Instances<'a> {
+    entities: &'a [u32],
+    times: Option<&'a [i64]>,
+    drop_id: Option<&'a [bool]>,
+}
+
 /// Backward pass and update of one tower from the gradient of its outputs; `l2` per use of
-/// an embedding row, as in [`super::Trainer`].
-#[allow(clippy::too_many_arguments)]
+/// an embedding row, as for id towers.
 fn update(
     opt: &Optimizer,
     l2: f32,
     tower: &mut FeatureTower,
     slots: &mut TowerSlots,
-    cache: &crate::kernels::dense::MlpCache,
-    entities: &[u32],
-    times: Option<&[i64]>,
-    drop_id: Option<&[bool]>,
+    cache: &MlpCache,
+    batch: &Instances,
     d_out: &[f32],
 ) {
     let (mlp_grads, d_x) = tower.mlp.backward(cache, d_out);
-    let grads = tower.table_grads(entities, times, drop_id, &d_x);
+    let grads = tower.table_grads(batch.entities, batch.times, batch.drop_id, &d_x);
     slots.mlp.apply(opt, &mut tower.mlp, &mlp_grads);
     for ((table, s), mut g) in tower.tables.iter_mut().zip(&mut slots.tables).zip(grads) {
         opt.apply_regularized(table, s, &g.rows, &g.uses, &mut g.grads, l2);
     }
 }
 
-/// Trains a feature model on `data` (`features` gives the id dropout of each tower; query rows are the query tower's entities, candidate rows
+/// Trains a feature model on `data` (query rows are the query tower's entities, candidate rows
 /// the candidate tower's), with each example's timestamp when the query tower reads them.
-pub fn fit_features(
-    cfg: &TrainConfig,
-    features: &FeatureConfig,
+pub(crate) fn fit(
+    run: &mut Run,
     mut model: FeatureModel,
     data: &Dataset,
     times: Option<&[i64]>,
-    progress: bool,
 ) -> Result<(FeatureModel, History)> {
-    if data.is_empty() {
-        return Err(Error::Invalid("the training set is empty".into()));
-    }
+    let cfg = run.config;
+    let features = model.config.clone();
     let opt0 = Optimizer::new(cfg.optimizer);
     let (mut q_slots, mut c_slots) = (TowerSlots::new(&opt0, &model.query), TowerSlots::new(&opt0, &model.candidate));
     let log_q = cfg.retrieval.log_q(&counts(&data.candidates, data.items.len()));
     let mut c_dedup = Dedup::new(data.items.len());
-    let dim = model.dim();
+    let dim = model.candidate.dim();
     let times = times.filter(|_| model.query.time.is_some());
     let mut rng = Rng::new(cfg.seed ^ 0xD80F);
     let mut drops =
         |n: usize, p: f32| -> Option<Vec<bool>> { (p > 0.0).then(|| (0..n).map(|_| rng.next_f32() < p).collect()) };
-    let history = run_epochs(
-        cfg,
-        data.len(),
-        progress,
-        &mut model,
-        |model, batch, opt| {
-            let users: Vec<u32> = batch.iter().map(|&i| data.queries[i as usize]).collect();
-            let ts: Option<Vec<i64>> = times.map(|t| batch.iter().map(|&i| t[i as usize]).collect());
-            let pairs: Vec<(u32, u32)> = batch
-                .iter()
-                .enumerate()
-                .map(|(k, &i)| (k as u32, c_dedup.index(data.candidates[i as usize])))
-                .collect();
-            let q_drop = drops(users.len(), features.query.id_dropout);
-            let q_in = model.query.inputs_dropping(&users, ts.as_deref(), q_drop.as_deref());
-            let (q, q_cache) = model.query.mlp.forward_train(q_in, users.len());
-            let c_rows = c_dedup.rows.clone();
-            let c_drop = drops(c_rows.len(), features.candidate.id_dropout);
-            let c_in = model.candidate.inputs_dropping(&c_rows, None, c_drop.as_deref());
-            let (c, c_cache) = model.candidate.mlp.forward_train(c_in, c_rows.len());
-            let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_rows.iter().map(|&r| l[r as usize]).collect());
-            let weights: Option<Vec<f32>> =
-                data.weights.as_ref().map(|w| batch.iter().map(|&i| w[i as usize]).collect());
-            let grads = cfg.retrieval.loss(&q, &c, dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
-            let (query, candidate) = (&mut model.query, &mut model.candidate);
-            update(
-                opt,
-                cfg.l2,
-                query,
-                &mut q_slots,
-                &q_cache,
-                &users,
-                ts.as_deref(),
-                q_drop.as_deref(),
-                &grads.d_queries,
-            );
-            update(
-                opt,
-                cfg.l2,
-                candidate,
-                &mut c_slots,
-                &c_cache,
-                &c_rows,
-                None,
-                c_drop.as_deref(),
-                &grads.d_candidates,
-            );
-            c_dedup.clear();
-            grads.loss
-        },
-        |_| None,
-    )?;
+    let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
+        let users: Vec<u32> = batch.iter().map(|&i| data.queries[i as usize]).collect();
+        let ts: Option<Vec<i64>> = times.map(|t| batch.iter().map(|&i| t[i as usize]).collect());
+        let pairs: Vec<(u32, u32)> =
+            batch.iter().enumerate().map(|(k, &i)| (k as u32, c_dedup.index(data.candidates[i as usize]))).collect();
+        let q_drop = drops(users.len(), features.query.id_dropout);
+        let q_in = model.query.inputs_dropping(&users, ts.as_deref(), q_drop.as_deref());
+        let (q, q_cache) = model.query.mlp.forward_train(q_in, users.len());
+        let c_rows = c_dedup.rows.clone();
+        let c_drop = drops(c_rows.len(), features.candidate.id_dropout);
+        let c_in = model.candidate.inputs_dropping(&c_rows, None, c_drop.as_deref());
+        let (c, c_cache) = model.candidate.mlp.forward_train(c_in, c_rows.len());
+        let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_rows.iter().map(|&r| l[r as usize]).collect());
+        let weights: Option<Vec<f32>> = data.weights.as_ref().map(|w| batch.iter().map(|&i| w[i as usize]).collect());
+        let grads = cfg.retrieval.loss(&q, &c, dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
+        let q_batch = Instances { entities: &users, times: ts.as_deref(), drop_id: q_drop.as_deref() };
+        update(opt, cfg.l2, &mut model.query, &mut q_slots, &q_cache, &q_batch, &grads.d_queries);
+        let c_batch = Instances { entities: &c_rows, times: None, drop_id: c_drop.as_deref() };
+        update(opt, cfg.l2, &mut model.candidate, &mut c_slots, &c_cache, &c_batch, &grads.d_candidates);
+        c_dedup.clear();
+        grads.loss
+    })?;
     Ok((model, history))
 }

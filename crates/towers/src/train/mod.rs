@@ -1,15 +1,15 @@
-//! Training: configuration, optimizers, the loop, and its history.
+//! Training: the one entry ([`Trainer`]) for every model kind, the configuration, the
+//! optimizers, the epoch loop, and each kind's training step.
 
+mod config;
+mod epochs;
 mod features;
-mod history;
 mod optimizer;
 mod rating;
+mod retrieval;
 mod sequential;
 mod trainer;
 
-pub use features::fit_features;
-pub use history::{EpochRecord, History};
+pub use config::TrainConfig;
 pub use optimizer::{Optimizer, OptimizerConfig, OptimizerKind, Slots};
-pub use rating::{fit_ranking, fit_rating};
-pub use sequential::{SequenceConfig, SequenceFormat, evaluate_sequential, fit_sequential};
-pub use trainer::{Recipe, TrainConfig, Trainer};
+pub use trainer::{TrainData, Trainer};

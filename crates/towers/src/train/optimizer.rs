@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which optimizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
     /// Adagrad (TFRS's tutorials).

@@ -1,36 +1,27 @@
 //! Training on explicit ratings (mean squared error): two towers whose dot product predicts the
 //! scaled rating, and the ranking model (embeddings → MLP → rating).
 
-use super::optimizer::Slots;
-use super::trainer::{Dedup, TowerSlots, run_epochs, update_tower};
-use super::{History, Optimizer, TrainConfig};
+use super::epochs::{Dedup, Run};
+use super::optimizer::{Optimizer, Slots};
+use super::retrieval::{TowerSlots, update_tower};
+use crate::Result;
+use crate::artifact::History;
 use crate::data::Dataset;
-use crate::kernels::dense::Mlp;
+use crate::kernels::dense::{Mlp, MlpGrads};
 use crate::model::{RankingModel, Tower, TwoTower};
 use crate::task::{RatingScale, mse};
-use crate::{Error, Result};
-
-fn check(data: &Dataset, ratings: &[f32]) -> Result<()> {
-    if data.is_empty() {
-        return Err(Error::Invalid("the training set is empty".into()));
-    }
-    if ratings.len() != data.len() {
-        return Err(Error::Invalid(format!("{} ratings for {} training examples", ratings.len(), data.len())));
-    }
-    Ok(())
-}
 
 /// Explicit-feedback retrieval: trains two towers so that the dot product of a user's and an
 /// item's embedding predicts the rating scaled to `[0, 1]` by `scale` (MSE, L2 per use).
-pub fn fit_rating(
-    cfg: &TrainConfig,
+pub(crate) fn fit_rating(
+    run: &mut Run,
     data: &Dataset,
     ratings: &[f32],
     scale: RatingScale,
-    progress: bool,
 ) -> Result<(TwoTower, History)> {
-    check(data, ratings)?;
+    let cfg = run.config;
     let mut model = TwoTower::new(data.query_vocab.rows(), data.items.len(), cfg.dim, cfg.normalization, cfg.seed);
+    model.rating_scale = Some(scale);
     let opt0 = Optimizer::new(cfg.optimizer);
     let mut q_slots = TowerSlots::new(&opt0, &model.query);
     let mut c_slots = TowerSlots::new(&opt0, &model.candidate);
@@ -38,43 +29,36 @@ pub fn fit_rating(
         (Dedup::new(model.query.embedding.rows), Dedup::new(model.candidate.embedding.rows));
     let targets: Vec<f32> = ratings.iter().map(|&r| scale.scale(r)).collect();
     let d = cfg.dim;
-    let history = run_epochs(
-        cfg,
-        data.len(),
-        progress,
-        &mut model,
-        |model, batch, opt| {
-            let slots: Vec<(u32, u32)> = batch
-                .iter()
-                .map(|&i| (q_dedup.index(data.queries[i as usize]), c_dedup.index(data.candidates[i as usize])))
-                .collect();
-            let q_cache = model.query.forward_train(&q_dedup.rows, &q_dedup.weights);
-            let c_cache = model.candidate.forward_train(&c_dedup.rows, &c_dedup.weights);
-            let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
-            let row = |s: u32| s as usize * d..(s as usize + 1) * d;
-            let preds: Vec<f32> =
-                slots.iter().map(|&(qs, cs)| q[row(qs)].iter().zip(&c[row(cs)]).map(|(a, b)| a * b).sum()).collect();
-            let batch_targets: Vec<f32> = batch.iter().map(|&i| targets[i as usize]).collect();
-            let mut g = vec![0f32; batch.len()];
-            let loss = mse(&preds, &batch_targets, &mut g);
-            let (mut dq, mut dc) = (vec![0f32; q.len()], vec![0f32; c.len()]);
-            for (&(qs, cs), &ge) in slots.iter().zip(&g) {
-                let (qr, cr) = (row(qs), row(cs));
-                for j in 0..d {
-                    dq[qr.start + j] += ge * c[cr.start + j];
-                    dc[cr.start + j] += ge * q[qr.start + j];
-                }
+    let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
+        let slots: Vec<(u32, u32)> = batch
+            .iter()
+            .map(|&i| (q_dedup.index(data.queries[i as usize]), c_dedup.index(data.candidates[i as usize])))
+            .collect();
+        let q_cache = model.query.forward_train(&q_dedup.rows, &q_dedup.weights);
+        let c_cache = model.candidate.forward_train(&c_dedup.rows, &c_dedup.weights);
+        let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
+        let row = |s: u32| s as usize * d..(s as usize + 1) * d;
+        let preds: Vec<f32> =
+            slots.iter().map(|&(qs, cs)| q[row(qs)].iter().zip(&c[row(cs)]).map(|(a, b)| a * b).sum()).collect();
+        let batch_targets: Vec<f32> = batch.iter().map(|&i| targets[i as usize]).collect();
+        let mut g = vec![0f32; batch.len()];
+        let loss = mse(&preds, &batch_targets, &mut g);
+        let (mut dq, mut dc) = (vec![0f32; q.len()], vec![0f32; c.len()]);
+        for (&(qs, cs), &ge) in slots.iter().zip(&g) {
+            let (qr, cr) = (row(qs), row(cs));
+            for j in 0..d {
+                dq[qr.start + j] += ge * c[cr.start + j];
+                dc[cr.start + j] += ge * q[qr.start + j];
             }
-            // L2 per use, scaled like the loss (a mean over the batch)
-            let l2 = cfg.l2 / batch.len() as f32;
-            update_tower(opt, l2, &mut model.query, &mut q_slots, &q_dedup, &q_cache, &dq);
-            update_tower(opt, l2, &mut model.candidate, &mut c_slots, &c_dedup, &c_cache, &dc);
-            q_dedup.clear();
-            c_dedup.clear();
-            loss
-        },
-        |_| None,
-    )?;
+        }
+        // L2 per use, scaled like the loss (a mean over the batch)
+        let l2 = cfg.l2 / batch.len() as f32;
+        update_tower(opt, l2, &mut model.query, &mut q_slots, &q_dedup, &q_cache, &dq);
+        update_tower(opt, l2, &mut model.candidate, &mut c_slots, &c_dedup, &c_cache, &dc);
+        q_dedup.clear();
+        c_dedup.clear();
+        loss
+    })?;
     Ok((model, history))
 }
 
@@ -92,7 +76,7 @@ impl MlpSlots {
         }
     }
 
-    pub(crate) fn apply(&mut self, opt: &Optimizer, mlp: &mut Mlp, grads: &crate::kernels::dense::MlpGrads) {
+    pub(crate) fn apply(&mut self, opt: &Optimizer, mlp: &mut Mlp, grads: &MlpGrads) {
         for l in 0..mlp.weights.len() {
             opt.apply_dense(&mut mlp.weights[l], &mut self.weights[l], &grads.weights[l]);
             opt.apply_dense(&mut mlp.biases[l], &mut self.biases[l], &grads.biases[l]);
@@ -102,53 +86,45 @@ impl MlpSlots {
 
 /// The ranking model (TFRS basic ranking): `[user embedding, item embedding] → MLP → rating`,
 /// trained with MSE on the original rating scale; the output bias starts at the mean rating.
-pub fn fit_ranking(
-    cfg: &TrainConfig,
+pub(crate) fn fit_ranking(
+    run: &mut Run,
     data: &Dataset,
     ratings: &[f32],
     scale: RatingScale,
-    progress: bool,
+    layers: &[usize],
 ) -> Result<(RankingModel, History)> {
-    check(data, ratings)?;
-    let mut model =
-        RankingModel::new(data.query_vocab.rows(), data.items.len(), cfg.dim, &cfg.layers, scale.mean, cfg.seed);
+    let cfg = run.config;
+    let mut model = RankingModel::new(data.query_vocab.rows(), data.items.len(), cfg.dim, layers, scale, cfg.seed);
     let opt0 = Optimizer::new(cfg.optimizer);
     let (mut u_slots, mut i_slots) = (opt0.slots(model.user.rows, cfg.dim), opt0.slots(model.item.rows, cfg.dim));
     let mut mlp_slots = MlpSlots::new(&opt0, &model.mlp);
     let (mut u_dedup, mut i_dedup) = (Dedup::new(model.user.rows), Dedup::new(model.item.rows));
     let d = cfg.dim;
-    let history = run_epochs(
-        cfg,
-        data.len(),
-        progress,
-        &mut model,
-        |model, batch, opt| {
-            let pairs: Vec<(u32, u32)> =
-                batch.iter().map(|&i| (data.queries[i as usize], data.candidates[i as usize])).collect();
-            let (preds, cache) = model.forward_train(&pairs);
-            let targets: Vec<f32> = batch.iter().map(|&i| ratings[i as usize]).collect();
-            let mut g = vec![0f32; batch.len()];
-            let loss = mse(&preds, &targets, &mut g);
-            let (grads, dx) = model.mlp.backward(&cache, &g);
-            for &(u, i) in &pairs {
-                u_dedup.index(u);
-                i_dedup.index(i);
-            }
-            let (mut du, mut di) = (vec![0f32; u_dedup.rows.len() * d], vec![0f32; i_dedup.rows.len() * d]);
-            for (&(u, i), x) in pairs.iter().zip(dx.chunks_exact(2 * d)) {
-                let (us, is) = (u_dedup.position(u), i_dedup.position(i));
-                du[us * d..(us + 1) * d].iter_mut().zip(&x[..d]).for_each(|(a, b)| *a += b);
-                di[is * d..(is + 1) * d].iter_mut().zip(&x[d..]).for_each(|(a, b)| *a += b);
-            }
-            let l2 = cfg.l2 / batch.len() as f32;
-            opt.apply_regularized(&mut model.user, &mut u_slots, &u_dedup.rows, &u_dedup.weights, &mut du, l2);
-            opt.apply_regularized(&mut model.item, &mut i_slots, &i_dedup.rows, &i_dedup.weights, &mut di, l2);
-            mlp_slots.apply(opt, &mut model.mlp, &grads);
-            u_dedup.clear();
-            i_dedup.clear();
-            loss
-        },
-        |_| None,
-    )?;
+    let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
+        let pairs: Vec<(u32, u32)> =
+            batch.iter().map(|&i| (data.queries[i as usize], data.candidates[i as usize])).collect();
+        let (preds, cache) = model.forward_train(&pairs);
+        let targets: Vec<f32> = batch.iter().map(|&i| ratings[i as usize]).collect();
+        let mut g = vec![0f32; batch.len()];
+        let loss = mse(&preds, &targets, &mut g);
+        let (grads, dx) = model.mlp.backward(&cache, &g);
+        for &(u, i) in &pairs {
+            u_dedup.index(u);
+            i_dedup.index(i);
+        }
+        let (mut du, mut di) = (vec![0f32; u_dedup.rows.len() * d], vec![0f32; i_dedup.rows.len() * d]);
+        for (&(u, i), x) in pairs.iter().zip(dx.chunks_exact(2 * d)) {
+            let (us, is) = (u_dedup.position(u), i_dedup.position(i));
+            du[us * d..(us + 1) * d].iter_mut().zip(&x[..d]).for_each(|(a, b)| *a += b);
+            di[is * d..(is + 1) * d].iter_mut().zip(&x[d..]).for_each(|(a, b)| *a += b);
+        }
+        let l2 = cfg.l2 / batch.len() as f32;
+        opt.apply_regularized(&mut model.user, &mut u_slots, &u_dedup.rows, &u_dedup.weights, &mut du, l2);
+        opt.apply_regularized(&mut model.item, &mut i_slots, &i_dedup.rows, &i_dedup.weights, &mut di, l2);
+        mlp_slots.apply(opt, &mut model.mlp, &grads);
+        u_dedup.clear();
+        i_dedup.clear();
+        loss
+    })?;
     Ok((model, history))
 }

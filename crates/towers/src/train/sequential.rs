@@ -1,97 +1,14 @@
-//! Training and evaluating the sequential model (GRU query tower over item histories).
+//! Training the sequential model (a GRU query tower over item histories).
 
+use super::epochs::{Dedup, Run};
+use super::optimizer::{Optimizer, Slots};
 use super::rating::MlpSlots;
-use super::trainer::{Dedup, run_epochs};
-use super::{History, Optimizer, Slots, TrainConfig};
+use crate::Result;
+use crate::artifact::History;
 use crate::data::{SequenceExamples, counts};
-use crate::eval::{TopKMetrics, ranks};
 use crate::kernels::table::Table;
-use crate::model::SequentialModel;
+use crate::model::{SequenceConfig, SequentialModel};
 use crate::rng::Rng;
-use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
-
-/// How sequence files are laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SequenceFormat {
-    /// One session per line; in training every position is an example, in a test file the
-    /// last item is the target.
-    #[default]
-    Sessions,
-    /// One example per line: `query<TAB>context ids (0 = padding)<TAB>target`.
-    Examples,
-    /// GRU4Rec's `SessionId<TAB>ItemId<TAB>Time` table with a header (events put in time order).
-    Gru4rec,
-    /// An interaction table with timestamps: one sequence per user, in time order
-    /// ([`crate::data::Sessions::from_interactions`]).
-    Interactions,
-    /// RetailRocket's raw `events.csv`, turned into sessions by GRU4Rec's preprocessing
-    /// ([`crate::data::RetailRocketPrep`]): its training sessions for training, its test
-    /// sessions (the last 7 days) for evaluation.
-    RetailrocketEvents,
-}
-
-/// Settings of sequential retrieval beside [`TrainConfig`]. Defaults are towers' (shared
-/// embeddings, last-item skip connection: +0.09 recall@20 on RetailRocket; no sampled negatives:
-/// 4,096 gave +0.003 recall@20 and +0.002 MRR@20 there over two seeds, within the seed-to-seed
-/// spread, and lowered seq-last-out's recall@10; no projection, which was worse);
-/// [`SequenceConfig::tfrs`] is TFRS's model.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SequenceConfig {
-    /// Items of history the GRU reads.
-    pub steps: usize,
-    /// One item table for the GRU's inputs and the candidates.
-    pub share_embeddings: bool,
-    /// The training file's format; test files of the model are read the same way.
-    pub format: SequenceFormat,
-    /// Add the last item's embedding to the GRU's state.
-    pub add_last_item: bool,
-    /// A dense `dim → dim` projection of the GRU's last state (before the skip connection).
-    pub projection: bool,
-    /// Extra shared negatives per batch, drawn (with replacement, seeded) from the training
-    /// targets' frequency distribution and appended to every row of the in-batch softmax;
-    /// logQ-corrected like the batch's own candidates when `logq_correction` is on. Absent
-    /// from a manifest (models saved before the option existed): 0.
-    #[serde(default)]
-    pub sampled_negatives: usize,
-}
-
-impl Default for SequenceConfig {
-    fn default() -> Self {
-        SequenceConfig {
-            steps: 10,
-            share_embeddings: true,
-            format: SequenceFormat::Sessions,
-            add_last_item: true,
-            projection: false,
-            sampled_negatives: 0,
-        }
-    }
-}
-
-impl SequenceConfig {
-    /// TFRS's sequential tutorial: the GRU reads item embeddings of its own, and its last state
-    /// alone is the query.
-    pub fn tfrs() -> Self {
-        SequenceConfig { share_embeddings: false, add_last_item: false, ..Default::default() }
-    }
-
-    /// Checks the values.
-    pub fn validate(&self) -> Result<()> {
-        if !(1..=1000).contains(&self.steps) {
-            return Err(Error::Config(format!("steps must be in 1..=1000, got {}", self.steps)));
-        }
-        if self.sampled_negatives > 1_000_000 {
-            return Err(Error::Config(format!(
-                "sampled_negatives must be at most 1000000, got {}",
-                self.sampled_negatives
-            )));
-        }
-        Ok(())
-    }
-}
 
 /// Gradient rows of an embedding table gathered over a batch, summed per distinct row.
 struct SparseGrad {
@@ -152,26 +69,16 @@ fn apply_dense(opt: &Optimizer, param: &mut Vec<f32>, slots: &mut Slots, grad: &
     *param = t.data;
 }
 
-/// Trains a sequential model over `items` item rows (OOV included) on `data`; with
-/// `validation`, records its metrics after every epoch.
-pub fn fit_sequential(
-    cfg: &TrainConfig,
-    seq: &SequenceConfig,
+/// Trains a sequential model over `items` item rows (OOV included) on `data`.
+pub(crate) fn fit(
+    run: &mut Run,
+    seq: SequenceConfig,
     items: usize,
     data: &SequenceExamples,
-    validation: Option<&SequenceExamples>,
-    progress: bool,
 ) -> Result<(SequentialModel, History)> {
-    cfg.validate()?;
-    seq.validate()?;
-    if data.is_empty() {
-        return Err(Error::Invalid("no training examples".into()));
-    }
+    let cfg = run.config;
     let (d, steps) = (cfg.dim, data.steps);
-    let mut model = SequentialModel::new(items, d, seq.share_embeddings, seq.add_last_item, cfg.seed);
-    if seq.projection {
-        model = model.with_projection(cfg.seed);
-    }
+    let mut model = SequentialModel::new(items, d, seq, cfg.seed);
     let opt = Optimizer::new(cfg.optimizer);
     let mut item_slots = opt.slots(items, d);
     let mut cand_slots = opt.slots(items, d);
@@ -186,87 +93,60 @@ pub fn fit_sequential(
     let mut cands = Dedup::new(items);
     let mut item_grads = SparseGrad::new(items, d);
     let mut cand_grads = SparseGrad::new(items, d);
-    let history = run_epochs(
-        cfg,
-        data.len(),
-        progress,
-        &mut model,
-        |model, batch, opt| {
-            let mut ctx = Vec::with_capacity(batch.len() * steps);
-            let mut mask = Vec::with_capacity(batch.len() * steps);
-            let mut pairs = Vec::with_capacity(batch.len());
-            for (k, &i) in batch.iter().enumerate() {
-                let i = i as usize;
-                ctx.extend_from_slice(&data.contexts[i * steps..(i + 1) * steps]);
-                mask.extend_from_slice(&data.mask[i * steps..(i + 1) * steps]);
-                pairs.push((k as u32, cands.index(data.targets[i])));
-            }
-            if let Some(sampler) = &sampler {
-                extra.clear();
-                for _ in 0..seq.sampled_negatives {
-                    let j = cands.index(sampler.draw(&mut sample_rng)) as usize;
-                    if j >= extra.len() {
-                        extra.resize(j + 1, 0.0);
-                    }
-                    extra[j] += 1.0;
+    let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
+        let mut ctx = Vec::with_capacity(batch.len() * steps);
+        let mut mask = Vec::with_capacity(batch.len() * steps);
+        let mut pairs = Vec::with_capacity(batch.len());
+        for (k, &i) in batch.iter().enumerate() {
+            let i = i as usize;
+            ctx.extend_from_slice(&data.contexts[i * steps..(i + 1) * steps]);
+            mask.extend_from_slice(&data.mask[i * steps..(i + 1) * steps]);
+            pairs.push((k as u32, cands.index(data.targets[i])));
+        }
+        if let Some(sampler) = &sampler {
+            extra.clear();
+            for _ in 0..seq.sampled_negatives {
+                let j = cands.index(sampler.draw(&mut sample_rng)) as usize;
+                if j >= extra.len() {
+                    extra.resize(j + 1, 0.0);
                 }
-                extra.resize(cands.rows.len(), 0.0);
+                extra[j] += 1.0;
             }
-            let (q, cache) = model.queries(&ctx, &mask, steps);
-            let c = model.candidates().gather(&cands.rows);
-            let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| cands.rows.iter().map(|&r| l[r as usize]).collect());
-            let mut loss = cfg.retrieval.loss(&q, &c, d, &pairs, lq.as_deref(), None);
-            loss.extra_counts = sampler.as_ref().map(|_| &extra[..]);
-            let grads = loss.forward_backward();
-            let sg = model.backward(&mask, steps, &cache, &grads.d_queries);
-            let g = &sg.gru;
-            for (p, (&row, &m)) in ctx.iter().zip(&mask).enumerate() {
-                if m {
-                    item_grads.add(row, &g.x[p * d..(p + 1) * d]);
-                }
+            extra.resize(cands.rows.len(), 0.0);
+        }
+        let (q, cache) = model.forward(&ctx, &mask, steps);
+        let c = model.candidate_table().gather(&cands.rows);
+        let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| cands.rows.iter().map(|&r| l[r as usize]).collect());
+        let mut loss = cfg.retrieval.loss(&q, &c, d, &pairs, lq.as_deref(), None);
+        loss.extra_counts = sampler.as_ref().map(|_| &extra[..]);
+        let grads = loss.forward_backward();
+        let sg = model.backward(&mask, steps, &cache, &grads.d_queries);
+        let g = &sg.gru;
+        for (p, (&row, &m)) in ctx.iter().zip(&mask).enumerate() {
+            if m {
+                item_grads.add(row, &g.x[p * d..(p + 1) * d]);
             }
-            let cand_target = if model.candidate_embedding.is_some() { &mut cand_grads } else { &mut item_grads };
-            for (j, &row) in cands.rows.iter().enumerate() {
-                cand_target.add(row, &grads.d_candidates[j * d..(j + 1) * d]);
-            }
-            item_grads.apply(opt, &mut model.item_embedding, &mut item_slots, cfg.l2);
-            if let Some(table) = model.candidate_embedding.as_mut() {
-                cand_grads.apply(opt, table, &mut cand_slots, cfg.l2);
-            }
-            let [sw, su, sbi, sbr] = &mut gru_slots;
-            apply_dense(opt, &mut model.gru.w, sw, &g.w);
-            apply_dense(opt, &mut model.gru.u, su, &g.u);
-            apply_dense(opt, &mut model.gru.b_in, sbi, &g.b_in);
-            apply_dense(opt, &mut model.gru.b_rec, sbr, &g.b_rec);
-            if let (Some(p), Some(slots), Some(pg)) = (model.projection.as_mut(), proj_slots.as_mut(), &sg.projection) {
-                slots.apply(opt, p, pg);
-            }
-            cands.clear();
-            grads.loss
-        },
-        |model| validation.map(|v| evaluate_sequential(model, v, false)),
-    )?;
+        }
+        let cand_target = if model.candidate_embedding.is_some() { &mut cand_grads } else { &mut item_grads };
+        for (j, &row) in cands.rows.iter().enumerate() {
+            cand_target.add(row, &grads.d_candidates[j * d..(j + 1) * d]);
+        }
+        item_grads.apply(opt, &mut model.item_embedding, &mut item_slots, cfg.l2);
+        if let Some(table) = model.candidate_embedding.as_mut() {
+            cand_grads.apply(opt, table, &mut cand_slots, cfg.l2);
+        }
+        let [sw, su, sbi, sbr] = &mut gru_slots;
+        apply_dense(opt, &mut model.gru.w, sw, &g.w);
+        apply_dense(opt, &mut model.gru.u, su, &g.u);
+        apply_dense(opt, &mut model.gru.b_in, sbi, &g.b_in);
+        apply_dense(opt, &mut model.gru.b_rec, sbr, &g.b_rec);
+        if let (Some(p), Some(slots), Some(pg)) = (model.projection.as_mut(), proj_slots.as_mut(), &sg.projection) {
+            slots.apply(opt, p, pg);
+        }
+        cands.clear();
+        grads.loss
+    })?;
     Ok((model, history))
-}
-
-/// Ranks each example's target against every item (recall@k = top-k accuracy, MRR); with
-/// `exclude_context`, the items of an example's context (other than its target) are removed.
-pub fn evaluate_sequential(model: &SequentialModel, examples: &SequenceExamples, exclude_context: bool) -> TopKMetrics {
-    const BLOCK: usize = 4096;
-    let steps = examples.steps;
-    let candidates = &model.candidates().data;
-    let mut all = Vec::with_capacity(examples.len());
-    for b0 in (0..examples.len()).step_by(BLOCK) {
-        let b1 = (b0 + BLOCK).min(examples.len());
-        let (ctx, mask) = (&examples.contexts[b0 * steps..b1 * steps], &examples.mask[b0 * steps..b1 * steps]);
-        let (q, _) = model.queries(ctx, mask, steps);
-        let pairs: Vec<(u32, u32)> = (b0..b1).map(|i| ((i - b0) as u32, examples.targets[i])).collect();
-        let excluded: Vec<Vec<u32>> =
-            if exclude_context { (b0..b1).map(|i| examples.history(i)).collect() } else { Vec::new() };
-        let refs: Vec<&[u32]> = excluded.iter().map(Vec::as_slice).collect();
-        all.extend(ranks(&q, candidates, model.dim(), &pairs, &refs));
-    }
-    TopKMetrics::from_ranks(&all)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 //! Helpers for tests that read the real datasets in `../shared/data`.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 
@@ -16,3 +17,5 @@ pub fn shared_data(sub: &str) -> Option<PathBuf> {
     eprintln!("skipping: {} not found (the shared datasets are not beside this checkout)", dir.display());
     None
 }
+
+pub mod synthetic;

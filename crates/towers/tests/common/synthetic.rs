@@ -46,8 +46,11 @@ pub fn synthetic() -> Synthetic {
             let item = item_of(taste, rng.below(8));
             let rating = 1 + (rng.below(5) + u % 2) % 5;
             let t = 1_000_000 + (u * 10 + j) as i64 * 60;
-            let (table, r, ts) =
-                if j < 8 { (&mut train, &mut ratings, &mut times) } else { (&mut test, &mut test_ratings, &mut test_times) };
+            let (table, r, ts) = if j < 8 {
+                (&mut train, &mut ratings, &mut times)
+            } else {
+                (&mut test, &mut test_ratings, &mut test_times)
+            };
             table.queries.push(format!("u{u}"));
             table.candidates.push(item.to_string());
             r.push(rating as f32);
@@ -83,3 +86,11 @@ pub fn synthetic() -> Synthetic {
     let test_sessions = Sessions { items: (0..10).map(|_| session(&mut rng)).collect(), ids: None };
     Synthetic { train, test, catalog, users_csv, items_csv, sessions, test_sessions }
 }
+
+/// The feature configuration of the feature fixture (tables `users.csv` and `items.csv` beside it).
+pub const FEATURES_TOML: &str = "layers = [16, 8]\n[query]\nid_dim = 8\ntable = \"users.csv\"\ntime = { buckets = 10, dim = 4 }\n\
+     [[query.features]]\ncolumn = \"age\"\nencoder = \"bucketize\"\nboundaries = [25, 40]\ndim = 4\n\
+     [[query.features]]\ncolumn = \"gender\"\nencoder = \"category\"\ndim = 2\n\
+     [candidate]\nid_dim = 8\ntable = \"items.csv\"\nid_dropout = 0.1\n\
+     [[candidate.features]]\ncolumn = \"genres\"\nencoder = \"multi_hot\"\ndim = 4\n\
+     [[candidate.features]]\ncolumn = \"year\"\nencoder = \"bucketize\"\nboundaries = [1990, 2000]\ndim = 2\n";

@@ -98,7 +98,7 @@ impl History {
 
     /// JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| Error::Invalid(e.to_string()))
+        serde_json::to_string_pretty(self).map_err(Error::internal)
     }
 }
 

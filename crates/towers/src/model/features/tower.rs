@@ -1,7 +1,8 @@
 //! Feature towers: the id embedding and each feature's embedding (bags of rows, mean-pooled),
 //! concatenated, then optional dense layers.
 
-use crate::data::features::{AttributeTable, Bags, TowerFeatures, encode_feature};
+use super::TowerFeatures;
+use crate::data::features::{AttributeTable, Bags, encode_feature};
 use crate::kernels::dense::Mlp;
 use crate::kernels::table::Table;
 use crate::rng::Rng;
@@ -69,34 +70,41 @@ pub struct TowerLayout {
     pub layers: Vec<usize>,
 }
 
+/// The entities a feature tower embeds, one per row of its id table.
+#[derive(Debug, Clone, Copy)]
+pub struct Entities<'a> {
+    /// The id of each entity (`None` for the OOV row).
+    pub ids: &'a [Option<&'a str>],
+    /// Each entity's row in the id table (0, the OOV row, for entities not seen in training).
+    pub id_rows: &'a [u32],
+    /// Whether each entity occurs in training: vocabularies of feature values are built from those.
+    pub fit: &'a [bool],
+    /// Their attributes.
+    pub attributes: Option<&'a AttributeTable>,
+}
+
 impl FeatureTower {
-    /// Builds a tower for `entities` (ids by row; `None` for the OOV row): `id_rows[e]` is
-    /// entity `e`'s row in the id table of `id_table_rows` rows, `fit[e]` whether it occurs in
-    /// training (vocabularies of feature values are built from those), `time` the training
-    /// period when the tower reads timestamps.
-    #[allow(clippy::too_many_arguments)]
+    /// Builds a tower for `entities`, with dense `layers` after the concatenation; `time` is
+    /// the training period when the tower reads timestamps.
     pub fn build(
         spec: &TowerFeatures,
         layers: &[usize],
-        table: Option<&AttributeTable>,
-        entities: &[Option<&str>],
-        id_rows: &[u32],
-        id_table_rows: usize,
-        fit: &[bool],
+        entities: &Entities,
         time: Option<(i64, i64)>,
         rng: &mut Rng,
     ) -> Result<Self> {
+        let Entities { ids, id_rows, fit, attributes } = *entities;
         let mut t =
             FeatureTower { names: Vec::new(), tables: Vec::new(), bags: Vec::new(), time: None, mlp: Mlp::default() };
         if spec.id_dim > 0 {
             t.names.push("id".into());
-            t.tables.push(Table::uniform(id_table_rows, spec.id_dim, 0.05, rng));
+            t.tables.push(Table::uniform(ids.len(), spec.id_dim, 0.05, rng));
             t.bags.push(Bags::single(id_rows.iter().copied()));
         }
         if !spec.features.is_empty() {
-            let table = table.ok_or_else(|| Error::Config("features need an attribute table".into()))?;
+            let table = attributes.ok_or_else(|| Error::Config("features need an attribute table".into()))?;
             for f in &spec.features {
-                let (bags, rows) = encode_feature(f, table, entities, fit)?;
+                let (bags, rows) = encode_feature(f, table, ids, fit)?;
                 t.names.push(f.column.clone());
                 t.tables.push(Table::uniform(rows, f.dim, 0.05, rng));
                 t.bags.push(bags);
@@ -248,27 +256,11 @@ pub struct RowGrads {
     pub(crate) uses: Vec<f32>,
 }
 
-/// A two-tower model over features: query tower (user id, user attributes, timestamp) and
-/// candidate tower (item id, item attributes).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeatureModel {
-    /// Embeds (user, timestamp) queries.
-    pub query: FeatureTower,
-    /// Embeds items.
-    pub candidate: FeatureTower,
-}
-
-impl FeatureModel {
-    /// Embedding width.
-    pub fn dim(&self) -> usize {
-        self.candidate.dim()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::TimeSpec;
     use super::*;
-    use crate::data::features::{Encoder, FeatureSpec, TimeSpec};
+    use crate::data::features::{Encoder, FeatureSpec};
 
     fn tower(layers: &[usize]) -> FeatureTower {
         let table = AttributeTable {
@@ -292,18 +284,9 @@ mod tests {
             id_dropout: 0.0,
         };
         let ents = [None, Some("a"), Some("b")];
-        FeatureTower::build(
-            &spec,
-            layers,
-            Some(&table),
-            &ents,
-            &[0, 1, 2],
-            3,
-            &[false, true, true],
-            Some((0, 100)),
-            &mut Rng::new(2),
-        )
-        .unwrap()
+        let entities =
+            Entities { ids: &ents, id_rows: &[0, 1, 2], fit: &[false, true, true], attributes: Some(&table) };
+        FeatureTower::build(&spec, layers, &entities, Some((0, 100)), &mut Rng::new(2)).unwrap()
     }
 
     #[test]

@@ -1,0 +1,39 @@
+//! `towers bench`: training, evaluation and index speed, beside TFRS and the ANN libraries when
+//! their peers are set up (`peer.rs` drives the Python scripts of `../shared/peer`).
+
+mod gru;
+mod index;
+mod peer;
+mod train;
+
+use clap::Subcommand;
+
+/// What to measure.
+#[derive(Subcommand, Debug)]
+pub enum Args {
+    /// Training and evaluation speed on MovieLens, beside TFRS when its peer is set up.
+    Train(train::TrainArgs),
+    /// Exact and approximate (IVF) top-k search over vectors from .npy files (e.g.
+    /// ../shared/peer/ann_peers.py --save-dir): speed, and the IVF index's recall.
+    Index(index::IndexArgs),
+    /// GRU forward + backward over a batch of sequences (the sequential query tower's cost).
+    Gru(gru::GruArgs),
+}
+
+pub fn run(a: Args) -> towers::Result<()> {
+    match a {
+        Args::Train(a) => train::run(a),
+        Args::Index(a) => index::run(a),
+        Args::Gru(a) => gru::run(a),
+    }
+}
+
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+}
+
+/// Median epoch seconds after the first (warm-up) epoch.
+pub(crate) fn warm_epoch(epoch_s: &[f64]) -> f64 {
+    median(epoch_s.iter().skip(usize::from(epoch_s.len() > 1)).copied().collect())
+}

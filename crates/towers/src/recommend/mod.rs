@@ -1,0 +1,278 @@
+//! Recommendations from a trained model: the one place that turns a request (who, how many,
+//! what to leave out or keep to) into a search of the model's index. The CLI and the HTTP
+//! server call it; a request goes one way: caller → [`Recommender`] → [`Index`] → kernel.
+
+mod index;
+
+pub use index::build_index;
+
+use crate::artifact::Artifact;
+use crate::index::{BruteForceIndex, Filter, Index, Metric, Scored, best_scores};
+use crate::model::{At, ModelSpec, Queries, QueryKind};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+/// One recommended item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// Item id.
+    pub id: String,
+    /// Title (empty when the catalogue has none).
+    pub title: String,
+    /// Dot-product score (cosine for similar items, the predicted rating for ranking models),
+    /// or the training count for popular items.
+    pub score: f32,
+}
+
+/// Recommendations for one query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendations {
+    /// Best first.
+    pub items: Vec<Recommendation>,
+    /// True when the query is unknown (a new user, a history of unknown items) and these are
+    /// the most popular items.
+    pub cold_start: bool,
+}
+
+/// Who recommendations are for.
+#[derive(Debug, Clone, Copy)]
+pub enum Query<'a> {
+    /// A user id (user → item models).
+    User(&'a str),
+    /// The items seen so far, oldest first, by id or title (sequential models).
+    History(&'a [String]),
+}
+
+/// What to return: how many items, and which may appear.
+///
+/// ```
+/// use towers::recommend::Request;
+/// let r = Request::top(10).exclude_seen(true).exclude(["50".to_string()]);
+/// assert_eq!(r.k, 10);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Request {
+    /// Number of items.
+    pub k: usize,
+    /// Leave out the user's training items (sequential models: the history's items).
+    pub exclude_seen: bool,
+    /// Item ids never returned (unknown ids are ignored).
+    pub exclude: Vec<String>,
+    /// If given, the only item ids that may be returned.
+    pub allow: Option<Vec<String>>,
+}
+
+impl Request {
+    /// The `k` best items.
+    pub fn top(k: usize) -> Self {
+        Request { k, ..Default::default() }
+    }
+
+    /// Leave out what the user has seen.
+    pub fn exclude_seen(mut self, on: bool) -> Self {
+        self.exclude_seen = on;
+        self
+    }
+
+    /// Never return these item ids.
+    pub fn exclude(mut self, ids: impl IntoIterator<Item = String>) -> Self {
+        self.exclude.extend(ids);
+        self
+    }
+
+    /// Return only these item ids.
+    pub fn allow(mut self, ids: impl IntoIterator<Item = String>) -> Self {
+        self.allow = Some(ids.into_iter().collect());
+        self
+    }
+}
+
+/// A trained model ready to answer: its exact index, its approximate one when it has one,
+/// and the cosine index of similar items (built on first use).
+#[derive(Debug)]
+pub struct Recommender {
+    artifact: Artifact,
+    exact: BruteForceIndex,
+    similar: OnceLock<BruteForceIndex>,
+    approximate: bool,
+}
+
+impl Recommender {
+    /// Serves `artifact`, from its approximate index when it has one.
+    pub fn new(artifact: Artifact) -> Self {
+        let exact = BruteForceIndex::new(artifact.candidates.clone(), artifact.dim(), Metric::Dot);
+        let approximate = artifact.approximate.is_some();
+        Recommender { artifact, exact, similar: OnceLock::new(), approximate }
+    }
+
+    /// Searches the exact index even when the model holds an approximate one.
+    pub fn exact(mut self) -> Self {
+        self.approximate = false;
+        self
+    }
+
+    /// The model.
+    pub fn artifact(&self) -> &Artifact {
+        &self.artifact
+    }
+
+    /// The index recommendations come from: `ivf` or `exact`.
+    pub fn index_kind(&self) -> &'static str {
+        if self.approximate { "ivf" } else { "exact" }
+    }
+
+    /// The index recommendations come from.
+    pub fn index(&self) -> &dyn Index {
+        match (&self.artifact.approximate, self.approximate) {
+            (Some(a), true) => &a.index,
+            _ => &self.exact,
+        }
+    }
+
+    /// The `k` best items for a query. An unknown user, or a history of unknown items only,
+    /// gets the most popular items, flagged `cold_start`.
+    pub fn recommend(&self, query: Query, request: &Request) -> Result<Recommendations> {
+        let a = &self.artifact;
+        let kind = a.model.query_kind();
+        match (query, kind) {
+            (Query::User(user), QueryKind::User | QueryKind::UserAtTime | QueryKind::Pairs) => {
+                let row = a.query_vocab.get(user);
+                let seen = row.filter(|_| request.exclude_seen).map_or(&[][..], |r| a.seen.of(r));
+                let (exclude, allow) = self.filter_rows(seen, request);
+                let filter = Filter { exclude: &exclude, allow: allow.as_deref() };
+                let Some(r) = row else { return Ok(self.popular(request.k, &filter)) };
+                let hits = if kind == QueryKind::Pairs {
+                    // no query tower: the model scores every item for the user
+                    let pairs: Vec<(u32, u32)> = (0..a.items.len() as u32).map(|i| (r, i)).collect();
+                    best_scores(&a.model.ratings(&pairs)?, request.k, &filter)
+                } else {
+                    let q = a.model.queries(&Queries::Users { rows: &[r], at: At::TrainingEnd })?;
+                    self.index().search(&q, request.k, &filter)
+                };
+                Ok(Recommendations { items: self.describe(hits), cold_start: false })
+            }
+            (Query::History(history), QueryKind::History) => {
+                let ModelSpec::Sequential(seq) = a.model.spec() else { unreachable!("history models are sequential") };
+                let known: Vec<u32> = history.iter().filter_map(|h| a.items.find(h)).filter(|&r| r > 0).collect();
+                let mut seen = if request.exclude_seen { known.clone() } else { Vec::new() };
+                seen.sort_unstable();
+                let (exclude, allow) = self.filter_rows(&seen, request);
+                let filter = Filter { exclude: &exclude, allow: allow.as_deref() };
+                if known.is_empty() {
+                    return Ok(self.popular(request.k, &filter));
+                }
+                let ctx = &known[known.len().saturating_sub(seq.steps)..];
+                let contexts: Vec<u32> =
+                    ctx.iter().copied().chain(std::iter::repeat_n(0, seq.steps - ctx.len())).collect();
+                let mask: Vec<bool> = (0..seq.steps).map(|t| t < ctx.len()).collect();
+                let q = a.model.queries(&Queries::Histories { contexts: &contexts, mask: &mask })?;
+                Ok(Recommendations {
+                    items: self.describe(self.index().search(&q, request.k, &filter)),
+                    cold_start: false,
+                })
+            }
+            (Query::User(_), _) => {
+                Err(Error::Unsupported("this is a sequential model: recommend from a history of items".into()))
+            }
+            (Query::History(_), _) => {
+                Err(Error::Unsupported("this is a user → item model: recommend for a user".into()))
+            }
+        }
+    }
+
+    /// The `k` items most similar to an item (cosine similarity of candidate embeddings), the
+    /// item itself excluded.
+    pub fn similar(&self, item: &str, request: &Request) -> Result<Vec<Recommendation>> {
+        let a = &self.artifact;
+        let row = a
+            .items
+            .rows
+            .get(item)
+            .copied()
+            .ok_or_else(|| Error::NotFound(format!("item '{item}' is not in the model")))?;
+        let index = self.similar.get_or_init(|| BruteForceIndex::new(a.candidates.clone(), a.dim(), Metric::Cosine));
+        let (exclude, allow) = self.filter_rows(&[row], request);
+        Ok(self.describe(index.search(
+            index.vector(row),
+            request.k,
+            &Filter { exclude: &exclude, allow: allow.as_deref() },
+        )))
+    }
+
+    /// Re-scores items for a user by predicted rating (rating and ranking models), best first;
+    /// an unknown item id is an error.
+    pub fn rank(&self, user: &str, items: &[String]) -> Result<Vec<Recommendation>> {
+        let a = &self.artifact;
+        let u = a.query_vocab.lookup(user);
+        let rows = items
+            .iter()
+            .map(|id| {
+                a.items.rows.get(id).copied().ok_or_else(|| Error::NotFound(format!("item '{id}' is not in the model")))
+            })
+            .collect::<Result<Vec<u32>>>()?;
+        let pairs: Vec<(u32, u32)> = rows.iter().map(|&r| (u, r)).collect();
+        let scores = a.model.ratings(&pairs)?;
+        let mut hits: Vec<Scored> = rows.iter().zip(scores).map(|(&id, score)| Scored { id, score }).collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        Ok(self.describe(hits))
+    }
+
+    /// Two stages: `retriever` finds `candidates` items for the user, this (ranking or rating)
+    /// model re-scores them by predicted rating, and the best `request.k` are kept. An unknown
+    /// user gets the retriever's popular items, flagged `cold_start`.
+    pub fn rerank(
+        &self,
+        retriever: &Recommender,
+        user: &str,
+        candidates: usize,
+        request: &Request,
+    ) -> Result<Recommendations> {
+        let wide = Request { k: candidates.max(request.k), ..request.clone() };
+        let retrieved = retriever.recommend(Query::User(user), &wide)?;
+        if retrieved.cold_start {
+            return Ok(Recommendations {
+                items: retrieved.items.into_iter().take(request.k).collect(),
+                cold_start: true,
+            });
+        }
+        let ids: Vec<String> = retrieved.items.into_iter().map(|r| r.id).collect();
+        let mut ranked = self.rank(user, &ids)?;
+        ranked.truncate(request.k);
+        Ok(Recommendations { items: ranked, cold_start: false })
+    }
+
+    /// The excluded rows (the OOV row, `seen` and the request's), sorted, and the allowed ones.
+    fn filter_rows(&self, seen: &[u32], request: &Request) -> (Vec<u32>, Option<Vec<u32>>) {
+        let rows = &self.artifact.items.rows;
+        let mut exclude: Vec<u32> = std::iter::once(0)
+            .chain(seen.iter().copied())
+            .chain(request.exclude.iter().filter_map(|id| rows.get(id).copied()))
+            .collect();
+        exclude.sort_unstable();
+        exclude.dedup();
+        let allow = request.allow.as_ref().map(|ids| {
+            let mut a: Vec<u32> = ids.iter().filter_map(|id| rows.get(id).copied()).collect();
+            a.sort_unstable();
+            a.dedup();
+            a
+        });
+        (exclude, allow)
+    }
+
+    /// The `k` most popular items that pass `filter`, flagged `cold_start`.
+    fn popular(&self, k: usize, filter: &Filter) -> Recommendations {
+        Recommendations { items: self.describe(best_scores(&self.artifact.popularity, k, filter)), cold_start: true }
+    }
+
+    fn describe(&self, hits: Vec<Scored>) -> Vec<Recommendation> {
+        let items = &self.artifact.items;
+        hits.into_iter()
+            .map(|s| Recommendation {
+                id: items.ids[s.id as usize].clone(),
+                title: items.titles[s.id as usize].clone(),
+                score: s.score,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,120 @@
+//! The training configuration shared by every model kind, and its defaults per kind and recipe.
+
+use super::OptimizerConfig;
+use crate::data::CandidateKey;
+use crate::model::{ModelKind, Normalization, Recipe};
+use crate::task::RetrievalConfig;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Everything that defines a training run besides the model's kind and settings
+/// ([`ModelSpec`](crate::model::ModelSpec)). `Default` gives towers' defaults for retrieval;
+/// [`TrainConfig::defaults`] those of each kind and recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Embedding width of both towers (feature models: set by their layers).
+    pub dim: usize,
+    /// Normalisation of both towers' outputs (id towers).
+    pub normalization: Normalization,
+    /// How candidates are keyed.
+    pub key: CandidateKey,
+    /// Optimizer.
+    pub optimizer: OptimizerConfig,
+    /// Examples per batch (also the number of in-batch negatives + 1).
+    pub batch_size: usize,
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Seed of the initialisation and of every epoch's shuffle.
+    pub seed: u64,
+    /// Options of the in-batch softmax.
+    pub retrieval: RetrievalConfig,
+    /// L2 regularisation of the embeddings: adds `l2/2·‖e‖²` per example for the query and the
+    /// candidate embedding it uses (so frequent rows are held back as often as they are used).
+    pub l2: f32,
+}
+
+impl Default for TrainConfig {
+    /// towers' defaults for retrieval, chosen on a validation split of the MovieLens 100K
+    /// training data (see the README): Adam 0.01, the logQ-corrected in-batch softmax without
+    /// accidental hits, L2 0.1, dim 32, batch 4096, 10 epochs.
+    fn default() -> Self {
+        TrainConfig {
+            dim: 32,
+            normalization: Normalization::None,
+            key: CandidateKey::Id,
+            optimizer: OptimizerConfig::default(),
+            batch_size: 4096,
+            epochs: 10,
+            seed: 42,
+            retrieval: RetrievalConfig::default(),
+            l2: 0.1,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// TFRS's recipe, as in its basic-retrieval tutorial: dim 32, Adagrad 0.1 (initial
+    /// accumulator 0.1), batch 8192, 3 epochs, plain in-batch softmax summed over the batch
+    /// (no logQ correction, accidental hits kept, no regularisation). The tutorial keys
+    /// candidates by title: set `key` to [`CandidateKey::Title`] for that.
+    pub fn tfrs() -> Self {
+        TrainConfig {
+            optimizer: OptimizerConfig::adagrad(),
+            batch_size: 8192,
+            epochs: 3,
+            retrieval: RetrievalConfig::tfrs(),
+            l2: 0.0,
+            ..TrainConfig::default()
+        }
+    }
+
+    /// The defaults of a model kind and recipe. The `tfrs` recipe is TFRS's tutorial settings
+    /// ([`TrainConfig::tfrs`]) for every kind; towers' own (see the README for how they were
+    /// chosen) are, beside [`TrainConfig::default`]:
+    /// - sequential: dim 64, Adagrad 0.1, no L2, 5 epochs;
+    /// - rating: batch 1024, L2 0.05;
+    /// - ranking: Adam 0.001, batch 1024, 5 epochs, no L2.
+    pub fn defaults(kind: ModelKind, recipe: Recipe) -> Self {
+        match (recipe, kind) {
+            (Recipe::Tfrs, _) => TrainConfig::tfrs(),
+            (Recipe::Towers, ModelKind::Retrieval | ModelKind::Features) => TrainConfig::default(),
+            (Recipe::Towers, ModelKind::Sequential) => TrainConfig {
+                dim: 64,
+                optimizer: OptimizerConfig::adagrad(),
+                epochs: 5,
+                l2: 0.0,
+                ..TrainConfig::default()
+            },
+            (Recipe::Towers, ModelKind::Rating) => TrainConfig { batch_size: 1024, l2: 0.05, ..TrainConfig::default() },
+            (Recipe::Towers, ModelKind::Ranking) => TrainConfig {
+                optimizer: OptimizerConfig { learning_rate: 0.001, ..OptimizerConfig::default() },
+                batch_size: 1024,
+                epochs: 5,
+                l2: 0.0,
+                ..TrainConfig::default()
+            },
+        }
+    }
+
+    /// Checks every value, with a message naming the bad one.
+    pub fn validate(&self) -> Result<()> {
+        if self.dim == 0 || self.dim > 4096 {
+            return Err(Error::Config(format!("dim must be in 1..=4096, got {}", self.dim)));
+        }
+        if self.batch_size < 2 {
+            return Err(Error::Config(format!(
+                "batch size must be at least 2 (in-batch negatives), got {}",
+                self.batch_size
+            )));
+        }
+        if !(self.l2.is_finite() && self.l2 >= 0.0) {
+            return Err(Error::Config(format!("l2 must be >= 0, got {}", self.l2)));
+        }
+        if self.epochs == 0 {
+            return Err(Error::Config("epochs must be at least 1".into()));
+        }
+        self.optimizer.validate()?;
+        self.retrieval.validate()
+    }
+}

@@ -1,0 +1,77 @@
+//! Training two towers of id embeddings with the in-batch softmax (the retrieval kind).
+
+use super::epochs::{Dedup, Run};
+use super::optimizer::{Optimizer, Slots};
+use crate::Result;
+use crate::artifact::History;
+use crate::data::{Dataset, counts};
+use crate::model::{Tower, TowerCache, TwoTower};
+
+/// Optimizer state of one id tower.
+pub(crate) struct TowerSlots {
+    embedding: Slots,
+    gamma: Slots,
+    beta: Slots,
+}
+
+impl TowerSlots {
+    pub(crate) fn new(opt: &Optimizer, t: &Tower) -> Self {
+        TowerSlots {
+            embedding: opt.slots(t.embedding.rows, t.dim()),
+            gamma: opt.slots(1, t.dim()),
+            beta: opt.slots(1, t.dim()),
+        }
+    }
+}
+
+/// Backward pass and update of an id tower from the gradient of its outputs on the batch's
+/// distinct rows; `l2` per use of a row.
+pub(crate) fn update_tower(
+    opt: &Optimizer,
+    l2: f32,
+    tower: &mut Tower,
+    slots: &mut TowerSlots,
+    batch: &Dedup,
+    cache: &TowerCache,
+    d_out: &[f32],
+) {
+    let grads = tower.backward(cache, d_out);
+    let mut d_emb = grads.embedding;
+    opt.apply_regularized(&mut tower.embedding, &mut slots.embedding, &batch.rows, &batch.weights, &mut d_emb, l2);
+    if let (Some((dg, db)), Some(bn)) = (grads.batch_norm, tower.batch_norm.as_mut()) {
+        opt.apply(&mut bn.gamma, &mut slots.gamma, &[0], &dg);
+        opt.apply(&mut bn.beta, &mut slots.beta, &[0], &db);
+    }
+}
+
+/// Trains a two-tower model on `data` with the in-batch softmax: each batch's distinct users
+/// and items go through their towers once, the fused loss gives their gradients.
+pub(crate) fn fit(run: &mut Run, data: &Dataset) -> Result<(TwoTower, History)> {
+    let cfg = run.config;
+    let mut model = TwoTower::new(data.query_vocab.rows(), data.items.len(), cfg.dim, cfg.normalization, cfg.seed);
+    let opt = Optimizer::new(cfg.optimizer);
+    let mut q_slots = TowerSlots::new(&opt, &model.query);
+    let mut c_slots = TowerSlots::new(&opt, &model.candidate);
+    let log_q = cfg.retrieval.log_q(&counts(&data.candidates, data.items.len()));
+    let mut q_dedup = Dedup::new(model.query.embedding.rows);
+    let mut c_dedup = Dedup::new(model.candidate.embedding.rows);
+    let mut pairs = Vec::with_capacity(cfg.batch_size);
+    let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
+        pairs.clear();
+        for &i in batch {
+            pairs.push((q_dedup.index(data.queries[i as usize]), c_dedup.index(data.candidates[i as usize])));
+        }
+        let q_cache = model.query.forward_train(&q_dedup.rows, &q_dedup.weights);
+        let c_cache = model.candidate.forward_train(&c_dedup.rows, &c_dedup.weights);
+        let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_dedup.rows.iter().map(|&c| l[c as usize]).collect());
+        let weights: Option<Vec<f32>> = data.weights.as_ref().map(|w| batch.iter().map(|&i| w[i as usize]).collect());
+        let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
+        let grads = cfg.retrieval.loss(q, c, cfg.dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
+        update_tower(opt, cfg.l2, &mut model.query, &mut q_slots, &q_dedup, &q_cache, &grads.d_queries);
+        update_tower(opt, cfg.l2, &mut model.candidate, &mut c_slots, &c_dedup, &c_cache, &grads.d_candidates);
+        q_dedup.clear();
+        c_dedup.clear();
+        grads.loss
+    })?;
+    Ok((model, history))
+}

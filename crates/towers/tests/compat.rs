@@ -1,0 +1,227 @@
+//! Model directories saved by earlier releases still load and answer as they did: one fixture
+//! per model kind (and one with an IVF index) for each format version, trained on a small
+//! synthetic set made in code (`common/synthetic.rs`), with the answers recorded when it was
+//! saved. A format change either keeps them loading or fails with a clear "rebuild" error.
+//!
+//! `cargo test -p towers --test compat -- --ignored` writes the fixtures of the current format.
+
+mod common;
+
+use common::synthetic::{Synthetic, synthetic};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use towers::artifact::FORMAT_VERSION;
+use towers::data::features::AttributeTable;
+use towers::index::IvfParams;
+use towers::model::{FeatureConfig, ModelKind, RankingSpec, SequenceConfig};
+use towers::recommend::build_index;
+use towers::{Artifact, ModelSpec, Query, Recommendations, Recommender, Request, TrainConfig, Trainer, evaluate};
+
+const KINDS: [&str; 6] = ["retrieval", "retrieval-ivf", "rating", "ranking", "features", "sequential"];
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn recs(r: &Recommendations) -> Value {
+    json!({"cold_start": r.cold_start, "items": r.items.iter().map(|i| json!([i.id, i.score])).collect::<Vec<_>>()})
+}
+
+/// What a fixture of `kind` answers (the same questions for every format version).
+fn answers(kind: &str, model: Artifact, s: &Synthetic) -> Value {
+    let r = Recommender::new(model);
+    let users = || {
+        let mut out = serde_json::Map::new();
+        for u in ["u1", "u7", "u22", "nobody"] {
+            for x in [false, true] {
+                out.insert(
+                    format!("{u}/{x}"),
+                    recs(&r.recommend(Query::User(u), &Request::top(5).exclude_seen(x)).unwrap()),
+                );
+            }
+        }
+        Value::Object(out)
+    };
+    let ev = |exclude| evaluate(r.artifact(), &s.test, exclude).unwrap();
+    let pairs = |v: Vec<towers::Recommendation>| v.iter().map(|i| json!([i.id, i.score])).collect::<Vec<_>>();
+    match kind {
+        "retrieval" => {
+            let e = ev(true);
+            let e = e.ranked().unwrap();
+            let sim = pairs(r.similar("3", &Request::top(4)).unwrap());
+            json!({"recommend": users(), "similar_3": sim, "evaluate_exclude_seen": {"model": e.model, "baseline": e.baseline}})
+        }
+        "retrieval-ivf" => json!({"recommend": users()}),
+        "rating" => {
+            let e = ev(false);
+            json!({"recommend": users(), "evaluate": {"model": e.ranked().unwrap().model, "rating": e.rating}})
+        }
+        "ranking" => {
+            let ranked = pairs(r.rank("u1", &["1", "2", "3", "9"].map(String::from)).unwrap());
+            json!({"recommend": users(), "rank_u1": ranked, "evaluate_ratings": ev(false).rating.unwrap()})
+        }
+        "features" => {
+            let e = ev(false);
+            let e = e.ranked().unwrap();
+            json!({"recommend": users(), "evaluate": {"model": e.model, "baseline": e.baseline}})
+        }
+        "sequential" => {
+            let h = |v: &[&str]| {
+                let history: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+                recs(&r.recommend(Query::History(&history), &Request::top(5)).unwrap())
+            };
+            let e = evaluate(r.artifact(), &s.test_sessions, false).unwrap();
+            let e = e.ranked().unwrap();
+            json!({"history_1_2_3": h(&["1", "2", "3"]), "history_unknown": h(&["zz"]),
+                   "evaluate": {"model": e.model, "baseline": e.baseline, "repeat_last": e.repeat_last}})
+        }
+        other => panic!("no fixture kind {other}"),
+    }
+}
+
+/// Equal JSON, numbers within a relative 1e-6 (scores are f32).
+fn same(a: &Value, b: &Value, at: &str) {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{at}: {x} vs {y}");
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{at}");
+            x.iter().for_each(|(k, v)| same(v, &y[k], &format!("{at}.{k}")));
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            x.iter().zip(y).enumerate().for_each(|(i, (v, w))| same(v, w, &format!("{at}[{i}]")));
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
+}
+
+#[test]
+fn every_fixture_loads_and_answers_as_recorded() {
+    let s = synthetic();
+    let mut checked = 0;
+    for version in 1..=FORMAT_VERSION {
+        for kind in KINDS {
+            let dir = fixtures().join(format!("v{version}/{kind}"));
+            if !dir.is_dir() {
+                continue;
+            }
+            let want: Value =
+                serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+            let model = Artifact::load(dir.join("model")).unwrap_or_else(|e| panic!("v{version}/{kind}: {e}"));
+            same(&answers(kind, model, &s), &want, &format!("v{version}/{kind}"));
+            // saved again in today's format, it answers the same
+            let again = std::env::temp_dir().join(format!("towers-compat-{}-v{version}-{kind}", std::process::id()));
+            Artifact::load(dir.join("model")).unwrap().save(&again).unwrap();
+            same(&answers(kind, Artifact::load(&again).unwrap(), &s), &want, &format!("v{version}/{kind} saved again"));
+            std::fs::remove_dir_all(&again).unwrap();
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "only {checked} fixtures");
+}
+
+#[test]
+fn unknown_format_versions_are_refused_with_what_to_do() {
+    let dir = std::env::temp_dir().join(format!("towers-compat-versions-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&fixtures().join("v1/retrieval/model"), &dir);
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    for (version, needle) in [("0", "rebuild this model"), ("99", "upgrade towers")] {
+        std::fs::write(
+            dir.join("manifest.json"),
+            manifest.replace("\"format_version\": 1", &format!("\"format_version\": {version}")),
+        )
+        .unwrap();
+        let e = Artifact::load(&dir).unwrap_err();
+        assert!(matches!(e, towers::Error::Artifact { .. }) && e.to_string().contains(needle), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Trains the fixture of `kind` on the synthetic set.
+fn train(kind: &str, s: &Synthetic, tables: &Path) -> Artifact {
+    let small = |k: ModelKind, batch| TrainConfig {
+        dim: 8,
+        batch_size: batch,
+        epochs: 3,
+        ..TrainConfig::defaults(k, Default::default())
+    };
+    match kind {
+        "retrieval" | "retrieval-ivf" => {
+            let mut m = Trainer::new(ModelSpec::Retrieval)
+                .config(small(ModelKind::Retrieval, 32))
+                .catalog(&s.catalog)
+                .fit(&s.train)
+                .unwrap();
+            if kind == "retrieval-ivf" {
+                build_index(
+                    &mut m,
+                    &IvfParams { nlist: 4, nprobe: 2, reorder: 6, ..Default::default() },
+                    &mut towers::progress::quiet(),
+                )
+                .unwrap();
+            }
+            m
+        }
+        "rating" => Trainer::new(ModelSpec::Rating)
+            .config(small(ModelKind::Rating, 16))
+            .catalog(&s.catalog)
+            .fit(&s.train)
+            .unwrap(),
+        "ranking" => Trainer::new(ModelSpec::Ranking(RankingSpec { layers: vec![16, 8] }))
+            .config(small(ModelKind::Ranking, 16))
+            .catalog(&s.catalog)
+            .fit(&s.train)
+            .unwrap(),
+        "features" => {
+            std::fs::write(tables.join("users.csv"), &s.users_csv).unwrap();
+            std::fs::write(tables.join("items.csv"), &s.items_csv).unwrap();
+            std::fs::write(tables.join("features.toml"), common::synthetic::FEATURES_TOML).unwrap();
+            let features = FeatureConfig::load(tables.join("features.toml")).unwrap();
+            let (users, items) = (
+                AttributeTable::read(tables.join("users.csv")).unwrap(),
+                AttributeTable::read(tables.join("items.csv")).unwrap(),
+            );
+            Trainer::new(ModelSpec::Features(features))
+                .config(TrainConfig { batch_size: 32, epochs: 3, ..TrainConfig::default() })
+                .catalog(&s.catalog)
+                .user_attributes(&users)
+                .item_attributes(&items)
+                .fit(&s.train)
+                .unwrap()
+        }
+        "sequential" => Trainer::new(ModelSpec::Sequential(SequenceConfig { steps: 4, ..Default::default() }))
+            .config(small(ModelKind::Sequential, 32))
+            .catalog(&s.catalog)
+            .fit(&s.sessions)
+            .unwrap(),
+        other => panic!("no fixture kind {other}"),
+    }
+}
+
+#[test]
+#[ignore = "writes the fixtures of the current format version"]
+fn write_fixtures() {
+    let s = synthetic();
+    let tables = std::env::temp_dir().join(format!("towers-compat-tables-{}", std::process::id()));
+    std::fs::create_dir_all(&tables).unwrap();
+    for kind in KINDS {
+        let dir = fixtures().join(format!("v{FORMAT_VERSION}/{kind}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        train(kind, &s, &tables).save(dir.join("model")).unwrap();
+        let expected = answers(kind, Artifact::load(dir.join("model")).unwrap(), &s);
+        std::fs::write(dir.join("expected.json"), serde_json::to_string_pretty(&expected).unwrap() + "\n").unwrap();
+    }
+    std::fs::remove_dir_all(&tables).unwrap();
+}

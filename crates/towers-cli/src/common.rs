@@ -3,7 +3,8 @@
 use clap::Args as ClapArgs;
 use std::path::{Path, PathBuf};
 use towers::data::{Interactions, TableFormat};
-use towers::eval::{Ranked, RatingMetrics};
+use towers::eval::Ranked;
+use towers::metrics::RatingMetrics;
 use towers::{Error, ErrorKind, Evaluation};
 
 /// Exit status for an error: 1 I/O, 2 bad usage (an option, a configuration, a request the

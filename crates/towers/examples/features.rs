@@ -9,7 +9,8 @@
 use towers::data::features::AttributeTable;
 use towers::data::movielens::MovieLens;
 use towers::data::{Catalog, Interactions, TableFormat};
-use towers::eval::{Ranked, TopKMetrics};
+use towers::eval::Ranked;
+use towers::metrics::TopKMetrics;
 use towers::model::FeatureConfig;
 use towers::rng::Rng;
 use towers::{ModelSpec, Trainer, evaluate};

@@ -11,7 +11,7 @@
 //! ```
 
 use towers::data::{InputFormat, Sessions};
-use towers::eval::TopKMetrics;
+use towers::metrics::TopKMetrics;
 use towers::model::{ModelKind, SequenceConfig};
 use towers::{ModelSpec, Recipe, TrainConfig, Trainer, evaluate};
 

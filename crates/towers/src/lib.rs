@@ -31,20 +31,22 @@
 //! # }
 //! ```
 //!
-//! Modules follow the data flow (see ARCHITECTURE.md): [`data`] → [`model`] → [`task`] →
-//! [`train`] → [`artifact`] → [`eval`] and [`recommend`] → [`index`]; [`kernels`] holds the
-//! hand-written numeric hot paths they share.
+//! Modules follow the data flow (see ARCHITECTURE.md): [`data`] → [`model`] (with [`task`]'s
+//! losses) → [`train`] → [`artifact`] → [`eval`] and [`recommend`] (over an [`index`]);
+//! [`metrics`] are the measures, [`kernels`] the hand-written numeric hot paths they share.
 
 #![warn(missing_docs)]
 // Numeric kernels index several arrays with one loop variable; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
 pub mod artifact;
+pub mod config;
 pub mod data;
 mod error;
 pub mod eval;
 pub mod index;
 pub mod kernels;
+pub mod metrics;
 pub mod model;
 pub mod progress;
 pub mod recommend;
@@ -54,8 +56,9 @@ pub mod tensors;
 pub mod train;
 
 pub use artifact::Artifact;
+pub use config::TrainConfig;
 pub use error::{Error, ErrorKind, Result};
 pub use eval::{Evaluation, evaluate};
 pub use model::{ModelKind, ModelSpec, Recipe};
 pub use recommend::{Query, Recommendation, Recommendations, Recommender, Request};
-pub use train::{TrainConfig, TrainData, Trainer};
+pub use train::{TrainData, Trainer};

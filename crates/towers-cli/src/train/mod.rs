@@ -7,10 +7,10 @@ mod sequences;
 use crate::common::{TableArgs, print_evaluation, print_json};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
+use towers::config::{OptimizerConfig, OptimizerKind};
 use towers::data::{CandidateKey, Catalog, InputFormat};
 use towers::model::{FeatureConfig, Normalization, SequenceConfig};
 use towers::task::Reduction;
-use towers::train::{OptimizerConfig, OptimizerKind};
 use towers::{Artifact, Error, Evaluation, ModelKind, ModelSpec, Recipe, TrainConfig};
 
 /// Options of `towers train`. Unset options take the value of `--config`, else of the recipe:

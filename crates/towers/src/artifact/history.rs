@@ -1,6 +1,6 @@
 //! Per-epoch training history, written as JSON, CSV and an SVG plot.
 
-use crate::eval::TopKMetrics;
+use crate::metrics::TopKMetrics;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;

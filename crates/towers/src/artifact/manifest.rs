@@ -2,10 +2,10 @@
 //! older format.
 
 use super::TrainSummary;
-use crate::eval::TopKMetrics;
+use crate::config::TrainConfig;
+use crate::metrics::TopKMetrics;
 use crate::model::{FeatureConfig, ModelSpec, RankingSpec, SequenceConfig, TimeSpec, TowerFeatures, TowerLayout};
 use crate::task::RatingScale;
-use crate::train::TrainConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

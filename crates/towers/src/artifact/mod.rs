@@ -26,11 +26,11 @@ mod manifest;
 pub use history::{EpochRecord, History};
 pub use manifest::{FORMAT_NAME, FORMAT_VERSION, IndexManifest, Manifest};
 
+use crate::config::TrainConfig;
 use crate::data::{Items, Seen, Vocabulary};
 use crate::index::IvfIndex;
 use crate::model::{Model, Shape};
 use crate::tensors::{TensorReader, TensorWriter};
-use crate::train::TrainConfig;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

@@ -29,28 +29,29 @@ pub fn with_huge_pages<T>(len: usize) -> Vec<T> {
     v
 }
 
-/// `out (m×n) = A (m×k) · B (k×n)` with `A[i][p] = a[i·a_rs + p·a_cs]` and
-/// `B[p][j] = b[p·b_rs + j·b_cs]`. Single-threaded: callers parallelise over blocks, so that
+/// A matrix operand read through strides: element `(i, j)` is `data[i·rows + j·cols]`.
+#[derive(Clone, Copy)]
+struct Strided<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+}
+
+impl Strided<'_> {
+    /// Whether an `r × c` matrix fits in `data`.
+    fn holds(&self, r: usize, c: usize) -> bool {
+        self.data.len() > (r.max(1) - 1) * self.rows + (c.max(1) - 1) * self.cols
+    }
+}
+
+/// `out (m×n) = A (m×k) · B (k×n)`. Single-threaded: callers parallelise over blocks, so that
 /// results do not depend on the number of threads.
-#[allow(clippy::too_many_arguments)]
-fn gemm_strided(
-    out: &mut [f32],
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    a_rs: usize,
-    a_cs: usize,
-    b: &[f32],
-    b_rs: usize,
-    b_cs: usize,
-) {
-    let last = |rs: usize, cs: usize, rows: usize, cols: usize| (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs;
+fn gemm_strided(out: &mut [f32], (m, n, k): (usize, usize, usize), a: Strided, b: Strided) {
     assert!(out.len() >= m * n, "output too small");
     if m == 0 || n == 0 {
         return;
     }
-    assert!(k == 0 || (a.len() > last(a_rs, a_cs, m, k) && b.len() > last(b_rs, b_cs, k, n)), "operand too small");
+    assert!(k == 0 || (a.holds(m, k) && b.holds(k, n)), "operand too small");
     // SAFETY: the asserts keep every strided access inside the three slices.
     unsafe {
         gemm::gemm(
@@ -61,12 +62,12 @@ fn gemm_strided(
             1,
             n as isize,
             false,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
+            a.data.as_ptr(),
+            a.cols as isize,
+            a.rows as isize,
+            b.data.as_ptr(),
+            b.cols as isize,
+            b.rows as isize,
             0.0,
             1.0,
             false,
@@ -79,17 +80,17 @@ fn gemm_strided(
 
 /// `out (m×n) = a (m×k) · bᵀ` where `b` is `n×k`; all row-major.
 pub fn matmul_abt(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: usize) {
-    gemm_strided(out, m, n, k, a, k, 1, b, 1, k)
+    gemm_strided(out, (m, n, k), Strided { data: a, rows: k, cols: 1 }, Strided { data: b, rows: 1, cols: k })
 }
 
 /// `out (m×n) = a (m×k) · b (k×n)`; all row-major.
 pub fn matmul_ab(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: usize) {
-    gemm_strided(out, m, n, k, a, k, 1, b, n, 1)
+    gemm_strided(out, (m, n, k), Strided { data: a, rows: k, cols: 1 }, Strided { data: b, rows: n, cols: 1 })
 }
 
 /// `out (m×n) = aᵀ · b` where `a` is `k×m` and `b` is `k×n`; all row-major.
 pub fn matmul_atb(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: usize) {
-    gemm_strided(out, m, n, k, a, 1, m, b, n, 1)
+    gemm_strided(out, (m, n, k), Strided { data: a, rows: 1, cols: m }, Strided { data: b, rows: n, cols: 1 })
 }
 
 #[cfg(test)]

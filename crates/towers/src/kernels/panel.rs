@@ -214,17 +214,16 @@ mod avx2 {
     /// The i16 prefilter: tiles of up to 4 queries (8 i32 accumulators); fewer rows take two
     /// panels at once.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn scan_i16(
         qi: &[i16],
         rows: usize,
         w: usize,
         panels: &[i16],
-        n_panels: usize,
         step: &[f32],
         t: &mut [f32],
         hit: &mut impl FnMut(usize, usize) -> f32,
     ) {
+        let n_panels = panels.len() / (LANES * w);
         let mut r0 = 0;
         while r0 < rows {
             let q = &qi[r0 * w..];
@@ -454,7 +453,7 @@ impl Quantized {
             };
             // SAFETY: `new` only builds a `Quantized` where AVX2 and FMA are present; the
             // asserts bound every access.
-            unsafe { avx2::scan_i16(qi, rows, w, panels, p1 - p0, step, &mut t, &mut h) };
+            unsafe { avx2::scan_i16(qi, rows, w, panels, step, &mut t, &mut h) };
         }
         #[cfg(not(target_arch = "x86_64"))]
         {

@@ -60,21 +60,23 @@ pub fn adagrad_rows(w: &mut Table, acc: &mut Table, rows: &[u32], grads: &[f32],
     }
 }
 
+/// The constants of one Adam step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamStep {
+    /// The learning rate with the bias correction of step `t`: `lr·√(1−β₂ᵗ)/(1−β₁ᵗ)`.
+    pub lr_t: f32,
+    /// β₁.
+    pub beta1: f32,
+    /// β₂.
+    pub beta2: f32,
+    /// ε.
+    pub epsilon: f32,
+}
+
 /// Lazy Adam on the given rows (moments of untouched rows are left as they are, as in
-/// TensorFlow Addons' `LazyAdam`); `lr_t` already carries the bias correction of step `t`:
-/// `lr·√(1−β₂ᵗ)/(1−β₁ᵗ)`.
-#[allow(clippy::too_many_arguments)]
-pub fn adam_rows(
-    w: &mut Table,
-    m: &mut Table,
-    v: &mut Table,
-    rows: &[u32],
-    grads: &[f32],
-    lr_t: f32,
-    b1: f32,
-    b2: f32,
-    eps: f32,
-) {
+/// TensorFlow Addons' `LazyAdam`).
+pub fn adam_rows(w: &mut Table, m: &mut Table, v: &mut Table, rows: &[u32], grads: &[f32], step: AdamStep) {
+    let AdamStep { lr_t, beta1: b1, beta2: b2, epsilon: eps } = step;
     let d = w.dim;
     for (r, g) in rows.iter().zip(grads.chunks_exact(d)) {
         let o = *r as usize * d;
@@ -108,7 +110,7 @@ mod tests {
         let mut w = Table { rows: 2, dim: 1, data: vec![1.0, 1.0] };
         let (mut m, mut v) = (Table::zeros(2, 1), Table::zeros(2, 1));
         let lr_t = 0.01 * (1.0f32 - 0.999).sqrt() / (1.0 - 0.9);
-        adam_rows(&mut w, &mut m, &mut v, &[1], &[2.0], lr_t, 0.9, 0.999, 1e-7);
+        adam_rows(&mut w, &mut m, &mut v, &[1], &[2.0], AdamStep { lr_t, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
         // first step of Adam moves by ~lr·sign(g)
         assert!((w.data[1] - (1.0 - 0.01)).abs() < 1e-5, "{}", w.data[1]);
         assert_eq!(w.data[0], 1.0);

@@ -1,8 +1,9 @@
 //! The epoch loop every model kind trains with: a seeded shuffle per epoch, one optimizer step
 //! per batch, validation after every epoch, the history, and progress for the observer.
 
-use super::{Optimizer, TrainConfig};
+use super::Optimizer;
 use crate::artifact::{EpochRecord, History};
+use crate::config::TrainConfig;
 use crate::eval::Encoded;
 use crate::model::Model;
 use crate::progress::{Event, Observer};

@@ -1,75 +1,7 @@
 //! Optimizers with row-sparse updates for embedding tables (TensorFlow semantics).
 
-use crate::kernels::table::{Table, adagrad_rows, adam_rows};
-use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
-
-/// Which optimizer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum OptimizerKind {
-    /// Adagrad (TFRS's tutorials).
-    Adagrad,
-    /// Adam, lazy on embedding rows.
-    #[default]
-    Adam,
-}
-
-/// Optimizer settings. The default is towers' (Adam, learning rate 0.01); the other values are
-/// Keras' defaults. [`OptimizerConfig::adagrad`] is TFRS's tutorial optimizer.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OptimizerConfig {
-    /// Which optimizer.
-    pub kind: OptimizerKind,
-    /// Learning rate.
-    pub learning_rate: f32,
-    /// Adagrad's initial accumulator (Keras: 0.1).
-    pub initial_accumulator: f32,
-    /// Adam's β₁.
-    pub beta1: f32,
-    /// Adam's β₂.
-    pub beta2: f32,
-    /// ε added to the denominator (Keras: 1e-7).
-    pub epsilon: f32,
-}
-
-impl Default for OptimizerConfig {
-    fn default() -> Self {
-        OptimizerConfig {
-            kind: OptimizerKind::Adam,
-            learning_rate: 0.01,
-            initial_accumulator: 0.1,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-7,
-        }
-    }
-}
-
-impl OptimizerConfig {
-    /// Adagrad with a learning rate of 0.1 (TFRS's tutorials; Keras' initial accumulator 0.1).
-    pub fn adagrad() -> Self {
-        OptimizerConfig { kind: OptimizerKind::Adagrad, learning_rate: 0.1, ..Default::default() }
-    }
-
-    /// Checks the values.
-    pub fn validate(&self) -> Result<()> {
-        let ok = self.learning_rate.is_finite()
-            && self.learning_rate > 0.0
-            && self.initial_accumulator >= 0.0
-            && (0.0..1.0).contains(&self.beta1)
-            && (0.0..1.0).contains(&self.beta2)
-            && self.epsilon >= 0.0;
-        if !ok {
-            return Err(Error::Config(format!(
-                "optimizer settings out of range: {self:?} (learning rate > 0, betas in [0, 1))"
-            )));
-        }
-        Ok(())
-    }
-}
+use crate::config::{OptimizerConfig, OptimizerKind};
+use crate::kernels::table::{AdamStep, Table, adagrad_rows, adam_rows};
 
 /// Optimizer state of one parameter table.
 #[derive(Debug, Clone)]
@@ -138,7 +70,14 @@ impl Optimizer {
             (OptimizerKind::Adam, Some(v)) => {
                 let t = self.step.max(1) as i32;
                 let lr_t = c.learning_rate * (1.0 - c.beta2.powi(t)).sqrt() / (1.0 - c.beta1.powi(t));
-                adam_rows(param, &mut slots.first, v, rows, grads, lr_t, c.beta1, c.beta2, c.epsilon)
+                adam_rows(
+                    param,
+                    &mut slots.first,
+                    v,
+                    rows,
+                    grads,
+                    AdamStep { lr_t, beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon },
+                )
             }
             _ => adagrad_rows(param, &mut slots.first, rows, grads, c.learning_rate, c.epsilon),
         }

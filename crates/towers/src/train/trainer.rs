@@ -3,8 +3,9 @@
 
 use super::epochs::Run;
 use super::features::Attributes;
-use super::{TrainConfig, features, rating, retrieval, sequential};
+use super::{features, rating, retrieval, sequential};
 use crate::artifact::{Artifact, History, TrainSummary};
+use crate::config::TrainConfig;
 use crate::data::features::AttributeTable;
 use crate::data::{
     CandidateKey, Catalog, Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Sessions, Vocabulary,

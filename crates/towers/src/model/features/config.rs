@@ -73,7 +73,7 @@ impl FeatureConfig {
     /// gender, occupation, zip-code prefix and the rating's timestamp (1,000 buckets, as TFRS's
     /// context-features tutorial); movie genres (multi-hot), release year (bucketised) and title
     /// words, with 10% id dropout for cold start; dense layers 64 → 32 in both towers.
-    /// The attribute tables come from `u.user` and `u.item` ([`AttributeTable::movielens_users`]).
+    /// The attribute tables come from `u.user` and `u.item` ([`AttributeTable::movielens_users`](crate::data::features::AttributeTable::movielens_users)).
     pub fn movielens() -> Self {
         let age = FeatureSpec {
             boundaries: vec![18.0, 25.0, 35.0, 45.0, 50.0, 56.0],

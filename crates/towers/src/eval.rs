@@ -1,10 +1,10 @@
 //! Evaluating a trained model of any kind, beside its baselines: the one place that ranks test
 //! data against the whole catalogue (also the per-epoch validation of training) and measures
-//! predicted ratings.
+//! predicted ratings. The metrics themselves are [`crate::metrics`]'.
 
-use super::{RatingMetrics, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics, repeat_last};
 use crate::artifact::Artifact;
 use crate::data::{Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Sessions, Vocabulary};
+use crate::metrics::{RatingMetrics, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics, repeat_last};
 use crate::model::{At, Model, ModelSpec, Queries, QueryKind, last_position};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

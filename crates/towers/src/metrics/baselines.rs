@@ -1,6 +1,6 @@
 //! Reference scores printed beside every evaluation.
 
-use super::{TopKMetrics, topk::rank_metrics};
+use super::{TopKMetrics, rank_metrics};
 
 /// The popularity baseline: every query gets the candidates ranked by how often they occur
 /// in the training data (`counts[row]`), with the same tie rule and exclusions as the model.

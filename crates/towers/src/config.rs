@@ -1,6 +1,6 @@
-//! The training configuration shared by every model kind, and its defaults per kind and recipe.
+//! The configuration of a training run, shared by every model kind (what the manifest records
+//! as `config`, and `towers train --config` reads), and its defaults per kind and recipe.
 
-use super::OptimizerConfig;
 use crate::data::CandidateKey;
 use crate::model::{ModelKind, Normalization, Recipe};
 use crate::task::RetrievalConfig;
@@ -116,5 +116,72 @@ impl TrainConfig {
         }
         self.optimizer.validate()?;
         self.retrieval.validate()
+    }
+}
+
+/// Which optimizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Adagrad (TFRS's tutorials).
+    Adagrad,
+    /// Adam, lazy on embedding rows.
+    #[default]
+    Adam,
+}
+
+/// Optimizer settings. The default is towers' (Adam, learning rate 0.01); the other values are
+/// Keras' defaults. [`OptimizerConfig::adagrad`] is TFRS's tutorial optimizer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimizerConfig {
+    /// Which optimizer.
+    pub kind: OptimizerKind,
+    /// Learning rate.
+    pub learning_rate: f32,
+    /// Adagrad's initial accumulator (Keras: 0.1).
+    pub initial_accumulator: f32,
+    /// Adam's β₁.
+    pub beta1: f32,
+    /// Adam's β₂.
+    pub beta2: f32,
+    /// ε added to the denominator (Keras: 1e-7).
+    pub epsilon: f32,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            learning_rate: 0.01,
+            initial_accumulator: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+impl OptimizerConfig {
+    /// Adagrad with a learning rate of 0.1 (TFRS's tutorials; Keras' initial accumulator 0.1).
+    pub fn adagrad() -> Self {
+        OptimizerConfig { kind: OptimizerKind::Adagrad, learning_rate: 0.1, ..Default::default() }
+    }
+
+    /// Checks the values.
+    pub fn validate(&self) -> Result<()> {
+        let ok = self.learning_rate.is_finite()
+            && self.learning_rate > 0.0
+            && self.initial_accumulator >= 0.0
+            && (0.0..1.0).contains(&self.beta1)
+            && (0.0..1.0).contains(&self.beta2)
+            && self.epsilon >= 0.0;
+        if !ok {
+            return Err(Error::Config(format!(
+                "optimizer settings out of range: {self:?} (learning rate > 0, betas in [0, 1))"
+            )));
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,10 @@
+//! Ranking and rating metrics, and the reference baselines: pure computations over embeddings,
+//! ranks and predictions (TFRS `FactorizedTopK`: top-k accuracy = recall@k, MRR, NDCG).
+
+mod baselines;
+mod rating;
+mod topk;
+
+pub use baselines::{popularity, repeat_last};
+pub use rating::{RatingMetrics, rating_metrics};
+pub use topk::{KS, TopKMetrics, distinct_queries, rank_metrics, ranks};

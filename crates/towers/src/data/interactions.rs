@@ -53,6 +53,21 @@ pub struct Interactions {
     pub weights: Option<Vec<f32>>,
 }
 
+/// One row of an interaction table, for building a table in code ([`Interactions::from_rows`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Row<'a> {
+    /// Query (user) id.
+    pub query: &'a str,
+    /// Candidate (item) id.
+    pub candidate: &'a str,
+    /// Rating, if the table has ratings.
+    pub rating: Option<f32>,
+    /// Timestamp (seconds), if the table has them.
+    pub timestamp: Option<i64>,
+    /// Weight of the example in the retrieval loss, if the table has weights.
+    pub weight: Option<f32>,
+}
+
 fn find_role(names: &[String], explicit: Option<&str>, known: &[&str]) -> Option<usize> {
     match explicit {
         Some(e) => names.iter().position(|n| n == e),
@@ -69,6 +84,48 @@ impl Interactions {
     /// Whether the table has no rows.
     pub fn is_empty(&self) -> bool {
         self.queries.is_empty()
+    }
+
+    /// A table from rows made in code (data frames, arrays). The first row says which optional
+    /// columns the table has; every row must have the same ones, ids must not be empty, numbers
+    /// must be finite and weights ≥ 0 (errors name the row, counted from 1).
+    pub fn from_rows<'a>(rows: impl IntoIterator<Item = Row<'a>>) -> Result<Interactions> {
+        let mut rows = rows.into_iter().peekable();
+        let first = rows.peek().copied().ok_or_else(|| Error::Data("no interactions".into()))?;
+        let mut out = Interactions {
+            ratings: first.rating.map(|_| Vec::new()),
+            timestamps: first.timestamp.map(|_| Vec::new()),
+            weights: first.weight.map(|_| Vec::new()),
+            ..Default::default()
+        };
+        for (i, r) in rows.enumerate() {
+            let bad = |m: &str| Error::Data(format!("row {}: {m}", i + 1));
+            if r.query.is_empty() || r.candidate.is_empty() {
+                return Err(bad("empty query or candidate id"));
+            }
+            fn push<T>(col: &mut Option<Vec<T>>, v: Option<T>, ok: impl Fn(&T) -> bool) -> bool {
+                match (col, v) {
+                    (Some(c), Some(v)) if ok(&v) => {
+                        c.push(v);
+                        true
+                    }
+                    (None, None) => true,
+                    _ => false,
+                }
+            }
+            if !push(&mut out.ratings, r.rating, |x| x.is_finite()) {
+                return Err(bad("a rating missing, present where the first row has none, or not finite"));
+            }
+            if !push(&mut out.timestamps, r.timestamp, |_| true) {
+                return Err(bad("a timestamp missing, or present where the first row has none"));
+            }
+            if !push(&mut out.weights, r.weight, |w| w.is_finite() && *w >= 0.0) {
+                return Err(bad("a weight missing, present where the first row has none, or not a number ≥ 0"));
+            }
+            out.queries.push(r.query.to_string());
+            out.candidates.push(r.candidate.to_string());
+        }
+        Ok(out)
     }
 
     /// A new table with the rows at `rows`, in that order.
@@ -258,6 +315,17 @@ mod tests {
         assert!(e.contains("x.csv") && e.contains("no query"), "{e}");
         let e = parse("x.tsv", "1\t2\t4\tnever\n", &d).unwrap_err().to_string();
         assert!(e.contains("'timestamp'"), "{e}");
+    }
+
+    #[test]
+    fn from_rows_checks_every_row_like_the_first() {
+        let row = |q, c, r| Row { query: q, candidate: c, rating: r, ..Default::default() };
+        let t = Interactions::from_rows([row("u", "1", Some(4.0)), row("v", "2", Some(3.0))]).unwrap();
+        assert_eq!((t.len(), t.ratings.as_deref()), (2, Some(&[4.0f32, 3.0][..])));
+        let e = Interactions::from_rows([row("u", "1", Some(4.0)), row("v", "2", None)]).unwrap_err();
+        assert!(e.to_string().contains("row 2") && e.to_string().contains("rating"), "{e}");
+        assert!(Interactions::from_rows([row("", "1", None)]).is_err());
+        assert!(Interactions::from_rows([]).is_err());
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! tables with row-sparse optimizer updates, the fused in-batch softmax loss, and blocked
 //! exact top-k scoring. Plain `f32` slices in and out, row-major, no framework types.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub mod dense;
 pub mod fastscan;
+mod fused;
 pub mod gru;
 mod hard_negatives;
 pub mod panel;
@@ -47,6 +50,11 @@ impl Strided<'_> {
 /// `out (m×n) = A (m×k) · B (k×n)`. Single-threaded: callers parallelise over blocks, so that
 /// results do not depend on the number of threads.
 fn gemm_strided(out: &mut [f32], (m, n, k): (usize, usize, usize), a: Strided, b: Strided) {
+    gemm_into(out, (m, n, k), a, b, false)
+}
+
+/// `out (m×n) = A·B`, or `out += A·B` with `accumulate`.
+fn gemm_into(out: &mut [f32], (m, n, k): (usize, usize, usize), a: Strided, b: Strided, accumulate: bool) {
     assert!(out.len() >= m * n, "output too small");
     if m == 0 || n == 0 {
         return;
@@ -61,14 +69,14 @@ fn gemm_strided(out: &mut [f32], (m, n, k): (usize, usize, usize), a: Strided, b
             out.as_mut_ptr(),
             1,
             n as isize,
-            false,
+            accumulate,
             a.data.as_ptr(),
             a.cols as isize,
             a.rows as isize,
             b.data.as_ptr(),
             b.cols as isize,
             b.rows as isize,
-            0.0,
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
@@ -91,6 +99,12 @@ pub fn matmul_ab(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: u
 /// `out (m×n) = aᵀ · b` where `a` is `k×m` and `b` is `k×n`; all row-major.
 pub fn matmul_atb(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: usize) {
     gemm_strided(out, (m, n, k), Strided { data: a, rows: 1, cols: m }, Strided { data: b, rows: n, cols: 1 })
+}
+
+/// `out (m×n) += aᵀ · b` where `a` is `k×m` and `b` is `k×n`; all row-major.
+pub(crate) fn gemm_acc_atb(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, k: usize) {
+    let (a, b) = (Strided { data: a, rows: 1, cols: m }, Strided { data: b, rows: n, cols: 1 });
+    gemm_into(out, (m, n, k), a, b, true)
 }
 
 #[cfg(test)]

@@ -61,14 +61,21 @@ pub(crate) fn fit(run: &mut Run, data: &Dataset) -> Result<(TwoTower, History)> 
         for &i in batch {
             pairs.push((q_dedup.index(data.queries[i as usize]), c_dedup.index(data.candidates[i as usize])));
         }
-        let q_cache = model.query.forward_train(&q_dedup.rows, &q_dedup.weights);
-        let c_cache = model.candidate.forward_train(&c_dedup.rows, &c_dedup.weights);
+        // the two towers are independent: their gathers and updates (random rows of large
+        // tables, bound by memory latency) run side by side
+        let (query, candidate) = (&mut model.query, &mut model.candidate);
+        let (q_cache, c_cache) = rayon::join(
+            || query.forward_train(&q_dedup.rows, &q_dedup.weights),
+            || candidate.forward_train(&c_dedup.rows, &c_dedup.weights),
+        );
         let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_dedup.rows.iter().map(|&c| l[c as usize]).collect());
         let weights: Option<Vec<f32>> = data.weights.as_ref().map(|w| batch.iter().map(|&i| w[i as usize]).collect());
         let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
         let grads = cfg.retrieval.loss(q, c, cfg.dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
-        update_tower(opt, cfg.l2, &mut model.query, &mut q_slots, &q_dedup, &q_cache, &grads.d_queries);
-        update_tower(opt, cfg.l2, &mut model.candidate, &mut c_slots, &c_dedup, &c_cache, &grads.d_candidates);
+        rayon::join(
+            || update_tower(opt, cfg.l2, query, &mut q_slots, &q_dedup, &q_cache, &grads.d_queries),
+            || update_tower(opt, cfg.l2, candidate, &mut c_slots, &c_dedup, &c_cache, &grads.d_candidates),
+        );
         q_dedup.clear();
         c_dedup.clear();
         grads.loss

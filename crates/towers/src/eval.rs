@@ -4,7 +4,9 @@
 
 use crate::artifact::Artifact;
 use crate::data::{Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Sessions, Vocabulary};
-use crate::metrics::{RatingMetrics, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics, repeat_last};
+use crate::metrics::{
+    Ranker, RatingMetrics, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics, repeat_last,
+};
 use crate::model::{At, Model, ModelSpec, Queries, QueryKind, last_position};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -215,6 +217,7 @@ fn ranks_of(model: &dyn Model, candidates: &[f32], data: &Encoded, exclude: Excl
         Encoded::Sequences(examples) => {
             const BLOCK: usize = 4096;
             let (steps, n) = (examples.steps, examples.len());
+            let ranker = Ranker::new(candidates, d);
             let mut all = Vec::with_capacity(n);
             for b0 in (0..n).step_by(BLOCK) {
                 let b1 = (b0 + BLOCK).min(n);
@@ -224,7 +227,7 @@ fn ranks_of(model: &dyn Model, candidates: &[f32], data: &Encoded, exclude: Excl
                 let pairs: Vec<(u32, u32)> = (b0..b1).map(|i| ((i - b0) as u32, examples.targets[i])).collect();
                 let history = exclude.histories(examples, b0, b1);
                 let refs: Vec<&[u32]> = history.iter().map(Vec::as_slice).collect();
-                all.extend(ranks(&q, candidates, d, &pairs, &refs));
+                all.extend(ranker.ranks(&q, &pairs, &refs));
             }
             let pairs = (0..n as u32).map(|i| (i, examples.targets[i as usize])).collect();
             Ok(QueryRanks { ranks: all, pairs, users: Vec::new() })

@@ -4,6 +4,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub mod count;
 pub mod dense;
 pub mod fastscan;
 mod fused;

@@ -7,8 +7,8 @@
 //! `s = fma(c[j], q[j], s)` for `j = 0..dim` from `s = 0`, i.e. exactly what a scalar loop with
 //! `f32::mul_add` in that order gives. Without them a portable loop (multiply, then add) runs.
 //!
-//! [`Quantized`] adds an integer prefilter (12-bit values, `vpmaddwd`) with a rigorous bound on
-//! its error: only candidates that may reach a threshold are then scored with the f32 chain
+//! [`Quantized`] adds an integer prefilter (13-bit values at dim 32, 12-bit at 512, `vpmaddwd`)
+//! with a rigorous bound on its error: only candidates that may reach a threshold are then scored with the f32 chain
 //! ([`exact_dot`]), so results stay exact.
 
 /// Candidates per panel.
@@ -320,15 +320,15 @@ mod avx2 {
     }
 }
 
-/// Candidates quantised to 12-bit integers (one scale for all) in panels of 16, dimension pairs
+/// Candidates quantised to 12- to 15-bit integers (one scale for all) in panels of 16, dimension pairs
 /// interleaved (`[pair][lane][2]`), for a prefilter that is twice as fast as the f32 kernel: its
 /// scores are within a bound of the exact ones, so a candidate whose prefilter score plus that
 /// bound cannot reach a query's threshold is skipped, and only the others are scored exactly.
 #[derive(Debug, Clone)]
 pub struct Quantized {
-    panels: Vec<i16>,
+    pub(super) panels: Vec<i16>,
     /// Dimensions rounded up to even.
-    width: usize,
+    pub(super) width: usize,
     n_panels: usize,
     /// Value of one integer step.
     scale: f32,
@@ -341,9 +341,11 @@ pub struct Quantized {
 /// Queries quantised for [`Quantized::scan`], with their scales and error bounds.
 #[derive(Debug, Clone, Default)]
 pub struct QuantizedQueries {
-    qi: Vec<i16>,
-    step: Vec<f32>,
-    margin: Vec<f32>,
+    pub(super) qi: Vec<i16>,
+    /// Value of one step of a query's integer score.
+    pub(super) step: Vec<f32>,
+    /// Bound on |exact score − step × integer score| of each query, for every candidate.
+    pub(super) margin: Vec<f32>,
     rows: usize,
 }
 
@@ -364,9 +366,11 @@ impl QuantizedQueries {
     }
 }
 
-/// Largest integer of the quantised candidates and queries: products of two fit in 2^22, so
-/// sums over up to 512 dimensions fit in an i32.
-const QMAX: f32 = 2047.0;
+/// Largest integer of the quantised candidates and queries of width `w`: the sum of `w`
+/// products of two fits in an i32 (8,191 at 32 dimensions, 2,047 at 512), at most i16's.
+fn qmax(w: usize) -> f32 {
+    ((i32::MAX as f64 / w.max(1) as f64).sqrt().floor().min(i16::MAX as f64)) as f32
+}
 
 impl Quantized {
     /// Quantises `n` rows of width `dim`; `None` where the prefilter does not apply (more than
@@ -379,8 +383,9 @@ impl Quantized {
         if !abs_max.is_finite() {
             return None;
         }
-        let scale = if abs_max > 0.0 { abs_max / QMAX } else { 1.0 };
         let width = dim.next_multiple_of(2);
+        let qm = qmax(width);
+        let scale = if abs_max > 0.0 { abs_max / qm } else { 1.0 };
         let n_panels = n.div_ceil(LANES);
         let mut panels = vec![0i16; n_panels * LANES * width];
         let mut l1_max = 0f32;
@@ -388,7 +393,7 @@ impl Quantized {
             let (p, lane) = (i / LANES, i % LANES);
             let mut l1 = 0f32;
             for (j, &x) in row(i).iter().enumerate() {
-                let v = (x / scale).round().clamp(-QMAX, QMAX);
+                let v = (x / scale).round().clamp(-qm, qm);
                 l1 += v.abs();
                 panels[p * LANES * width + (j / 2) * 2 * LANES + lane * 2 + j % 2] = v as i16;
             }
@@ -405,16 +410,16 @@ impl Quantized {
     /// The queries (`rows × dim`) as the prefilter reads them.
     pub fn queries(&self, queries: &[f32], rows: usize, dim: usize) -> QuantizedQueries {
         assert!(queries.len() >= rows * dim && self.width >= dim && self.width - dim < 2);
-        let w = self.width;
+        let (w, qm) = (self.width, qmax(self.width));
         let mut qi = vec![0i16; rows * w];
         let mut step = vec![0f32; rows];
         let mut margin = vec![0f32; rows];
         for r in 0..rows {
             let q = &queries[r * dim..(r + 1) * dim];
             let qmax = q.iter().fold(0f32, |m, x| m.max(x.abs()));
-            let sq = if qmax > 0.0 { qmax / QMAX } else { 1.0 };
+            let sq = if qmax > 0.0 { qmax / qm } else { 1.0 };
             for (j, &x) in q.iter().enumerate() {
-                qi[r * w + j] = (x / sq).round().clamp(-QMAX, QMAX) as i16;
+                qi[r * w + j] = (x / sq).round().clamp(-qm, qm) as i16;
             }
             let l1: f32 = q.iter().map(|x| x.abs()).sum();
             step[r] = sq * self.scale;

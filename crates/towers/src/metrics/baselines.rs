@@ -1,17 +1,29 @@
 //! Reference scores printed beside every evaluation.
 
-use super::{TopKMetrics, rank_metrics};
+use super::TopKMetrics;
 
 /// The popularity baseline: every query gets the candidates ranked by how often they occur
 /// in the training data (`counts[row]`), with the same tie rule and exclusions as the model.
 pub fn popularity(counts: &[f32], pairs: &[(u32, u32)], excluded: &[&[u32]]) -> TopKMetrics {
-    let nq = pairs.iter().map(|p| p.0 as usize + 1).max().unwrap_or(0);
-    rank_metrics(&vec![1.0; nq], counts, 1, pairs, excluded)
+    // every query scores the candidates alike: count higher ones in the sorted counts
+    let mut sorted: Vec<f32> = counts.iter().skip(1).copied().collect();
+    sorted.sort_unstable_by(f32::total_cmp);
+    let ranks: Vec<Option<usize>> = pairs
+        .iter()
+        .map(|&(q, c)| {
+            let s = *counts.get(c as usize).filter(|s| c != 0 && !s.is_nan())?;
+            let higher = sorted.len() - sorted.partition_point(|&x| x <= s);
+            let ex = excluded.get(q as usize).copied().unwrap_or(&[]);
+            let higher_excluded = ex.iter().filter(|&&e| e != c && e != 0 && counts[e as usize] > s).count();
+            Some(1 + higher - higher_excluded)
+        })
+        .collect();
+    TopKMetrics::from_ranks(&ranks)
 }
 
 /// The "repeat the last item" baseline of session-based recommendation: each test example's
 /// last history item (`last[i]`, row 0 = unknown or none) ranks first, then every other item
-/// by training popularity (`counts[row]`), with the tie rule and exclusions of [`rank_metrics`]
+/// by training popularity (`counts[row]`), with the tie rule and exclusions of [`super::rank_metrics`]
 /// (`excluded[i]` removes items from example `i`'s ranking, except its target). A target of
 /// row 0 (unknown) is a miss.
 pub fn repeat_last(counts: &[f32], last: &[u32], targets: &[u32], excluded: &[&[u32]]) -> TopKMetrics {

@@ -7,4 +7,4 @@ mod topk;
 
 pub use baselines::{popularity, repeat_last};
 pub use rating::{RatingMetrics, rating_metrics};
-pub use topk::{KS, TopKMetrics, distinct_queries, rank_metrics, ranks};
+pub use topk::{KS, Ranker, TopKMetrics, distinct_queries, rank_metrics, ranks};

@@ -4,7 +4,9 @@
 //! Tie rule (TFRS / `tf.math.in_top_k`): the rank of the positive is 1 + the number of
 //! candidates scoring *strictly* higher, so candidates scoring equal do not push it down.
 
-use crate::kernels::topk::map_score_rows;
+use crate::kernels::count::Counter;
+use crate::kernels::panel::exact_dot;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The ranking metrics of an evaluation; keys as in the CLI's JSON. `top_k` is recall@k (one
@@ -99,6 +101,10 @@ pub fn distinct_queries(pairs: &[(u32, u32)]) -> (Vec<u32>, Vec<(u32, u32)>) {
 /// queries (`nq × dim`); `pairs` are (index into `queries`, candidate row); `candidates` holds
 /// every candidate row, row 0 being the OOV row, which is never ranked. `excluded[q]` lists
 /// candidates removed from query `q`'s ranking (except the pair's own candidate).
+///
+/// Scores are [`exact_dot`]'s (the FMA chain in dimension order); the candidates scoring higher
+/// are counted by [`Counter`] without a score matrix, exactly. See [`Ranker`] to rank several
+/// batches against the same candidates.
 pub fn ranks(
     queries: &[f32],
     candidates: &[f32],
@@ -106,32 +112,64 @@ pub fn ranks(
     pairs: &[(u32, u32)],
     excluded: &[&[u32]],
 ) -> Vec<Option<usize>> {
-    let nq = queries.len() / dim;
-    let mut by_query: Vec<Vec<usize>> = vec![Vec::new(); nq];
-    for (i, &(q, _)) in pairs.iter().enumerate() {
-        by_query[q as usize].push(i);
+    Ranker::new(candidates, dim).ranks(queries, pairs, excluded)
+}
+
+/// Candidates prepared for [`ranks`] (sorted and quantised once).
+pub struct Ranker<'a> {
+    candidates: &'a [f32],
+    dim: usize,
+    counter: Counter<'a>,
+}
+
+impl<'a> Ranker<'a> {
+    /// Every candidate row of `candidates` (`n × dim`, row 0 the OOV row).
+    pub fn new(candidates: &'a [f32], dim: usize) -> Self {
+        Ranker { candidates, dim, counter: Counter::new(candidates, dim) }
     }
-    let per_query = map_score_rows(queries, candidates, dim, |q, row| {
-        let ex = excluded.get(q).copied().unwrap_or(&[]);
-        by_query[q]
-            .iter()
+
+    /// The rank of each pair's candidate: see [`ranks`].
+    pub fn ranks(&self, queries: &[f32], pairs: &[(u32, u32)], excluded: &[&[u32]]) -> Vec<Option<usize>> {
+        let (dim, candidates) = (self.dim, self.candidates);
+        let (nq, n) = (queries.len() / dim, candidates.len() / dim);
+        let query = |q: usize| &queries[q * dim..(q + 1) * dim];
+        let cand = |c: usize| &candidates[c * dim..(c + 1) * dim];
+        // the pairs grouped by query, and the score of each pair's candidate (NaN: not ranked)
+        let mut order: Vec<usize> = (0..pairs.len()).collect();
+        order.sort_by_key(|&i| pairs[i].0);
+        let mut starts = vec![0usize; nq + 1];
+        pairs.iter().for_each(|p| starts[p.0 as usize + 1] += 1);
+        (0..nq).for_each(|q| starts[q + 1] += starts[q]);
+        let scores: Vec<f32> = order
+            .par_iter()
             .map(|&i| {
-                let c = pairs[i].1 as usize;
-                let s = row[c];
-                if c == 0 || c >= row.len() || s.is_nan() {
+                let (q, c) = (pairs[i].0 as usize, pairs[i].1 as usize);
+                if c == 0 || c >= n { f32::NAN } else { exact_dot(query(q), cand(c)) }
+            })
+            .collect();
+        let counts = self.counter.count(queries, &starts, &scores);
+        let ranked: Vec<(usize, Option<usize>)> = order
+            .par_iter()
+            .zip(&scores)
+            .zip(&counts)
+            .map(|((&i, &s), &higher)| {
+                if s.is_nan() {
                     return (i, None);
                 }
-                let higher = row[1..].iter().filter(|&&x| x > s).count();
-                let higher_excluded = ex.iter().filter(|&&e| e as usize != c && e != 0 && row[e as usize] > s).count();
-                (i, Some(1 + higher - higher_excluded))
+                let (q, c) = (pairs[i].0 as usize, pairs[i].1);
+                // row 0 is never ranked; excluded rows (other than the pair's own) are removed
+                let above = |e: u32| (e as usize) < n && exact_dot(query(q), cand(e as usize)) > s;
+                let ex = excluded.get(q).copied().unwrap_or(&[]);
+                let removed = usize::from(above(0)) + ex.iter().filter(|&&e| e != c && e != 0 && above(e)).count();
+                (i, Some(1 + higher as usize - removed))
             })
-            .collect::<Vec<_>>()
-    });
-    let mut out = vec![None; pairs.len()];
-    for (i, r) in per_query.into_iter().flatten() {
-        out[i] = r;
+            .collect();
+        let mut out = vec![None; pairs.len()];
+        for (i, r) in ranked {
+            out[i] = r;
+        }
+        out
     }
-    out
 }
 
 /// Ranks every pair and summarises: see [`ranks`].
@@ -160,6 +198,41 @@ mod tests {
         let ex: [&[u32]; 1] = [&[1, 4]]; // exclude item 1 (and 4, which is the positive of pair 3)
         let r = ranks(&q, &c, 1, &pairs, &ex);
         assert_eq!(r, vec![Some(1), Some(1), Some(3), Some(1), None]);
+    }
+
+    /// The counting kernel against the definition, with exclusions, unknown items and a
+    /// [`Ranker`] reused across batches.
+    #[test]
+    fn ranks_match_the_definition() {
+        let mut rng = crate::rng::Rng::new(3);
+        let (nq, n, dim) = (50, 700, 8);
+        let q: Vec<f32> = (0..nq * dim).map(|_| (rng.below(7) as f32 - 3.0) * 0.5).collect();
+        let c: Vec<f32> = (0..n * dim).map(|_| (rng.below(7) as f32 - 3.0) * 0.5).collect();
+        let pairs: Vec<(u32, u32)> = (0..120).map(|i| ((i % nq) as u32, rng.below(n + 5) as u32)).collect();
+        // each query's excluded rows: sorted, distinct
+        let lists: Vec<Vec<u32>> = (0..nq)
+            .map(|_| {
+                let mut l: Vec<u32> = (0..rng.below(20)).map(|_| rng.below(n) as u32).collect();
+                l.sort_unstable();
+                l.dedup();
+                l
+            })
+            .collect();
+        let ex: Vec<&[u32]> = lists.iter().map(Vec::as_slice).collect();
+        let score = |i: usize, j: usize| exact_dot(&q[i * dim..(i + 1) * dim], &c[j * dim..(j + 1) * dim]);
+        let want: Vec<Option<usize>> = pairs
+            .iter()
+            .map(|&(i, j)| {
+                let (i, j) = (i as usize, j as usize);
+                let s = (j != 0 && j < n).then(|| score(i, j))?;
+                let kept = |x: usize| x != 0 && (x == j || ex[i].binary_search(&(x as u32)).is_err());
+                Some(1 + (0..n).filter(|&x| kept(x) && score(i, x) > s).count())
+            })
+            .collect();
+        assert_eq!(ranks(&q, &c, dim, &pairs, &ex), want);
+        let ranker = Ranker::new(&c, dim);
+        assert_eq!(ranker.ranks(&q, &pairs[..60], &ex), want[..60]);
+        assert_eq!(ranker.ranks(&q, &pairs[60..], &ex), want[60..]);
     }
 
     #[test]

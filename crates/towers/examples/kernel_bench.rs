@@ -10,7 +10,7 @@
 //! ```
 
 use std::time::Instant;
-use towers::kernels::softmax::InBatchSoftmax;
+use towers::kernels::softmax::{InBatchSoftmax, Precision};
 use towers::metrics::ranks;
 use towers::rng::Rng;
 
@@ -62,7 +62,12 @@ fn main() {
             }
             rng.shuffle(&mut pairs);
             let lq: Vec<f32> = (0..nc).map(|i| -((i + 2) as f32).ln()).collect();
-            for (name, logq, remove) in [("tfrs", false, false), ("defaults", true, true)] {
+            let cases = [
+                ("tfrs", false, false, Precision::F32),
+                ("defaults", true, true, Precision::F32),
+                ("tfrs bf16", false, false, Precision::Bf16),
+            ];
+            for (name, logq, remove, precision) in cases {
                 println!("softmax {name}: nq {nq} nc {nc} batch {b} dim {d}");
                 let s = InBatchSoftmax {
                     queries: &q,
@@ -76,6 +81,7 @@ fn main() {
                     weights: None,
                     hard_negatives: None,
                     extra_counts: None,
+                    precision,
                 };
                 time(runs, || {
                     let g = s.forward_backward();

@@ -9,6 +9,7 @@ use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::config::{OptimizerConfig, OptimizerKind};
 use towers::data::{CandidateKey, Catalog, InputFormat};
+use towers::kernels::softmax::Precision;
 use towers::model::{FeatureConfig, Normalization, SequenceConfig};
 use towers::task::Reduction;
 use towers::{Artifact, Error, Evaluation, ModelKind, ModelSpec, Recipe, TrainConfig};
@@ -117,6 +118,10 @@ pub struct Args {
     /// Sum or mean the batch's losses.
     #[arg(long, value_enum)]
     pub reduction: Option<Reduction>,
+    /// Arithmetic of the in-batch softmax's products: bf16 operands with f32 sums (where the
+    /// CPU has avx512_bf16; f32 elsewhere) or f32 throughout.
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
     #[command(flatten)]
     pub table: TableArgs,
     /// Print one JSON object with the training figures (and test metrics) as the last line.
@@ -187,6 +192,7 @@ impl Args {
         set(&mut c.key, self.key);
         set(&mut c.normalization, self.normalize);
         set(&mut c.retrieval.reduction, self.reduction);
+        set(&mut c.retrieval.precision, self.precision);
         set(&mut c.optimizer.learning_rate, self.lr);
         set(&mut c.dim, self.dim);
         set(&mut c.l2, self.l2);

@@ -33,7 +33,7 @@ const DOT_CHUNK: usize = 512;
 /// Relative error below 2e-7 on [−87, 88] (the range is clamped, as `exp_in_place` does).
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn exp16(x: __m512) -> __m512 {
+pub(super) fn exp16(x: __m512) -> __m512 {
     let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0)), _mm512_set1_ps(88.0));
     let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(
         x,

@@ -13,13 +13,18 @@
 //! rank-one corrections. So a step is 3 GEMM-shaped products over the logits (the previous
 //! two-pass kernel recomputed them: 4) and one exponential per logit (it took 2).
 //!
+//! Materialising a block's logits (48 × ~3,200 floats, 600 KiB) beats recomputing them: the
+//! buffer is read 3 more times from L2, each pass far cheaper than a product over `dim`.
+//!
 //! Determinism: row blocks are fixed, and they are split into `GROUPS` fixed runs of blocks,
 //! each with its own candidate accumulator, summed in group order — whatever the thread count.
-//! Two backends do the block products: AVX-512 micro-kernels ([`super::avx512`], chosen at run
-//! time for dimensions up to 64) and a portable one on `gemm` (AVX2 where present); they agree
-//! within float rounding (tested).
+//! Three backends do the block products, chosen at run time: AVX-512 micro-kernels
+//! ([`super::avx512`], dimensions up to 64), the same with bf16 operands and f32 sums
+//! ([`super::avx512_bf16`], `Precision::Bf16` where the CPU has `avx512_bf16`), and a portable
+//! one on `gemm` (AVX2 where present). The f32 ones agree within float rounding, bf16 within
+//! its precision (~1% of the largest gradient; tested).
 
-use super::softmax::{InBatchSoftmax, Positive, SoftmaxGrads, csr_starts};
+use super::softmax::{InBatchSoftmax, Positive, Precision, SoftmaxGrads, csr_starts};
 use super::{gemm_acc_atb, matmul_ab, matmul_abt};
 use rayon::prelude::*;
 
@@ -38,16 +43,23 @@ pub(super) enum Backend {
     /// AVX-512 micro-kernels.
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// AVX-512 micro-kernels with bf16 operands (`vdpbf16ps`), f32 accumulators.
+    #[cfg(target_arch = "x86_64")]
+    Avx512Bf16,
 }
 
 impl Backend {
-    /// The fastest backend for rows of `dim` floats on this machine.
-    pub(super) fn best(dim: usize) -> Backend {
+    /// The fastest backend for rows of `dim` floats at `precision` on this machine (bf16 falls
+    /// back to f32 where the CPU lacks it).
+    pub(super) fn best(dim: usize, precision: Precision) -> Backend {
         #[cfg(target_arch = "x86_64")]
         if dim <= 64 && super::avx512::available() {
+            if precision == Precision::Bf16 && super::avx512_bf16::available() {
+                return Backend::Avx512Bf16;
+            }
             return Backend::Avx512;
         }
-        let _ = dim;
+        let _ = (dim, precision);
         Backend::Portable
     }
 }
@@ -57,14 +69,41 @@ struct Operands {
     backend: Backend,
     ncp: usize,
     dp: usize,
-    /// Candidates as the logits product reads them: panels of 16 (AVX-512) or `ncp × d` rows.
+    /// Candidates as the f32 logits product reads them: panels of 16 (AVX-512) or `ncp × d`.
     cands: Vec<f32>,
-    /// `k_c·C_c`, `ncp × dp`.
+    /// `k_c·C_c`, `ncp × dp` (f32 backends).
     ck: Vec<f32>,
+    /// bf16: the candidates' panels with dimension pairs interleaved, `w` values a candidate.
+    cands16: Vec<u16>,
+    w: usize,
+    /// bf16: `k∘C` with pairs of candidates interleaved, `[ncp/2][dp][2]`.
+    ck16: Vec<u16>,
     /// `log q` (0 without logQ), `PAD_LOGIT`'s opposite on padding columns.
     lq: Vec<f32>,
     /// Column multiplicities, 0 on padding.
     counts: Vec<f32>,
+}
+
+/// A worker's buffers for one block, kept between blocks and steps.
+#[derive(Default)]
+struct Scratch {
+    /// Logits, then their exponentials, `ROW_BLOCK × ncp`.
+    e: Vec<f32>,
+    /// `a_r·Q_r`, `ROW_BLOCK × dp`.
+    qa: Vec<f32>,
+    /// `Σ_c E[r,c]·k_c·C_c`, `ROW_BLOCK × dp`.
+    raw: Vec<f32>,
+    /// bf16: the block's queries, a pair of dimensions a word.
+    q16: Vec<u32>,
+    /// bf16: the exponentials row-major, and with pairs of rows interleaved.
+    e1: Vec<u16>,
+    e2: Vec<u16>,
+    /// bf16: `qa` with pairs of rows interleaved, `[ROW_BLOCK/2][dp][2]`.
+    qa2: Vec<u16>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 impl Operands {
@@ -73,29 +112,67 @@ impl Operands {
         let ncp = nc.next_multiple_of(16).max(16);
         let dp = d.next_multiple_of(16).max(16);
         let row = |c: usize| &s.candidates[c * d..(c + 1) * d];
-        let cands = match backend {
+        let mut ops = Operands {
+            backend,
+            ncp,
+            dp,
+            cands: Vec::new(),
+            ck: Vec::new(),
+            cands16: Vec::new(),
+            w: d.next_multiple_of(2),
+            ck16: Vec::new(),
+            lq: vec![-PAD_LOGIT; ncp],
+            counts: counts.to_vec(),
+        };
+        ops.lq[..nc].iter_mut().enumerate().for_each(|(c, l)| *l = s.log_q.map_or(0.0, |q| q[c]));
+        ops.counts.resize(ncp, 0.0);
+        match backend {
             Backend::Portable => {
-                let mut v = s.candidates.to_vec();
-                v.resize(ncp * d, 0.0);
-                v
+                ops.cands = s.candidates.to_vec();
+                ops.cands.resize(ncp * d, 0.0);
             }
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 => super::panel::pack(nc, d, row),
-        };
-        let mut ck = vec![0f32; ncp * dp];
-        for c in 0..nc {
-            ck[c * dp..c * dp + d].iter_mut().zip(row(c)).for_each(|(o, &x)| *o = counts[c] * x);
+            Backend::Avx512 => ops.cands = super::panel::pack(nc, d, row),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512Bf16 => {
+                let (w, to) = (ops.w, super::avx512_bf16::to_bf16);
+                ops.cands16 = vec![0u16; ncp * w];
+                ops.ck16 = vec![0u16; ncp * dp];
+                for c in 0..nc {
+                    let (panel, lane) = (c / 16, c % 16);
+                    for (j, &x) in row(c).iter().enumerate() {
+                        ops.cands16[panel * 16 * w + (j / 2) * 32 + lane * 2 + j % 2] = to(x);
+                        ops.ck16[(c / 2) * 2 * dp + j * 2 + c % 2] = to(counts[c] * x);
+                    }
+                }
+                return ops;
+            }
         }
-        let mut lq = vec![-PAD_LOGIT; ncp];
-        lq[..nc].iter_mut().enumerate().for_each(|(c, l)| *l = s.log_q.map_or(0.0, |q| q[c]));
-        let mut k = counts.to_vec();
-        k.resize(ncp, 0.0);
-        Operands { backend, ncp, dp, cands, ck, lq, counts: k }
+        ops.ck = vec![0f32; ncp * dp];
+        for c in 0..nc {
+            ops.ck[c * dp..c * dp + d].iter_mut().zip(row(c)).for_each(|(o, &x)| *o = counts[c] * x);
+        }
+        ops
     }
 
-    /// Logits of `rows` queries into `e` (`rows × ncp`) and their row maxima.
-    fn logits(&self, q: &[f32], rows: usize, d: usize, inv_t: f32, e: &mut [f32], maxes: &mut [f32]) {
-        let ncp = self.ncp;
+    /// Sizes the scratch buffers for this step.
+    fn prepare(&self, sc: &mut Scratch) {
+        let (ncp, dp) = (self.ncp, self.dp);
+        sc.e.resize(ROW_BLOCK * ncp, 0.0);
+        sc.qa.clear();
+        sc.qa.resize(ROW_BLOCK * dp, 0.0);
+        sc.raw.resize(ROW_BLOCK * dp, 0.0);
+        #[cfg(target_arch = "x86_64")]
+        if self.backend == Backend::Avx512Bf16 {
+            sc.e1.resize(ROW_BLOCK.next_multiple_of(2) * ncp, 0);
+            sc.e2.resize(ROW_BLOCK.next_multiple_of(2) * ncp, 0);
+            sc.qa2.resize(ROW_BLOCK.next_multiple_of(2) * dp, 0);
+        }
+    }
+
+    /// Logits of `rows` queries into `sc.e` (`rows × ncp`) and their row maxima.
+    fn logits(&self, q: &[f32], rows: usize, d: usize, inv_t: f32, sc: &mut Scratch, maxes: &mut [f32]) {
+        let (ncp, e) = (self.ncp, &mut sc.e);
         match self.backend {
             Backend::Portable => {
                 matmul_abt(q, &self.cands, e, rows, ncp, d);
@@ -109,54 +186,127 @@ impl Operands {
             Backend::Avx512 => unsafe {
                 super::avx512::logits((q, rows, d), (&self.cands, ncp / 16), (inv_t, &self.lq), (e, ncp), maxes)
             },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Backend::Avx512Bf16` is only chosen where AVX-512 BF16 is present.
+            Backend::Avx512Bf16 => unsafe {
+                let to = super::avx512_bf16::to_bf16;
+                let w = self.w;
+                sc.q16.clear();
+                for r in q.chunks_exact(d).take(rows) {
+                    let at = |j: usize| r.get(j).map_or(0, |&x| to(x) as u32);
+                    sc.q16.extend((0..w / 2).map(|j| at(2 * j) | (at(2 * j + 1) << 16)));
+                }
+                let (panels, lq) = ((&self.cands16[..], ncp / 16), (inv_t, &self.lq[..]));
+                super::avx512_bf16::logits((&sc.q16, rows, w), panels, lq, (e, ncp), maxes)
+            },
         }
     }
 
-    /// `row = exp(row − m)` in place; returns `Σ counts·row`.
-    fn exp_row(&self, row: &mut [f32], m: f32) -> f64 {
+    /// `e = exp(e − m)` row by row in place, each row's `Σ counts·e` into `fulls`.
+    fn exps(&self, sc: &mut Scratch, rows: usize, maxes: &[f32], fulls: &mut [f64]) {
+        let ncp = self.ncp;
         match self.backend {
             Backend::Portable => {
-                row.iter_mut().for_each(|l| *l -= m);
-                super::softmax::exp_portable(row);
-                super::softmax::dot(row, &self.counts)
+                for (r, row) in sc.e.chunks_exact_mut(ncp).take(rows).enumerate() {
+                    row.iter_mut().for_each(|l| *l -= maxes[r]);
+                    super::softmax::exp_portable(row);
+                    fulls[r] = super::softmax::dot(row, &self.counts);
+                }
             }
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512F is present (see `Backend::best`).
-            Backend::Avx512 => unsafe { super::avx512::exp_row(row, m, &self.counts) },
+            Backend::Avx512 => {
+                for (r, row) in sc.e.chunks_exact_mut(ncp).take(rows).enumerate() {
+                    // SAFETY: AVX-512F is present (see `Backend::best`).
+                    fulls[r] = unsafe { super::avx512::exp_row(row, maxes[r], &self.counts) };
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512Bf16 => {
+                let mut rows_e = sc.e.chunks_exact_mut(ncp).take(rows);
+                let (mut s1, mut s2) = (sc.e1.chunks_exact_mut(ncp), sc.e2.chunks_exact_mut(2 * ncp));
+                for r in (0..rows).step_by(2) {
+                    let Some(r0) = rows_e.next() else { break };
+                    let r1 = rows_e.next();
+                    let (a, b, pair) = (s1.next(), s1.next(), s2.next());
+                    let (Some(a), Some(b), Some(pair)) = (a, b, pair) else { unreachable!("sized by prepare") };
+                    let m1 = maxes.get(r + 1).copied().unwrap_or(0.0);
+                    // SAFETY: AVX-512 BF16 is present (see `Backend::best`).
+                    let (f0, f1) =
+                        unsafe { super::avx512_bf16::exp_pair((r0, r1), (maxes[r], m1), &self.counts, (a, b), pair) };
+                    fulls[r] = f0;
+                    if r + 1 < rows {
+                        fulls[r + 1] = f1;
+                    }
+                }
+            }
         }
     }
 
-    /// `out (rows × dp) = e (rows × ncp) · ck`.
-    fn rows_dot(&self, e: &[f32], rows: usize, out: &mut [f32]) {
-        let (ncp, dp) = (self.ncp, self.dp);
+    /// `sc.raw (rows × dp) = E (rows × ncp) · ck`.
+    fn rows_dot(&self, sc: &mut Scratch, rows: usize) {
+        let (ncp, dp, e, out) = (self.ncp, self.dp, &sc.e, &mut sc.raw);
         match self.backend {
             Backend::Portable => matmul_ab(e, &self.ck, out, rows, dp, ncp),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512F is present; the kernels check their bounds.
             Backend::Avx512 => unsafe {
+                use super::avx512::rows_dot;
                 match dp / 16 {
-                    1 => super::avx512::rows_dot::<1>((e, ncp), rows, ncp, &self.ck, out),
-                    2 => super::avx512::rows_dot::<2>((e, ncp), rows, ncp, &self.ck, out),
-                    3 => super::avx512::rows_dot::<3>((e, ncp), rows, ncp, &self.ck, out),
-                    _ => super::avx512::rows_dot::<4>((e, ncp), rows, ncp, &self.ck, out),
+                    1 => rows_dot::<1>((e, ncp), rows, ncp, &self.ck, out),
+                    2 => rows_dot::<2>((e, ncp), rows, ncp, &self.ck, out),
+                    3 => rows_dot::<3>((e, ncp), rows, ncp, &self.ck, out),
+                    _ => rows_dot::<4>((e, ncp), rows, ncp, &self.ck, out),
+                }
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 BF16 is present; the kernels check their bounds.
+            Backend::Avx512Bf16 => unsafe {
+                use super::avx512_bf16::rows_dot;
+                let e1 = &sc.e1;
+                match dp / 16 {
+                    1 => rows_dot::<1>((e1, ncp), rows, ncp, &self.ck16, out),
+                    2 => rows_dot::<2>((e1, ncp), rows, ncp, &self.ck16, out),
+                    3 => rows_dot::<3>((e1, ncp), rows, ncp, &self.ck16, out),
+                    _ => rows_dot::<4>((e1, ncp), rows, ncp, &self.ck16, out),
                 }
             },
         }
     }
 
-    /// `acc (ncp × dp) += eᵀ · a` (`e` is `rows × ncp`, `a` `rows × dp`).
-    fn cols_acc(&self, e: &[f32], rows: usize, a: &[f32], acc: &mut [f32]) {
-        let (ncp, dp) = (self.ncp, self.dp);
+    /// `acc (ncp × dp) += Eᵀ · sc.qa` (`E` is `rows × ncp`, `qa` `rows × dp`).
+    fn cols_acc(&self, sc: &mut Scratch, rows: usize, acc: &mut [f32]) {
+        let (ncp, dp, e, a) = (self.ncp, self.dp, &sc.e, &sc.qa);
         match self.backend {
             Backend::Portable => gemm_acc_atb(e, a, acc, ncp, dp, rows),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512F is present; the kernels check their bounds.
             Backend::Avx512 => unsafe {
+                use super::avx512::cols_acc;
                 match dp / 16 {
-                    1 => super::avx512::cols_acc::<1>((e, ncp), rows, ncp, a, acc),
-                    2 => super::avx512::cols_acc::<2>((e, ncp), rows, ncp, a, acc),
-                    3 => super::avx512::cols_acc::<3>((e, ncp), rows, ncp, a, acc),
-                    _ => super::avx512::cols_acc::<4>((e, ncp), rows, ncp, a, acc),
+                    1 => cols_acc::<1>((e, ncp), rows, ncp, a, acc),
+                    2 => cols_acc::<2>((e, ncp), rows, ncp, a, acc),
+                    3 => cols_acc::<3>((e, ncp), rows, ncp, a, acc),
+                    _ => cols_acc::<4>((e, ncp), rows, ncp, a, acc),
+                }
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 BF16 is present; the kernels check their bounds.
+            Backend::Avx512Bf16 => unsafe {
+                use super::avx512_bf16::{cols_acc, to_bf16};
+                let pairs = rows.div_ceil(2);
+                for p in 0..pairs {
+                    for j in 0..dp {
+                        let at = |r: usize| if r < rows { to_bf16(a[r * dp + j]) } else { 0 };
+                        sc.qa2[p * 2 * dp + 2 * j] = at(2 * p);
+                        sc.qa2[p * 2 * dp + 2 * j + 1] = at(2 * p + 1);
+                    }
+                }
+                let (e2, qa2) = (&sc.e2, &sc.qa2);
+                match dp / 16 {
+                    1 => cols_acc::<1>(e2, pairs, ncp, qa2, acc),
+                    2 => cols_acc::<2>(e2, pairs, ncp, qa2, acc),
+                    3 => cols_acc::<3>(e2, pairs, ncp, qa2, acc),
+                    _ => cols_acc::<4>(e2, pairs, ncp, qa2, acc),
                 }
             },
         }
@@ -170,18 +320,6 @@ struct GroupOut {
     d_queries: Vec<f32>,
     /// Per positive of its rows (in order): the amount taken from its logit's gradient.
     amounts: Vec<f32>,
-}
-
-/// A worker's buffers for one block, kept between blocks and steps.
-#[derive(Default)]
-struct Scratch {
-    e: Vec<f32>,
-    qa: Vec<f32>,
-    raw: Vec<f32>,
-}
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 /// Loss and gradients of `s` (no hard negatives) with the given backend.
@@ -200,7 +338,7 @@ pub(super) fn forward_backward(s: &InBatchSoftmax, backend: Backend) -> SoftmaxG
         .map(|(g, acc)| {
             let (b0, b1) = (g * n_blocks / groups, (g + 1) * n_blocks / groups);
             let (r0, r1) = ((b0 * ROW_BLOCK).min(nq), (b1 * ROW_BLOCK).min(nq));
-            SCRATCH.with_borrow_mut(|scratch| block_run(s, &ops, (&pos, &row_start), r0..r1, acc, scratch))
+            SCRATCH.with_borrow_mut(|sc| block_run(s, &ops, (&pos, &row_start), r0..r1, acc, sc))
         })
         .collect();
     let loss = outs.iter().map(|o| o.loss).sum::<f64>() * s.grad_scale as f64;
@@ -241,60 +379,61 @@ fn block_run(
     (pos, row_start): (&[Positive], &[usize]),
     rows: std::ops::Range<usize>,
     acc: &mut [f32],
-    scratch: &mut Scratch,
+    sc: &mut Scratch,
 ) -> GroupOut {
     let (d, ncp, dp) = (s.dim, ops.ncp, ops.dp);
     let inv_t = 1.0 / s.temperature;
     let scale = s.grad_scale * inv_t;
-    scratch.e.resize(ROW_BLOCK * ncp, 0.0);
-    scratch.qa.clear();
-    scratch.qa.resize(ROW_BLOCK * dp, 0.0);
-    scratch.raw.resize(ROW_BLOCK * dp, 0.0);
-    let Scratch { e, qa, raw } = scratch;
-    let mut maxes = [0f32; ROW_BLOCK];
+    ops.prepare(sc);
+    let (mut maxes, mut fulls, mut a_rows) = ([0f32; ROW_BLOCK], [0f64; ROW_BLOCK], [0f32; ROW_BLOCK]);
     let mut out = GroupOut { loss: 0.0, d_queries: vec![0f32; rows.len() * d], amounts: Vec::new() };
-    let mut a_rows = [0f32; ROW_BLOCK];
     let mut pos_logits = Vec::new();
     for r0 in rows.clone().step_by(ROW_BLOCK) {
         let rb = ROW_BLOCK.min(rows.end - r0);
-        ops.logits(&s.queries[r0 * d..(r0 + rb) * d], rb, d, inv_t, e, &mut maxes);
+        ops.logits(&s.queries[r0 * d..(r0 + rb) * d], rb, d, inv_t, sc, &mut maxes);
+        let block_pos = &pos[row_start[r0]..row_start[r0 + rb]];
+        pos_logits.clear();
+        pos_logits.extend(block_pos.iter().map(|p| {
+            let r = p.q as usize - r0;
+            sc.e[r * ncp + p.c as usize] - maxes[r]
+        }));
+        ops.exps(sc, rb, &maxes, &mut fulls);
         let first_amount = out.amounts.len();
+        let mut logits = pos_logits.iter();
         for r in 0..rb {
             let q = r0 + r;
-            let row = &mut e[r * ncp..(r + 1) * ncp];
-            let m = maxes[r];
-            let positives = &pos[row_start[q]..row_start[q + 1]];
-            pos_logits.clear();
-            pos_logits.extend(positives.iter().map(|p| row[p.c as usize] - m));
-            let full = ops.exp_row(row, m);
+            let row = &sc.e[r * ncp..(r + 1) * ncp];
             let mut a = 0f64;
-            for (p, &l) in positives.iter().zip(&pos_logits) {
+            for (p, &l) in pos[row_start[q]..row_start[q + 1]].iter().zip(&mut logits) {
                 let (c, e) = (p.c as usize, row[p.c as usize] as f64);
                 let k = ops.counts[c];
+                let full = fulls[r];
                 let z = if s.remove_accidental_hits { (full - (k as f64 - 1.0) * e).max(e) } else { full };
                 out.loss += p.n as f64 * (z.ln() - l as f64);
                 a += p.n as f64 / z;
+                // with accidental hits removed, the examples whose positive is `c` count column
+                // `c` once, not `k` times: its softmax weight (k − 1)·(n/Z)·e is taken back
                 let b = (p.n as f64 / z) as f32;
                 let hit = if s.remove_accidental_hits { (k - 1.0) * b * e as f32 } else { 0.0 };
                 out.amounts.push(hit + p.n);
             }
             a_rows[r] = a as f32;
             let qrow = &s.queries[q * d..(q + 1) * d];
-            qa[r * dp..r * dp + d].iter_mut().zip(qrow).for_each(|(o, &x)| *o = a as f32 * x);
+            sc.qa[r * dp..r * dp + d].iter_mut().zip(qrow).for_each(|(o, &x)| *o = a as f32 * x);
         }
-        ops.rows_dot(e, rb, raw);
+        ops.rows_dot(sc, rb);
         let mut amounts = out.amounts[first_amount..].iter();
         for r in 0..rb {
             let q = r0 + r;
             let dq = &mut out.d_queries[(q - rows.start) * d..(q - rows.start + 1) * d];
-            dq.iter_mut().zip(&raw[r * dp..r * dp + d]).for_each(|(o, &x)| *o = a_rows[r] * x);
+            dq.iter_mut().zip(&sc.raw[r * dp..r * dp + d]).for_each(|(o, &x)| *o = a_rows[r] * x);
             for (p, amount) in pos[row_start[q]..row_start[q + 1]].iter().zip(&mut amounts) {
                 let c = &s.candidates[p.c as usize * d..(p.c as usize + 1) * d];
                 dq.iter_mut().zip(c).for_each(|(o, &x)| *o -= amount * x);
             }
             dq.iter_mut().for_each(|o| *o *= scale);
         }
-        ops.cols_acc(e, rb, qa, acc);
+        ops.cols_acc(sc, rb, acc);
     }
     out
 }
@@ -331,12 +470,13 @@ mod tests {
             weights: None,
             hard_negatives: None,
             extra_counts: None,
+            precision: Precision::F32,
         }
     }
 
     /// The backends agree with each other within float rounding (the portable one is checked
     /// against the naive loss and finite differences in `softmax`'s tests), at sizes that take
-    /// several blocks and groups, padding and remainder tiles.
+    /// several blocks and groups, padding and remainder tiles; bf16 within its precision.
     #[test]
     fn backends_agree() {
         for (nq, nc, d) in [(130, 77, 32), (300, 200, 20), (61, 45, 64), (7, 3, 3)] {
@@ -344,14 +484,21 @@ mod tests {
             for (remove, t) in [(false, 1.0), (true, 0.2)] {
                 let s = softmax(&data, d, remove, t);
                 let want = forward_backward(&s, Backend::Portable);
-                let got = forward_backward(&s, Backend::best(d));
-                let close = |a: &[f32], b: &[f32]| {
-                    let big = a.iter().fold(0f32, |m, x| m.max(x.abs()));
-                    a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5 * big.max(1.0))
-                };
-                assert!((got.loss - want.loss).abs() <= 1e-5 * want.loss.abs(), "{} vs {}", got.loss, want.loss);
-                assert!(close(&want.d_queries, &got.d_queries), "dQ at {nq}×{nc}×{d}");
-                assert!(close(&want.d_candidates, &got.d_candidates), "dC at {nq}×{nc}×{d}");
+                // (backend, relative tolerance of the loss, of the gradients (of the largest)):
+                // bf16 logits are off by up to ~2⁻⁸·Σ|q_j·c_j|/T, which T = 0.2 magnifies
+                let f32_tol = (Backend::best(d, Precision::F32), 1e-5, 1e-5);
+                let bf16_tol = (Backend::best(d, Precision::Bf16), 2e-3, if t < 1.0 { 5e-2 } else { 2e-2 });
+                for (backend, loss_tol, tol) in [f32_tol, bf16_tol] {
+                    let got = forward_backward(&s, backend);
+                    let close = |a: &[f32], b: &[f32]| {
+                        let big = a.iter().fold(0f32, |m, x| m.max(x.abs()));
+                        a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol * big.max(1.0))
+                    };
+                    let dl = (got.loss - want.loss).abs();
+                    assert!(dl <= loss_tol * want.loss.abs(), "{backend:?}: {} vs {}", got.loss, want.loss);
+                    assert!(close(&want.d_queries, &got.d_queries), "{backend:?}: dQ at {nq}×{nc}×{d}");
+                    assert!(close(&want.d_candidates, &got.d_candidates), "{backend:?}: dC at {nq}×{nc}×{d}");
+                }
             }
         }
     }
@@ -361,7 +508,7 @@ mod tests {
     fn thread_count_does_not_change_results() {
         let data = batch(700, 300, 32, 900, 9);
         let s = softmax(&data, 32, true, 0.5);
-        for backend in [Backend::Portable, Backend::best(32)] {
+        for backend in [Backend::Portable, Backend::best(32, Precision::F32), Backend::best(32, Precision::Bf16)] {
             let run = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| forward_backward(&s, backend))

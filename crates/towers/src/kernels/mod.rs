@@ -4,6 +4,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avx512_bf16;
 pub mod count;
 pub mod dense;
 pub mod fastscan;

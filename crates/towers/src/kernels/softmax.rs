@@ -31,6 +31,22 @@
 //! (which recomputed the logits for `dC`: 4 products and 2 exponentials per logit).
 
 use super::fused::{self, Backend};
+use serde::{Deserialize, Serialize};
+
+/// The arithmetic of the loss's three products (the logits and the two gradients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Precision {
+    /// f32 throughout.
+    #[default]
+    F32,
+    /// bf16 operands (8 significant bits, rounded to nearest even) and f32 sums, where the CPU
+    /// has `avx512_bf16` (`vdpbf16ps`: twice the products per instruction); f32 elsewhere. Row
+    /// maxima, exponentials, their sums and the loss stay f32; a logit is off by up to
+    /// ~2⁻⁸·Σ|q_j·c_j|/T, a gradient by ~1% of the largest.
+    Bf16,
+}
 
 /// Inputs of one loss evaluation.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +75,8 @@ pub struct InBatchSoftmax<'a> {
     /// Extra shared negatives: how many more times each distinct candidate is a column of
     /// every row (as a negative only); `None` = none.
     pub extra_counts: Option<&'a [f32]>,
+    /// The arithmetic of the products.
+    pub precision: Precision,
 }
 
 /// Loss and gradients with respect to the distinct query and candidate embeddings.
@@ -118,7 +136,7 @@ impl InBatchSoftmax<'_> {
         if let Some(n) = self.hard_negatives {
             return super::hard_negatives::forward_backward(self, n);
         }
-        fused::forward_backward(self, Backend::best(self.dim))
+        fused::forward_backward(self, Backend::best(self.dim, self.precision))
     }
 
     /// Logits of one row of raw scores: divided by the temperature, minus `log q`.
@@ -270,6 +288,7 @@ pub(crate) mod tests {
             weights: weighted.then_some(&w[..]),
             hard_negatives,
             extra_counts: extra.then_some(&extra_counts[..]),
+            precision: Precision::F32,
         };
         // every backend of the fused kernel (portable, AVX-512 where present) when it applies
         let mut outs = vec![s.forward_backward()];
@@ -360,6 +379,7 @@ pub(crate) mod tests {
             weights: None,
             hard_negatives: None,
             extra_counts: None,
+            precision: Precision::F32,
         };
         let e = std::f64::consts::E;
         let want = ((e + 1.0).ln() - 1.0) + (e * e + 1.0).ln();
@@ -382,6 +402,7 @@ pub(crate) mod tests {
             weights: None,
             hard_negatives: None,
             extra_counts: None,
+            precision: Precision::F32,
         };
         let distinct: &[(u32, u32)] = &[(0, 0), (1, 1)];
         assert!(

@@ -1,6 +1,6 @@
 //! The retrieval task: in-batch softmax over the batch's candidates (TFRS `Retrieval`).
 
-use crate::kernels::softmax::InBatchSoftmax;
+use crate::kernels::softmax::{InBatchSoftmax, Precision};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,10 @@ pub struct RetrievalConfig {
     /// Hard-negative mining (TFRS `num_hard_negatives`): each example's softmax keeps its
     /// positive and only the `n` highest-scoring in-batch negatives.
     pub hard_negatives: Option<usize>,
+    /// The arithmetic of the loss's three products: `bf16` operands with f32 sums where the
+    /// CPU has `avx512_bf16` (the default: ~1.4–1.8× faster steps, the same metrics within
+    /// 1e-4 on MovieLens and the synthetic sets; see the README's Speed section), or `f32`.
+    pub precision: Precision,
 }
 
 impl Default for RetrievalConfig {
@@ -43,6 +47,7 @@ impl Default for RetrievalConfig {
             logq_correction: true,
             reduction: Reduction::Sum,
             hard_negatives: None,
+            precision: Precision::Bf16,
         }
     }
 }
@@ -75,6 +80,7 @@ impl RetrievalConfig {
             weights,
             hard_negatives: self.hard_negatives,
             extra_counts: None,
+            precision: self.precision,
         }
     }
 

@@ -5,7 +5,7 @@ use crate::common::print_json;
 use clap::Args as ClapArgs;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use towers::data::{CandidateKey, Catalog, InputFormat, Interactions, Sessions, TableFormat};
+use towers::data::{CandidateKey, Catalog, InputFormat, Interactions, Row, Sessions, TableFormat};
 use towers::model::SequenceConfig;
 use towers::rng::Rng;
 use towers::{Error, ModelSpec, TrainConfig, Trainer, evaluate};
@@ -45,11 +45,10 @@ pub struct TrainArgs {
 /// Epoch seconds of training on `n` random pairs over `items` candidates at batch 1024.
 fn synthetic_epoch(items: usize, n: usize, epochs: usize) -> towers::Result<f64> {
     let mut rng = Rng::new(1);
-    let table = Interactions {
-        queries: (0..n).map(|_| rng.below(10_000).to_string()).collect(),
-        candidates: (0..n).map(|_| rng.below(items).to_string()).collect(),
-        ..Default::default()
-    };
+    let pairs: Vec<(String, String)> =
+        (0..n).map(|_| (rng.below(10_000).to_string(), rng.below(items).to_string())).collect();
+    let table =
+        Interactions::from_rows(pairs.iter().map(|(q, c)| Row { query: q, candidate: c, ..Default::default() }))?;
     // the whole catalogue is in the tables, not only the items the sample happened to draw
     let catalog = Catalog::from_pairs((0..items).map(|i| (i.to_string(), String::new())));
     let config = TrainConfig { batch_size: 1024, epochs, ..TrainConfig::tfrs() };

@@ -5,7 +5,7 @@
 # Env: MODEL=dir (skip training), CONNECTIONS (default 16), WRK_THREADS (default 1), SERVER_THREADS (default 2),
 #      STORE=index (default: the model's own index) | exact | postgres (top-k from PostgreSQL + pgvector:
 #      a throwaway cluster from scripts/postgres.sh, or PG_URL=postgresql://… of a running one; the model is
-#      exported first), EF_SEARCH (postgres, default 100), PG_POOL (postgres, default 16).
+#      exported first unless EXPORTED=1), EF_SEARCH (postgres, default 100), PG_POOL (postgres, default 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-30s}
@@ -37,13 +37,13 @@ case "$STORE" in
       PGDIR=$WORK/pg
       URL=$(scripts/postgres.sh start "$PGDIR" | tail -n 1)
     fi
-    $TOWERS export --model "$MODEL" --postgres "$URL"
+    [ "${EXPORTED:-0}" = 1 ] || $TOWERS export --model "$MODEL" --postgres "$URL"
     STORE_ARGS=(--postgres "$URL" --ef-search "${EF_SEARCH:-100}" --pg-pool "${PG_POOL:-16}") ;;
   *) echo "STORE must be index, exact or postgres, not '$STORE'" >&2; exit 2 ;;
 esac
 $TOWERS serve --model "$MODEL" --addr 127.0.0.1:0 --threads "${SERVER_THREADS:-2}" --quiet "${STORE_ARGS[@]}" >"$WORK/serve.out" &
 SERVER=$!
-for _ in $(seq 50); do grep -q http:// "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q http:// "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done  # a 1M model takes seconds to load
 URL=$(grep -o 'http://[0-9.:]*' "$WORK/serve.out")
 echo "serving $MODEL at $URL (store $STORE); wrk for $DURATION, ${CONNECTIONS:-16} connections"
 wrk -t"${WRK_THREADS:-1}" -c"${CONNECTIONS:-16}" -d"$DURATION" --latency -s scripts/recommend.lua "$URL"

@@ -31,9 +31,13 @@ pub struct Loaded {
 /// What `/v1/model` says about the version answering.
 #[derive(Serialize)]
 pub struct VersionInfo<'a> {
+    /// [`Loaded::version`].
     pub version: &'a str,
+    /// [`Loaded::saved_at`].
     pub saved_at: Option<u64>,
+    /// [`Loaded::loaded_at`].
     pub loaded_at: u64,
+    /// Successful reloads since the start.
     pub reloads: u64,
 }
 
@@ -88,7 +92,7 @@ impl App {
         self.model.load_full()
     }
 
-    /// Version figures of the model answering now.
+    /// Successful reloads since the start.
     pub fn reloads(&self) -> u64 {
         self.reloads.lock().map_or(0, |r| *r)
     }

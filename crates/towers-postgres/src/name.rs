@@ -7,7 +7,7 @@ use std::fmt;
 pub const MAX_NAME: usize = 40;
 
 /// A catalogue (view) name: a lowercase ASCII letter or `_`, then letters, digits or `_`, at
-/// most [`MAX_NAME`] bytes, and not a name of PostgreSQL's (`pg_…`) or towers' own tables.
+/// most 40 bytes, and not a name of PostgreSQL's (`pg_…`) or towers' own tables.
 /// Anything else is refused, so a name can be written into SQL (always double-quoted) without
 /// any chance of injection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]

@@ -166,3 +166,13 @@ pub fn print_json<T: serde::Serialize>(v: &T) -> towers::Result<()> {
     println!("{}", serde_json::to_string(v).map_err(Error::internal)?);
     Ok(())
 }
+
+/// What identifies a model: the first 16 hex digits of the sha256 of its manifest (kind,
+/// settings, sizes, training figures, index), so that every training run, and every index built
+/// on it, gets its own. `/v1/model` shows it; `export` records it beside the catalogue.
+pub fn model_version(artifact: &towers::Artifact) -> String {
+    use sha2::Digest;
+    let manifest = serde_json::to_vec(&artifact.manifest()).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&manifest);
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}

@@ -90,11 +90,28 @@ ensure_install() {
   fi
 }
 
+# Let the server user traverse the parents of DIR (e.g. a private `mktemp -d` folder): an ACL
+# entry for that user where setfacl exists, else o+x (traverse, not list).
+reach_parents() {
+  local d=$1
+  while d=$(dirname "$d"); [ "$d" != / ]; do
+    as_pg test -x "$d" && continue
+    if command -v setfacl >/dev/null && setfacl -m "u:$OSUSER:x" "$d" 2>/dev/null; then
+      log "granted $OSUSER traverse (ACL) on $d"
+    else
+      chmod o+x "$d" && log "granted others traverse (o+x) on $d, so that $OSUSER reaches its cluster"
+    fi
+  done
+}
+
 # Create DIR (owned by the server user when root) and check the server user can write it.
 own_dir() {
   [ "${#1}" -le 90 ] || die "DIR is too long for a unix socket path (max 90 bytes): $1"
   mkdir -p "$1"
-  [ -z "$OSUSER" ] || chown "$OSUSER:" "$1"
+  if [ -n "$OSUSER" ]; then
+    chown "$OSUSER:" "$1"
+    reach_parents "$1"
+  fi
   as_pg test -w "$1" || die "${OSUSER:-$(id -un)} cannot write $1 (is a parent directory private?)"
 }
 

@@ -37,6 +37,9 @@ pub struct TableArgs {
     /// The files have no header row.
     #[arg(long)]
     pub no_header: bool,
+    /// The longest line a text table may have, in bytes (a longer one is an error).
+    #[arg(long, default_value_t = towers::data::MAX_LINE_BYTES, value_parser = clap::value_parser!(usize))]
+    pub max_line_bytes: usize,
 }
 
 impl TableArgs {
@@ -54,7 +57,16 @@ impl TableArgs {
             (_, true) => Some(false),
             _ => None,
         };
-        Ok(TableFormat { delimiter, header, columns: self.columns.clone(), ..Default::default() })
+        if self.max_line_bytes < 64 {
+            return Err(Error::Config(format!("--max-line-bytes must be at least 64, got {}", self.max_line_bytes)));
+        }
+        Ok(TableFormat {
+            delimiter,
+            header,
+            columns: self.columns.clone(),
+            max_line_bytes: Some(self.max_line_bytes),
+            ..Default::default()
+        })
     }
 
     /// Reads an interaction table.
@@ -131,6 +143,16 @@ fn print_ratings(r: &RatingMetrics) {
     println!("{:<12} {:>7} {:>14.4}", "popularity", "", r.ndcg_10_rated_popularity);
 }
 
+/// The peak resident memory of this process so far, in MB.
+pub fn max_rss_mb() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    match unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } {
+        0 => usage.ru_maxrss as f64 / 1024.0, // kilobytes on Linux
+        _ => f64::NAN,
+    }
+}
+
 /// Checks a `-k` option.
 pub fn check_k(k: usize) -> towers::Result<usize> {
     match k {
@@ -143,4 +165,14 @@ pub fn check_k(k: usize) -> towers::Result<usize> {
 pub fn print_json<T: serde::Serialize>(v: &T) -> towers::Result<()> {
     println!("{}", serde_json::to_string(v).map_err(Error::internal)?);
     Ok(())
+}
+
+/// What identifies a model: the first 16 hex digits of the sha256 of its manifest (kind,
+/// settings, sizes, training figures, index), so that every training run, and every index built
+/// on it, gets its own. `/v1/model` shows it; `export` records it beside the catalogue.
+pub fn model_version(artifact: &towers::Artifact) -> String {
+    use sha2::Digest;
+    let manifest = serde_json::to_vec(&artifact.manifest()).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&manifest);
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -22,7 +22,7 @@ pub enum Kind {
     /// Inverted file: k-means lists of 4-bit codes, `nprobe` of them scanned per query and the
     /// best `reorder` candidates re-scored exactly.
     Ivf,
-    /// Accepted for the contract: builds the IVF index (towers has no HNSW; see README).
+    /// Builds the IVF index: towers has no HNSW index (see the README for why).
     Hnsw,
     /// No approximate index: removes one, so that queries use the exact index.
     Exact,

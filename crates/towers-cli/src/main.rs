@@ -4,6 +4,7 @@
 mod bench;
 mod common;
 mod evaluate;
+mod export;
 mod index;
 mod progress;
 mod quickstart;
@@ -45,8 +46,10 @@ enum Command {
     /// Build an approximate index in a model directory (`towers index build --kind ivf`).
     #[command(subcommand)]
     Index(index::Args),
-    /// Serve a model over HTTP/JSON.
+    /// Serve a model over HTTP/JSON (SIGHUP reloads it; --postgres: top-k from pgvector).
     Serve(serve::Args),
+    /// Export a model's candidates to PostgreSQL + pgvector, for `serve --postgres`.
+    Export(export::Args),
     /// Train on MovieLens 100K, evaluate, and recommend for user 42, in one command.
     Quickstart(quickstart::Args),
     /// Measure speed: `bench train` (beside TFRS when its peer is set up), `bench index`.
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Similar(a) => similar::run(a),
         Command::Index(a) => index::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Export(a) => export::run(a),
         Command::Quickstart(a) => quickstart::run(a),
         Command::Bench(a) => bench::run(a),
     };

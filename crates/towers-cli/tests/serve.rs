@@ -4,67 +4,9 @@
 mod common;
 
 use common::Fixture;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(model: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_towers"))
-            .args(["serve", "--model", model, "--addr", "127.0.0.1:0", "--quiet"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start towers serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.rsplit("http://").next().unwrap().trim().to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "{line}");
-        Server { child, addr }
-    }
-
-    /// One HTTP/1.1 request on a fresh connection: (status, body).
-    fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
-        if let Some(b) = body {
-            req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).unwrap();
-        if let Some(b) = body {
-            let _ = s.write_all(b); // the server may answer 413 and close before reading it all
-        }
-        let mut raw = Vec::new();
-        let _ = s.read_to_end(&mut raw);
-        let text = String::from_utf8_lossy(&raw).to_string();
-        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-        (status, body)
-    }
-
-    fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let (status, body) = self.request("GET", path, None);
-        (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}")))
-    }
-
-    fn post_json(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
-        let (status, text) = self.request("POST", path, Some(body.as_bytes()));
-        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}")))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::server::Server;
+use std::io::Read;
+use std::process::Command;
 
 fn trained(name: &str) -> (Fixture, String) {
     let f = Fixture::new(name);

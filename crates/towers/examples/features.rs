@@ -61,7 +61,7 @@ fn main() -> towers::Result<()> {
     let held: std::collections::HashSet<&str> =
         movies.ids.iter().filter(|_| rng.next_f32() < 0.1).map(String::as_str).collect();
     let keep = |t: &Interactions, cold: bool| -> Vec<usize> {
-        (0..t.len()).filter(|&i| held.contains(t.candidates[i].as_str()) == cold).collect()
+        (0..t.len()).filter(|&i| held.contains(t.candidate(i)) == cold).collect()
     };
     let warm_train = train.select(&keep(&train, false));
     let cold_test = test.select(&keep(&test, true));

@@ -48,6 +48,10 @@ pub enum Error {
     /// Training was stopped by its observer (e.g. Ctrl-C).
     #[error("interrupted")]
     Interrupted,
+    /// A service this call depends on (e.g. the database holding the candidates) cannot be
+    /// reached now; the same call may succeed later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A failure that is not the input's fault: a bug, or serialisation that cannot fail.
     #[error("internal error: {0}")]
     Internal(String),
@@ -56,7 +60,7 @@ pub enum Error {
 /// The kinds of [`Error`], for exit codes and exception classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// Reading or writing a file failed.
+    /// Reading or writing a file failed, or a service could not be reached.
     Io,
     /// A bad option, configuration or request.
     Usage,
@@ -94,7 +98,7 @@ impl Error {
     /// Which kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { .. } => ErrorKind::Io,
+            Error::Io { .. } | Error::Unavailable(_) => ErrorKind::Io,
             Error::Config(_) | Error::Unsupported(_) => ErrorKind::Usage,
             Error::Parse { .. } | Error::Data(_) | Error::NotFound(_) => ErrorKind::Input,
             Error::Artifact { .. } => ErrorKind::Artifact,

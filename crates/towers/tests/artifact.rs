@@ -2,7 +2,7 @@
 //! and every model kind trained, saved, loaded and served through the library's one entry.
 
 use std::path::PathBuf;
-use towers::data::{Catalog, Interactions, Sessions};
+use towers::data::{Catalog, Interactions, Row, Sessions};
 use towers::index::IvfParams;
 use towers::model::{Normalization, RankingSpec, SequenceConfig};
 use towers::progress::quiet;
@@ -21,7 +21,8 @@ fn data() -> (Interactions, Catalog) {
         }
     }
     let catalog = Catalog::from_pairs((0..40).map(|i| (i.to_string(), format!("Item {i}"))));
-    (Interactions { queries: q, candidates: c, ..Default::default() }, catalog)
+    let rows = q.iter().zip(&c).map(|(q, c)| Row { query: q, candidate: c, ..Default::default() });
+    (Interactions::from_rows(rows).unwrap(), catalog)
 }
 
 fn config(norm: Normalization) -> TrainConfig {
@@ -157,7 +158,7 @@ fn unknown_user_gets_popular_items_flagged_cold_start() {
     let r = m.recommend(Query::User("nobody"), &top(3, true)).unwrap();
     assert!(r.cold_start);
     let mut counts = std::collections::HashMap::<&str, usize>::new();
-    train.candidates.iter().for_each(|c| *counts.entry(c).or_default() += 1);
+    (0..train.len()).for_each(|i| *counts.entry(train.candidate(i)).or_default() += 1);
     let top = counts.values().max().unwrap();
     assert_eq!(r.items[0].score as usize, *top);
 }
@@ -282,10 +283,8 @@ fn sequential_models_train_save_load_and_recommend_from_histories() {
 /// The synthetic data with ratings: users rate items near their own id higher.
 fn rated() -> (Interactions, Catalog) {
     let (mut train, catalog) = data();
-    let ratings = train
-        .queries
-        .iter()
-        .zip(&train.candidates)
+    let ratings = (0..train.len())
+        .map(|i| (train.query(i), train.candidate(i)))
         .map(|(u, c)| {
             let (u, c): (i64, i64) = (u[1..].parse().unwrap(), c.parse().unwrap());
             if (c - (u * 2 / 3) % 40).rem_euclid(40) < 3 { 5.0 } else { 2.0 }
@@ -334,7 +333,7 @@ fn feature_model_round_trips_and_embeds_cold_items_from_features() {
     let (mut train, catalog) = data();
     train.timestamps = Some((0..train.len() as i64).collect());
     // item "39" never occurs in training: only its features describe it
-    let keep: Vec<usize> = (0..train.len()).filter(|&i| train.candidates[i] != "39").collect();
+    let keep: Vec<usize> = (0..train.len()).filter(|&i| train.candidate(i) != "39").collect();
     let train = train.select(&keep);
     let items = AttributeTable {
         columns: vec!["group".into()],

@@ -47,7 +47,7 @@ fn defaults_beat_popularity_and_tfrs() {
     let recs = Recommender::new(model).recommend(Query::User("42"), &Request::top(10).exclude_seen(true)).unwrap();
     assert!(!recs.cold_start && recs.items.len() == 10);
     let seen: std::collections::HashSet<&str> =
-        train.queries.iter().zip(&train.candidates).filter(|(u, _)| *u == "42").map(|(_, i)| i.as_str()).collect();
+        (0..train.len()).filter(|&i| train.query(i) == "42").map(|i| train.candidate(i)).collect();
     assert!(recs.items.iter().all(|r| !seen.contains(r.id.as_str()) && !r.title.is_empty()));
     assert!(recs.items.windows(2).all(|w| w[0].score >= w[1].score));
 }

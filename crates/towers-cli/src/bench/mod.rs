@@ -4,6 +4,7 @@
 mod gru;
 mod index;
 mod peer;
+mod scale;
 mod train;
 
 use clap::Subcommand;
@@ -18,6 +19,9 @@ pub enum Args {
     Index(index::IndexArgs),
     /// GRU forward + backward over a batch of sequences (the sequential query tower's cost).
     Gru(gru::GruArgs),
+    /// Training (s/epoch, rows/s, peak memory) and evaluation at millions of users and items, on
+    /// a synthetic set, beside TFRS on the same file when its peer is set up.
+    Scale(scale::ScaleArgs),
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
@@ -25,6 +29,7 @@ pub fn run(a: Args) -> towers::Result<()> {
         Args::Train(a) => train::run(a),
         Args::Index(a) => index::run(a),
         Args::Gru(a) => gru::run(a),
+        Args::Scale(a) => scale::run(a),
     }
 }
 

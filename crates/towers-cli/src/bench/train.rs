@@ -5,7 +5,7 @@ use crate::common::print_json;
 use clap::Args as ClapArgs;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use towers::data::{CandidateKey, Catalog, InputFormat, Interactions, Sessions, TableFormat};
+use towers::data::{CandidateKey, Catalog, InputFormat, Interactions, Row, Sessions, TableFormat};
 use towers::model::SequenceConfig;
 use towers::rng::Rng;
 use towers::{Error, ModelSpec, TrainConfig, Trainer, evaluate};
@@ -16,15 +16,8 @@ pub struct TrainArgs {
     /// The TFRS split directory (train.tsv, test.tsv, movies.tsv).
     #[arg(long, default_value = "../shared/data/ml-100k-splits/tfrs-80-20")]
     pub splits: PathBuf,
-    /// Python of the TFRS peer venv; default $PEER_VENV/tf/bin/python or ~/.cache/towers-peer/tf/bin/python.
-    #[arg(long)]
-    pub peer: Option<PathBuf>,
-    /// The peer's scripts.
-    #[arg(long, default_value = "../shared/peer")]
-    pub peer_dir: PathBuf,
-    /// Skip the peer even when it is set up.
-    #[arg(long)]
-    pub no_peer: bool,
+    #[command(flatten)]
+    pub peer: peer::PeerArgs,
     /// Epochs per timed training run of towers (the first is a warm-up; the median of the rest counts).
     #[arg(long, default_value_t = 6)]
     pub epochs: usize,
@@ -45,11 +38,10 @@ pub struct TrainArgs {
 /// Epoch seconds of training on `n` random pairs over `items` candidates at batch 1024.
 fn synthetic_epoch(items: usize, n: usize, epochs: usize) -> towers::Result<f64> {
     let mut rng = Rng::new(1);
-    let table = Interactions {
-        queries: (0..n).map(|_| rng.below(10_000).to_string()).collect(),
-        candidates: (0..n).map(|_| rng.below(items).to_string()).collect(),
-        ..Default::default()
-    };
+    let pairs: Vec<(String, String)> =
+        (0..n).map(|_| (rng.below(10_000).to_string(), rng.below(items).to_string())).collect();
+    let table =
+        Interactions::from_rows(pairs.iter().map(|(q, c)| Row { query: q, candidate: c, ..Default::default() }))?;
     // the whole catalogue is in the tables, not only the items the sample happened to draw
     let catalog = Catalog::from_pairs((0..items).map(|i| (i.to_string(), String::new())));
     let config = TrainConfig { batch_size: 1024, epochs, ..TrainConfig::tfrs() };
@@ -63,7 +55,7 @@ pub fn run(a: TrainArgs) -> towers::Result<()> {
     let test = Interactions::read(a.splits.join("test.tsv"), &fmt)?;
     let movies = Catalog::read(a.splits.join("movies.tsv"))?;
     let threads = rayon::current_num_threads();
-    let peer = peer::python(&a);
+    let peer = a.peer.python();
     let mut report = json!({ "threads": threads, "train_examples": train.len(), "test_pairs": test.len() });
     let say = |s: String| {
         if !a.json {
@@ -98,7 +90,7 @@ pub fn run(a: TrainArgs) -> towers::Result<()> {
             &batch.to_string(),
         ]
         .map(String::from);
-        let peer_run = peer.as_ref().and_then(|py| peer::run(py, &a.peer_dir.join("tfrs_basic.py"), &args));
+        let peer_run = a.peer.run("tfrs_basic.py", &args);
         let theirs = peer_run
             .as_ref()
             .and_then(|p| p["epoch_s"].as_array())
@@ -137,10 +129,9 @@ pub fn run(a: TrainArgs) -> towers::Result<()> {
     let ours = warm_epoch(&model.summary.epoch_s);
     let args = ["--data", &a.sequential.to_string_lossy(), "--epochs", &a.peer_epochs.to_string(), "--batch", "4096"]
         .map(String::from);
-    let theirs =
-        peer.as_ref().and_then(|py| peer::run(py, &a.peer_dir.join("tfrs_sequential.py"), &args)).and_then(|p| {
-            p["epoch_s"].as_array().map(|v| warm_epoch(&v.iter().filter_map(Value::as_f64).collect::<Vec<_>>()))
-        });
+    let theirs = a.peer.run("tfrs_sequential.py", &args).and_then(|p| {
+        p["epoch_s"].as_array().map(|v| warm_epoch(&v.iter().filter_map(Value::as_f64).collect::<Vec<_>>()))
+    });
     say(format!(
         "sequential GRU(32), batch 4096: {ours:.3} s/epoch{}",
         theirs.map(|t| format!("   TFRS {t:.3} s/epoch   speed-up {:.1}x", t / ours)).unwrap_or_default()

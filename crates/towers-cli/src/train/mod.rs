@@ -232,8 +232,11 @@ pub fn run(a: Args) -> towers::Result<()> {
 fn report(a: &Args, model: &Artifact, evaluation: Option<&Evaluation>) -> towers::Result<()> {
     if a.json {
         let mut v = serde_json::to_value(&model.summary).map_err(Error::internal)?;
-        if let (Some(e), Some(obj)) = (evaluation, v.as_object_mut()) {
-            obj.insert("test".into(), serde_json::to_value(e).map_err(Error::internal)?);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("max_rss_mb".into(), serde_json::json!(crate::common::max_rss_mb()));
+            if let Some(e) = evaluation {
+                obj.insert("test".into(), serde_json::to_value(e).map_err(Error::internal)?);
+            }
         }
         return print_json(&v);
     }
@@ -245,7 +248,13 @@ fn report(a: &Args, model: &Artifact, evaluation: Option<&Evaluation>) -> towers
         println!("epoch {:>3}  loss {:>12.4}  {:>7.3} s{val}", e.epoch, e.loss, e.seconds);
     }
     let s = &model.summary;
-    println!("trained on {} examples in {:.2} s ({:.0} examples/s)", s.n_train, s.train_s, s.examples_per_s);
+    println!(
+        "trained on {} examples in {:.2} s ({:.0} examples/s; peak memory {:.0} MB)",
+        s.n_train,
+        s.train_s,
+        s.examples_per_s,
+        crate::common::max_rss_mb()
+    );
     if let Some(e) = evaluation {
         print_evaluation(e);
     }

@@ -1,6 +1,9 @@
 //! Shared by the CLI tests: running the binary, and a small training fixture.
 #![allow(dead_code)]
 
+pub mod postgres;
+pub mod server;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -32,9 +32,12 @@ impl Dataset {
         if train.is_empty() {
             return Err(Error::Data("the training set is empty".into()));
         }
-        let (items, candidates) = Items::build(catalog, key, train.candidates.iter().map(String::as_str))?;
-        let query_vocab = Vocabulary::from_keys(&train.queries);
-        let queries = train.queries.iter().map(|q| query_vocab.lookup(q)).collect();
+        // the table's ids are stored once: its query ids are the query vocabulary, its candidate
+        // ids are mapped to candidate rows once each
+        let (items, rows) = Items::build(catalog, key, train.candidate_ids().iter())?;
+        let candidates = train.candidate_indices().iter().map(|&c| rows[c as usize - 1]).collect();
+        let query_vocab = train.query_ids().clone();
+        let queries = train.query_indices().to_vec();
         Ok(Dataset { query_vocab, items, queries, candidates, weights: train.weights.clone() })
     }
 
@@ -50,12 +53,10 @@ impl Dataset {
 
     /// Encodes another table (e.g. a test set) with these vocabularies; unknown ids map to 0.
     pub fn encode(query_vocab: &Vocabulary, items: &Items, table: &Interactions) -> Vec<(u32, u32)> {
-        table
-            .queries
-            .iter()
-            .zip(&table.candidates)
-            .map(|(q, c)| (query_vocab.lookup(q), items.rows.get(c).copied().unwrap_or(0)))
-            .collect()
+        let q: Vec<u32> = table.query_ids().iter().map(|k| query_vocab.lookup(k)).collect();
+        let c: Vec<u32> = table.candidate_ids().iter().map(|k| items.rows.get(k).copied().unwrap_or(0)).collect();
+        let rows = table.query_indices().iter().zip(table.candidate_indices());
+        rows.map(|(&a, &b)| (q[a as usize - 1], c[b as usize - 1])).collect()
     }
 }
 
@@ -64,11 +65,12 @@ mod tests {
     use super::*;
 
     fn table(q: &[&str], c: &[&str]) -> Interactions {
-        Interactions {
-            queries: q.iter().map(|s| s.to_string()).collect(),
-            candidates: c.iter().map(|s| s.to_string()).collect(),
+        Interactions::from_rows(q.iter().zip(c).map(|(q, c)| crate::data::Row {
+            query: q,
+            candidate: c,
             ..Default::default()
-        }
+        }))
+        .unwrap()
     }
 
     #[test]

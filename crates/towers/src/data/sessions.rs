@@ -140,7 +140,7 @@ impl Sessions {
         let ts =
             table.timestamps.as_ref().ok_or_else(|| Error::Data("user histories need a timestamp column".into()))?;
         let events = (0..table.len())
-            .map(|i| (table.queries[i].clone(), ts[i] as f64, i, table.candidates[i].clone()))
+            .map(|i| (table.query(i).to_string(), ts[i] as f64, i, table.candidate(i).to_string()))
             .collect();
         Ok(group_sessions(events))
     }
@@ -418,15 +418,17 @@ mod tests {
 
     #[test]
     fn histories_from_interactions() {
-        let t = Interactions {
-            queries: ["u", "v", "u"].map(String::from).to_vec(),
-            candidates: ["1", "2", "3"].map(String::from).to_vec(),
-            ratings: None,
-            timestamps: Some(vec![30, 5, 10]),
-            weights: None,
-        };
+        let (q, c, ts) = (["u", "v", "u"], ["1", "2", "3"], [30, 5, 10]);
+        let rows = (0..3).map(|i| crate::data::Row {
+            query: q[i],
+            candidate: c[i],
+            timestamp: Some(ts[i]),
+            ..Default::default()
+        });
+        let mut t = Interactions::from_rows(rows).unwrap();
         let s = Sessions::from_interactions(&t).unwrap();
         assert_eq!(s.items, strs(&[&["2"], &["3", "1"]]));
-        assert!(Sessions::from_interactions(&Interactions { timestamps: None, ..t }).is_err());
+        t.timestamps = None;
+        assert!(Sessions::from_interactions(&t).is_err());
     }
 }

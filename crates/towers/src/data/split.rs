@@ -77,10 +77,10 @@ impl Split {
             Split::Cutoff { timestamp } => need_time()?.iter().map(|&t| t >= timestamp).collect(),
             Split::LeaveLastOut => {
                 let ts = need_time()?;
-                let mut last: HashMap<&str, usize> = HashMap::new();
-                let mut count: HashMap<&str, usize> = HashMap::new();
+                let mut last: HashMap<u32, usize> = HashMap::new();
+                let mut count: HashMap<u32, usize> = HashMap::new();
                 for i in 0..n {
-                    let u = data.queries[i].as_str();
+                    let u = data.query_indices()[i];
                     *count.entry(u).or_default() += 1;
                     let e = last.entry(u).or_insert(i);
                     if (ts[i], i) >= (ts[*e], *e) {
@@ -102,13 +102,14 @@ mod tests {
     use super::*;
 
     fn table() -> Interactions {
-        Interactions {
-            queries: ["a", "a", "a", "b", "b", "c"].map(String::from).to_vec(),
-            candidates: ["1", "2", "3", "1", "4", "5"].map(String::from).to_vec(),
-            ratings: None,
-            timestamps: Some(vec![30, 10, 20, 5, 50, 1]),
-            weights: None,
-        }
+        let (q, c, t) = (["a", "a", "a", "b", "b", "c"], ["1", "2", "3", "1", "4", "5"], [30, 10, 20, 5, 50, 1]);
+        let rows = (0..6).map(|i| crate::data::Row {
+            query: q[i],
+            candidate: c[i],
+            timestamp: Some(t[i]),
+            ..Default::default()
+        });
+        Interactions::from_rows(rows).unwrap()
     }
 
     #[test]
@@ -126,13 +127,13 @@ mod tests {
         assert_eq!(te.timestamps.unwrap(), vec![30, 50]);
         assert_eq!(tr.len(), 4);
         let (_, te) = Split::Cutoff { timestamp: 30 }.apply(&table()).unwrap();
-        assert_eq!(te.candidates, ["1", "4"]);
+        assert_eq!((te.candidate(0), te.candidate(1)), ("1", "4"));
     }
 
     #[test]
     fn leave_last_out_per_user() {
         let (tr, te) = Split::LeaveLastOut.apply(&table()).unwrap();
-        assert_eq!(te.candidates, ["1", "4"]); // a's latest is t=30, b's t=50; c has one row
+        assert_eq!((te.candidate(0), te.candidate(1)), ("1", "4")); // a's latest is t=30, b's t=50; c has one row
         assert_eq!(tr.len(), 4);
     }
 
@@ -141,6 +142,8 @@ mod tests {
         assert_eq!(Split::parse("random:0.2", 9).unwrap(), Split::Random { test_fraction: 0.2, seed: 9 });
         assert_eq!(Split::parse("last", 0).unwrap(), Split::LeaveLastOut);
         assert!(Split::parse("random:1.5", 0).is_err());
-        assert!(Split::Temporal { test_fraction: 0.2 }.apply(&Interactions { timestamps: None, ..table() }).is_err());
+        let mut no_time = table();
+        no_time.timestamps = None;
+        assert!(Split::Temporal { test_fraction: 0.2 }.apply(&no_time).is_err());
     }
 }

@@ -88,6 +88,20 @@ impl Request {
     }
 }
 
+/// A query resolved against a model ([`Recommender::resolve`]), for a store outside the model
+/// to search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// The query tower's output (`dim` values); `None` for a cold start (an unknown user, a
+    /// history of unknown items), which is answered with the most popular items.
+    pub vector: Option<Vec<f32>>,
+    /// Candidate rows never returned, sorted: the OOV row 0, the seen items when asked, the
+    /// request's exclusions.
+    pub exclude: Vec<u32>,
+    /// If given, the only candidate rows that may be returned, sorted.
+    pub allow: Option<Vec<u32>>,
+}
+
 /// A trained model ready to answer: its exact index, its approximate one when it has one,
 /// and the cosine index of similar items (built on first use).
 #[derive(Debug)]
@@ -134,44 +148,62 @@ impl Recommender {
     /// gets the most popular items, flagged `cold_start`.
     pub fn recommend(&self, query: Query, request: &Request) -> Result<Recommendations> {
         let a = &self.artifact;
-        let kind = a.model.query_kind();
-        match (query, kind) {
-            (Query::User(user), QueryKind::User | QueryKind::UserAtTime | QueryKind::Pairs) => {
+        if let (Query::User(user), QueryKind::Pairs) = (query, a.model.query_kind()) {
+            // no query tower: the model scores every item for the user
+            let row = a.query_vocab.get(user);
+            let seen = row.filter(|_| request.exclude_seen).map_or(&[][..], |r| a.seen.of(r));
+            let (exclude, allow) = self.filter_rows(seen, request);
+            let filter = Filter { exclude: &exclude, allow: allow.as_deref() };
+            let Some(r) = row else { return Ok(self.popular(request.k, &filter)) };
+            let pairs: Vec<(u32, u32)> = (0..a.items.len() as u32).map(|i| (r, i)).collect();
+            let hits = best_scores(&a.model.ratings(&pairs)?, request.k, &filter);
+            return Ok(Recommendations { items: self.describe(hits), cold_start: false });
+        }
+        let resolved = self.resolve(query, request)?;
+        let filter = Filter { exclude: &resolved.exclude, allow: resolved.allow.as_deref() };
+        Ok(match &resolved.vector {
+            None => self.popular(request.k, &filter),
+            Some(q) => {
+                Recommendations { items: self.describe(self.index().search(q, request.k, &filter)), cold_start: false }
+            }
+        })
+    }
+
+    /// What a store outside the model (e.g. a database of candidate embeddings) needs to answer
+    /// a query: the query tower's output (none for a cold start) and the rows to leave out or
+    /// keep to. Ranking models, which have no query tower, are refused.
+    pub fn resolve(&self, query: Query, request: &Request) -> Result<Resolved> {
+        let a = &self.artifact;
+        match (query, a.model.query_kind()) {
+            (Query::User(user), QueryKind::User | QueryKind::UserAtTime) => {
                 let row = a.query_vocab.get(user);
                 let seen = row.filter(|_| request.exclude_seen).map_or(&[][..], |r| a.seen.of(r));
                 let (exclude, allow) = self.filter_rows(seen, request);
-                let filter = Filter { exclude: &exclude, allow: allow.as_deref() };
-                let Some(r) = row else { return Ok(self.popular(request.k, &filter)) };
-                let hits = if kind == QueryKind::Pairs {
-                    // no query tower: the model scores every item for the user
-                    let pairs: Vec<(u32, u32)> = (0..a.items.len() as u32).map(|i| (r, i)).collect();
-                    best_scores(&a.model.ratings(&pairs)?, request.k, &filter)
-                } else {
-                    let q = a.model.queries(&Queries::Users { rows: &[r], at: At::TrainingEnd })?;
-                    self.index().search(&q, request.k, &filter)
-                };
-                Ok(Recommendations { items: self.describe(hits), cold_start: false })
+                let vector =
+                    row.map(|r| a.model.queries(&Queries::Users { rows: &[r], at: At::TrainingEnd })).transpose()?;
+                Ok(Resolved { vector, exclude, allow })
             }
             (Query::History(history), QueryKind::History) => {
-                let ModelSpec::Sequential(seq) = a.model.spec() else { unreachable!("history models are sequential") };
+                let ModelSpec::Sequential(seq) = a.model.spec() else {
+                    return Err(Error::Internal("a history model that is not sequential".into()));
+                };
                 let known: Vec<u32> = history.iter().filter_map(|h| a.items.find(h)).filter(|&r| r > 0).collect();
                 let mut seen = if request.exclude_seen { known.clone() } else { Vec::new() };
                 seen.sort_unstable();
                 let (exclude, allow) = self.filter_rows(&seen, request);
-                let filter = Filter { exclude: &exclude, allow: allow.as_deref() };
                 if known.is_empty() {
-                    return Ok(self.popular(request.k, &filter));
+                    return Ok(Resolved { vector: None, exclude, allow });
                 }
                 let ctx = &known[known.len().saturating_sub(seq.steps)..];
                 let contexts: Vec<u32> =
                     ctx.iter().copied().chain(std::iter::repeat_n(0, seq.steps - ctx.len())).collect();
                 let mask: Vec<bool> = (0..seq.steps).map(|t| t < ctx.len()).collect();
                 let q = a.model.queries(&Queries::Histories { contexts: &contexts, mask: &mask })?;
-                Ok(Recommendations {
-                    items: self.describe(self.index().search(&q, request.k, &filter)),
-                    cold_start: false,
-                })
+                Ok(Resolved { vector: Some(q), exclude, allow })
             }
+            (Query::User(_), QueryKind::Pairs) => Err(Error::Unsupported(
+                "this ranking model has no query tower (it scores user-item pairs): serve it from its own index".into(),
+            )),
             (Query::User(_), _) => {
                 Err(Error::Unsupported("this is a sequential model: recommend from a history of items".into()))
             }

@@ -1,7 +1,7 @@
 //! A tiny synthetic data set made in code (never copied from `../shared/data`): the data the
 //! checked-in compat fixtures (`tests/fixtures/`) were trained on.
 
-use towers::data::{Catalog, Interactions, Sessions};
+use towers::data::{Catalog, Interactions, Row, Sessions};
 
 /// Users, items, their attributes and sessions, with structure a model can learn: each user
 /// likes the items of one of five tastes, sessions walk through neighbouring items.
@@ -37,8 +37,9 @@ pub const ITEMS: u64 = 30;
 
 pub fn synthetic() -> Synthetic {
     let mut rng = Lcg(7);
-    let (mut train, mut test) = (Interactions::default(), Interactions::default());
-    let (mut ratings, mut times, mut test_ratings, mut test_times) = (vec![], vec![], vec![], vec![]);
+    // (user, item, rating, time) rows of the training and test tables
+    type Rows = Vec<(String, String, f32, i64)>;
+    let (mut train, mut test): (Rows, Rows) = (vec![], vec![]);
     let item_of = |taste: u64, r: u64| 1 + (taste * 6 + r) % ITEMS;
     for u in 0..USERS {
         let taste = u % 5;
@@ -46,21 +47,21 @@ pub fn synthetic() -> Synthetic {
             let item = item_of(taste, rng.below(8));
             let rating = 1 + (rng.below(5) + u % 2) % 5;
             let t = 1_000_000 + (u * 10 + j) as i64 * 60;
-            let (table, r, ts) = if j < 8 {
-                (&mut train, &mut ratings, &mut times)
-            } else {
-                (&mut test, &mut test_ratings, &mut test_times)
-            };
-            table.queries.push(format!("u{u}"));
-            table.candidates.push(item.to_string());
-            r.push(rating as f32);
-            ts.push(t);
+            let table = if j < 8 { &mut train } else { &mut test };
+            table.push((format!("u{u}"), item.to_string(), rating as f32, t));
         }
     }
-    train.ratings = Some(ratings);
-    train.timestamps = Some(times);
-    test.ratings = Some(test_ratings);
-    test.timestamps = Some(test_times);
+    let table = |rows: &Rows| {
+        let rows = rows.iter().map(|(u, i, r, t)| Row {
+            query: u,
+            candidate: i,
+            rating: Some(*r),
+            timestamp: Some(*t),
+            weight: None,
+        });
+        Interactions::from_rows(rows).unwrap()
+    };
+    let (train, test) = (table(&train), table(&test));
     let catalog = Catalog::from_pairs((1..=ITEMS).map(|i| (i.to_string(), format!("Item {i}"))));
     let mut users_csv = String::from("id,age,gender\n");
     for u in 0..USERS {

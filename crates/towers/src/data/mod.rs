@@ -19,7 +19,7 @@ mod vocab;
 pub use catalog::Catalog;
 pub use dataset::{Dataset, counts};
 pub use format::{InputFormat, ReadSequences};
-pub use interactions::{Interactions, Row, TableFormat};
+pub use interactions::{Interactions, Roles, Row, TableFormat};
 pub use items::{CandidateKey, Items};
 pub use seen::Seen;
 pub use sequence::{Positions, SequenceExamples};

@@ -5,6 +5,7 @@
 mod arrow;
 mod columns;
 mod errors;
+mod index;
 mod inputs;
 mod model;
 mod options;
@@ -65,8 +66,14 @@ fn train(
         }
         let train = interactions(ratings, &table)?;
         let test = test.map(|t| interactions(t, &table)).transpose()?;
-        let cached = Download::from_env().ok().filter(Download::is_cached).map(|d| d.dir());
-        let features = py.detach(|| opts.read_features(cached)).py_err(py)?;
+        let features = py
+            .detach(|| {
+                // `features="movielens"` without `movielens_dir`: the copy `towers.datasets` downloaded
+                let wants_default = opts.features.as_deref() == Some("movielens") && opts.movielens_dir.is_none();
+                let cached = Download::from_env().ok().filter(|d| wants_default && d.is_cached()).map(|d| d.dir());
+                opts.read_features(cached)
+            })
+            .py_err(py)?;
         let spec = opts.spec(features.as_ref().map(|f| f.config.clone())).py_err(py)?;
         py.detach(|| {
             let mut trainer = Trainer::new(spec).config(config).observer(&mut progress);
@@ -134,6 +141,8 @@ fn download(py: Python<'_>, cache_dir: Option<PathBuf>, url: Option<String>) -> 
 mod towers_native {
     #[pymodule_export]
     use super::{Model, load, movielens_100k, movielens_100k_status, train};
+    #[pymodule_export]
+    use crate::index::build_index;
 
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {

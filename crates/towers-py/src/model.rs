@@ -165,6 +165,28 @@ impl Model {
         as_list(py, py.detach(|| self.recommender.rank(user, &items)).py_err(py)?)
     }
 
+    /// Two stages, as `towers rank --retriever`: `retriever` (a retrieval model) finds
+    /// `candidates` items for the user, this rating or ranking model re-scores them by predicted
+    /// rating, and the best `k` are returned. An unknown user gets the retriever's popular items.
+    #[pyo3(signature = (retriever, user, candidates=100, k=10, exclude_seen=true))]
+    fn rerank<'py>(
+        &self,
+        py: Python<'py>,
+        retriever: &Bound<'py, Model>,
+        user: &str,
+        candidates: usize,
+        k: usize,
+        exclude_seen: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let r = request(py, k, exclude_seen, None, None)?;
+        let retriever = &retriever.get().recommender;
+        let recs = py.detach(|| self.recommender.rerank(retriever, user, candidates, &r)).py_err(py)?;
+        if recs.cold_start {
+            warn_cold_start(py, &format!("user '{user}' is not in the training data"))?;
+        }
+        as_list(py, recs.items)
+    }
+
     /// `(ids, embeddings)`: the item ids and their candidate embeddings, a read-only float32
     /// array of shape `(len(ids), dim)` (C order) that views the model's memory without copying.
     fn candidate_embeddings<'py>(slf: &Bound<'py, Self>) -> PyResult<(Vec<String>, Bound<'py, PyArray2<f32>>)> {

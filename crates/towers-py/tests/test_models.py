@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import towers
-from conftest import FAST, run_cli
+from conftest import FAST, run_cli, synthetic
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,16 @@ def test_properties(model, small):
     assert len(model.history) == 3 and "loss" in model.history[0]
     assert model.summary["n_train"] == len(small["train"]["user_id"])
     assert model.config["config"]["epochs"] == 3
+
+
+def test_an_ivf_index_built_in_the_directory_serves_recommendations(small, tmp_path):
+    data = synthetic(n_users=300, n_items=2000, per_user=20)
+    towers.train(data, **FAST).save(tmp_path / "m")
+    figures = towers.build_index(tmp_path / "m", nlist=16, nprobe=16, progress=False)
+    assert figures["kind"] == "ivf" and figures["nlist"] == 16 and figures["recall_10"] > 0.9
+    m = towers.load(tmp_path / "m")
+    assert m.index == "ivf" and len(m.recommend("7", k=10)) == 10
+    assert towers.build_index(tmp_path / "m", kind="exact", progress=False) == {"kind": "exact", "removed": True}
+    assert towers.load(tmp_path / "m").index == "exact"
+    with pytest.raises(towers.ConfigError):
+        towers.build_index(tmp_path / "m", kind="hnsw", progress=False)

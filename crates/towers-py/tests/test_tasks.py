@@ -42,6 +42,10 @@ def test_rating_and_ranking_models_rank_items(small):
     ranked = ranking.rank("1", ["1", "2", "3"])
     assert sorted(r["id"] for r in ranked) == ["1", "2", "3"]
     assert ranked[0]["score"] >= ranked[-1]["score"]
+    retriever = towers.train(df, **FAST)
+    two_stage = ranking.rerank(retriever, "1", candidates=20, k=5)
+    assert len(two_stage) == 5
+    assert [r["score"] for r in two_stage] == sorted((r["score"] for r in two_stage), reverse=True)
     with pytest.raises(towers.InputError, match="needs ratings"):
         towers.train({"user": small["train"]["user_id"], "item": small["train"]["movie_id"]}, task="rating", **FAST)
 

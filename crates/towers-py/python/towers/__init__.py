@@ -28,12 +28,14 @@ from ._errors import (
 )
 from ._progress import Reporter as _Reporter
 from ._towers import Model, __version__
+from ._towers import build_index as _build_index
 from ._towers import load as _load
 from ._towers import train as _train
 
 __all__ = [
     "train",
     "load",
+    "build_index",
     "Model",
     "datasets",
     "TowersError",
@@ -102,3 +104,18 @@ def load(path):
     """Loads a model directory written by Model.save or `towers train --out` (checksums and
     format version are verified; a bad directory raises towers.ModelError)."""
     return _load(path)
+
+
+def build_index(path, kind="ivf", *, nlist=None, nprobe=None, reorder=None, iterations=10, seed=42, progress=True):
+    """Builds an approximate index in a model directory, as `towers index build`: kind="ivf"
+    (k-means lists of 4-bit codes, `nprobe` lists scanned per query, the best `reorder`
+    re-scored exactly; None = chosen from the number of candidates) or kind="exact" (removes
+    it). Returns the figures of `towers index build --json` (recall_10 against the exact index,
+    build_s, …); towers.load(path) then recommends from the index (Model.index == "ivf")."""
+    params = {"nlist": nlist, "nprobe": nprobe, "reorder": reorder, "iterations": iterations, "seed": seed}
+    reporter = _Reporter() if progress else None
+    try:
+        return _build_index(path, kind, params, reporter)
+    finally:
+        if reporter is not None:
+            reporter.close()

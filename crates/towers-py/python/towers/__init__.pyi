@@ -33,3 +33,14 @@ def train(
     **options: Any,
 ) -> Model: ...
 def load(path: PathLike) -> Model: ...
+def build_index(
+    path: PathLike,
+    kind: str = "ivf",
+    *,
+    nlist: Optional[int] = None,
+    nprobe: Optional[int] = None,
+    reorder: Optional[int] = None,
+    iterations: int = 10,
+    seed: int = 42,
+    progress: bool = True,
+) -> dict: ...

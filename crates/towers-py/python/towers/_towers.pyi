@@ -55,6 +55,10 @@ class Model:
         """The k items most similar to an item (cosine of candidate embeddings)."""
     def rank(self, user: str, items: Sequence[str]) -> List[Dict[str, Any]]:
         """Items re-scored by predicted rating (rating and ranking models), best first."""
+    def rerank(
+        self, retriever: "Model", user: str, candidates: int = 100, k: int = 10, exclude_seen: bool = True
+    ) -> List[Dict[str, Any]]:
+        """A retrieval model's candidates for the user, re-scored by this rating/ranking model."""
     def candidate_embeddings(self) -> Tuple[List[str], npt.NDArray[np.float32]]:
         """(ids, embeddings): a read-only float32 (len(ids), dim) array viewing the model."""
     def query_embeddings(self, users: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -89,3 +93,4 @@ def train(
 def load(path: PathLike) -> Model: ...
 def movielens_100k_status(cache_dir: Optional[PathLike] = None, url: Optional[str] = None) -> Tuple[str, bool, str]: ...
 def movielens_100k(cache_dir: Optional[PathLike] = None, url: Optional[str] = None) -> str: ...
+def build_index(path: PathLike, kind: str, params: Dict[str, Any], reporter: Any) -> Dict[str, Any]: ...

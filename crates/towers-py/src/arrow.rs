@@ -134,7 +134,8 @@ fn texts(array: &dyn Array) -> Result<Vec<Option<String>>, String> {
             let dict = array.as_any_dictionary();
             let values = texts(dict.values().as_ref())?;
             let keys = dict.normalized_keys();
-            (0..array.len()).map(|r| if array.is_null(r) { None } else { values[keys[r]].clone() }).collect()
+            let value = |r: usize| keys.get(r).and_then(|&k| values.get(k)).cloned().flatten();
+            (0..array.len()).map(|r| if array.is_null(r) { None } else { value(r) }).collect()
         }
         t => return Err(format!("expected text, found Arrow type {t}")),
     })

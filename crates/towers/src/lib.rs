@@ -61,4 +61,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use eval::{Evaluation, evaluate};
 pub use model::{ModelKind, ModelSpec, Recipe};
 pub use recommend::{Query, Recommendation, Recommendations, Recommender, Request};
-pub use train::{TrainData, Trainer};
+pub use train::{TrainData, TrainOptions, Trainer};

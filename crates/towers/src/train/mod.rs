@@ -4,10 +4,12 @@
 mod epochs;
 mod features;
 mod optimizer;
+mod options;
 mod rating;
 mod retrieval;
 mod sequential;
 mod trainer;
 
 pub use optimizer::{Optimizer, Slots};
+pub use options::{FeatureData, TrainOptions};
 pub use trainer::{TrainData, Trainer};

@@ -1,0 +1,295 @@
+//! [`TrainOptions`]: the options of a training run as a user names them — the flags of
+//! `towers train` and the keyword arguments of the Python package's `train` — and the model
+//! spec, training configuration and feature data they give. One place, so that both front
+//! ends take the same options with the same meaning.
+
+use crate::config::{OptimizerConfig, OptimizerKind, TrainConfig};
+use crate::data::features::AttributeTable;
+use crate::data::movielens::MovieLens;
+use crate::data::{CandidateKey, InputFormat};
+use crate::kernels::softmax::Precision;
+use crate::model::{FeatureConfig, ModelKind, ModelSpec, Normalization, Recipe, SequenceConfig};
+use crate::task::Reduction;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The options of a training run. Unset options take the value of `config` (a TOML file), else
+/// of the recipe: `recipe`, or `tfrs` when `optimizer` is `adagrad`, else `towers` (see the
+/// README). Field names are the CLI's flags with `_` for `-`; deserialising rejects unknown names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainOptions {
+    /// What the model is (with --features, retrieval trains a feature model).
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value = "retrieval"))]
+    pub task: ModelKind,
+    /// Layout of --train (and --test): interactions (with --task sequential: per-user histories in
+    /// time order), or sessions / examples / gru4rec / retailrocket-events for --task sequential.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value = "interactions"))]
+    pub train_format: InputFormat,
+    /// Sequential: items of history the GRU reads.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 10))]
+    pub steps: usize,
+    /// Sequential: one item table for the history and the candidates: true or false
+    /// (default: true, false with the tfrs recipe).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub share_embeddings: Option<bool>,
+    /// Sequential: add the last item's embedding to the GRU's state: true or false
+    /// (default: true, false with the tfrs recipe).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub add_last_item: Option<bool>,
+    /// Sequential: a dense dim → dim projection of the GRU's state: true or false (default false).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub projection: Option<bool>,
+    /// Sequential: extra shared negatives per batch, sampled by training popularity
+    /// (logQ-corrected with --logq true; default 0).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub sampled_negatives: Option<usize>,
+    /// A TOML file with a training configuration (keys as in the manifest's "config").
+    #[cfg_attr(feature = "clap", arg(long, conflicts_with = "recipe"))]
+    pub config: Option<PathBuf>,
+    /// The settings every unset option takes (per task). Default: tfrs with --optimizer adagrad, else towers.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub recipe: Option<Recipe>,
+    /// Key candidates by item id or by title (TFRS's tutorial keys by title).
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub key: Option<CandidateKey>,
+    /// Embedding width.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub dim: Option<usize>,
+    /// Optimizer.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub optimizer: Option<OptimizerKind>,
+    /// Learning rate.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub lr: Option<f32>,
+    /// Batch size (in-batch negatives per example + 1).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub batch_size: Option<usize>,
+    /// Epochs.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub epochs: Option<usize>,
+    /// Seed of initialisation and shuffling.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub seed: Option<u64>,
+    /// Softmax temperature.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub temperature: Option<f32>,
+    /// logQ correction of in-batch negatives: true or false.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub logq: Option<bool>,
+    /// Remove accidental hits (repeats of the positive among the negatives): true or false.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub remove_accidental_hits: Option<bool>,
+    /// Hard-negative mining: each example's softmax keeps only the N best-scoring in-batch negatives.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub hard_negatives: Option<usize>,
+    /// L2 regularisation of the embeddings (per example).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub l2: Option<f32>,
+    /// Normalisation of both towers' outputs.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub normalize: Option<Normalization>,
+    /// Features beyond ids: `movielens` (user age, gender, occupation, zip prefix, time; movie
+    /// genres, year, title words; see --movielens-dir) or a TOML feature configuration.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub features: Option<String>,
+    /// MovieLens 100K directory (u.user, u.item) for --features movielens (default: found under ../shared/data).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub movielens_dir: Option<PathBuf>,
+    /// Widths of the dense layers (ranking model: after the concatenated embeddings; feature
+    /// model: after each tower's concatenation), e.g. 256,64.
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ','))]
+    pub layers: Option<Vec<usize>>,
+    /// Sum or mean the batch's losses.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub reduction: Option<Reduction>,
+    /// Arithmetic of the in-batch softmax's products: bf16 operands with f32 sums (where the
+    /// CPU has avx512_bf16; f32 elsewhere) or f32 throughout.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub precision: Option<Precision>,
+}
+
+impl Default for TrainOptions {
+    /// Nothing set: a retrieval model on an interaction table, with the recipe's settings.
+    fn default() -> Self {
+        TrainOptions {
+            task: ModelKind::Retrieval,
+            train_format: InputFormat::Interactions,
+            steps: 10,
+            share_embeddings: None,
+            add_last_item: None,
+            projection: None,
+            sampled_negatives: None,
+            config: None,
+            recipe: None,
+            key: None,
+            dim: None,
+            optimizer: None,
+            lr: None,
+            batch_size: None,
+            epochs: None,
+            seed: None,
+            temperature: None,
+            logq: None,
+            remove_accidental_hits: None,
+            hard_negatives: None,
+            l2: None,
+            normalize: None,
+            features: None,
+            movielens_dir: None,
+            layers: None,
+            reduction: None,
+            precision: None,
+        }
+    }
+}
+
+/// The feature configuration of a feature model and the attribute tables its towers read.
+#[derive(Debug, Clone)]
+pub struct FeatureData {
+    /// The towers' features and layers.
+    pub config: FeatureConfig,
+    /// User attributes (query tower).
+    pub users: Option<AttributeTable>,
+    /// Item attributes (candidate tower).
+    pub items: Option<AttributeTable>,
+}
+
+fn set<T>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
+impl TrainOptions {
+    /// The recipe: `recipe`, else `tfrs` when `optimizer` is `adagrad`, else `towers`.
+    pub fn recipe(&self) -> Recipe {
+        match (self.recipe, self.optimizer) {
+            (Some(r), _) => r,
+            (None, Some(OptimizerKind::Adagrad)) => Recipe::Tfrs,
+            _ => Recipe::Towers,
+        }
+    }
+
+    /// The model kind: `task`, a feature model when `features` is given.
+    pub fn kind(&self) -> Result<ModelKind> {
+        match (self.task, &self.features) {
+            (ModelKind::Retrieval | ModelKind::Features, Some(_)) => Ok(ModelKind::Features),
+            (ModelKind::Features, None) => Err(Error::Config("--task features needs --features".into())),
+            (_, Some(_)) => Err(Error::Config("--features is for --task retrieval".into())),
+            (kind, None) => Ok(kind),
+        }
+    }
+
+    /// The model's kind and settings: the recipe's, then the options given; `features` is the
+    /// feature configuration of a feature model ([`TrainOptions::read_features`]).
+    pub fn spec(&self, features: Option<FeatureConfig>) -> Result<ModelSpec> {
+        let mut spec = match features {
+            Some(f) => ModelSpec::Features(f),
+            None => ModelSpec::defaults(self.kind()?, self.recipe()),
+        };
+        if let ModelSpec::Sequential(s) = &mut spec {
+            *s = SequenceConfig { format: self.train_format, steps: self.steps, ..*s };
+            set(&mut s.share_embeddings, self.share_embeddings);
+            set(&mut s.add_last_item, self.add_last_item);
+            set(&mut s.projection, self.projection);
+            set(&mut s.sampled_negatives, self.sampled_negatives);
+        }
+        if let Some(l) = &self.layers {
+            spec.set_layers(l.clone())?;
+        }
+        Ok(spec)
+    }
+
+    /// The configuration: `config` or the recipe's defaults for the kind, then every option given.
+    pub fn config(&self) -> Result<TrainConfig> {
+        let mut c: TrainConfig = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
+            }
+            None => TrainConfig::defaults(self.kind()?, self.recipe()),
+        };
+        if let Some(kind) = self.optimizer.filter(|&k| k != c.optimizer.kind) {
+            c.optimizer = match kind {
+                OptimizerKind::Adam => OptimizerConfig::default(),
+                OptimizerKind::Adagrad => OptimizerConfig::adagrad(),
+            };
+        }
+        set(&mut c.key, self.key);
+        set(&mut c.normalization, self.normalize);
+        set(&mut c.retrieval.reduction, self.reduction);
+        set(&mut c.retrieval.precision, self.precision);
+        set(&mut c.optimizer.learning_rate, self.lr);
+        set(&mut c.dim, self.dim);
+        set(&mut c.l2, self.l2);
+        set(&mut c.batch_size, self.batch_size);
+        set(&mut c.epochs, self.epochs);
+        set(&mut c.seed, self.seed);
+        set(&mut c.retrieval.temperature, self.temperature);
+        set(&mut c.retrieval.logq_correction, self.logq);
+        set(&mut c.retrieval.remove_accidental_hits, self.remove_accidental_hits);
+        if self.hard_negatives.is_some() {
+            c.retrieval.hard_negatives = self.hard_negatives;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// The feature data `features` names, if any: `movielens` (read from `movielens_dir`, else
+    /// from `default_movielens`) or a TOML feature configuration and the tables it names.
+    pub fn read_features(&self, default_movielens: Option<PathBuf>) -> Result<Option<FeatureData>> {
+        let Some(name) = &self.features else { return Ok(None) };
+        if name == "movielens" {
+            let dir = self.movielens_dir.clone().or(default_movielens).ok_or_else(|| {
+                Error::Config("--features movielens needs --movielens-dir (the folder with u.user and u.item)".into())
+            })?;
+            if !is_movielens(&dir) {
+                return Err(Error::Config(format!("{}: no u.user and u.item here (--movielens-dir)", dir.display())));
+            }
+            let ml = MovieLens::load(&dir)?;
+            return Ok(Some(FeatureData {
+                config: FeatureConfig::movielens(),
+                users: Some(AttributeTable::movielens_users(&ml)),
+                items: Some(AttributeTable::movielens_items(&ml)),
+            }));
+        }
+        let config = FeatureConfig::load(name)?;
+        let users = config.query.table.as_ref().map(AttributeTable::read).transpose()?;
+        let items = config.candidate.table.as_ref().map(AttributeTable::read).transpose()?;
+        Ok(Some(FeatureData { config, users, items }))
+    }
+}
+
+fn is_movielens(dir: &Path) -> bool {
+    dir.join("u.user").is_file() && dir.join("u.item").is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_values_as_the_cli_gives_them() {
+        let o: TrainOptions = serde_json::from_str(
+            r#"{"task": "sequential", "train_format": "retailrocket-events", "optimizer": "adagrad", "epochs": 2,
+                "normalize": "batch-norm", "layers": [8]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (o.task, o.train_format, o.recipe()),
+            (ModelKind::Sequential, InputFormat::RetailrocketEvents, Recipe::Tfrs)
+        );
+        assert_eq!(o.normalize, Some(Normalization::BatchNorm));
+        assert_eq!(o.config().unwrap().epochs, 2);
+        assert!(o.spec(None).is_err(), "layers are not for sequential models");
+        let e = serde_json::from_str::<TrainOptions>(r#"{"epoch": 2}"#).unwrap_err().to_string();
+        assert!(e.contains("unknown field `epoch`") && e.contains("epochs"), "{e}");
+        let d = TrainOptions::default();
+        assert_eq!((d.kind().unwrap(), d.config().unwrap()), (ModelKind::Retrieval, TrainConfig::default()));
+        let f = TrainOptions { task: ModelKind::Features, ..Default::default() };
+        assert!(f.kind().is_err() && f.read_features(None).unwrap().is_none());
+    }
+}

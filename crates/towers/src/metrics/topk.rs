@@ -204,15 +204,22 @@ mod tests {
     /// [`Ranker`] reused across batches.
     #[test]
     fn ranks_match_the_definition() {
-        let mut rng = crate::rng::Rng::new(3);
+        // a local xorshift: metrics sit below `rng` (see ARCHITECTURE.md)
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut below = |k: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % k as u64) as usize
+        };
         let (nq, n, dim) = (50, 700, 8);
-        let q: Vec<f32> = (0..nq * dim).map(|_| (rng.below(7) as f32 - 3.0) * 0.5).collect();
-        let c: Vec<f32> = (0..n * dim).map(|_| (rng.below(7) as f32 - 3.0) * 0.5).collect();
-        let pairs: Vec<(u32, u32)> = (0..120).map(|i| ((i % nq) as u32, rng.below(n + 5) as u32)).collect();
+        let q: Vec<f32> = (0..nq * dim).map(|_| (below(7) as f32 - 3.0) * 0.5).collect();
+        let c: Vec<f32> = (0..n * dim).map(|_| (below(7) as f32 - 3.0) * 0.5).collect();
+        let pairs: Vec<(u32, u32)> = (0..120).map(|i| ((i % nq) as u32, below(n + 5) as u32)).collect();
         // each query's excluded rows: sorted, distinct
         let lists: Vec<Vec<u32>> = (0..nq)
             .map(|_| {
-                let mut l: Vec<u32> = (0..rng.below(20)).map(|_| rng.below(n) as u32).collect();
+                let mut l: Vec<u32> = (0..below(20)).map(|_| below(n) as u32).collect();
                 l.sort_unstable();
                 l.dedup();
                 l

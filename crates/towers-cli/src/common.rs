@@ -9,7 +9,8 @@ use towers::{Error, ErrorKind, Evaluation};
 
 /// Exit status for an error: 1 I/O, 2 bad usage (an option, a configuration, a request the
 /// model cannot serve), 3 bad input data, 4 a missing, corrupt or incompatible model directory,
-/// 5 an internal error, 130 interrupted.
+/// 5 an internal error, 75 a model directory held or changed by another writer (try again), 130
+/// interrupted.
 pub fn exit_code(e: &Error) -> u8 {
     match e.kind() {
         ErrorKind::Io => 1,
@@ -17,6 +18,7 @@ pub fn exit_code(e: &Error) -> u8 {
         ErrorKind::Input => 3,
         ErrorKind::Artifact => 4,
         ErrorKind::Internal => 5,
+        ErrorKind::Busy => 75,
         ErrorKind::Interrupted => 130,
     }
 }
@@ -72,6 +74,14 @@ impl TableArgs {
     /// Reads an interaction table.
     pub fn read(&self, path: &Path) -> towers::Result<Interactions> {
         Interactions::read(path, &self.format()?)
+    }
+}
+
+/// Takes the write lock of a model directory: at once, or waiting for its holder with `wait`.
+pub fn lock_model_dir(dir: &Path, wait: bool) -> towers::Result<towers::artifact::DirLock> {
+    match wait {
+        true => towers::artifact::DirLock::wait(dir),
+        false => towers::artifact::DirLock::acquire(dir),
     }
 }
 

@@ -52,6 +52,9 @@ pub struct BuildArgs {
     /// Seed of the k-means sample and initial centroids.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// If another process is writing the model directory, wait for it instead of failing.
+    #[arg(long)]
+    pub wait: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -64,10 +67,11 @@ pub fn run(a: Args) -> towers::Result<()> {
 }
 
 fn build(a: BuildArgs) -> towers::Result<()> {
+    let lock = crate::common::lock_model_dir(&a.model, a.wait)?;
     let mut model = Artifact::load(&a.model)?;
     if a.kind == Kind::Exact {
         let had = model.approximate.take().is_some();
-        model.save(&a.model)?;
+        model.save_locked(&lock)?;
         if a.json {
             return print_json(&json!({ "kind": "exact", "removed": had }));
         }
@@ -91,7 +95,7 @@ fn build(a: BuildArgs) -> towers::Result<()> {
         ..Default::default()
     };
     let built = build_index(&mut model, &params, &mut crate::progress::Bar::new(!a.json))?.clone();
-    model.save(&a.model)?;
+    model.save_locked(&lock)?;
     let ix = &built.index;
     if a.json {
         return print_json(&json!({

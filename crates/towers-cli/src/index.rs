@@ -37,17 +37,17 @@ pub struct BuildArgs {
     /// Index kind.
     #[arg(long, value_enum, default_value = "ivf")]
     pub kind: Kind,
-    /// Lists (default min(4·√candidates, candidates / 32)).
-    #[arg(long)]
+    /// Lists, 1..=1000000 (default min(4·√candidates, candidates / 32)).
+    #[arg(long, value_parser = count(1_000_000))]
     pub nlist: Option<usize>,
-    /// Lists scanned per query (default 22% of nlist).
-    #[arg(long)]
+    /// Lists scanned per query, 1..=1000000 (default 22% of nlist; at most nlist).
+    #[arg(long, value_parser = count(1_000_000))]
     pub nprobe: Option<usize>,
-    /// Candidates re-scored exactly per query (default 300).
-    #[arg(long)]
+    /// Candidates re-scored exactly per query, 1..=1000000 (default 300; at most the candidates).
+    #[arg(long, value_parser = count(1_000_000))]
     pub reorder: Option<usize>,
-    /// k-means iterations.
-    #[arg(long, default_value_t = 10)]
+    /// k-means iterations, 1..=1000.
+    #[arg(long, default_value_t = 10, value_parser = count(1000))]
     pub iterations: usize,
     /// Seed of the k-means sample and initial centroids.
     #[arg(long, default_value_t = 42)]
@@ -58,6 +58,11 @@ pub struct BuildArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A count option in `1..=max`: 0 or more is a usage error (exit 2), not a silent default.
+fn count(max: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=max)
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
@@ -75,10 +80,10 @@ fn build(a: BuildArgs) -> towers::Result<()> {
         if a.json {
             return print_json(&json!({ "kind": "exact", "removed": had }));
         }
-        println!(
+        crate::outln!(
             "{}: queries use the exact index",
             if had { "approximate index removed" } else { "no approximate index" }
-        );
+        )?;
         return Ok(());
     }
     if a.kind == Kind::Hnsw && !a.json {
@@ -104,7 +109,7 @@ fn build(a: BuildArgs) -> towers::Result<()> {
             "build_s": built.build_s, "recall_10": built.recall_10, "recall_queries": built.recall_queries,
         }));
     }
-    println!(
+    crate::outln!(
         "IVF index over {} candidates (nlist {}, nprobe {}, reorder {}) built in {:.2} s; recall@10 against the exact index: {:.4} on {} queries; saved in {}",
         ix.len(),
         ix.nlist(),
@@ -114,6 +119,6 @@ fn build(a: BuildArgs) -> towers::Result<()> {
         built.recall_10,
         built.recall_queries,
         a.model.display()
-    );
+    )?;
     Ok(())
 }

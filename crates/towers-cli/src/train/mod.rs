@@ -80,21 +80,21 @@ fn report(a: &Args, model: &Artifact, evaluation: Option<&Evaluation>) -> towers
             .validation
             .map(|m| format!("  test top-10 {:.4} top-100 {:.4} MRR@20 {:.4}", m.top_10, m.top_100, m.mrr_20))
             .unwrap_or_default();
-        println!("epoch {:>3}  loss {:>12.4}  {:>7.3} s{val}", e.epoch, e.loss, e.seconds);
+        crate::outln!("epoch {:>3}  loss {:>12.4}  {:>7.3} s{val}", e.epoch, e.loss, e.seconds)?;
     }
     let s = &model.summary;
-    println!(
+    crate::outln!(
         "trained on {} examples in {:.2} s ({:.0} examples/s; peak memory {:.0} MB)",
         s.n_train,
         s.train_s,
         s.examples_per_s,
         crate::common::max_rss_mb()
-    );
+    )?;
     if let Some(e) = evaluation {
-        print_evaluation(e);
+        print_evaluation(e)?;
     }
     if let Some(out) = &a.out {
-        println!("model written to {} (training curve: history.svg)", out.display());
+        crate::outln!("model written to {} (training curve: history.svg)", out.display())?;
     }
     Ok(())
 }

@@ -104,8 +104,9 @@ pub struct Artifact {
     pub history: History,
     /// Training figures.
     pub summary: TrainSummary,
-    /// Where it was loaded from, to refuse to overwrite a newer model there.
-    pub(crate) origin: Option<Origin>,
+    /// The directory it was last loaded from or saved to, to refuse to overwrite a newer model
+    /// that another process saved there since.
+    pub(crate) origin: std::sync::Mutex<Option<Origin>>,
 }
 
 /// The directory a model was loaded from and the checksum of its manifest then.
@@ -162,11 +163,12 @@ impl Artifact {
     }
 
     /// Writes the directory `lock` holds, replacing it with no moment at which it is missing or
-    /// half-written. A model loaded from that directory is not written over a newer one that
-    /// another process saved there since ([`Error::Busy`]).
+    /// half-written. A model loaded from (or saved to) that directory is not written over a
+    /// newer one that another process saved there since ([`Error::Busy`]).
     pub fn save_locked(&self, lock: &DirLock) -> Result<()> {
         let dir = lock.dir();
-        if let Some(o) = &self.origin {
+        let mut origin = self.origin.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(o) = origin.as_ref() {
             let now = std::fs::read(dir.join("manifest.json")).map(|b| dir::sha256_hex(&b)).ok();
             if dir.canonicalize().ok().as_ref() == Some(&o.dir) && now.as_ref() != Some(&o.manifest) {
                 return Err(Error::Busy {
@@ -202,7 +204,10 @@ impl Artifact {
         }
         let mut manifest = self.manifest();
         manifest.files = files.files.clone();
-        files.commit("manifest.json", &json(&manifest)?)
+        let bytes = json(&manifest)?;
+        files.commit("manifest.json", &bytes)?;
+        *origin = dir.canonicalize().ok().map(|dir| Origin { dir, manifest: dir::sha256_hex(&bytes) });
+        Ok(())
     }
 
     /// Loads a model directory, verifying its format version and every file's checksum.
@@ -239,6 +244,9 @@ impl Artifact {
         if query_vocab.rows() != shape.queries || items.len() != shape.candidates {
             return Err(bad("vocabulary sizes do not match the manifest".into()));
         }
+        if items.titles.len() != items.ids.len() || items.rows.values().any(|&r| r == 0 || r as usize >= items.len()) {
+            return Err(bad("items.json: titles or item rows out of range".into()));
+        }
         let wbytes = file("weights.safetensors")?;
         let mut weights = TensorReader::parse(&dir.join("weights.safetensors"), &wbytes)?;
         for (key, value) in read.weights_meta {
@@ -252,7 +260,9 @@ impl Artifact {
         let it = TensorReader::parse(&dir.join("interactions.safetensors"), &ibytes)?;
         let seen =
             Seen { offsets: it.u32("seen.offsets", Some(shape.queries + 1))?, items: it.u32("seen.items", None)? };
-        if seen.offsets.last().copied() != Some(seen.items.len() as u32)
+        if seen.offsets.first() != Some(&0)
+            || seen.offsets.windows(2).any(|w| w[0] > w[1])
+            || seen.offsets.last().copied() != Some(seen.items.len() as u32)
             || seen.items.iter().any(|&c| c as usize >= shape.candidates)
         {
             return Err(bad("interactions.safetensors: inconsistent seen-item index".into()));
@@ -291,7 +301,7 @@ impl Artifact {
             popularity,
             history,
             summary: m.training,
-            origin,
+            origin: origin.into(),
         })
     }
 }

@@ -197,3 +197,49 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+/// Any request body or query string gets an answer with a status and, for an error, the JSON
+/// error body; the server stays up.
+#[test]
+fn any_request_json_or_query_is_answered() {
+    use proptest::prelude::*;
+    let f = Fixture::new("hard-http");
+    assert!(train(&f, "m", &["--epochs", "1"]).status.success());
+    let s = common::server::Server::start(&f.path("m"));
+    let value = prop_oneof![
+        Just("1".to_string()),
+        Just("\"7\"".to_string()),
+        Just("null".to_string()),
+        Just("-1".to_string()),
+        Just("1e400".to_string()),
+        Just("[\"1\", 2, null]".to_string()),
+        Just("true".to_string()),
+        "\"[a-z0-9]{0,6}\"",
+        "[0-9]{1,25}",
+    ];
+    let field = (prop_oneof![Just("user"), Just("history"), Just("k"), Just("exclude_seen"), Just("x")], value);
+    let body = prop_oneof![
+        proptest::collection::vec(field, 0..5).prop_map(|fs| {
+            let inner: Vec<String> = fs.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            format!("{{{}}}", inner.join(", ")).into_bytes()
+        }),
+        proptest::collection::vec(any::<u8>(), 0..64),
+    ];
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 200, ..ProptestConfig::default() });
+    runner
+        .run(&(body, "[a-z_=&%0-9]{0,30}"), |(body, query)| {
+            for (status, text) in [
+                s.request("POST", "/v1/recommend", Some(&body)),
+                s.request("GET", &format!("/v1/recommend?{query}"), None),
+                s.request("GET", &format!("/v1/similar?{query}"), None),
+            ] {
+                prop_assert!(status == 200 || (400..500).contains(&status), "{status} {text}");
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+                prop_assert!(status == 200 || v["error"]["status"] == status, "{text}");
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(s.get_json("/healthz").0, 200);
+}

@@ -54,25 +54,6 @@ pub(crate) fn csv_reader(text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
         .from_reader(text.as_bytes())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn latin1_fallback_gives_utf8() {
-        let dir = std::env::temp_dir().join(format!("towers-text-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("items.txt");
-        std::fs::write(&p, b"1|Les Mis\xe9rables (1995)|x\n").unwrap();
-        assert!(read_text(&p).unwrap().contains("Misérables"));
-        std::fs::write(&p, "1|Misérables\n").unwrap();
-        assert!(read_text(&p).unwrap().contains("Misérables"));
-        assert_eq!(guess_delimiter(&p, "1|a|b"), b'|');
-        assert_eq!(guess_delimiter(Path::new("x.csv"), "1\t2"), b',');
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
 /// A reader that refuses lines longer than `max` bytes.
 pub(crate) struct LineLimit<R> {
     inner: R,
@@ -101,5 +82,24 @@ impl<R: Read> Read for LineLimit<R> {
             }
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_fallback_gives_utf8() {
+        let dir = std::env::temp_dir().join(format!("towers-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("items.txt");
+        std::fs::write(&p, b"1|Les Mis\xe9rables (1995)|x\n").unwrap();
+        assert!(read_text(&p).unwrap().contains("Misérables"));
+        std::fs::write(&p, "1|Misérables\n").unwrap();
+        assert!(read_text(&p).unwrap().contains("Misérables"));
+        assert_eq!(guess_delimiter(&p, "1|a|b"), b'|');
+        assert_eq!(guess_delimiter(Path::new("x.csv"), "1\t2"), b',');
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -145,7 +145,7 @@ impl IvfIndex {
     /// into its nearest list, then the residual quantiser. Deterministic for a given seed
     /// (whatever the thread count).
     pub fn build(vectors: &[f32], dim: usize, params: &IvfParams, observer: &mut dyn Observer) -> Result<IvfIndex> {
-        if dim == 0 || vectors.len() % dim != 0 {
+        if dim == 0 || !vectors.len().is_multiple_of(dim) {
             return Err(Error::Data("vectors must be a whole number of rows of width dim".into()));
         }
         let n = vectors.len() / dim;

@@ -68,7 +68,7 @@ impl IvfIndex {
     /// of the block that probes it; each query's answer is the one it gets alone.
     pub fn search_batch_with(&self, queries: &[f32], k: usize, filters: &[Filter], nprobe: usize) -> Vec<Vec<Scored>> {
         const QUERIES: usize = 64;
-        assert!(queries.len() % self.dim == 0, "queries must be rows of width dim");
+        assert!(queries.len().is_multiple_of(self.dim), "queries must be rows of width dim");
         let (d, nlist) = (self.dim, self.nlist());
         let filter = |i: usize| match filters.len() {
             0 => Filter::default(),

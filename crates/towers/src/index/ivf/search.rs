@@ -139,7 +139,7 @@ struct Search<'a> {
 
 impl<'a> Search<'a> {
     fn new(ivf: &'a IvfIndex, query: &'a [f32], k: usize, filter: &'a Filter<'a>) -> Search<'a> {
-        let keep = ivf.reorder.max(k).max(1);
+        let keep = ivf.reorder.max(k).clamp(1, ivf.len().max(1));
         let lut = ivf.pq.lut(query);
         Search { ivf, query, filter, k, lut, keep, cand: Vec::with_capacity(2 * keep), worst: f32::NEG_INFINITY }
     }

@@ -51,7 +51,7 @@ pub fn train(
 }
 
 /// The feature configuration and attribute tables (users, items) named by `--features`.
-fn read_features(
+pub(super) fn read_features(
     name: &str,
     movielens: Option<PathBuf>,
 ) -> towers::Result<(FeatureConfig, Option<AttributeTable>, Option<AttributeTable>)> {

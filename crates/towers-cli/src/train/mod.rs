@@ -2,6 +2,7 @@
 //! runner for each kind of training data.
 
 mod interactions;
+mod pipeline;
 mod sequences;
 
 use crate::common::{TableArgs, print_evaluation, print_json};
@@ -9,17 +10,49 @@ use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::config::{OptimizerConfig, OptimizerKind};
 use towers::data::{CandidateKey, Catalog, InputFormat};
-use towers::model::{FeatureConfig, Normalization, SequenceConfig};
-use towers::task::Reduction;
-use towers::{Artifact, Error, Evaluation, ModelKind, ModelSpec, Recipe, TrainConfig};
+use towers::model::{FeatureConfig, Normalization, RankerKind, SequenceConfig, Structure};
+use towers::task::{RankingLoss, Reduction};
+use towers::{Artifact, Error, Evaluation, ModelKind, ModelSpec, Recipe, Task, TrainConfig};
 
 /// Options of `towers train`. Unset options take the value of `--config`, else of the recipe:
 /// `--recipe`, or `tfrs` when `--optimizer adagrad` is given, else `towers` (see the README).
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// What the model is (with --features, retrieval trains a feature model).
+    /// What the model is (with --features, retrieval trains a feature model); `pipeline`: a
+    /// retriever, a ranker on its hard negatives and post-ranking rules in one directory.
     #[arg(long, value_enum, default_value = "retrieval")]
-    pub task: ModelKind,
+    pub task: Task,
+    /// Ranking: the network, an MLP or a deep & cross network (DCN-v2).
+    #[arg(long, value_enum)]
+    pub ranker: Option<RankerKind>,
+    /// DCN: number of cross layers (default 1).
+    #[arg(long)]
+    pub cross_layers: Option<usize>,
+    /// DCN: low-rank cross matrices of this rank (TFRS projection_dim; default: full rank).
+    #[arg(long)]
+    pub projection_dim: Option<usize>,
+    /// DCN: the dense layers after the cross layers (stacked) or beside them (parallel).
+    #[arg(long, value_enum)]
+    pub structure: Option<Structure>,
+    /// Ranking: the loss: mse (pointwise), hinge or logistic (pairwise), listmle or approx-ndcg
+    /// (listwise, over lists of each user's rated items).
+    #[arg(long, value_enum)]
+    pub loss: Option<RankingLoss>,
+    /// Ranking with a pairwise or listwise loss: items per list (default 10).
+    #[arg(long)]
+    pub list_size: Option<usize>,
+    /// Multitask: weight of the retrieval loss (default 1).
+    #[arg(long)]
+    pub retrieval_weight: Option<f32>,
+    /// Multitask: weight of the rating loss (default 1).
+    #[arg(long)]
+    pub rating_weight: Option<f32>,
+    /// Pipeline: candidates the retriever hands to the ranker (default 100).
+    #[arg(long)]
+    pub retrieve: Option<usize>,
+    /// Pipeline: the diversity (MMR λ in [0, 1]) served by default (default 0).
+    #[arg(long)]
+    pub diversity: Option<f32>,
     /// Training data: interactions (CSV/TSV), or sequences for --task sequential.
     #[arg(long)]
     pub train: PathBuf,
@@ -142,20 +175,80 @@ impl Args {
 
     /// The model kind: `--task`, a feature model when `--features` is given.
     fn kind(&self) -> towers::Result<ModelKind> {
-        match (self.task, &self.features) {
+        let Task::Model(task) = self.task else {
+            return Err(Error::Config("--task pipeline trains two models: it has no one model kind".into()));
+        };
+        match (task, &self.features) {
             (ModelKind::Retrieval | ModelKind::Features, Some(_)) => Ok(ModelKind::Features),
             (ModelKind::Features, None) => Err(Error::Config("--task features needs --features".into())),
-            (_, Some(_)) => Err(Error::Config("--features is for --task retrieval".into())),
+            (ModelKind::Ranking, Some(_)) => Ok(ModelKind::Ranking),
+            (_, Some(_)) => Err(Error::Config("--features is for --task retrieval, ranking and pipeline".into())),
             (kind, None) => Ok(kind),
         }
     }
 
+    /// Options that only some tasks read, given to another: an error naming the option.
+    fn check_task_options(&self) -> towers::Result<()> {
+        let kind = match self.task {
+            Task::Pipeline => None,
+            Task::Model(_) => Some(self.kind()?),
+        };
+        let ranking = [
+            ("--ranker", self.ranker.is_some()),
+            ("--cross-layers", self.cross_layers.is_some()),
+            ("--projection-dim", self.projection_dim.is_some()),
+            ("--structure", self.structure.is_some()),
+            ("--loss", self.loss.is_some()),
+            ("--list-size", self.list_size.is_some()),
+        ];
+        let multitask = [
+            ("--retrieval-weight", self.retrieval_weight.is_some()),
+            ("--rating-weight", self.rating_weight.is_some()),
+        ];
+        let pipeline = [("--retrieve", self.retrieve.is_some()), ("--diversity", self.diversity.is_some())];
+        for (group, task, options) in
+            [("ranking", ModelKind::Ranking, &ranking[..]), ("multitask", ModelKind::Multitask, &multitask[..])]
+        {
+            if let Some((name, _)) = options.iter().find(|o| o.1).filter(|_| kind != Some(task)) {
+                return Err(Error::Config(format!("{name} is for --task {group}")));
+            }
+        }
+        if let Some((name, _)) = pipeline.iter().find(|o| o.1).filter(|_| kind.is_some()) {
+            return Err(Error::Config(format!("{name} is for --task pipeline")));
+        }
+        let dcn = self.cross_layers.is_some() || self.projection_dim.is_some() || self.structure.is_some();
+        if dcn && self.ranker != Some(RankerKind::Dcn) {
+            return Err(Error::Config("--cross-layers, --projection-dim and --structure are for --ranker dcn".into()));
+        }
+        Ok(())
+    }
+
     /// The model's kind and settings: the recipe's, then the options given.
     pub fn spec(&self, features: Option<FeatureConfig>) -> towers::Result<ModelSpec> {
+        self.check_task_options()?;
         let mut spec = match features {
+            Some(f) if self.kind()? == ModelKind::Ranking => {
+                let mut s = towers::model::RankingSpec::default();
+                s.features = Some(f.attributes_only());
+                ModelSpec::Ranking(s)
+            }
             Some(f) => ModelSpec::Features(f),
             None => ModelSpec::defaults(self.kind()?, self.recipe()),
         };
+        if let ModelSpec::Ranking(r) = &mut spec {
+            set(&mut r.ranker, self.ranker);
+            set(&mut r.cross.layers, self.cross_layers);
+            if self.projection_dim.is_some() {
+                r.cross.projection_dim = self.projection_dim;
+            }
+            set(&mut r.cross.structure, self.structure);
+            set(&mut r.loss, self.loss);
+            set(&mut r.list_size, self.list_size);
+        }
+        if let ModelSpec::Multitask(m) = &mut spec {
+            set(&mut m.retrieval_weight, self.retrieval_weight);
+            set(&mut m.rating_weight, self.rating_weight);
+        }
         if let ModelSpec::Sequential(s) = &mut spec {
             *s = SequenceConfig { format: self.train_format, steps: self.steps, ..*s };
             set(&mut s.share_embeddings, self.share_embeddings);
@@ -205,6 +298,10 @@ impl Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
+    if a.task == Task::Pipeline {
+        a.check_task_options()?;
+        return pipeline::train(&a);
+    }
     let config = a.config()?;
     let catalog = a.items.as_ref().map(Catalog::read).transpose()?;
     let (model, evaluation) = match a.kind()? {

@@ -13,6 +13,7 @@
 //! candidates.safetensors   precomputed candidate embeddings
 //! interactions.safetensors what each user saw in training (CSR) and item popularity
 //! history.json/.csv/.svg   per-epoch training history and its plot
+//! feature_crossing.json/.svg  a DCN's feature-pair crossing norms and their heat map
 //! index.ivf.safetensors    optional approximate index (`towers index build`)
 //! ```
 //! Saving writes a temporary sibling directory and renames it into place, so a reader never
@@ -163,6 +164,10 @@ impl Artifact {
         files.push(("history.json", self.history.to_json()?.into_bytes()));
         files.push(("history.csv", self.history.to_csv().into_bytes()));
         files.push(("history.svg", self.history.to_svg().into_bytes()));
+        if let Some(c) = self.model.feature_crossing() {
+            files.push(("feature_crossing.json", json(&c)?));
+            files.push(("feature_crossing.svg", c.to_svg().into_bytes()));
+        }
         if let Some(a) = &self.approximate {
             let mut w = TensorWriter::default();
             a.index.write(&mut w)?;

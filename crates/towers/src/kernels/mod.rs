@@ -2,6 +2,7 @@
 //! tables with row-sparse optimizer updates, the fused in-batch softmax loss, and blocked
 //! exact top-k scoring. Plain `f32` slices in and out, row-major, no framework types.
 
+pub mod cross;
 pub mod dense;
 pub mod fastscan;
 pub mod gru;

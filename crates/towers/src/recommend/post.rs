@@ -46,7 +46,9 @@ fn default_boost_weight() -> f32 {
 pub struct PostRanking {
     /// Maximal marginal relevance λ in `[0, 1]`: each next item maximises
     /// `(1 − λ)·relevance − λ·(its largest cosine similarity to the items already chosen)`, the
-    /// relevance being the ranker's score scaled to `[0, 1]` over the candidates. 0: by score.
+    /// relevance being `1 − rank/n` in the ranker's order of the `n` candidates (free of the
+    /// ranker's score scale), the similarity that of the candidates' embeddings once their mean
+    /// direction (which they share with the user) is removed. 0: by score.
     pub diversity: f32,
     /// Caps per attribute value.
     pub caps: Vec<Cap>,
@@ -196,11 +198,11 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
         return Ok(c);
     }
     let n = c.len();
-    let (lo, hi) = c.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| (lo.min(s.score), hi.max(s.score)));
     let rel: Vec<f32> = c
         .iter()
-        .map(|s| {
-            let r = if hi > lo { (s.score - lo) / (hi - lo) } else { 1.0 };
+        .enumerate()
+        .map(|(pos, s)| {
+            let r = 1.0 - pos as f32 / n as f32;
             r + if scene.boost.binary_search(&s.id).is_ok() { post.boost_weight } else { 0.0 }
         })
         .collect();
@@ -221,6 +223,18 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
                 .ok_or_else(|| Error::Data(format!("item row {} has no embedding", s.id)))?;
             let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
             u.extend(row.iter().map(|x| if norm > 0.0 { x / norm } else { 0.0 }));
+        }
+        // the candidates share the user's direction: similarity is measured without it
+        {
+            let mut mean = vec![0f32; d];
+            u.chunks_exact(d).for_each(|r| r.iter().zip(mean.iter_mut()).for_each(|(x, m)| *m += x / n as f32));
+            u.chunks_exact_mut(d).for_each(|r| {
+                r.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
+                let nn = r.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if nn > 0.0 {
+                    r.iter_mut().for_each(|x| *x /= nn);
+                }
+            });
         }
         u
     } else {

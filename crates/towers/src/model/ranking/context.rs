@@ -3,6 +3,7 @@
 //! item was interacted with against when the user was active, how the item's attributes match
 //! the user's history). A ranker reads them to reorder the retriever's candidates.
 
+use super::cooccurrence;
 use crate::data::features::{AttributeTable, Bags, FeatureSpec, encode_feature};
 use crate::kernels::matmul_abt;
 use crate::tensors::{TensorReader, TensorWriter};
@@ -14,7 +15,7 @@ pub const ACTIVE_WINDOW_S: i64 = 7 * 86_400;
 
 /// One context feature of a (user, candidate) pair; written as in the manifest
 /// (`retrieval_score`, `popularity`, `history_similarity`, `arrived_after`, `active_window`,
-/// `affinity:COLUMN`).
+/// `affinity:COLUMN`, `co_occurrence`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum ContextFeature {
@@ -34,6 +35,9 @@ pub enum ContextFeature {
     /// The cosine similarity between the candidate's values of an item attribute (e.g. its
     /// genres) and the user's profile: the values of their training items, summed.
     Affinity(String),
+    /// `ln(1 + Σ)` over the user's training items of their co-occurrence similarity with the
+    /// candidate (cosine of the items' user sets; each item's 200 nearest kept).
+    CoOccurrence,
 }
 
 impl std::fmt::Display for ContextFeature {
@@ -45,6 +49,7 @@ impl std::fmt::Display for ContextFeature {
             ContextFeature::ArrivedAfter => f.write_str("arrived_after"),
             ContextFeature::ActiveWindow => f.write_str("active_window"),
             ContextFeature::Affinity(c) => write!(f, "affinity:{c}"),
+            ContextFeature::CoOccurrence => f.write_str("co_occurrence"),
         }
     }
 }
@@ -59,12 +64,13 @@ impl std::str::FromStr for ContextFeature {
             "history_similarity" => ContextFeature::HistorySimilarity,
             "arrived_after" => ContextFeature::ArrivedAfter,
             "active_window" => ContextFeature::ActiveWindow,
+            "co_occurrence" => ContextFeature::CoOccurrence,
             _ => match s.strip_prefix("affinity:") {
                 Some(c) if !c.is_empty() => ContextFeature::Affinity(c.to_string()),
                 _ => {
                     return Err(Error::Config(format!(
                         "unknown context feature '{s}' (retrieval_score, popularity, history_similarity, \
-                         arrived_after, active_window, affinity:COLUMN)"
+                         arrived_after, active_window, affinity:COLUMN, co_occurrence)"
                     )));
                 }
             },
@@ -89,7 +95,12 @@ impl ContextFeature {
     /// The features of a pipeline's ranker by default: chosen on a validation split of the
     /// MovieLens training data (README, "The whole stack"); `affinity` for each attribute given.
     pub fn defaults(affinity: &[String], timestamps: bool) -> Vec<ContextFeature> {
-        let mut v = vec![ContextFeature::RetrievalScore, ContextFeature::Popularity, ContextFeature::HistorySimilarity];
+        let mut v = vec![
+            ContextFeature::RetrievalScore,
+            ContextFeature::Popularity,
+            ContextFeature::HistorySimilarity,
+            ContextFeature::CoOccurrence,
+        ];
         if timestamps {
             v.extend([ContextFeature::ArrivedAfter, ContextFeature::ActiveWindow]);
         }
@@ -130,6 +141,8 @@ pub struct Context {
     pub affinity: Vec<Bags>,
     /// Number of distinct values of each affinity attribute (rows of its profile).
     pub affinity_values: Vec<usize>,
+    /// Each item row's nearest items by co-occurrence, for [`ContextFeature::CoOccurrence`].
+    pub neighbours: Option<Bags>,
 }
 
 /// The training data a [`Context`] is built from, encoded against the ranker's rows.
@@ -165,6 +178,8 @@ struct ContextMeta {
     features: Vec<ContextFeature>,
     base: Option<i64>,
     affinity_values: Vec<usize>,
+    #[serde(default)]
+    neighbours: bool,
 }
 
 impl Context {
@@ -203,7 +218,10 @@ impl Context {
                 affinity_values.push(rows);
             }
         }
-        Ok(Context { features: features.to_vec(), popularity, time, affinity, affinity_values })
+        let neighbours = features
+            .contains(&ContextFeature::CoOccurrence)
+            .then(|| cooccurrence::neighbours(data.users, n_items, data.pairs, cooccurrence::NEIGHBOURS));
+        Ok(Context { features: features.to_vec(), popularity, time, affinity, affinity_values, neighbours })
     }
 
     /// Number of features.
@@ -288,6 +306,10 @@ impl Context {
                         .collect();
                     set(&values);
                 }
+                ContextFeature::CoOccurrence => {
+                    let b = self.neighbours.as_ref().ok_or_else(|| Error::Internal("no co-occurrence".into()))?;
+                    set(&cooccurrence::scores(b, history, items));
+                }
             }
         }
         Ok(out)
@@ -307,10 +329,16 @@ impl Context {
             w.u32(format!("context.affinity.{k}.rows"), &b.rows);
             w.f32(format!("context.affinity.{k}.weights"), &[b.weights.len()], &b.weights);
         }
+        if let Some(b) = &self.neighbours {
+            w.u32("context.neighbours.offsets", &b.offsets);
+            w.u32("context.neighbours.rows", &b.rows);
+            w.f32("context.neighbours.weights", &[b.weights.len()], &b.weights);
+        }
         let meta = ContextMeta {
             features: self.features.clone(),
             base: self.time.as_ref().map(|t| t.base),
             affinity_values: self.affinity_values.clone(),
+            neighbours: self.neighbours.is_some(),
         };
         w.meta("context", &meta)
     }
@@ -356,7 +384,31 @@ impl Context {
             }
             affinity.push(Bags { offsets, rows, weights });
         }
-        Ok(Context { features: meta.features, popularity, time, affinity, affinity_values: meta.affinity_values })
+        let neighbours = if meta.neighbours {
+            let offsets = r.u32("context.neighbours.offsets", Some(items + 1))?;
+            let rows = r.u32("context.neighbours.rows", None)?;
+            let weights = r.f32("context.neighbours.weights", &[rows.len()])?;
+            let ok = offsets.windows(2).all(|p| p[0] <= p[1])
+                && offsets.last() == Some(&(rows.len() as u32))
+                && rows.iter().all(|&v| (v as usize) < items);
+            if !ok {
+                return Err(r.error("context: co-occurrence neighbours outside the items"));
+            }
+            Some(Bags { offsets, rows, weights })
+        } else {
+            None
+        };
+        if neighbours.is_some() != meta.features.contains(&ContextFeature::CoOccurrence) {
+            return Err(r.error("context: metadata does not match its features"));
+        }
+        Ok(Context {
+            features: meta.features,
+            popularity,
+            time,
+            affinity,
+            affinity_values: meta.affinity_values,
+            neighbours,
+        })
     }
 }
 

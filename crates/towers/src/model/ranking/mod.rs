@@ -6,6 +6,7 @@
 //! softmax over a retriever's candidates).
 
 mod context;
+mod cooccurrence;
 mod crossing;
 mod scorer;
 mod spec;

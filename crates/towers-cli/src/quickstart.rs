@@ -4,13 +4,15 @@ use crate::common::{movielens_dir, print_evaluation};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::data::Split;
-use towers::data::movielens::MovieLens;
+use towers::data::movielens::{Download, MOVIELENS_100K_URL, MovieLens};
 use towers::{Error, ModelSpec, Query, Recommender, Request, TrainConfig, Trainer, evaluate};
 
 /// Options of `towers quickstart`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// MovieLens 100K directory (u.data, u.item, …); default $TOWERS_DATA.
+    /// MovieLens 100K directory (u.data, u.item, …); default $TOWERS_DATA, else a copy
+    /// downloaded on first use into $TOWERS_CACHE_DIR (default the platform's cache directory)
+    /// from GroupLens ($TOWERS_MOVIELENS_URL overrides the address).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Also save the model here.
@@ -22,12 +24,16 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let Some(dir) = movielens_dir(a.data.clone()) else {
-        return Err(Error::Data(format!(
-            "MovieLens 100K not found{}. Get it with:\n  curl -LO https://files.grouplens.org/datasets/movielens/ml-100k.zip && unzip ml-100k.zip\n\
-             then run `towers quickstart --data ml-100k` (or set TOWERS_DATA=ml-100k).",
-            a.data.map(|d| format!(" in {}", d.display())).unwrap_or_default()
-        )));
+    let dir = match (movielens_dir(a.data.clone()), &a.data) {
+        (Some(dir), _) => dir,
+        (None, Some(d)) => {
+            return Err(Error::Data(format!(
+                "MovieLens 100K not found in {}: no u.data and u.item there. Leave out --data to download it, or get \
+                 {MOVIELENS_100K_URL} and unzip it",
+                d.display()
+            )));
+        }
+        (None, None) => download()?,
     };
     println!("MovieLens 100K from {}", dir.display());
     let ml = MovieLens::load(&dir)?;
@@ -57,4 +63,13 @@ pub fn run(a: Args) -> towers::Result<()> {
         println!("{:>3}. {}  ({:.3})", i + 1, r.title, r.score);
     }
     Ok(())
+}
+
+/// MovieLens 100K from the cache, downloaded there on first use.
+fn download() -> towers::Result<PathBuf> {
+    let download = Download::from_env()?;
+    if !download.is_cached() {
+        eprintln!("downloading MovieLens 100K from {} into {} …", download.source(), download.dir().display());
+    }
+    download.fetch()
 }

@@ -169,6 +169,31 @@ fn quickstart_explains_where_to_get_the_data() {
 }
 
 #[test]
+fn quickstart_offline_says_so_and_caches_nothing() {
+    let cache = std::env::temp_dir().join(format!("towers-qs-offline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let o = Command::new(env!("CARGO_BIN_EXE_towers"))
+        .arg("quickstart")
+        .env_remove("TOWERS_DATA")
+        .env("TOWERS_CACHE_DIR", &cache)
+        // nothing listens on the discard port
+        .env("TOWERS_MOVIELENS_URL", "http://127.0.0.1:9/ml-100k.zip")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("could not download MovieLens 100K") && stderr(&o).contains("Offline?"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"));
+    let files = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(files, 0, "nothing cached");
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+#[test]
 fn sequential_train_evaluate_recommend() {
     let f = Fixture::new("seq");
     // sessions stepping through 20 items; the test file's last item is the target

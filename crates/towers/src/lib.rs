@@ -62,4 +62,4 @@ pub use eval::{Evaluation, evaluate};
 pub use model::{ModelKind, ModelSpec, Recipe, Task};
 pub use recommend::{Pipeline, PipelineEvaluation, evaluate_pipeline};
 pub use recommend::{Query, Recommendation, Recommendations, Recommender, Request};
-pub use train::{TrainData, Trainer};
+pub use train::{TrainData, TrainOptions, Trainer};

@@ -18,7 +18,7 @@ const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 /// What answers: one model, or a pipeline (retriever → ranker → post-ranking).
 pub enum Serving {
     /// One model.
-    Model(Recommender),
+    Model(Box<Recommender>),
     /// A pipeline directory.
     Pipeline(Box<Pipeline>),
 }
@@ -112,7 +112,7 @@ fn load(dir: &Path, exact: bool) -> towers::Result<Loaded> {
     if exact {
         recommender = recommender.exact();
     }
-    Ok(Loaded { serving: Serving::Model(recommender), name, version, saved_at, loaded_at: unix_now() })
+    Ok(Loaded { serving: Serving::Model(Box::new(recommender)), name, version, saved_at, loaded_at: unix_now() })
 }
 
 impl App {

@@ -2,7 +2,6 @@
 //! post-ranking rules served by default, written as one pipeline directory.
 
 use super::Args;
-use super::interactions::read_features;
 use crate::common::print_json;
 use crate::progress::Bar;
 use towers::data::Catalog;
@@ -13,7 +12,7 @@ use towers::{Error, evaluate_pipeline};
 /// The pipeline's configuration: `--config` (a TOML `PipelineConfig`) or the defaults, then
 /// the options given.
 fn config(a: &Args) -> towers::Result<PipelineConfig> {
-    let mut c: PipelineConfig = match &a.config {
+    let mut c: PipelineConfig = match &a.options.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
             toml::from_str(&text).map_err(|e| {
@@ -23,14 +22,14 @@ fn config(a: &Args) -> towers::Result<PipelineConfig> {
         None => PipelineConfig::default(),
     };
     let other = [
-        ("--dim", a.dim.is_some()),
-        ("--lr", a.lr.is_some()),
-        ("--epochs", a.epochs.is_some()),
-        ("--batch-size", a.batch_size.is_some()),
-        ("--optimizer", a.optimizer.is_some()),
-        ("--layers", a.layers.is_some()),
+        ("--dim", a.options.dim.is_some()),
+        ("--lr", a.options.lr.is_some()),
+        ("--epochs", a.options.epochs.is_some()),
+        ("--batch-size", a.options.batch_size.is_some()),
+        ("--optimizer", a.options.optimizer.is_some()),
+        ("--layers", a.options.layers.is_some()),
         ("--split", a.split.is_some()),
-        ("--recipe", a.recipe.is_some()),
+        ("--recipe", a.options.recipe.is_some()),
     ];
     if let Some((name, _)) = other.iter().find(|o| o.1) {
         return Err(Error::Config(format!(
@@ -38,14 +37,14 @@ fn config(a: &Args) -> towers::Result<PipelineConfig> {
              [ranker] tables, see the README)"
         )));
     }
-    if let Some(s) = a.seed {
+    if let Some(s) = a.options.seed {
         c.retriever.seed = s;
         c.ranker.seed = s;
     }
-    if let Some(r) = a.retrieve {
+    if let Some(r) = a.options.retrieve {
         c.retrieve = r;
     }
-    if let Some(d) = a.diversity {
+    if let Some(d) = a.options.diversity {
         c.post.diversity = d;
     }
     c.validate()?;
@@ -57,14 +56,16 @@ pub fn train(a: &Args) -> towers::Result<()> {
     let config = config(a)?;
     let catalog = a.items.as_ref().map(Catalog::read).transpose()?;
     let train = a.table.read(&a.train)?;
-    let features = a.features.as_deref().map(|f| read_features(f, a.movielens_dir.clone())).transpose()?;
+    let features = a.options.read_features(crate::common::movielens_dir(None))?;
     let mut bar = Bar::new(!a.json);
     let mut trainer = PipelineTrainer::new(config).observer(&mut bar);
     if let Some(c) = &catalog {
         trainer = trainer.catalog(c);
     }
-    if let Some((f, _, Some(items))) = &features {
-        trainer = trainer.item_attributes(items, f);
+    if let Some(f) = &features {
+        if let Some(items) = &f.items {
+            trainer = trainer.item_attributes(items, &f.config);
+        }
     }
     let pipeline: Pipeline = trainer.fit(&train)?;
     if let Some(out) = &a.out {

@@ -13,7 +13,7 @@ pub fn train(
     catalog: Option<&Catalog>,
 ) -> towers::Result<(Artifact, Option<Evaluation>)> {
     let table = a.table.format()?;
-    let format = a.train_format;
+    let format = a.options.train_format;
     let read = match (format, a.split.as_deref()) {
         (InputFormat::Interactions, Some("last")) => {
             let (train, test) = format.read_sequences(&a.train, &table)?.sequences.hold_out_last();
@@ -33,7 +33,7 @@ pub fn train(
         None => read.held_out,
     };
     let mut bar = Bar::new(!a.json);
-    let mut trainer = Trainer::new(a.spec(None)?).config(config).observer(&mut bar);
+    let mut trainer = Trainer::new(a.options.spec(None)?).config(config).observer(&mut bar);
     if let Some(c) = catalog {
         trainer = trainer.catalog(c);
     }

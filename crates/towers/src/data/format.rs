@@ -24,6 +24,7 @@ pub enum InputFormat {
     /// RetailRocket's raw `events.csv`, turned into sessions by GRU4Rec's preprocessing
     /// ([`RetailRocketPrep`]): its training sessions for training, its test sessions (the last
     /// 7 days) for evaluation.
+    #[serde(alias = "retailrocket-events")]
     RetailrocketEvents,
 }
 

@@ -20,7 +20,7 @@ mod vocab;
 pub use catalog::Catalog;
 pub use dataset::{Dataset, counts};
 pub use format::{InputFormat, ReadSequences};
-pub use interactions::{Interactions, MAX_LINE_BYTES, Row, TableFormat};
+pub use interactions::{Interactions, MAX_LINE_BYTES, Roles, Row, TableFormat};
 pub use items::{CandidateKey, Items};
 pub use seen::Seen;
 pub use sequence::{Positions, SequenceExamples};

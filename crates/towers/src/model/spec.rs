@@ -112,7 +112,8 @@ impl ModelSpec {
 /// What `towers train --task` trains: a model of one kind, or a pipeline (a retriever, a
 /// ranker and post-ranking rules, see [`crate::recommend::Pipeline`]). Its names are the model
 /// kinds' and `pipeline`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Task {
     /// One model.
     Model(ModelKind),
@@ -137,6 +138,19 @@ impl std::str::FromStr for Task {
             "pipeline" => Ok(Task::Pipeline),
             _ => s.parse::<ModelKind>().map(Task::Model).map_err(|_| Error::Config(format!("unknown task '{s}'"))),
         }
+    }
+}
+
+impl TryFrom<String> for Task {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Task> for String {
+    fn from(t: Task) -> String {
+        t.to_string()
     }
 }
 

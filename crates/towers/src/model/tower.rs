@@ -19,6 +19,7 @@ pub enum Normalization {
     /// Unit L2 norm (scores become cosine similarities).
     L2,
     /// Keras `BatchNormalization` (momentum 0.99, ε 0.001) with learned scale and offset.
+    #[serde(alias = "batch-norm")]
     BatchNorm,
 }
 

@@ -5,6 +5,7 @@ mod epochs;
 mod features;
 mod multitask;
 mod optimizer;
+mod options;
 mod pipeline;
 mod ranking;
 mod rating;
@@ -13,5 +14,6 @@ mod sequential;
 mod trainer;
 
 pub use optimizer::{Optimizer, Slots};
+pub use options::{FeatureData, TrainOptions};
 pub use pipeline::{PipelineConfig, PipelineTrainer};
 pub use trainer::{TrainData, Trainer};

@@ -2,7 +2,7 @@
 //! the file is in memory than a buffer and the table being built.
 
 use super::{CANDIDATE_NAMES, QUERY_NAMES, RATING_NAMES, TIME_NAMES, WEIGHT_NAMES};
-use super::{DEFAULT_COLUMNS, Interactions, MAX_LINE_BYTES, Optional, Roles, TableFormat, roles, shown};
+use super::{DEFAULT_COLUMNS, Interactions, MAX_LINE_BYTES, Optional, Roles, TableFormat, shown};
 use crate::data::text::{delimiter_name, guess_delimiter};
 use crate::{Error, Result};
 use std::borrow::Cow;
@@ -108,7 +108,7 @@ pub(super) fn from_reader(path: &Path, reader: Box<dyn Read>, format: &TableForm
         (None, true) => first_names,
         (None, false) => DEFAULT_COLUMNS.iter().map(|s| s.to_string()).collect(),
     };
-    let Roles { query: q, candidate: c, rating: r, time: t, weight: w } = roles(path, &names, format)?;
+    let Roles { query: q, candidate: c, rating: r, timestamp: t, weight: w } = Roles::of_file(path, &names, format)?;
     let mut out =
         Interactions::with_columns(Optional { rating: r.is_some(), timestamp: t.is_some(), weight: w.is_some() });
     let rows = std::iter::once(Ok(first)).skip(usize::from(header)).chain(records);

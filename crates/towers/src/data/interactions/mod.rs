@@ -98,37 +98,49 @@ fn find_role(names: &[String], explicit: Option<&str>, known: &[&str]) -> Option
     }
 }
 
-/// The column of each role in a table.
-struct Roles {
-    query: usize,
-    candidate: usize,
-    rating: Option<usize>,
-    time: Option<usize>,
-    weight: Option<usize>,
+/// Which column of a table holds each role, found by name as in files: `user`/`user_id`/…,
+/// `item`/`movie_id`/…, `rating`, `timestamp`/`time`, `weight`/`sample_weight` (case-insensitive),
+/// or the query and candidate columns a [`TableFormat`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// The query (user) id column.
+    pub query: usize,
+    /// The candidate (item) id column.
+    pub candidate: usize,
+    /// The rating column, if any.
+    pub rating: Option<usize>,
+    /// The timestamp column, if any.
+    pub timestamp: Option<usize>,
+    /// The weight column, if any.
+    pub weight: Option<usize>,
 }
 
-/// The columns of each role among `names`.
-fn roles(path: &Path, names: &[String], format: &TableFormat) -> Result<Roles> {
-    let role = |explicit: Option<&str>, known: &[&str], what: &str| {
-        find_role(names, explicit, known).ok_or_else(|| {
-            Error::parse(
-                path,
-                None,
-                format!(
+impl Roles {
+    /// The roles of the columns called `names`; a table without a query or a candidate column
+    /// is an error naming the columns it has and the names looked for.
+    pub fn find(names: &[String], format: &TableFormat) -> Result<Roles> {
+        let role = |explicit: Option<&str>, known: &[&str], what: &str| {
+            find_role(names, explicit, known).ok_or_else(|| {
+                Error::Data(format!(
                     "no {what} column among [{}] (name it {}, or pass its name explicitly)",
                     names.join(", "),
                     explicit.map(|e| format!("'{e}'")).unwrap_or_else(|| known.join("/"))
-                ),
-            )
+                ))
+            })
+        };
+        Ok(Roles {
+            query: role(format.query_column.as_deref(), QUERY_NAMES, "query (user) id")?,
+            candidate: role(format.candidate_column.as_deref(), CANDIDATE_NAMES, "candidate (item) id")?,
+            rating: find_role(names, None, RATING_NAMES),
+            timestamp: find_role(names, None, TIME_NAMES),
+            weight: find_role(names, None, WEIGHT_NAMES),
         })
-    };
-    Ok(Roles {
-        query: role(format.query_column.as_deref(), QUERY_NAMES, "query (user) id")?,
-        candidate: role(format.candidate_column.as_deref(), CANDIDATE_NAMES, "candidate (item) id")?,
-        rating: find_role(names, None, RATING_NAMES),
-        time: find_role(names, None, TIME_NAMES),
-        weight: find_role(names, None, WEIGHT_NAMES),
-    })
+    }
+
+    /// [`Roles::find`] for a file: the error names it.
+    fn of_file(path: &Path, names: &[String], format: &TableFormat) -> Result<Roles> {
+        Roles::find(names, format).map_err(|e| Error::parse(path, None, e.to_string()))
+    }
 }
 
 /// A value for an error message: at most 64 characters of it.

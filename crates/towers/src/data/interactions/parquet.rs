@@ -3,7 +3,7 @@
 //! strings, ratings and weights any number, timestamps integers (a `TIMESTAMP` column is
 //! converted to seconds). Read one row group at a time.
 
-use super::{Interactions, Optional, Roles, TableFormat, roles};
+use super::{Interactions, Optional, Roles, TableFormat};
 use crate::{Error, Result};
 use parquet::basic::{LogicalType, TimeUnit};
 use parquet::column::reader::ColumnReader;
@@ -101,7 +101,8 @@ pub(super) fn read(path: &Path, format: &TableFormat) -> Result<Interactions> {
             SerializedFileReader::new(f).map_err(|e| Error::parse(&file, None, format!("not a Parquet file: {e}")))?;
         let schema = reader.metadata().file_metadata().schema_descr_ptr();
         let names: Vec<String> = schema.columns().iter().map(|c| c.name().to_string()).collect();
-        let Roles { query: q, candidate: c, rating: r, time: t, weight: w } = roles(&file, &names, format)?;
+        let Roles { query: q, candidate: c, rating: r, timestamp: t, weight: w } =
+            Roles::of_file(&file, &names, format)?;
         let columns = Optional { rating: r.is_some(), timestamp: t.is_some(), weight: w.is_some() };
         let (table, first) = out.get_or_insert_with(|| (Interactions::with_columns(columns), columns));
         if *first != columns {

@@ -1,5 +1,12 @@
 //! MovieLens 100K from a directory of its original files (`u.data`, `u.item`, `u.user`,
-//! `u.genre`, `u.occupation`).
+//! `u.genre`, `u.occupation`), and, with the `download` feature, downloaded on first use
+//! ([`Download`]).
+
+#[cfg(feature = "download")]
+mod download;
+
+#[cfg(feature = "download")]
+pub use download::{CACHE_VAR, Download, MOVIELENS_100K_URL, URL_VAR};
 
 use super::text::read_text;
 use super::{Catalog, Interactions, TableFormat};

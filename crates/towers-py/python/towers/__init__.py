@@ -1,0 +1,121 @@
+"""towers: two-tower recommenders (as TensorFlow Recommenders and Keras-RS build them) with a
+Rust core — train, evaluate and serve from pandas, pyarrow and numpy.
+
+    import towers
+    model = towers.train(ratings, items=movies, task="retrieval", epochs=10, seed=42)
+    ev = model.evaluate(test, exclude_seen=True)          # dict: top_1 … top_100, mrr, baseline, …
+    recs = model.recommend("42", k=10)                     # [{"id", "title", "score"}, …]
+    model.recommend_history(["1", "2", "3"], k=10); model.similar("50", k=5)
+    ids, emb = model.candidate_embeddings()               # numpy float32 (n, dim)
+    q = model.query_embeddings(["42", "7"])                # numpy float32 (2, dim)
+    model.save("dir"); towers.load("dir")                  # the CLI's model directory
+
+Tables are found by column name as the CLI finds them (user/user_id/…, item/movie_id/…, rating,
+timestamp, weight). Errors are towers exceptions (InputError, ConfigError, ModelError, FileError,
+all TowersError) with the CLI's messages. `towers.datasets.movielens_100k()` downloads MovieLens
+100K on first use.
+"""
+
+from . import datasets
+from ._errors import (
+    ColdStartWarning,
+    ConfigError,
+    FileError,
+    InputError,
+    InternalError,
+    ModelError,
+    TowersError,
+)
+from ._progress import Reporter as _Reporter
+from ._towers import Model, __version__
+from ._towers import build_index as _build_index
+from ._towers import load as _load
+from ._towers import train as _train
+
+__all__ = [
+    "train",
+    "load",
+    "build_index",
+    "Model",
+    "datasets",
+    "TowersError",
+    "InputError",
+    "ConfigError",
+    "ModelError",
+    "FileError",
+    "InternalError",
+    "ColdStartWarning",
+    "__version__",
+]
+
+
+def train(
+    ratings,
+    items=None,
+    task="retrieval",
+    epochs=None,
+    seed=None,
+    *,
+    test=None,
+    progress=True,
+    columns=None,
+    delimiter=None,
+    header=None,
+    **options,
+):
+    """Trains a model and returns it (a towers.Model).
+
+    ratings: the training data — a path (CSV/TSV, read as `towers train --train` reads it), a
+        pandas.DataFrame, a pyarrow.Table (or anything with __arrow_c_stream__, e.g. polars), or
+        a dict of numpy arrays. Columns are found by name: user/user_id/userid/query/…,
+        item/item_id/movie_id/…, and optionally rating, timestamp/time, weight/sample_weight.
+        Ids may be strings or integers. For task="sequential": a file in `train_format`, a list
+        of item lists (oldest first), or a table of timestamped interactions (one history per user).
+    items: the item catalogue (titles, and items never seen in training): a path (movies.tsv,
+        u.item, movies.csv) or a table with an id and a title column.
+    task: "retrieval" (default), "rating", "ranking", "features" or "sequential".
+    epochs, seed: as the CLI's --epochs and --seed (default: the task's recipe).
+    test: test data, measured after every epoch (kept in model.history); same forms as ratings.
+    progress: show a progress bar (tqdm when installed, in terminals and notebooks).
+    columns, delimiter, header: how files are read (the CLI's --columns, --delimiter, --header).
+    **options: every other option of `towers train`, named as the CLI names it with "_" for "-":
+        dim, optimizer ("adam", "adagrad"), lr, batch_size, recipe ("towers", "tfrs"),
+        key ("id", "title"), temperature, logq, remove_accidental_hits, hard_negatives, l2,
+        normalize ("none", "l2", "batch-norm"), reduction ("sum", "mean"), layers ([256, 64]),
+        features ("movielens" or a TOML file), movielens_dir, train_format ("sessions",
+        "examples", "gru4rec", "interactions", "retailrocket-events"), steps,
+        share_embeddings, add_last_item, projection, sampled_negatives, config (a TOML file).
+
+    Training releases the GIL; Ctrl-C stops it with KeyboardInterrupt. Bad data raises
+    towers.InputError (naming file, line and field, or column and row), bad options
+    towers.ConfigError.
+    """
+    options.update(task=task, epochs=epochs, seed=seed)
+    read = {"columns": columns, "delimiter": delimiter, "header": header}
+    reporter = _Reporter() if progress else None
+    try:
+        return _train(ratings, items, test, options, read, reporter)
+    finally:
+        if reporter is not None:
+            reporter.close()
+
+
+def load(path):
+    """Loads a model directory written by Model.save or `towers train --out` (checksums and
+    format version are verified; a bad directory raises towers.ModelError)."""
+    return _load(path)
+
+
+def build_index(path, kind="ivf", *, nlist=None, nprobe=None, reorder=None, iterations=10, seed=42, progress=True):
+    """Builds an approximate index in a model directory, as `towers index build`: kind="ivf"
+    (k-means lists of 4-bit codes, `nprobe` lists scanned per query, the best `reorder`
+    re-scored exactly; None = chosen from the number of candidates) or kind="exact" (removes
+    it). Returns the figures of `towers index build --json` (recall_10 against the exact index,
+    build_s, …); towers.load(path) then recommends from the index (Model.index == "ivf")."""
+    params = {"nlist": nlist, "nprobe": nprobe, "reorder": reorder, "iterations": iterations, "seed": seed}
+    reporter = _Reporter() if progress else None
+    try:
+        return _build_index(path, kind, params, reporter)
+    finally:
+        if reporter is not None:
+            reporter.close()

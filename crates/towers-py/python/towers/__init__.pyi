@@ -1,0 +1,46 @@
+import os
+from typing import Any, Mapping, Optional, Sequence, Union
+
+from . import datasets as datasets
+from ._errors import (
+    ColdStartWarning as ColdStartWarning,
+    ConfigError as ConfigError,
+    FileError as FileError,
+    InputError as InputError,
+    InternalError as InternalError,
+    ModelError as ModelError,
+    TowersError as TowersError,
+)
+from ._towers import Model as Model, __version__ as __version__
+
+PathLike = Union[str, "os.PathLike[str]"]
+# a path, a pandas.DataFrame, a pyarrow.Table (anything with __arrow_c_stream__), a dict of arrays,
+# or (sequential models) a list of item lists
+Data = Union[PathLike, Mapping[str, Any], Sequence[Sequence[Any]], Any]
+
+def train(
+    ratings: Data,
+    items: Optional[Data] = None,
+    task: str = "retrieval",
+    epochs: Optional[int] = None,
+    seed: Optional[int] = None,
+    *,
+    test: Optional[Data] = None,
+    progress: bool = True,
+    columns: Optional[Sequence[str]] = None,
+    delimiter: Optional[str] = None,
+    header: Optional[bool] = None,
+    **options: Any,
+) -> Model: ...
+def load(path: PathLike) -> Model: ...
+def build_index(
+    path: PathLike,
+    kind: str = "ivf",
+    *,
+    nlist: Optional[int] = None,
+    nprobe: Optional[int] = None,
+    reorder: Optional[int] = None,
+    iterations: int = 10,
+    seed: int = 42,
+    progress: bool = True,
+) -> dict: ...

@@ -1,0 +1,152 @@
+//! The native part of the `towers` Python package (`towers._towers`): training, loading and
+//! the MovieLens download, over the `towers` library. The public API, its signatures and
+//! docstrings are in `python/towers/__init__.py`, which calls these.
+
+mod arrow;
+mod columns;
+mod errors;
+mod index;
+mod inputs;
+mod model;
+mod options;
+mod progress;
+
+use errors::IntoPy;
+use inputs::{ReadOptions, catalog, interactions, sequences, test_sequences};
+use model::Model;
+use progress::Progress;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::path::PathBuf;
+use towers::data::InputFormat;
+use towers::data::movielens::Download;
+use towers::{Artifact, Error, ModelKind, Trainer};
+
+/// Trains a model (see `towers.train`): `options` are the CLI's training options by name,
+/// `read` says how files are read (`columns`, `delimiter`, `header`), `reporter` receives progress.
+#[pyfunction]
+#[pyo3(signature = (ratings, items, test, options, read, reporter))]
+fn train(
+    py: Python<'_>,
+    ratings: &Bound<'_, PyAny>,
+    items: Option<&Bound<'_, PyAny>>,
+    test: Option<&Bound<'_, PyAny>>,
+    options: &Bound<'_, PyDict>,
+    read: &Bound<'_, PyDict>,
+    reporter: Option<Py<PyAny>>,
+) -> PyResult<Model> {
+    let opts = options::train_options(py, options)?;
+    let table = ReadOptions::from_kwargs(py, Some(read))?.table;
+    let config = opts.config().py_err(py)?;
+    let catalog = items.map(catalog).transpose()?;
+    let mut progress = Progress::new(reporter);
+    let fitted = if opts.kind().py_err(py)? == ModelKind::Sequential {
+        let read = sequences(ratings, opts.train_format, &table)?;
+        let test = match test {
+            Some(t) => Some(test_sequences(t, opts.train_format, &table)?),
+            None => read.held_out,
+        };
+        let spec = opts.spec(None).py_err(py)?;
+        py.detach(|| {
+            let mut trainer = Trainer::new(spec).config(config).observer(&mut progress);
+            if let Some(c) = &catalog {
+                trainer = trainer.catalog(c);
+            }
+            if let Some(t) = &test {
+                trainer = trainer.validation(t);
+            }
+            trainer.fit(&read.sequences)
+        })
+    } else {
+        if opts.train_format != InputFormat::Interactions {
+            return Err(errors::config(
+                py,
+                "train_format other than interactions is for sequences: add task=\"sequential\"",
+            ));
+        }
+        let train = interactions(ratings, &table)?;
+        let test = test.map(|t| interactions(t, &table)).transpose()?;
+        let features = py
+            .detach(|| {
+                // `features="movielens"` without `movielens_dir`: the copy `towers.datasets` downloaded
+                let wants_default = opts.features.as_deref() == Some("movielens") && opts.movielens_dir.is_none();
+                let cached = Download::from_env().ok().filter(|d| wants_default && d.is_cached()).map(|d| d.dir());
+                opts.read_features(cached)
+            })
+            .py_err(py)?;
+        let spec = opts.spec(features.as_ref().map(|f| f.config.clone())).py_err(py)?;
+        py.detach(|| {
+            let mut trainer = Trainer::new(spec).config(config).observer(&mut progress);
+            if let Some(c) = &catalog {
+                trainer = trainer.catalog(c);
+            }
+            if let Some(t) = features.as_ref().and_then(|f| f.users.as_ref()) {
+                trainer = trainer.user_attributes(t);
+            }
+            if let Some(t) = features.as_ref().and_then(|f| f.items.as_ref()) {
+                trainer = trainer.item_attributes(t);
+            }
+            if let Some(t) = &test {
+                trainer = trainer.validation(t);
+            }
+            trainer.fit(&train)
+        })
+    };
+    match (fitted, progress.error) {
+        (Ok(artifact), _) => Ok(Model::new(artifact)),
+        (Err(Error::Interrupted), Some(e)) => Err(e),
+        (Err(e), _) => Err(errors::to_py(py, e)),
+    }
+}
+
+/// Loads a model directory written by `Model.save` or `towers train --out`.
+#[pyfunction]
+fn load(py: Python<'_>, path: PathBuf) -> PyResult<Model> {
+    py.detach(|| Artifact::load(&path)).py_err(py).map(Model::new)
+}
+
+/// Where MovieLens 100K is kept and whether it is there: (directory, cached, source address).
+#[pyfunction]
+#[pyo3(signature = (cache_dir=None, url=None))]
+fn movielens_100k_status(
+    py: Python<'_>,
+    cache_dir: Option<PathBuf>,
+    url: Option<String>,
+) -> PyResult<(PathBuf, bool, String)> {
+    let d = download(py, cache_dir, url)?;
+    Ok((d.dir(), d.is_cached(), d.source().to_string()))
+}
+
+/// MovieLens 100K's directory: the cache, downloaded there and verified on first use.
+#[pyfunction]
+#[pyo3(signature = (cache_dir=None, url=None))]
+fn movielens_100k(py: Python<'_>, cache_dir: Option<PathBuf>, url: Option<String>) -> PyResult<PathBuf> {
+    let d = download(py, cache_dir, url)?;
+    py.detach(|| d.fetch()).py_err(py)
+}
+
+fn download(py: Python<'_>, cache_dir: Option<PathBuf>, url: Option<String>) -> PyResult<Download> {
+    let mut d = Download::from_env().py_err(py)?;
+    if let Some(c) = cache_dir {
+        d = d.cache_dir(c);
+    }
+    if let Some(u) = url {
+        d = d.url(u);
+    }
+    Ok(d)
+}
+
+/// Two-tower recommenders: the native module of the `towers` package.
+#[pymodule(name = "_towers")]
+mod towers_native {
+    #[pymodule_export]
+    use super::{Model, load, movielens_100k, movielens_100k_status, train};
+    #[pymodule_export]
+    use crate::index::build_index;
+
+    #[pymodule_init]
+    fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+        use pyo3::types::PyModuleMethods;
+        m.add("__version__", env!("CARGO_PKG_VERSION"))
+    }
+}

@@ -93,7 +93,8 @@ fn load(dir: &Path, exact: bool) -> towers::Result<Loaded> {
             crate::common::model_version(pipeline.retriever().artifact()),
             crate::common::model_version(pipeline.ranker())
         );
-        let saved_at = std::fs::metadata(dir.join(PIPELINE_FILE))
+        let file = if dir.is_dir() { dir.join(PIPELINE_FILE) } else { dir.to_path_buf() };
+        let saved_at = std::fs::metadata(file)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())

@@ -160,9 +160,11 @@ pub struct Pipeline {
     attributes: ItemAttributes,
 }
 
-/// Whether `dir` is a pipeline directory (holds `pipeline.toml`).
-pub fn is_pipeline(dir: impl AsRef<Path>) -> bool {
-    dir.as_ref().join(PIPELINE_FILE).is_file()
+/// Whether `path` is a pipeline: a directory holding `pipeline.toml`, or a `.toml` file
+/// (a pipeline composed by hand).
+pub fn is_pipeline(path: impl AsRef<Path>) -> bool {
+    let path = path.as_ref();
+    path.join(PIPELINE_FILE).is_file() || (path.is_file() && path.extension().is_some_and(|e| e == "toml"))
 }
 
 fn in_file(file: &Path, e: Error) -> Error {
@@ -254,7 +256,10 @@ impl Pipeline {
     /// empty): both model directories, the attributes, `pipeline.toml` pointing at them.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        if dir.exists() && !is_pipeline(dir) && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        if dir.exists()
+            && !dir.join(PIPELINE_FILE).is_file()
+            && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true)
+        {
             return Err(Error::artifact(dir, "exists and is not a towers pipeline directory; refusing to replace it"));
         }
         let name = dir.file_name().ok_or_else(|| Error::artifact(dir, "not a directory name"))?.to_string_lossy();

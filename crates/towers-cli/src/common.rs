@@ -9,7 +9,8 @@ use towers::{Error, ErrorKind, Evaluation};
 
 /// Exit status for an error: 1 I/O, 2 bad usage (an option, a configuration, a request the
 /// model cannot serve), 3 bad input data, 4 a missing, corrupt or incompatible model directory,
-/// 5 an internal error, 130 interrupted.
+/// 5 an internal error, 75 a model directory held or changed by another writer (try again), 130
+/// interrupted.
 pub fn exit_code(e: &Error) -> u8 {
     match e.kind() {
         ErrorKind::Io => 1,
@@ -17,6 +18,7 @@ pub fn exit_code(e: &Error) -> u8 {
         ErrorKind::Input => 3,
         ErrorKind::Artifact => 4,
         ErrorKind::Internal => 5,
+        ErrorKind::Busy => 75,
         ErrorKind::Interrupted => 130,
     }
 }
@@ -75,6 +77,14 @@ impl TableArgs {
     }
 }
 
+/// Takes the write lock of a model directory: at once, or waiting for its holder with `wait`.
+pub fn lock_model_dir(dir: &Path, wait: bool) -> towers::Result<towers::artifact::DirLock> {
+    match wait {
+        true => towers::artifact::DirLock::wait(dir),
+        false => towers::artifact::DirLock::acquire(dir),
+    }
+}
+
 /// Where MovieLens 100K is: `--data`, else `$TOWERS_DATA`, else the shared data folder beside
 /// the checkout; a folder holding `ml-100k/` is accepted too.
 pub fn movielens_dir(data: Option<PathBuf>) -> Option<PathBuf> {
@@ -96,51 +106,71 @@ fn row(name: &str, v: [f64; 6], last: f64) -> String {
 /// A human-readable table of an evaluation: recall@k (= top-k accuracy) then MRR@k, the model
 /// beside popularity (and, for sequential models, "repeat the last item"), then the rating
 /// metrics beside theirs.
-pub fn print_evaluation(e: &Evaluation) {
+pub fn print_evaluation(e: &Evaluation) -> towers::Result<()> {
     if let Some(r) = &e.ranked {
-        print_ranked(r);
+        print_ranked(r)?;
     }
     if let Some(r) = &e.rating {
-        print_ratings(r);
+        print_ratings(r)?;
     }
+    Ok(())
 }
 
-fn print_ranked(e: &Ranked) {
-    println!(
+fn print_ranked(e: &Ranked) -> towers::Result<()> {
+    crate::outln!(
         "{} test pairs{}, ranked against all candidates ({:.3} s)",
         e.model.n,
         if e.exclude_seen { ", training items excluded" } else { "" },
         e.eval_s
-    );
+    )?;
     let mut rows = vec![("model", &e.model), ("popularity", &e.baseline)];
     if let Some(r) = &e.repeat_last {
         rows.push(("repeat last item", r));
     }
-    println!(
+    crate::outln!(
         "{:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-        "recall@k", "1", "5", "10", "20", "50", "100", "NDCG@10"
-    );
+        "recall@k",
+        "1",
+        "5",
+        "10",
+        "20",
+        "50",
+        "100",
+        "NDCG@10"
+    )?;
     for (name, m) in &rows {
-        println!("{}", row(name, m.recalls(), m.ndcg_10));
+        crate::outln!("{}", row(name, m.recalls(), m.ndcg_10))?;
     }
-    println!("{:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}", "MRR@k", "1", "5", "10", "20", "50", "100", "MRR");
+    crate::outln!(
+        "{:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "MRR@k",
+        "1",
+        "5",
+        "10",
+        "20",
+        "50",
+        "100",
+        "MRR"
+    )?;
     for (name, m) in &rows {
-        println!("{}", row(name, m.mrrs(), m.mrr));
+        crate::outln!("{}", row(name, m.mrrs(), m.mrr))?;
     }
     if e.unknown_users + e.unknown_items > 0 {
-        println!(
+        crate::outln!(
             "({} pairs with a user unknown to the model, {} with an unknown item: always a miss)",
-            e.unknown_users, e.unknown_items
-        );
+            e.unknown_users,
+            e.unknown_items
+        )?;
     }
+    Ok(())
 }
 
-fn print_ratings(r: &RatingMetrics) {
-    println!("{} rated test pairs", r.n_rated);
-    println!("{:<12} {:>7} {:>14}", "", "RMSE", "NDCG@10 rated");
-    println!("{:<12} {:>7.4} {:>14.4}", "model", r.rmse, r.ndcg_10_rated);
-    println!("{:<12} {:>7.4} {:>14}", "mean rating", r.rmse_mean_baseline, "");
-    println!("{:<12} {:>7} {:>14.4}", "popularity", "", r.ndcg_10_rated_popularity);
+fn print_ratings(r: &RatingMetrics) -> towers::Result<()> {
+    crate::outln!("{} rated test pairs", r.n_rated)?;
+    crate::outln!("{:<12} {:>7} {:>14}", "", "RMSE", "NDCG@10 rated")?;
+    crate::outln!("{:<12} {:>7.4} {:>14.4}", "model", r.rmse, r.ndcg_10_rated)?;
+    crate::outln!("{:<12} {:>7.4} {:>14}", "mean rating", r.rmse_mean_baseline, "")?;
+    crate::outln!("{:<12} {:>7} {:>14.4}", "popularity", "", r.ndcg_10_rated_popularity)
 }
 
 /// A human-readable table of a pipeline's evaluation: its answers beside the retriever's own
@@ -253,8 +283,26 @@ pub fn check_k(k: usize) -> towers::Result<usize> {
 
 /// Prints a value as one line of JSON.
 pub fn print_json<T: serde::Serialize>(v: &T) -> towers::Result<()> {
-    println!("{}", serde_json::to_string(v).map_err(Error::internal)?);
-    Ok(())
+    crate::outln!("{}", serde_json::to_string(v).map_err(Error::internal)?)
+}
+
+/// Writes a line to stdout: a failed write (a full disk) is an error, not a panic. A closed
+/// pipe ends the process quietly (SIGPIPE, see `main`).
+pub fn write_stdout(line: std::fmt::Arguments<'_>) -> towers::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(line)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("stdout", e))
+}
+
+/// `println!` that returns an error instead of panicking when stdout cannot be written.
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::common::write_stdout(format_args!($($t)*))
+    };
 }
 
 /// What identifies a model: the first 16 hex digits of the sha256 of its manifest (kind,

@@ -61,10 +61,5 @@ pub fn run(a: Args) -> towers::Result<()> {
         }
         _ => evaluate(&model, &a.table.read(&a.test)?, a.exclude_seen)?,
     };
-    if a.json {
-        print_json(&evaluation)
-    } else {
-        print_evaluation(&evaluation);
-        Ok(())
-    }
+    if a.json { print_json(&evaluation) } else { print_evaluation(&evaluation) }
 }

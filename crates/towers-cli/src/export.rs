@@ -68,7 +68,7 @@ pub fn run(a: Args) -> towers::Result<()> {
     if a.json {
         crate::common::print_json(&report)?;
     } else {
-        println!(
+        crate::outln!(
             "exported {} items × {} of model {version} to '{}' version {} ({}) in {:.2} s (copy {:.2} s, indexes {:.2} s); \
              table {:.1} MiB, indexes {:.1} MiB",
             report.items,
@@ -81,7 +81,7 @@ pub fn run(a: Args) -> towers::Result<()> {
             report.index_s,
             report.table_bytes as f64 / (1 << 20) as f64,
             report.index_bytes as f64 / (1 << 20) as f64,
-        );
+        )?;
     }
     Ok(())
 }

@@ -37,24 +37,32 @@ pub struct BuildArgs {
     /// Index kind.
     #[arg(long, value_enum, default_value = "ivf")]
     pub kind: Kind,
-    /// Lists (default min(4·√candidates, candidates / 32)).
-    #[arg(long)]
+    /// Lists, 1..=1000000 (default min(4·√candidates, candidates / 32)).
+    #[arg(long, value_parser = count(1_000_000))]
     pub nlist: Option<usize>,
-    /// Lists scanned per query (default 22% of nlist).
-    #[arg(long)]
+    /// Lists scanned per query, 1..=1000000 (default 22% of nlist; at most nlist).
+    #[arg(long, value_parser = count(1_000_000))]
     pub nprobe: Option<usize>,
-    /// Candidates re-scored exactly per query (default 300).
-    #[arg(long)]
+    /// Candidates re-scored exactly per query, 1..=1000000 (default 300; at most the candidates).
+    #[arg(long, value_parser = count(1_000_000))]
     pub reorder: Option<usize>,
-    /// k-means iterations.
-    #[arg(long, default_value_t = 10)]
+    /// k-means iterations, 1..=1000.
+    #[arg(long, default_value_t = 10, value_parser = count(1000))]
     pub iterations: usize,
     /// Seed of the k-means sample and initial centroids.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// If another process is writing the model directory, wait for it instead of failing.
+    #[arg(long)]
+    pub wait: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A count option in `1..=max`: 0 or more is a usage error (exit 2), not a silent default.
+fn count(max: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=max)
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
@@ -64,17 +72,18 @@ pub fn run(a: Args) -> towers::Result<()> {
 }
 
 fn build(a: BuildArgs) -> towers::Result<()> {
+    let lock = crate::common::lock_model_dir(&a.model, a.wait)?;
     let mut model = Artifact::load(&a.model)?;
     if a.kind == Kind::Exact {
         let had = model.approximate.take().is_some();
-        model.save(&a.model)?;
+        model.save_locked(&lock)?;
         if a.json {
             return print_json(&json!({ "kind": "exact", "removed": had }));
         }
-        println!(
+        crate::outln!(
             "{}: queries use the exact index",
             if had { "approximate index removed" } else { "no approximate index" }
-        );
+        )?;
         return Ok(());
     }
     if a.kind == Kind::Hnsw && !a.json {
@@ -91,7 +100,7 @@ fn build(a: BuildArgs) -> towers::Result<()> {
         ..Default::default()
     };
     let built = build_index(&mut model, &params, &mut crate::progress::Bar::new(!a.json))?.clone();
-    model.save(&a.model)?;
+    model.save_locked(&lock)?;
     let ix = &built.index;
     if a.json {
         return print_json(&json!({
@@ -100,7 +109,7 @@ fn build(a: BuildArgs) -> towers::Result<()> {
             "build_s": built.build_s, "recall_10": built.recall_10, "recall_queries": built.recall_queries,
         }));
     }
-    println!(
+    crate::outln!(
         "IVF index over {} candidates (nlist {}, nprobe {}, reorder {}) built in {:.2} s; recall@10 against the exact index: {:.4} on {} queries; saved in {}",
         ix.len(),
         ix.nlist(),
@@ -110,6 +119,6 @@ fn build(a: BuildArgs) -> towers::Result<()> {
         built.recall_10,
         built.recall_queries,
         a.model.display()
-    );
+    )?;
     Ok(())
 }

@@ -60,6 +60,14 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve(_));
+    if !serving {
+        // `towers … | head`: a closed pipe ends the process quietly, as for other Unix tools
+        // (the server keeps Rust's default: a client that leaves is an error on its socket)
+        // SAFETY: called before any thread starts; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let level = match cli.verbose {
         _ if cli.quiet => tracing::Level::ERROR,
         0 if serving => tracing::Level::INFO,

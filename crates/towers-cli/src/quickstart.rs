@@ -35,32 +35,32 @@ pub fn run(a: Args) -> towers::Result<()> {
         }
         (None, None) => download()?,
     };
-    println!("MovieLens 100K from {}", dir.display());
+    crate::outln!("MovieLens 100K from {}", dir.display())?;
     let ml = MovieLens::load(&dir)?;
     let config = TrainConfig::default();
     let (train, test) = Split::Random { test_fraction: 0.2, seed: config.seed }.apply(&ml.ratings)?;
-    println!(
+    crate::outln!(
         "{} ratings: {} for training, {} for testing (seeded random 80/20 split)",
         ml.ratings.len(),
         train.len(),
         test.len()
-    );
+    )?;
     let mut bar = crate::progress::Bar::new(true);
     let model = Trainer::new(ModelSpec::Retrieval).config(config).catalog(&ml.movies).observer(&mut bar).fit(&train)?;
-    println!("trained {} epochs in {:.2} s", model.history.epochs.len(), model.summary.train_s);
-    print_evaluation(&evaluate(&model, &test, false)?);
-    print_evaluation(&evaluate(&model, &test, true)?);
+    crate::outln!("trained {} epochs in {:.2} s", model.history.epochs.len(), model.summary.train_s)?;
+    print_evaluation(&evaluate(&model, &test, false)?)?;
+    print_evaluation(&evaluate(&model, &test, true)?)?;
     if let Some(out) = &a.out {
         model.save(out)?;
-        println!("model written to {}", out.display());
+        crate::outln!("model written to {}", out.display())?;
     }
-    println!("\ntop 10 for user {} (already-seen movies excluded):", a.user);
+    crate::outln!("\ntop 10 for user {} (already-seen movies excluded):", a.user)?;
     let recs = Recommender::new(model).recommend(Query::User(&a.user), &Request::top(10).exclude_seen(true))?;
     if recs.cold_start {
-        println!("(unknown user: most popular movies)");
+        crate::outln!("(unknown user: most popular movies)")?;
     }
     for (i, r) in recs.items.iter().enumerate() {
-        println!("{:>3}. {}  ({:.3})", i + 1, r.title, r.score);
+        crate::outln!("{:>3}. {}  ({:.3})", i + 1, r.title, r.score)?;
     }
     Ok(())
 }

@@ -55,7 +55,7 @@ pub fn run(a: Args) -> towers::Result<()> {
         return print_json(&recs);
     }
     for (i, r) in recs.items.iter().enumerate() {
-        println!("{:>3}. {:<8} {:<60} rating {:.2}", i + 1, r.id, r.title, r.score);
+        crate::outln!("{:>3}. {:<8} {:<60} rating {:.2}", i + 1, r.id, r.title, r.score)?;
     }
     Ok(())
 }

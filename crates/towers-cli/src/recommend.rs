@@ -79,7 +79,7 @@ pub fn run(a: Args) -> towers::Result<()> {
     }
     for (i, r) in recs.items.iter().enumerate() {
         let label = if recs.cold_start { "popular" } else { "score" };
-        println!("{:>3}. {:<8} {:<60} {label} {:.4}", i + 1, r.id, r.title, r.score);
+        crate::outln!("{:>3}. {:<8} {:<60} {label} {:.4}", i + 1, r.id, r.title, r.score)?;
     }
     if let (Some(t), true) = (timings, a.debug) {
         println!(

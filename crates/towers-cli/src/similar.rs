@@ -29,7 +29,7 @@ pub fn run(a: Args) -> towers::Result<()> {
         return print_json(&serde_json::json!({ "items": items }));
     }
     for (i, r) in items.iter().enumerate() {
-        println!("{:>3}. {:<8} {:<60} cosine {:.4}", i + 1, r.id, r.title, r.score);
+        crate::outln!("{:>3}. {:<8} {:<60} cosine {:.4}", i + 1, r.id, r.title, r.score)?;
     }
     Ok(())
 }

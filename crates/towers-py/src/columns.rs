@@ -89,19 +89,19 @@ pub fn read(
         ));
     };
     let read: Vec<&Column> = columns.iter().flatten().collect();
-    if let Some(first) = read.first() {
-        if let Some(c) = read.iter().find(|c| c.values.len() != first.values.len()) {
-            return Err(input(
-                py,
-                format!(
-                    "columns of different lengths: '{}' has {} values, '{}' has {}",
-                    first.name,
-                    first.values.len(),
-                    c.name,
-                    c.values.len()
-                ),
-            ));
-        }
+    if let Some(first) = read.first()
+        && let Some(c) = read.iter().find(|c| c.values.len() != first.values.len())
+    {
+        return Err(input(
+            py,
+            format!(
+                "columns of different lengths: '{}' has {} values, '{}' has {}",
+                first.name,
+                first.values.len(),
+                c.name,
+                c.values.len()
+            ),
+        ));
     }
     Ok(columns)
 }

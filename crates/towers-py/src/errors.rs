@@ -14,12 +14,14 @@ fn class(py: Python<'_>, kind: ErrorKind) -> PyResult<Bound<'_, PyType>> {
     static CONFIG: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     static MODEL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     static FILE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    static BUSY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     static INTERNAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     let (cell, name) = match kind {
         ErrorKind::Input => (&INPUT, "InputError"),
         ErrorKind::Usage => (&CONFIG, "ConfigError"),
         ErrorKind::Artifact => (&MODEL, "ModelError"),
         ErrorKind::Io => (&FILE, "FileError"),
+        ErrorKind::Busy => (&BUSY, "BusyError"),
         ErrorKind::Internal | ErrorKind::Interrupted => (&INTERNAL, "InternalError"),
     };
     cell.import(py, "towers._errors", name).cloned()

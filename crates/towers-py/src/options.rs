@@ -34,10 +34,10 @@ fn json(v: &Bound<'_, PyAny>) -> Result<Value, String> {
             return Ok(Value::from(u));
         }
     }
-    if v.is_instance_of::<PyFloat>() || v.hasattr("__float__").unwrap_or(false) && !v.is_instance_of::<PyString>() {
-        if let Ok(f) = v.extract::<f64>() {
-            return serde_json::Number::from_f64(f).map(Value::Number).ok_or_else(|| format!("{f} is not a number"));
-        }
+    if (v.is_instance_of::<PyFloat>() || v.hasattr("__float__").unwrap_or(false) && !v.is_instance_of::<PyString>())
+        && let Ok(f) = v.extract::<f64>()
+    {
+        return serde_json::Number::from_f64(f).map(Value::Number).ok_or_else(|| format!("{f} is not a number"));
     }
     if let Ok(s) = v.cast::<PyString>() {
         return s.to_cow().map(|s| Value::String(s.into_owned())).map_err(|e| e.to_string());

@@ -7,6 +7,11 @@ use crate::task::RetrievalConfig;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// The largest batch size accepted (a batch's logits are `batch_size²` floats).
+pub const MAX_BATCH_SIZE: usize = 1 << 16;
+/// The most epochs accepted.
+pub const MAX_EPOCHS: usize = 1_000_000;
+
 /// Everything that defines a training run besides the model's kind and settings
 /// ([`ModelSpec`](crate::model::ModelSpec)). `Default` gives towers' defaults for retrieval;
 /// [`TrainConfig::defaults`] those of each kind and recipe.
@@ -105,17 +110,17 @@ impl TrainConfig {
         if self.dim == 0 || self.dim > 4096 {
             return Err(Error::Config(format!("dim must be in 1..=4096, got {}", self.dim)));
         }
-        if self.batch_size < 2 {
+        if !(2..=MAX_BATCH_SIZE).contains(&self.batch_size) {
             return Err(Error::Config(format!(
-                "batch size must be at least 2 (in-batch negatives), got {}",
+                "batch size must be in 2..={MAX_BATCH_SIZE} (in-batch negatives), got {}",
                 self.batch_size
             )));
         }
         if !(self.l2.is_finite() && self.l2 >= 0.0) {
             return Err(Error::Config(format!("l2 must be >= 0, got {}", self.l2)));
         }
-        if self.epochs == 0 {
-            return Err(Error::Config("epochs must be at least 1".into()));
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return Err(Error::Config(format!("epochs must be in 1..={MAX_EPOCHS}, got {}", self.epochs)));
         }
         self.optimizer.validate()?;
         self.retrieval.validate()

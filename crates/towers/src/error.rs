@@ -45,6 +45,14 @@ pub enum Error {
         /// What is wrong with it.
         msg: String,
     },
+    /// Another writer holds the model directory, or changed it since it was read.
+    #[error("{}: {msg}", path.display())]
+    Busy {
+        /// The model directory.
+        path: PathBuf,
+        /// Who holds it, or what changed.
+        msg: String,
+    },
     /// Training was stopped by its observer (e.g. Ctrl-C).
     #[error("interrupted")]
     Interrupted,
@@ -68,6 +76,8 @@ pub enum ErrorKind {
     Input,
     /// A missing, corrupt or incompatible model directory.
     Artifact,
+    /// A model directory held or changed by another writer: try again.
+    Busy,
     /// Stopped by the caller.
     Interrupted,
     /// A bug.
@@ -102,6 +112,7 @@ impl Error {
             Error::Config(_) | Error::Unsupported(_) => ErrorKind::Usage,
             Error::Parse { .. } | Error::Data(_) | Error::NotFound(_) => ErrorKind::Input,
             Error::Artifact { .. } => ErrorKind::Artifact,
+            Error::Busy { .. } => ErrorKind::Busy,
             Error::Interrupted => ErrorKind::Interrupted,
             Error::Internal(_) => ErrorKind::Internal,
         }

@@ -122,10 +122,15 @@ impl<'a> TensorReader<'a> {
         Ok(data)
     }
 
-    /// An `f32` tensor and its shape.
+    /// An `f32` tensor and its shape; a value that is not finite is a corrupt artifact.
     pub fn f32_any(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>)> {
         let v = self.view(name, Dtype::F32)?;
-        let data = v.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let data: Vec<f32> = v.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(
+                self.error(format!("tensor '{name}' holds {} at index {i}: every value must be finite", data[i]))
+            );
+        }
         Ok((data, v.shape().to_vec()))
     }
 

@@ -73,17 +73,17 @@ fn save_load_round_trip_for_every_normalization() {
             assert!(dir.join(f).is_file(), "{f}");
         }
         // saving again replaces the model directory, leaving no temporary directories behind
+        // (only the lock file, which stays so that every writer locks the same file)
         r2.artifact().save(&dir).unwrap();
-        let parent = dir.parent().unwrap();
-        let leftovers = std::fs::read_dir(parent)
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let leftovers: Vec<String> = std::fs::read_dir(dir.parent().unwrap())
             .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| {
-                e.file_name().to_string_lossy().starts_with(&format!(".{}", dir.file_name().unwrap().to_string_lossy()))
-            })
-            .count();
-        assert_eq!(leftovers, 0);
+            .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().to_string()))
+            .filter(|f| f.starts_with(&format!(".{name}.")))
+            .collect();
+        assert_eq!(leftovers, [format!(".{name}.lock")]);
         std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_file(dir.with_file_name(format!(".{name}.lock"))).unwrap();
     }
 }
 
@@ -122,6 +122,28 @@ fn refuses_to_replace_a_directory_that_is_not_a_model() {
     std::fs::write(dir.join("precious.txt"), "keep me").unwrap();
     assert!(m.save(&dir).is_err());
     assert_eq!(std::fs::read_to_string(dir.join("precious.txt")).unwrap(), "keep me");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_writer_that_loaded_an_older_version_does_not_overwrite_a_newer_one() {
+    let (train, catalog) = data();
+    let dir = tmp("lost-update");
+    retrieval(config(Normalization::None), &train, &catalog).save(&dir).unwrap();
+    // an index build loads the model, and meanwhile a training run replaces it
+    let mut loaded = Artifact::load(&dir).unwrap();
+    let newer = retrieval(TrainConfig { seed: 5, ..config(Normalization::None) }, &train, &catalog);
+    newer.save(&dir).unwrap();
+    build_index(&mut loaded, &IvfParams::default(), &mut quiet()).unwrap();
+    let e = loaded.save(&dir).unwrap_err();
+    assert!(matches!(e, Error::Busy { .. }) && e.to_string().contains("changed"), "{e}");
+    assert_eq!(weights(&Artifact::load(&dir).unwrap()), weights(&newer), "the newer model stays");
+    // a model saved elsewhere, or reloaded, may be written again
+    let mut reloaded = Artifact::load(&dir).unwrap();
+    build_index(&mut reloaded, &IvfParams::default(), &mut quiet()).unwrap();
+    reloaded.save(&dir).unwrap();
+    reloaded.save(&dir).unwrap();
+    assert!(Artifact::load(&dir).unwrap().approximate.is_some());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

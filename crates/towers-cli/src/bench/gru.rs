@@ -41,13 +41,13 @@ pub fn run(a: GruArgs) -> towers::Result<()> {
         std::hint::black_box(g);
     }
     times.remove(0);
-    println!(
+    crate::outln!(
         "GRU({}) query tower over {} sequences x {} steps: {:.2} ms forward + backward (median of {})",
         a.dim,
         a.batch,
         a.steps,
         median(times) * 1e3,
         a.repeat
-    );
+    )?;
     Ok(())
 }

@@ -88,18 +88,18 @@ pub fn run(a: IndexArgs) -> towers::Result<()> {
     if a.json {
         return print_json(&report);
     }
-    println!(
+    crate::outln!(
         "exact top-{} over {n} x {dim}: {exact_qps:.0} queries/s batched ({} queries, {} threads), {single_qps:.0} queries/s one at a time on 1 thread",
         a.k,
         nq,
         rayon::current_num_threads()
-    );
-    println!(
+    )?;
+    crate::outln!(
         "IVF (nlist {}, nprobe {}, reorder {}): built in {ann_build_s:.1} s; recall@{} {recall:.4} against exact; {ann_qps:.0} queries/s batched on 1 thread, {ann_single_qps:.0} queries/s one at a time on 1 thread",
         ivf.nlist(),
         ivf.nprobe(),
         ivf.reorder(),
         a.k
-    );
+    )?;
     Ok(())
 }

@@ -87,10 +87,11 @@ pub fn run(a: ScaleArgs) -> towers::Result<()> {
     let temp = std::env::temp_dir().join(format!("towers-bench-scale-{}", std::process::id()));
     let work = a.work.clone().unwrap_or_else(|| temp.clone());
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
-    let say = |s: String| {
+    let say = |s: String| -> towers::Result<()> {
         if !a.json {
-            println!("{s}")
+            crate::outln!("{s}")?;
         }
+        Ok(())
     };
     let mut report = json!({ "recipe": a.recipe, "batch_size": a.batch_size, "epochs": a.epochs });
     let (train, test) = match &a.train {
@@ -113,7 +114,7 @@ pub fn run(a: ScaleArgs) -> towers::Result<()> {
                 a.rows,
                 a.test_rows,
                 start.elapsed().as_secs_f64()
-            ));
+            ))?;
             report["synthetic"] =
                 json!({ "users": a.users, "items": a.items, "rows": a.rows, "test_rows": a.test_rows, "seed": a.seed });
             match a.test_rows {
@@ -149,7 +150,7 @@ pub fn run(a: ScaleArgs) -> towers::Result<()> {
         "towers: {epoch_s:.2} s/epoch ({:.0} rows/s), peak memory {:.0} MB",
         rows / epoch_s,
         t["max_rss_mb"].as_f64().unwrap_or(f64::NAN)
-    ));
+    ))?;
     report["epoch_s"] = json!(epoch_s);
     report["rows_per_s"] = json!(rows / epoch_s);
     report["max_rss_mb"] = t["max_rss_mb"].clone();
@@ -161,7 +162,7 @@ pub fn run(a: ScaleArgs) -> towers::Result<()> {
             ev["eval_s"].as_f64().unwrap_or(f64::NAN),
             ev["top_10"].as_f64().unwrap_or(f64::NAN),
             ev["baseline"]["top_10"].as_f64().unwrap_or(f64::NAN)
-        ));
+        ))?;
         for k in ["eval_s", "top_10", "top_100", "n"] {
             report[k] = ev[k].clone();
         }
@@ -175,12 +176,12 @@ pub fn run(a: ScaleArgs) -> towers::Result<()> {
                 "TFRS: {theirs:.2} s/epoch, peak memory {} MB; towers is {:.1}x faster per epoch",
                 p["max_rss_mb"],
                 theirs / epoch_s
-            ));
+            ))?;
             report["tfrs_epoch_s"] = json!(theirs);
             report["tfrs_max_rss_mb"] = p["max_rss_mb"].clone();
             report["speedup_epoch"] = json!(theirs / epoch_s);
         }
-        None => say("TFRS peer: not set up or failed (../shared/peer/setup.sh)".into()),
+        None => say("TFRS peer: not set up or failed (../shared/peer/setup.sh)".into())?,
     }
     if a.work.is_none() {
         let _ = std::fs::remove_dir_all(&temp);

@@ -57,17 +57,18 @@ pub fn run(a: TrainArgs) -> towers::Result<()> {
     let threads = rayon::current_num_threads();
     let peer = a.peer.python();
     let mut report = json!({ "threads": threads, "train_examples": train.len(), "test_pairs": test.len() });
-    let say = |s: String| {
+    let say = |s: String| -> towers::Result<()> {
         if !a.json {
-            println!("{s}")
+            crate::outln!("{s}")?;
         }
+        Ok(())
     };
     say(format!(
         "towers bench: {} training pairs, {} test pairs, {threads} threads; TFRS peer: {}",
         train.len(),
         test.len(),
         peer.as_ref().map_or("not set up (../shared/peer/setup.sh)".into(), |p| p.display().to_string())
-    ));
+    ))?;
     let mut eval_s = f64::NAN;
     for batch in [4096usize, 8192] {
         let config =
@@ -99,7 +100,7 @@ pub fn run(a: TrainArgs) -> towers::Result<()> {
             "train, batch {batch:>5}: {:.4} s/epoch{}",
             ours,
             theirs.map(|t| format!("   TFRS {t:.3} s/epoch   speed-up {:.1}x", t / ours)).unwrap_or_default()
-        ));
+        ))?;
         report[format!("epoch_s_b{batch}")] = json!(ours);
         if let Some(t) = theirs {
             report[format!("tfrs_epoch_s_b{batch}")] = json!(t);
@@ -113,7 +114,7 @@ pub fn run(a: TrainArgs) -> towers::Result<()> {
                 test.len(),
                 eval_s,
                 tfrs_eval.map(|t| format!("   TFRS {t:.3} s (warm)   speed-up {:.0}x", t / eval_s)).unwrap_or_default()
-            ));
+            ))?;
             report["eval_s"] = json!(eval_s);
             if let Some(t) = tfrs_eval {
                 report["tfrs_eval_s"] = json!(t);
@@ -135,7 +136,7 @@ pub fn run(a: TrainArgs) -> towers::Result<()> {
     say(format!(
         "sequential GRU(32), batch 4096: {ours:.3} s/epoch{}",
         theirs.map(|t| format!("   TFRS {t:.3} s/epoch   speed-up {:.1}x", t / ours)).unwrap_or_default()
-    ));
+    ))?;
     report["seq_epoch_s"] = json!(ours);
     if let Some(t) = theirs {
         report["tfrs_seq_epoch_s"] = json!(t);
@@ -153,7 +154,7 @@ pub fn run(a: TrainArgs) -> towers::Result<()> {
         large,
         a.large_items,
         large / small
-    ));
+    ))?;
     report["synthetic_epoch_s_10k_items"] = json!(small);
     report["synthetic_epoch_s_large_items"] = json!(large);
     report["large_items"] = json!(a.large_items);

@@ -196,7 +196,7 @@ pub fn run(a: Args) -> towers::Result<()> {
         app.check_store().await;
         let listener = tokio::net::TcpListener::bind(&a.addr).await.map_err(|e| Error::io(&a.addr, e))?;
         let addr = listener.local_addr().map_err(|e| Error::io(&a.addr, e))?;
-        println!("towers serving {} on http://{addr}", a.model.display());
+        crate::outln!("towers serving {} on http://{addr}", a.model.display())?;
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         let reloader = app.clone();
@@ -224,6 +224,6 @@ pub fn run(a: Args) -> towers::Result<()> {
     // connections still open past the shutdown bound are dropped with the runtime
     rt.shutdown_timeout(Duration::from_millis(100));
     result?;
-    println!("towers serve: stopped");
+    crate::outln!("towers serve: stopped")?;
     Ok(())
 }

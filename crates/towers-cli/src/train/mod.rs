@@ -29,9 +29,12 @@ pub struct Args {
     /// (--task sequential with an interaction table: last only, each user's last item).
     #[arg(long, conflicts_with = "test")]
     pub split: Option<String>,
-    /// Write the model directory here (atomically).
+    /// Write the model directory here (atomically; the directory is locked while training).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// If another process is writing --out, wait for it instead of failing.
+    #[arg(long, requires = "out")]
+    pub wait: bool,
     #[command(flatten)]
     pub options: TrainOptions,
     #[command(flatten)]
@@ -47,6 +50,8 @@ pub fn run(a: Args) -> towers::Result<()> {
         return pipeline::train(&a);
     }
     let config = a.options.config()?;
+    // one writer per model directory, from the start: a second fails at once (or waits)
+    let lock = a.out.as_deref().map(|o| crate::common::lock_model_dir(o, a.wait)).transpose()?;
     let catalog = a.items.as_ref().map(Catalog::read).transpose()?;
     let (model, evaluation) = match a.options.kind()? {
         ModelKind::Sequential => sequences::train(&a, config, catalog.as_ref())?,
@@ -57,8 +62,8 @@ pub fn run(a: Args) -> towers::Result<()> {
         }
         _ => interactions::train(&a, config, catalog.as_ref())?,
     };
-    if let Some(out) = &a.out {
-        model.save(out)?;
+    if let Some(lock) = &lock {
+        model.save_locked(lock)?;
     }
     report(&a, &model, evaluation.as_ref())
 }
@@ -80,21 +85,21 @@ fn report(a: &Args, model: &Artifact, evaluation: Option<&Evaluation>) -> towers
             .validation
             .map(|m| format!("  test top-10 {:.4} top-100 {:.4} MRR@20 {:.4}", m.top_10, m.top_100, m.mrr_20))
             .unwrap_or_default();
-        println!("epoch {:>3}  loss {:>12.4}  {:>7.3} s{val}", e.epoch, e.loss, e.seconds);
+        crate::outln!("epoch {:>3}  loss {:>12.4}  {:>7.3} s{val}", e.epoch, e.loss, e.seconds)?;
     }
     let s = &model.summary;
-    println!(
+    crate::outln!(
         "trained on {} examples in {:.2} s ({:.0} examples/s; peak memory {:.0} MB)",
         s.n_train,
         s.train_s,
         s.examples_per_s,
         crate::common::max_rss_mb()
-    );
+    )?;
     if let Some(e) = evaluation {
-        print_evaluation(e);
+        print_evaluation(e)?;
     }
     if let Some(out) = &a.out {
-        println!("model written to {} (training curve: history.svg)", out.display());
+        crate::outln!("model written to {} (training curve: history.svg)", out.display())?;
     }
     Ok(())
 }

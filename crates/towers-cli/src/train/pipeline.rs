@@ -62,10 +62,10 @@ pub fn train(a: &Args) -> towers::Result<()> {
     if let Some(c) = &catalog {
         trainer = trainer.catalog(c);
     }
-    if let Some(f) = &features {
-        if let Some(items) = &f.items {
-            trainer = trainer.item_attributes(items, &f.config);
-        }
+    if let Some(f) = &features
+        && let Some(items) = &f.items
+    {
+        trainer = trainer.item_attributes(items, &f.config);
     }
     let pipeline: Pipeline = trainer.fit(&train)?;
     if let Some(out) = &a.out {

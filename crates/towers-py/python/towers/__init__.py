@@ -11,7 +11,7 @@ Rust core — train, evaluate and serve from pandas, pyarrow and numpy.
     model.save("dir"); towers.load("dir")                  # the CLI's model directory
 
 Tables are found by column name as the CLI finds them (user/user_id/…, item/movie_id/…, rating,
-timestamp, weight). Errors are towers exceptions (InputError, ConfigError, ModelError, FileError,
+timestamp, weight). Errors are towers exceptions (InputError, ConfigError, ModelError, FileError, BusyError,
 all TowersError) with the CLI's messages. `towers.datasets.movielens_100k()` downloads MovieLens
 100K on first use.
 """
@@ -21,6 +21,7 @@ from ._errors import (
     ColdStartWarning,
     ConfigError,
     FileError,
+    BusyError,
     InputError,
     InternalError,
     ModelError,
@@ -43,6 +44,7 @@ __all__ = [
     "ConfigError",
     "ModelError",
     "FileError",
+    "BusyError",
     "InternalError",
     "ColdStartWarning",
     "__version__",

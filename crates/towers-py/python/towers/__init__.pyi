@@ -6,6 +6,7 @@ from ._errors import (
     ColdStartWarning as ColdStartWarning,
     ConfigError as ConfigError,
     FileError as FileError,
+    BusyError as BusyError,
     InputError as InputError,
     InternalError as InternalError,
     ModelError as ModelError,

@@ -6,6 +6,7 @@ __all__ = [
     "ConfigError",
     "ModelError",
     "FileError",
+    "BusyError",
     "InternalError",
     "ColdStartWarning",
 ]
@@ -33,6 +34,11 @@ class FileError(TowersError, OSError):
     """A file could not be read or written, or a download failed."""
 
 
+class BusyError(FileError):
+    """Another process is writing the model directory (one writer at a time), or the directory
+    changed on disk since the model was loaded from it."""
+
+
 class InternalError(TowersError, RuntimeError):
     """A bug in towers: please report it."""
 
@@ -41,5 +47,5 @@ class ColdStartWarning(UserWarning):
     """A query the model does not know (a new user): the most popular items were returned."""
 
 
-for _cls in (TowersError, InputError, ConfigError, ModelError, FileError, InternalError, ColdStartWarning):
+for _cls in (TowersError, InputError, ConfigError, ModelError, FileError, BusyError, InternalError, ColdStartWarning):
     _cls.__module__ = "towers"

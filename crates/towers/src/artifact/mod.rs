@@ -24,6 +24,7 @@ mod dir;
 mod history;
 mod manifest;
 
+pub use dir::DirLock;
 pub use history::{EpochRecord, History};
 pub use manifest::{FORMAT_NAME, FORMAT_VERSION, IndexManifest, Manifest};
 
@@ -34,7 +35,7 @@ use crate::model::{Model, Shape};
 use crate::tensors::{TensorReader, TensorWriter};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// File of the approximate index in the model directory.
@@ -104,6 +105,16 @@ pub struct Artifact {
     pub history: History,
     /// Training figures.
     pub summary: TrainSummary,
+    /// The directory it was last loaded from or saved to, to refuse to overwrite a newer model
+    /// that another process saved there since.
+    pub(crate) origin: std::sync::Mutex<Option<Origin>>,
+}
+
+/// The directory a model was loaded from and the checksum of its manifest then.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    dir: PathBuf,
+    manifest: String,
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
@@ -146,37 +157,62 @@ impl Artifact {
         }
     }
 
-    /// Writes the model directory atomically; an existing model directory at `dir` is replaced.
+    /// Writes the model directory: takes its lock (see [`DirLock`]; another writer holding it is
+    /// an [`Error::Busy`]), then [`Artifact::save_locked`].
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
-        let mut files: Vec<(&str, Vec<u8>)> =
-            vec![("vocab.json", json(&self.query_vocab)?), ("items.json", json(&self.items)?)];
+        self.save_locked(&DirLock::acquire(dir)?)
+    }
+
+    /// Writes the directory `lock` holds, replacing it with no moment at which it is missing or
+    /// half-written. A model loaded from (or saved to) that directory is not written over a
+    /// newer one that another process saved there since ([`Error::Busy`]).
+    pub fn save_locked(&self, lock: &DirLock) -> Result<()> {
+        let dir = lock.dir();
+        let mut origin = self.origin.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(o) = origin.as_ref() {
+            let now = std::fs::read(dir.join("manifest.json")).map(|b| dir::sha256_hex(&b)).ok();
+            if dir.canonicalize().ok().as_ref() == Some(&o.dir) && now.as_ref() != Some(&o.manifest) {
+                return Err(Error::Busy {
+                    path: dir.to_path_buf(),
+                    msg: "the model there changed since this one was loaded from it (a newer one was saved); load it again".into(),
+                });
+            }
+        }
+        let mut files = dir::Staging::new(lock)?;
+        files.add("vocab.json", &json(&self.query_vocab)?)?;
+        files.add("items.json", &json(&self.items)?)?;
         let mut w = TensorWriter::default();
         self.model.save(&mut w)?;
-        files.push(("weights.safetensors", w.to_bytes()?));
+        files.add("weights.safetensors", &w.to_bytes()?)?;
+        drop(w);
         let mut c = TensorWriter::default();
         c.f32("embeddings", &[self.items.len(), self.dim()], &self.candidates);
-        files.push(("candidates.safetensors", c.to_bytes()?));
+        files.add("candidates.safetensors", &c.to_bytes()?)?;
+        drop(c);
         let mut i = TensorWriter::default();
         i.u32("seen.offsets", &self.seen.offsets);
         i.u32("seen.items", &self.seen.items);
         i.f32("popularity", &[self.popularity.len()], &self.popularity);
-        files.push(("interactions.safetensors", i.to_bytes()?));
-        files.push(("history.json", self.history.to_json()?.into_bytes()));
-        files.push(("history.csv", self.history.to_csv().into_bytes()));
-        files.push(("history.svg", self.history.to_svg().into_bytes()));
+        files.add("interactions.safetensors", &i.to_bytes()?)?;
+        drop(i);
+        files.add("history.json", self.history.to_json()?.as_bytes())?;
+        files.add("history.csv", self.history.to_csv().as_bytes())?;
+        files.add("history.svg", self.history.to_svg().as_bytes())?;
         if let Some(c) = self.model.feature_crossing() {
-            files.push(("feature_crossing.json", json(&c)?));
-            files.push(("feature_crossing.svg", c.to_svg().into_bytes()));
+            files.add("feature_crossing.json", &json(&c)?)?;
+            files.add("feature_crossing.svg", c.to_svg().as_bytes())?;
         }
         if let Some(a) = &self.approximate {
             let mut w = TensorWriter::default();
             a.index.write(&mut w)?;
-            files.push((IVF_FILE, w.to_bytes()?));
+            files.add(IVF_FILE, &w.to_bytes()?)?;
         }
         let mut manifest = self.manifest();
-        manifest.files = files.iter().map(|(n, b)| (n.to_string(), dir::sha256_hex(b))).collect();
-        files.push(("manifest.json", json(&manifest)?));
-        dir::write_atomically(dir.as_ref(), &files)
+        manifest.files = files.files.clone();
+        let bytes = json(&manifest)?;
+        files.commit("manifest.json", &bytes)?;
+        *origin = dir.canonicalize().ok().map(|dir| Origin { dir, manifest: dir::sha256_hex(&bytes) });
+        Ok(())
     }
 
     /// Loads a model directory, verifying its format version and every file's checksum.
@@ -203,6 +239,7 @@ impl Artifact {
             return Err(bad(format!("manifest.json: unsupported format version {version}; rebuild this model")));
         }
         let read = manifest::read(&mbytes, version as u32).map_err(|e| bad(format!("manifest.json: {e}")))?;
+        let origin = dir.canonicalize().ok().map(|dir| Origin { dir, manifest: dir::sha256_hex(&mbytes) });
         let m = read.manifest;
         let file = |name: &str| dir::read_checked(dir, &m.files, name);
         let query_vocab: Vocabulary = parse_json(dir, "vocab.json", &file("vocab.json")?)?;
@@ -211,6 +248,9 @@ impl Artifact {
         let shape = Shape { queries: m.query_rows, candidates: m.candidate_rows, dim: m.dim };
         if query_vocab.rows() != shape.queries || items.len() != shape.candidates {
             return Err(bad("vocabulary sizes do not match the manifest".into()));
+        }
+        if items.titles.len() != items.ids.len() || items.rows.values().any(|&r| r == 0 || r as usize >= items.len()) {
+            return Err(bad("items.json: titles or item rows out of range".into()));
         }
         let wbytes = file("weights.safetensors")?;
         let mut weights = TensorReader::parse(&dir.join("weights.safetensors"), &wbytes)?;
@@ -225,7 +265,9 @@ impl Artifact {
         let it = TensorReader::parse(&dir.join("interactions.safetensors"), &ibytes)?;
         let seen =
             Seen { offsets: it.u32("seen.offsets", Some(shape.queries + 1))?, items: it.u32("seen.items", None)? };
-        if seen.offsets.last().copied() != Some(seen.items.len() as u32)
+        if seen.offsets.first() != Some(&0)
+            || seen.offsets.windows(2).any(|w| w[0] > w[1])
+            || seen.offsets.last().copied() != Some(seen.items.len() as u32)
             || seen.items.iter().any(|&c| c as usize >= shape.candidates)
         {
             return Err(bad("interactions.safetensors: inconsistent seen-item index".into()));
@@ -264,6 +306,7 @@ impl Artifact {
             popularity,
             history,
             summary: m.training,
+            origin: origin.into(),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Item catalogues: candidate id → title (MovieLens `u.item`, `movies.tsv`, `movies.csv`).
 
+use super::interactions::shown;
 use super::text::{csv_reader, guess_delimiter, read_text};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -31,12 +32,14 @@ impl Catalog {
 
     /// Reads a catalogue file: the first field is the id, the second the title. The delimiter
     /// is guessed (tab, `|` as in `u.item`, or `,` with quoted titles); a header row (first
-    /// field not an id, e.g. `movieId`) is skipped; latin-1 files are decoded to UTF-8.
+    /// field not an id, e.g. `movieId`) is skipped; latin-1 files are decoded to UTF-8. A
+    /// repeated id is an error.
     pub fn read(path: impl AsRef<Path>) -> Result<Catalog> {
         let path = path.as_ref();
         let text = read_text(path)?;
         let delimiter = guess_delimiter(path, &text);
         let mut pairs = Vec::new();
+        let mut lines: HashMap<String, u64> = HashMap::new();
         for (i, rec) in csv_reader(&text, delimiter).into_records().enumerate() {
             let rec = rec.map_err(|e| Error::parse(path, None, e.to_string()))?;
             let line = rec.position().map(|p| p.line()).unwrap_or(i as u64 + 1);
@@ -56,6 +59,13 @@ impl Catalog {
             }
             if id.is_empty() {
                 return Err(Error::parse(path, Some(line), "field 'id' is empty"));
+            }
+            if let Some(first) = lines.insert(id.to_string(), line) {
+                return Err(Error::parse(
+                    path,
+                    Some(line),
+                    format!("field 'id': item {} is already on line {first} (ids must be unique)", shown(id)),
+                ));
             }
             pairs.push((id.to_string(), title.to_string()));
         }

@@ -14,7 +14,7 @@ mod sequence;
 mod sessions;
 mod split;
 pub mod synthetic;
-mod text;
+pub(crate) mod text;
 mod vocab;
 
 pub use catalog::Catalog;

@@ -51,7 +51,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         // numpy.save(np.array([[1, 2, 3], [4, 5, 6]], dtype=np.float32)), header padded to 64 bytes
         let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".to_string();
-        while (10 + header.len() + 1) % 64 != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');

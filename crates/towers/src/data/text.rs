@@ -1,12 +1,19 @@
 //! Reading text files whatever their encoding (UTF-8, or latin-1 as in MovieLens' `u.item`).
 
+use crate::data::MAX_LINE_BYTES;
 use crate::{Error, Result};
+use std::io::Read;
 use std::path::Path;
 
-/// Reads a whole file as text: UTF-8 when it is valid UTF-8, otherwise decoded as latin-1
+/// Reads a whole file as text (lines of at most [`MAX_LINE_BYTES`]): UTF-8 when it is valid UTF-8, otherwise decoded as latin-1
 /// (every byte is the code point of the same value), so "Mis\xe9rables" becomes "Misérables".
 pub(crate) fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    LineLimit::new(file, MAX_LINE_BYTES).read_to_end(&mut bytes).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::parse(path, None, e.to_string()),
+        _ => Error::io(path, e),
+    })?;
     Ok(match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => {
@@ -45,6 +52,37 @@ pub(crate) fn csv_reader(text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
         .flexible(true)
         .quoting(delimiter != b'\t')
         .from_reader(text.as_bytes())
+}
+
+/// A reader that refuses lines longer than `max` bytes.
+pub(crate) struct LineLimit<R> {
+    inner: R,
+    max: usize,
+    /// Bytes since the last newline.
+    run: usize,
+}
+
+impl<R> LineLimit<R> {
+    /// Wraps `inner`.
+    pub(crate) fn new(inner: R, max: usize) -> Self {
+        LineLimit { inner, max, run: 0 }
+    }
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            self.run = if b == b'\n' { 0 } else { self.run + 1 };
+            if self.run > self.max {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("a line longer than {} bytes (raise the limit with --max-line-bytes)", self.max),
+                ));
+            }
+        }
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

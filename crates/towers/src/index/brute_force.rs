@@ -59,7 +59,7 @@ impl BruteForceIndex {
     /// [`Metric::Cosine`] the rows are stored normalised (a copy).
     pub fn new(vectors: impl Into<Arc<[f32]>>, dim: usize, metric: Metric) -> Self {
         let mut vectors: Arc<[f32]> = vectors.into();
-        assert!(dim > 0 && vectors.len() % dim == 0, "vectors must be a whole number of rows of width dim");
+        assert!(dim > 0 && vectors.len().is_multiple_of(dim), "vectors must be a whole number of rows of width dim");
         if metric == Metric::Cosine {
             let mut v = vectors.to_vec();
             normalize_rows(&mut v, dim);
@@ -106,7 +106,7 @@ impl BruteForceIndex {
     /// The `k` best candidates for each of `queries` (`n × dim`). `filters` holds one filter per
     /// query, or a single one for all.
     pub fn search_batch(&self, queries: &[f32], k: usize, filters: &[Filter]) -> Vec<Vec<Scored>> {
-        assert!(queries.len() % self.dim == 0, "queries must be rows of width dim");
+        assert!(queries.len().is_multiple_of(self.dim), "queries must be rows of width dim");
         let mut q = queries.to_vec();
         if self.metric == Metric::Cosine {
             normalize_rows(&mut q, self.dim);

@@ -197,7 +197,7 @@ impl Pq4 {
     /// Packs the codes of `rows` vectors (`codes(i)`, one per subspace; `None`: padding, code 0)
     /// in blocks; `rows` must be a multiple of [`BLOCK`].
     pub fn pack(&self, rows: usize, codes: impl Fn(usize) -> Option<Vec<u8>>) -> Vec<u8> {
-        assert!(rows % BLOCK == 0, "pack whole blocks");
+        assert!(rows.is_multiple_of(BLOCK), "pack whole blocks");
         let mut out = vec![0u8; rows / BLOCK * self.block_bytes()];
         for (b, block) in out.chunks_exact_mut(self.block_bytes()).enumerate() {
             for j in 0..BLOCK {
@@ -375,7 +375,7 @@ unsafe fn scan_avx2(
         while mask != 0 {
             let j = mask.trailing_zeros() as usize;
             mask &= mask - 1;
-            let sum = if j % 2 == 0 { e[j / 2] } else { o[j / 2] } as u32;
+            let sum = if j.is_multiple_of(2) { e[j / 2] } else { o[j / 2] } as u32;
             if sum >= threshold {
                 threshold = hit(b * BLOCK + j, sum);
                 if threshold > max_sum {

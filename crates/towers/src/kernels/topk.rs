@@ -300,7 +300,7 @@ mod tests {
         // values on a coarse grid so that ties happen
         let q: Vec<f32> = (0..nq * d).map(|_| (rng.below(5) as f32 - 2.0) * 0.5).collect();
         let c: Vec<f32> = (0..nc * d).map(|_| (rng.below(5) as f32 - 2.0) * 0.5).collect();
-        let skip = |qi: usize, id: u32| (id as usize + qi) % 7 == 0;
+        let skip = |qi: usize, id: u32| (id as usize + qi).is_multiple_of(7);
         let got = top_k(&q, &c, d, 10, skip);
         let want = naive(&q, &c, d, 10, skip);
         assert_eq!(got, want);

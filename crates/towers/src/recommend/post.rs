@@ -270,10 +270,10 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
         let Some((i, _)) = best else { break };
         taken[i] = true;
         let row = c[i].id as usize;
-        if let Some(col) = dedupe {
-            if let Some(v) = col.get(row).filter(|v| !v.is_empty()) {
-                keys_taken.insert(v.as_slice());
-            }
+        if let Some(col) = dedupe
+            && let Some(v) = col.get(row).filter(|v| !v.is_empty())
+        {
+            keys_taken.insert(v.as_slice());
         }
         for ((col, _), counts) in caps.iter().zip(cap_counts.iter_mut()) {
             for &v in col.get(row).map_or(&[][..], |v| v.as_slice()) {

@@ -305,7 +305,7 @@ impl TrainOptions {
     pub fn config(&self) -> Result<TrainConfig> {
         let mut c: TrainConfig = match &self.config {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                let text = crate::data::text::read_text(p)?;
                 toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
             }
             None => TrainConfig::defaults(self.kind()?, self.recipe()),

@@ -236,6 +236,7 @@ impl<'a> PipelineTrainer<'a> {
             approximate: None,
             history,
             summary,
+            origin: Default::default(),
         };
         let settings = PipelineSettings {
             retrieve: cfg.retrieve,

@@ -55,7 +55,7 @@ pub(crate) fn fit(run: &mut Run, data: &Dataset) -> Result<(TwoTower, History)> 
     let log_q = cfg.retrieval.log_q(&counts(&data.candidates, data.items.len()));
     let mut q_dedup = Dedup::new(model.query.embedding.rows);
     let mut c_dedup = Dedup::new(model.candidate.embedding.rows);
-    let mut pairs = Vec::with_capacity(cfg.batch_size);
+    let mut pairs = Vec::with_capacity(cfg.batch_size.min(data.len()));
     let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
         pairs.clear();
         for &i in batch {

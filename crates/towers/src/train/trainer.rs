@@ -169,6 +169,7 @@ impl<'a> Trainer<'a> {
             popularity: trained.popularity,
             history: trained.history,
             summary,
+            origin: Default::default(),
         })
     }
 }

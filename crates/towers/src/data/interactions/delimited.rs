@@ -3,7 +3,7 @@
 
 use super::{CANDIDATE_NAMES, QUERY_NAMES, RATING_NAMES, TIME_NAMES, WEIGHT_NAMES};
 use super::{DEFAULT_COLUMNS, Interactions, MAX_LINE_BYTES, Optional, Roles, TableFormat, shown};
-use crate::data::text::{delimiter_name, guess_delimiter};
+use crate::data::text::{LineLimit, delimiter_name, guess_delimiter};
 use crate::{Error, Result};
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read};
@@ -22,30 +22,6 @@ fn open(path: &Path) -> Result<Box<dyn Read>> {
 /// Reads a CSV/TSV table (see [`Interactions::read`]).
 pub(super) fn read(path: &Path, format: &TableFormat) -> Result<Interactions> {
     from_reader(path, open(path)?, format)
-}
-
-/// A reader that refuses lines longer than `max` bytes.
-struct LineLimit<R> {
-    inner: R,
-    max: usize,
-    /// Bytes since the last newline.
-    run: usize,
-}
-
-impl<R: Read> Read for LineLimit<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            self.run = if b == b'\n' { 0 } else { self.run + 1 };
-            if self.run > self.max {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("a line longer than {} bytes (raise the limit with --max-line-bytes)", self.max),
-                ));
-            }
-        }
-        Ok(n)
-    }
 }
 
 /// A field as text: UTF-8 when it is, latin-1 otherwise (as MovieLens' files are).
@@ -67,7 +43,7 @@ fn inner_name(path: &Path) -> &Path {
 /// Parses a table from a stream (named `path` in errors).
 pub(super) fn from_reader(path: &Path, reader: Box<dyn Read>, format: &TableFormat) -> Result<Interactions> {
     let io = |e: std::io::Error| Error::parse(path, None, e.to_string());
-    let limited = LineLimit { inner: reader, max: format.max_line_bytes.unwrap_or(MAX_LINE_BYTES), run: 0 };
+    let limited = LineLimit::new(reader, format.max_line_bytes.unwrap_or(MAX_LINE_BYTES));
     let mut buffered = BufReader::with_capacity(1 << 16, limited);
     let delimiter = match format.delimiter {
         Some(d) => d,

@@ -145,7 +145,7 @@ impl IvfIndex {
     /// into its nearest list, then the residual quantiser. Deterministic for a given seed
     /// (whatever the thread count).
     pub fn build(vectors: &[f32], dim: usize, params: &IvfParams, observer: &mut dyn Observer) -> Result<IvfIndex> {
-        if dim == 0 || vectors.len() % dim != 0 {
+        if dim == 0 || !vectors.len().is_multiple_of(dim) {
             return Err(Error::Data("vectors must be a whole number of rows of width dim".into()));
         }
         let n = vectors.len() / dim;
@@ -235,18 +235,8 @@ impl IvfIndex {
             NO_ID => &zeros[..],
             id => &vectors[id as usize * dim..(id as usize + 1) * dim],
         }));
-        Ok(IvfIndex {
-            dim,
-            rows,
-            centroids,
-            offsets,
-            pq,
-            block_offsets,
-            codes,
-            slot_ids,
-            nprobe,
-            reorder: reorder.max(1),
-        })
+        let reorder = reorder.clamp(1, (*offsets.last().unwrap_or(&0) as usize).max(1));
+        Ok(IvfIndex { dim, rows, centroids, offsets, pq, block_offsets, codes, slot_ids, nprobe, reorder })
     }
 
     /// Number of lists.
@@ -269,10 +259,10 @@ impl IvfIndex {
         self.reorder
     }
 
-    /// Sets the candidates re-scored exactly per query (at least 1); with `nprobe = nlist` and
-    /// `reorder ≥ n` the search is exact.
+    /// Sets the candidates re-scored exactly per query (clamped to `1..=n`); with
+    /// `nprobe = nlist` and `reorder = n` the search is exact.
     pub fn set_reorder(&mut self, reorder: usize) {
-        self.reorder = reorder.max(1);
+        self.reorder = reorder.clamp(1, crate::index::Index::len(self).max(1));
     }
 
     /// The size of each list.

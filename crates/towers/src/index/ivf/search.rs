@@ -68,7 +68,7 @@ impl IvfIndex {
     /// of the block that probes it; each query's answer is the one it gets alone.
     pub fn search_batch_with(&self, queries: &[f32], k: usize, filters: &[Filter], nprobe: usize) -> Vec<Vec<Scored>> {
         const QUERIES: usize = 64;
-        assert!(queries.len() % self.dim == 0, "queries must be rows of width dim");
+        assert!(queries.len().is_multiple_of(self.dim), "queries must be rows of width dim");
         let (d, nlist) = (self.dim, self.nlist());
         let filter = |i: usize| match filters.len() {
             0 => Filter::default(),
@@ -139,7 +139,7 @@ struct Search<'a> {
 
 impl<'a> Search<'a> {
     fn new(ivf: &'a IvfIndex, query: &'a [f32], k: usize, filter: &'a Filter<'a>) -> Search<'a> {
-        let keep = ivf.reorder.max(k).max(1);
+        let keep = ivf.reorder.max(k).clamp(1, ivf.len().max(1));
         let lut = ivf.pq.lut(query);
         Search { ivf, query, filter, k, lut, keep, cand: Vec::with_capacity(2 * keep), worst: f32::NEG_INFINITY }
     }

@@ -115,7 +115,7 @@ impl FeatureConfig {
     /// Reads a TOML feature configuration; relative table paths are resolved against its folder.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::data::text::read_text(path)?;
         let mut c: FeatureConfig =
             toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));

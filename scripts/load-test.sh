@@ -2,7 +2,8 @@
 # Load benchmark of `towers serve`: trains (or takes) a MovieLens model, serves it on loopback,
 # drives GET /v1/recommend with wrk for a bounded time, and prints requests/s, p50/p99 latency
 # and the error count. Usage: scripts/load-test.sh [DURATION] (default 30s).
-# Env: MODEL=dir (skip training), CONNECTIONS (default 16), WRK_THREADS (default 1), SERVER_THREADS (default 2),
+# Env: MODEL=dir (skip training; a pipeline directory too), DEBUG=1 (pipelines: ask for per-stage timings and
+#      print their means), SKIP_BUILD=1 (use the release binary as built), CONNECTIONS (default 16), WRK_THREADS (default 1), SERVER_THREADS (default 2),
 #      STORE=index (default: the model's own index) | exact | postgres (top-k from PostgreSQL + pgvector:
 #      a throwaway cluster from scripts/postgres.sh, or PG_URL=postgresql://… of a running one; the model is
 #      exported first unless EXPORTED=1), EF_SEARCH (postgres, default 100), PG_POOL (postgres, default 16).
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-30s}
 STORE=${STORE:-index}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -q
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -q
 TOWERS=target/release/towers
 WORK=$(mktemp -d)
 PGDIR=

@@ -173,6 +173,96 @@ fn print_ratings(r: &RatingMetrics) -> towers::Result<()> {
     crate::outln!("{:<12} {:>7} {:>14.4}", "popularity", "", r.ndcg_10_rated_popularity)
 }
 
+/// A human-readable table of a pipeline's evaluation: its answers beside the retriever's own
+/// order, then diversity and coverage.
+pub fn print_pipeline_evaluation(e: &towers::PipelineEvaluation) {
+    println!(
+        "{} test pairs{}, pipeline answers (retrieve {} → rank → post-rank{}; {:.3} s)",
+        e.model.n,
+        if e.exclude_seen { ", training items excluded" } else { "" },
+        e.retrieve,
+        if e.diversity > 0.0 { format!(", diversity {}", e.diversity) } else { String::new() },
+        e.eval_s
+    );
+    println!(
+        "{:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "recall@k", "1", "5", "10", "20", "50", "100", "NDCG@10"
+    );
+    println!("{}", row("pipeline", e.model.recalls(), e.model.ndcg_10));
+    println!("{}", row("retriever alone", e.retriever.recalls(), e.retriever.ndcg_10));
+    println!(
+        "ILD@10 {:.4} (retriever alone {:.4}); catalogue coverage of the top 10: {:.4}",
+        e.ild_10, e.retriever_ild_10, e.coverage_10
+    );
+}
+
+/// Post-ranking options of a pipeline, overriding its own rules for this query.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct PostArgs {
+    /// Pipelines: diversity, the MMR λ in [0, 1] (0: the ranker's order).
+    #[arg(long)]
+    pub diversity: Option<f32>,
+    /// Pipelines: at most MAX items per value of an item attribute, ATTRIBUTE:MAX (repeatable), e.g. genres:3.
+    #[arg(long)]
+    pub cap: Vec<String>,
+    /// Pipelines: item ids to lift (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub boost: Vec<String>,
+    /// Pipelines: one item per value of this attribute (e.g. title).
+    #[arg(long)]
+    pub dedupe: Option<String>,
+    /// Pipelines: candidates to retrieve for the ranker.
+    #[arg(long)]
+    pub retrieve: Option<usize>,
+}
+
+impl PostArgs {
+    /// Whether any option was given.
+    pub fn any(&self) -> bool {
+        self.diversity.is_some()
+            || !self.cap.is_empty()
+            || !self.boost.is_empty()
+            || self.dedupe.is_some()
+            || self.retrieve.is_some()
+    }
+
+    /// The pipeline's rules with the options given applied; `None` when none was given.
+    pub fn apply(
+        &self,
+        base: &towers::recommend::PostRanking,
+    ) -> towers::Result<Option<towers::recommend::PostRanking>> {
+        if !self.any() {
+            return Ok(None);
+        }
+        let mut p = base.clone();
+        if let Some(d) = self.diversity {
+            p.diversity = d;
+        }
+        if !self.cap.is_empty() {
+            p.caps = self.cap.iter().map(|c| c.parse()).collect::<towers::Result<_>>()?;
+        }
+        if !self.boost.is_empty() {
+            p.boost = self.boost.clone();
+        }
+        if self.dedupe.is_some() {
+            p.dedupe = self.dedupe.clone();
+        }
+        p.validate()?;
+        Ok(Some(p))
+    }
+
+    /// An error when an option was given for a model that is not a pipeline.
+    pub fn refuse(&self) -> towers::Result<()> {
+        if self.any() {
+            return Err(towers::Error::Config(
+                "--diversity, --cap, --boost, --dedupe and --retrieve are for pipelines (towers train --task pipeline)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The peak resident memory of this process so far, in MB.
 pub fn max_rss_mb() -> f64 {
     // SAFETY: getrusage writes into the struct it is given.

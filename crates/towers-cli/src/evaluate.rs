@@ -1,11 +1,12 @@
 //! `towers evaluate`.
 
-use crate::common::{TableArgs, print_evaluation, print_json};
+use crate::common::{PostArgs, TableArgs, print_evaluation, print_json, print_pipeline_evaluation};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::data::InputFormat;
 use towers::model::{ModelSpec, QueryKind};
-use towers::{Artifact, evaluate};
+use towers::recommend::{Pipeline, is_pipeline};
+use towers::{Artifact, evaluate, evaluate_pipeline};
 
 /// Options of `towers evaluate`.
 #[derive(ClapArgs, Debug)]
@@ -25,14 +26,32 @@ pub struct Args {
     pub test_format: Option<InputFormat>,
     #[command(flatten)]
     pub table: TableArgs,
+    #[command(flatten)]
+    pub post: PostArgs,
     /// Print one JSON object: top_1 … top_100 (recall@k), mrr, mrr_1 … mrr_100 (MRR@k), ndcg_10, n,
     /// baseline (popularity), repeat_last (sequential models), eval_s; rating models add rmse,
-    /// rmse_mean_baseline, ndcg_10_rated, …; ranking models have only those.
+    /// rmse_mean_baseline, ndcg_10_rated, …; ranking models have only those; pipelines: top_k of
+    /// their answers, retriever (the retriever's own order), ild_10, coverage_10.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
+    if is_pipeline(&a.model) {
+        let pipeline = Pipeline::load(&a.model)?;
+        let mut post = a.post.apply(&pipeline.settings().post)?;
+        if let Some(r) = a.post.retrieve {
+            pipeline.check_retrieve(r)?;
+            post.get_or_insert_with(|| pipeline.settings().post.clone());
+        }
+        let e = evaluate_pipeline(&pipeline, &a.table.read(&a.test)?, a.exclude_seen, post.as_ref(), a.post.retrieve)?;
+        if a.json {
+            return print_json(&e);
+        }
+        print_pipeline_evaluation(&e);
+        return Ok(());
+    }
+    a.post.refuse()?;
     let model = Artifact::load(&a.model)?;
     let evaluation = match (model.model.query_kind(), model.model.spec()) {
         (QueryKind::History, ModelSpec::Sequential(seq)) => {

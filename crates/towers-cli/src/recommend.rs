@@ -1,8 +1,9 @@
 //! `towers recommend`.
 
-use crate::common::{check_k, print_json};
+use crate::common::{PostArgs, check_k, print_json};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
+use towers::recommend::{Pipeline, is_pipeline};
 use towers::{Artifact, Query, Recommender, Request};
 
 /// Options of `towers recommend`.
@@ -27,23 +28,41 @@ pub struct Args {
     /// Search the exact index even when the model holds an approximate one.
     #[arg(long)]
     pub exact: bool,
+    #[command(flatten)]
+    pub post: PostArgs,
+    /// Pipelines: print the time each stage took (with --json: a "timings" object).
+    #[arg(long)]
+    pub debug: bool,
     /// Print {"items":[{"id","title","score"}…],"cold_start":bool}.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let mut recommender = Recommender::new(Artifact::load(&a.model)?);
-    if a.exact {
-        recommender = recommender.exact();
-    }
-    let request = Request::top(check_k(a.k)?).exclude_seen(a.exclude_seen);
+    let mut request = Request::top(check_k(a.k)?).exclude_seen(a.exclude_seen);
     let history = a.history.clone().unwrap_or_default();
     let query = match &a.user {
         Some(user) => Query::User(user),
         None => Query::History(&history),
     };
-    let recs = recommender.recommend(query, &request)?;
+    let (recs, timings) = if is_pipeline(&a.model) {
+        let pipeline = Pipeline::load(&a.model)?;
+        if let Some(p) = a.post.apply(&pipeline.settings().post)? {
+            request = request.post(p);
+        }
+        if let Some(r) = a.post.retrieve {
+            request = request.retrieve(r);
+        }
+        let answer = pipeline.recommend(query, &request)?;
+        (answer.recommendations, Some(answer.timings))
+    } else {
+        a.post.refuse()?;
+        let mut recommender = Recommender::new(Artifact::load(&a.model)?);
+        if a.exact {
+            recommender = recommender.exact();
+        }
+        (recommender.recommend(query, &request)?, None)
+    };
     if recs.cold_start {
         let who = match &a.user {
             Some(u) => format!("user '{u}' is not in the training data"),
@@ -52,11 +71,21 @@ pub fn run(a: Args) -> towers::Result<()> {
         eprintln!("{who}: showing the {} most popular items instead", recs.items.len());
     }
     if a.json {
-        return print_json(&recs);
+        let mut v = serde_json::to_value(&recs).map_err(towers::Error::internal)?;
+        if let (Some(t), Some(obj), true) = (timings, v.as_object_mut(), a.debug) {
+            obj.insert("timings".into(), serde_json::to_value(t).map_err(towers::Error::internal)?);
+        }
+        return print_json(&v);
     }
     for (i, r) in recs.items.iter().enumerate() {
         let label = if recs.cold_start { "popular" } else { "score" };
         crate::outln!("{:>3}. {:<8} {:<60} {label} {:.4}", i + 1, r.id, r.title, r.score)?;
+    }
+    if let (Some(t), true) = (timings, a.debug) {
+        println!(
+            "retrieve {:.3} ms, rank {:.3} ms, post-rank {:.3} ms, total {:.3} ms",
+            t.retrieve_ms, t.rank_ms, t.post_rank_ms, t.total_ms
+        );
     }
     Ok(())
 }

@@ -79,11 +79,14 @@ impl TrainConfig {
     /// chosen) are, beside [`TrainConfig::default`]:
     /// - sequential: dim 64, Adagrad 0.1, no L2, 5 epochs;
     /// - rating: batch 1024, L2 0.05;
-    /// - ranking: Adam 0.001, batch 1024, 5 epochs, no L2.
+    /// - ranking: Adam 0.001, batch 1024, 5 epochs, no L2;
+    /// - multitask: retrieval's ([`TrainConfig::default`]).
     pub fn defaults(kind: ModelKind, recipe: Recipe) -> Self {
         match (recipe, kind) {
             (Recipe::Tfrs, _) => TrainConfig::tfrs(),
-            (Recipe::Towers, ModelKind::Retrieval | ModelKind::Features) => TrainConfig::default(),
+            (Recipe::Towers, ModelKind::Retrieval | ModelKind::Features | ModelKind::Multitask) => {
+                TrainConfig::default()
+            }
             (Recipe::Towers, ModelKind::Sequential) => TrainConfig {
                 dim: 64,
                 optimizer: OptimizerConfig::adagrad(),

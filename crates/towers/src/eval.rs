@@ -116,7 +116,15 @@ pub fn evaluate<'a>(artifact: &Artifact, test: impl Into<TestSet<'a>>, exclude_s
                     let (users, items): (Vec<u32>, Vec<u32>) = pairs.iter().copied().unzip();
                     Some(rating_metrics(&users, &items, truth, &predicted, &artifact.popularity, scale.mean))
                 }
-                (Some(_), None) if model.query_kind() == QueryKind::Pairs => {
+                (None, Some(truth)) if model.query_kind() == QueryKind::Pairs => {
+                    // a ranker trained with a pairwise or listwise loss: its scores order each
+                    // user's rated items; they are no ratings, so no RMSE
+                    let scores = model.predict(pairs)?;
+                    let (users, items): (Vec<u32>, Vec<u32>) = pairs.iter().copied().unzip();
+                    let m = rating_metrics(&users, &items, truth, &scores, &artifact.popularity, 0.0);
+                    Some(RatingMetrics { rmse: f64::NAN, rmse_mean_baseline: f64::NAN, ..m })
+                }
+                (_, None) if model.query_kind() == QueryKind::Pairs => {
                     return Err(Error::Data("the test table has no rating column".into()));
                 }
                 _ => None,

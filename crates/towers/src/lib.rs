@@ -59,6 +59,7 @@ pub use artifact::Artifact;
 pub use config::TrainConfig;
 pub use error::{Error, ErrorKind, Result};
 pub use eval::{Evaluation, evaluate};
-pub use model::{ModelKind, ModelSpec, Recipe};
+pub use model::{ModelKind, ModelSpec, Recipe, Task};
+pub use recommend::{Pipeline, PipelineEvaluation, evaluate_pipeline};
 pub use recommend::{Query, Recommendation, Recommendations, Recommender, Request};
 pub use train::{TrainData, TrainOptions, Trainer};

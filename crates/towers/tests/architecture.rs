@@ -19,8 +19,24 @@ const RULES: &[(&str, &[&str])] = &[
     ("config", &["data", "model", "task"]),
     ("artifact", &["config", "data", "index", "metrics", "model", "task", "tensors"]),
     ("eval", &["artifact", "data", "metrics", "model"]),
-    ("train", &["artifact", "config", "data", "eval", "kernels", "metrics", "model", "progress", "rng", "task"]),
-    ("recommend", &["artifact", "index", "model", "progress"]),
+    ("recommend", &["artifact", "data", "index", "metrics", "model", "progress"]),
+    (
+        "train",
+        &[
+            "artifact",
+            "config",
+            "data",
+            "eval",
+            "index",
+            "kernels",
+            "metrics",
+            "model",
+            "progress",
+            "recommend",
+            "rng",
+            "task",
+        ],
+    ),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -323,7 +323,7 @@ fn rating_and_ranking_models_learn_ratings_and_round_trip() {
     for (spec, config) in [
         (ModelSpec::Rating, TrainConfig { epochs: 30, batch_size: 64, l2: 0.0, ..defaults(ModelKind::Rating) }),
         (
-            ModelSpec::Ranking(RankingSpec { layers: vec![16] }),
+            ModelSpec::Ranking(RankingSpec::mlp(vec![16])),
             TrainConfig { epochs: 20, batch_size: 64, ..defaults(ModelKind::Ranking) },
         ),
     ] {

@@ -179,7 +179,7 @@ fn train(kind: &str, s: &Synthetic, tables: &Path) -> Artifact {
             .catalog(&s.catalog)
             .fit(&s.train)
             .unwrap(),
-        "ranking" => Trainer::new(ModelSpec::Ranking(RankingSpec { layers: vec![16, 8] }))
+        "ranking" => Trainer::new(ModelSpec::Ranking(RankingSpec::mlp(vec![16, 8])))
             .config(small(ModelKind::Ranking, 16))
             .catalog(&s.catalog)
             .fit(&s.train)

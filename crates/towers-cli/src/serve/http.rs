@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use towers::artifact::TrainSummary;
-use towers::recommend::{Query as Asked, Request as Ask};
+use towers::recommend::{PostRanking, Query as Asked, Request as Ask, Timings};
 use towers::{Error, ErrorKind, Recommendation, Recommendations, TrainConfig};
 
 /// Largest accepted `k`.
@@ -46,12 +46,101 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
+macro_rules! post_fields {
+    ($q:expr) => {
+        PostFields {
+            diversity: $q.diversity,
+            caps: $q.caps.clone(),
+            boost: $q.boost.clone(),
+            exclude: $q.exclude.clone(),
+            dedupe: $q.dedupe.clone(),
+            retrieve: $q.retrieve,
+            debug: $q.debug,
+        }
+    };
+}
+
+/// Pipelines: post-ranking overrides and per-stage timings, as query or body fields.
+#[derive(Default)]
+struct PostFields {
+    /// MMR λ in [0, 1].
+    diversity: Option<f32>,
+    /// `ATTRIBUTE:MAX`, comma-separated.
+    caps: Option<String>,
+    /// Item ids to lift, comma-separated.
+    boost: Option<String>,
+    /// Item ids never to return, comma-separated.
+    exclude: Option<String>,
+    /// One item per value of this attribute.
+    dedupe: Option<String>,
+    /// Candidates to retrieve.
+    retrieve: Option<usize>,
+    /// Add the time each stage took.
+    debug: Option<bool>,
+}
+
+impl PostFields {
+    fn any_rule(&self) -> bool {
+        self.diversity.is_some()
+            || self.caps.is_some()
+            || self.boost.is_some()
+            || self.dedupe.is_some()
+            || self.retrieve.is_some()
+    }
+
+    /// The request with these overrides of the pipeline's rules (`base`).
+    fn apply(&self, mut request: Ask, base: Option<&PostRanking>) -> Result<Ask, ApiError> {
+        let list = |s: &Option<String>| -> Vec<String> {
+            s.as_deref().map_or_else(Vec::new, |s| {
+                s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
+            })
+        };
+        if let Some(ex) = &self.exclude {
+            request = request.exclude(list(&Some(ex.clone())));
+        }
+        let Some(base) = base else {
+            if self.any_rule() {
+                return Err(unprocessable("diversity, caps, boost, dedupe and retrieve are for pipelines"));
+            }
+            return Ok(request);
+        };
+        if self.diversity.is_some() || self.caps.is_some() || self.boost.is_some() || self.dedupe.is_some() {
+            let mut p = base.clone();
+            if let Some(d) = self.diversity {
+                p.diversity = d;
+            }
+            if self.caps.is_some() {
+                p.caps = list(&self.caps).iter().map(|c| c.parse()).collect::<Result<_, _>>().map_err(api_error)?;
+            }
+            if self.boost.is_some() {
+                p.boost = list(&self.boost);
+            }
+            if self.dedupe.is_some() {
+                p.dedupe = self.dedupe.clone();
+            }
+            p.validate().map_err(api_error)?;
+            request = request.post(p);
+        }
+        if let Some(r) = self.retrieve {
+            request = request.retrieve(r);
+        }
+        Ok(request)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RecommendQuery {
     user: String,
     k: Option<usize>,
     exclude_seen: Option<bool>,
+    diversity: Option<f32>,
+    caps: Option<String>,
+    boost: Option<String>,
+    exclude: Option<String>,
+    dedupe: Option<String>,
+    retrieve: Option<usize>,
+    debug: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +150,13 @@ struct RecommendBody {
     history: Option<Vec<Value>>,
     k: Option<usize>,
     exclude_seen: Option<bool>,
+    diversity: Option<f32>,
+    caps: Option<String>,
+    boost: Option<String>,
+    exclude: Option<String>,
+    dedupe: Option<String>,
+    retrieve: Option<usize>,
+    debug: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +172,9 @@ struct Answer<'a> {
     items: Vec<Recommendation>,
     model: &'a str,
     cold_start: bool,
+    /// Pipelines with `debug=true`: the time each stage took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timings: Option<Timings>,
 }
 
 #[derive(Serialize)]
@@ -122,11 +221,21 @@ async fn recommend(
     query: Asked<'_>,
     k: Option<usize>,
     exclude_seen: Option<bool>,
+    post: &PostFields,
 ) -> Result<Response, ApiError> {
     let request = Ask::top(check_k(k)?).exclude_seen(exclude_seen.unwrap_or(false));
     let model = app.current();
+    let request = post.apply(request, model.pipeline().map(|p| &p.settings().post))?;
+    if let Some(p) = model.pipeline() {
+        let a = p.recommend(query, &request).map_err(api_error)?;
+        let timings = post.debug.unwrap_or(false).then_some(a.timings);
+        let r = a.recommendations;
+        return Ok(
+            Json(Answer { items: r.items, model: &model.name, cold_start: r.cold_start, timings }).into_response()
+        );
+    }
     let r: Recommendations = app.store.recommend(&model, query, &request).await.map_err(api_error)?;
-    Ok(Json(Answer { items: r.items, model: &model.name, cold_start: r.cold_start }).into_response())
+    Ok(Json(Answer { items: r.items, model: &model.name, cold_start: r.cold_start, timings: None }).into_response())
 }
 
 async fn healthz() -> Json<Value> {
@@ -135,7 +244,7 @@ async fn healthz() -> Json<Value> {
 
 async fn model_info(State(app): State<Arc<App>>) -> Response {
     let m = app.current();
-    let a = m.recommender.artifact();
+    let a = m.recommender().artifact();
     let store = app.store.describe(&m).await;
     Json(ModelInfo {
         model: &m.name,
@@ -146,7 +255,7 @@ async fn model_info(State(app): State<Arc<App>>) -> Response {
         items: a.items.len().saturating_sub(1),
         config: &a.config,
         training: &a.summary,
-        index: m.recommender.index_kind(),
+        index: m.recommender().index_kind(),
         version: VersionInfo {
             version: &m.version,
             saved_at: m.saved_at,
@@ -163,7 +272,7 @@ async fn recommend_get(
     q: Result<Query<RecommendQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
-    recommend(&app, Asked::User(&q.user), q.k, q.exclude_seen).await
+    recommend(&app, Asked::User(&q.user), q.k, q.exclude_seen, &post_fields!(q)).await
 }
 
 async fn recommend_post(
@@ -171,11 +280,12 @@ async fn recommend_post(
     body: Result<Json<RecommendBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(b) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    let post = post_fields!(b);
     match (b.user, b.history) {
-        (Some(user), None) => recommend(&app, Asked::User(&user), b.k, b.exclude_seen).await,
+        (Some(user), None) => recommend(&app, Asked::User(&user), b.k, b.exclude_seen, &post).await,
         (None, Some(history)) => {
             let items = history.iter().map(history_item).collect::<Result<Vec<_>, _>>()?;
-            recommend(&app, Asked::History(&items), b.k, b.exclude_seen).await
+            recommend(&app, Asked::History(&items), b.k, b.exclude_seen, &post).await
         }
         (Some(_), Some(_)) => Err(unprocessable("give either \"user\" or \"history\", not both")),
         (None, None) => Err(unprocessable("give a \"user\" (or, for a sequential model, a \"history\")")),
@@ -189,8 +299,8 @@ async fn similar(
     let q = query(q)?;
     let k = check_k(q.k)?;
     let m = app.current();
-    let items = m.recommender.similar(&q.item, &Ask::top(k)).map_err(api_error)?;
-    Ok(Json(Answer { items, model: &m.name, cold_start: false }).into_response())
+    let items = m.recommender().similar(&q.item, &Ask::top(k)).map_err(api_error)?;
+    Ok(Json(Answer { items, model: &m.name, cold_start: false, timings: None }).into_response())
 }
 
 async fn prometheus(State(app): State<Arc<App>>) -> Response {

@@ -9,15 +9,24 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use towers::recommend::{PIPELINE_FILE, Pipeline, is_pipeline};
 use towers::{Artifact, Recommender};
 
 /// Buckets of the request latency histogram, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+/// What answers: one model, or a pipeline (retriever → ranker → post-ranking).
+pub enum Serving {
+    /// One model.
+    Model(Box<Recommender>),
+    /// A pipeline directory.
+    Pipeline(Box<Pipeline>),
+}
+
 /// One loaded model.
 pub struct Loaded {
-    /// Answers queries (and runs the query tower for an external store).
-    pub recommender: Recommender,
+    /// Answers queries.
+    pub serving: Serving,
     /// The directory's name.
     pub name: String,
     /// What identifies this model: see [`crate::common::model_version`].
@@ -56,7 +65,43 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+impl Loaded {
+    /// The single model, or a pipeline's retriever (runs the query tower for an external
+    /// store, answers `similar`).
+    pub fn recommender(&self) -> &Recommender {
+        match &self.serving {
+            Serving::Model(r) => r,
+            Serving::Pipeline(p) => p.retriever(),
+        }
+    }
+
+    /// The pipeline, when one is served.
+    pub fn pipeline(&self) -> Option<&Pipeline> {
+        match &self.serving {
+            Serving::Pipeline(p) => Some(p),
+            Serving::Model(_) => None,
+        }
+    }
+}
+
 fn load(dir: &Path, exact: bool) -> towers::Result<Loaded> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "model".into());
+    if is_pipeline(dir) {
+        let pipeline = Pipeline::load(dir)?;
+        let version = format!(
+            "{}+{}",
+            crate::common::model_version(pipeline.retriever().artifact()),
+            crate::common::model_version(pipeline.ranker())
+        );
+        let file = if dir.is_dir() { dir.join(PIPELINE_FILE) } else { dir.to_path_buf() };
+        let saved_at = std::fs::metadata(file)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
+        let serving = Serving::Pipeline(Box::new(pipeline));
+        return Ok(Loaded { serving, name, version, saved_at, loaded_at: unix_now() });
+    }
     let artifact = Artifact::load(dir)?;
     let version = crate::common::model_version(&artifact);
     let saved_at = std::fs::metadata(dir.join("manifest.json"))
@@ -68,14 +113,19 @@ fn load(dir: &Path, exact: bool) -> towers::Result<Loaded> {
     if exact {
         recommender = recommender.exact();
     }
-    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "model".into());
-    Ok(Loaded { recommender, name, version, saved_at, loaded_at: unix_now() })
+    Ok(Loaded { serving: Serving::Model(Box::new(recommender)), name, version, saved_at, loaded_at: unix_now() })
 }
 
 impl App {
     /// Loads the model directory.
     pub fn load(dir: &Path, exact: bool, store: Store) -> towers::Result<App> {
         let loaded = load(dir, exact)?;
+        if loaded.pipeline().is_some() && matches!(store, Store::External(_)) {
+            return Err(towers::Error::Config(format!(
+                "{}: a pipeline serves from its retriever's own index; --postgres is for a single model",
+                dir.display()
+            )));
+        }
         tracing::info!(version = %loaded.version, store = store.kind(&loaded), "model loaded");
         Ok(App {
             model: ArcSwap::from_pointee(loaded),

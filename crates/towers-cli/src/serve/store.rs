@@ -50,7 +50,7 @@ impl Store {
     /// `exact`, `ivf` or the external store's kind.
     pub fn kind(&self, model: &Loaded) -> &'static str {
         match self {
-            Store::Index => model.recommender.index_kind(),
+            Store::Index => model.recommender().index_kind(),
             Store::External(s) => s.kind(),
         }
     }
@@ -62,12 +62,12 @@ impl Store {
         query: Query<'_>,
         request: &Request,
     ) -> towers::Result<Recommendations> {
-        let Store::External(store) = self else { return model.recommender.recommend(query, request) };
+        let Store::External(store) = self else { return model.recommender().recommend(query, request) };
         if request.allow.is_some() {
             return Err(Error::Unsupported(format!("allow lists are not supported with the {} store", store.kind())));
         }
-        let resolved = model.recommender.resolve(query, request)?;
-        let ids = &model.recommender.artifact().items.ids;
+        let resolved = model.recommender().resolve(query, request)?;
+        let ids = &model.recommender().artifact().items.ids;
         let exclude: Vec<String> =
             resolved.exclude.iter().filter(|&&r| r > 0).filter_map(|&r| ids.get(r as usize).cloned()).collect();
         Ok(match resolved.vector {
@@ -92,10 +92,10 @@ impl Store {
             match d.get("catalog") {
                 Some(Value::Object(c)) => {
                     let dim = c.get("dim").and_then(Value::as_u64).unwrap_or(0) as usize;
-                    if dim != model.recommender.artifact().dim() {
+                    if dim != model.recommender().artifact().dim() {
                         tracing::warn!(
                             "the exported catalogue has dimension {dim}, the model {}: export this model",
-                            model.recommender.artifact().dim()
+                            model.recommender().artifact().dim()
                         );
                     } else if c.get("model").and_then(Value::as_str) != Some(model.version.as_str()) {
                         tracing::warn!(

@@ -2,13 +2,14 @@
 //! runner for each kind of training data.
 
 mod interactions;
+mod pipeline;
 mod sequences;
 
 use crate::common::{TableArgs, print_evaluation, print_json};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::data::{Catalog, InputFormat};
-use towers::{Artifact, Error, Evaluation, ModelKind, TrainOptions};
+use towers::{Artifact, Error, Evaluation, ModelKind, Task, TrainOptions};
 
 /// Options of `towers train`: the files, and the model's options ([`TrainOptions`], shared with
 /// the Python package). Unset options take the value of `--config`, else of the recipe:
@@ -44,6 +45,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
+    if a.options.task == Task::Pipeline {
+        a.options.check_task_options()?;
+        return pipeline::train(&a);
+    }
     let config = a.options.config()?;
     // one writer per model directory, from the start: a second fails at once (or waits)
     let lock = a.out.as_deref().map(|o| crate::common::lock_model_dir(o, a.wait)).transpose()?;

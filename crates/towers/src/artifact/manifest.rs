@@ -110,7 +110,7 @@ pub(super) fn read(bytes: &[u8], version: u32) -> Result<Read, String> {
     let model = match (v1.kind.as_str(), task.as_str()) {
         ("retrieval", "rating") => ModelSpec::Rating,
         ("retrieval", _) => ModelSpec::Retrieval,
-        ("ranking", _) => ModelSpec::Ranking(RankingSpec { layers }),
+        ("ranking", _) => ModelSpec::Ranking(RankingSpec::mlp(layers)),
         ("features", _) => {
             let towers = v1.feature_towers.as_ref().ok_or("a feature model without its layout")?;
             ModelSpec::Features(feature_config(towers))

@@ -13,6 +13,7 @@
 //! candidates.safetensors   precomputed candidate embeddings
 //! interactions.safetensors what each user saw in training (CSR) and item popularity
 //! history.json/.csv/.svg   per-epoch training history and its plot
+//! feature_crossing.json/.svg  a DCN's feature-pair crossing norms and their heat map
 //! index.ivf.safetensors    optional approximate index (`towers index build`)
 //! ```
 //! Saving writes a temporary sibling directory and renames it into place, so a reader never
@@ -197,6 +198,10 @@ impl Artifact {
         files.add("history.json", self.history.to_json()?.as_bytes())?;
         files.add("history.csv", self.history.to_csv().as_bytes())?;
         files.add("history.svg", self.history.to_svg().as_bytes())?;
+        if let Some(c) = self.model.feature_crossing() {
+            files.add("feature_crossing.json", &json(&c)?)?;
+            files.add("feature_crossing.svg", c.to_svg().as_bytes())?;
+        }
         if let Some(a) = &self.approximate {
             let mut w = TensorWriter::default();
             a.index.write(&mut w)?;

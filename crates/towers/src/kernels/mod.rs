@@ -7,6 +7,7 @@ mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod avx512_bf16;
 pub mod count;
+pub mod cross;
 pub mod dense;
 pub mod fastscan;
 mod fused;

@@ -3,12 +3,23 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Rating metrics of an evaluation; keys as in the CLI's JSON.
+fn nan() -> f64 {
+    f64::NAN
+}
+
+fn is_nan(v: &f64) -> bool {
+    v.is_nan()
+}
+
+/// Rating metrics of an evaluation; keys as in the CLI's JSON. A ranker trained with a pairwise
+/// or listwise loss predicts no ratings: its RMSEs are NaN and left out of the JSON.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct RatingMetrics {
     /// Root mean squared error on the original rating scale.
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub rmse: f64,
     /// RMSE of always predicting the mean training rating.
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub rmse_mean_baseline: f64,
     /// NDCG@10 of each user's test items ordered by predicted rating (gain `2^rating − 1`),
     /// averaged over users.

@@ -3,6 +3,7 @@
 //! model of any kind is a `Box<dyn Model>`.
 
 mod features;
+mod multitask;
 mod ranking;
 mod sequential;
 mod spec;
@@ -12,9 +13,13 @@ mod two_tower;
 pub use features::{
     Entities, FeatureConfig, FeatureModel, FeatureTower, TimeFeature, TimeSpec, TowerFeatures, TowerLayout,
 };
-pub use ranking::{RankingModel, RankingSpec};
+pub use multitask::{MultitaskModel, MultitaskSpec};
+pub use ranking::{
+    ACTIVE_WINDOW_S, Context, ContextData, ContextFeature, CrossSpec, DEFAULT_LIST_SIZE, FeatureCrossing, RankerKind,
+    RankingInputs, RankingModel, RankingSpec, Retrieved, Scorer, ScorerCache, ScorerGrads, Structure, TimeContext,
+};
 pub use sequential::{QueryCache, SequenceConfig, SequentialGrads, SequentialModel, last_position};
-pub use spec::{ModelKind, ModelSpec, Recipe};
+pub use spec::{ModelKind, ModelSpec, Recipe, Task};
 pub use tower::{BatchNorm, Normalization, Tower, TowerCache, TowerGrads};
 pub use two_tower::TwoTower;
 
@@ -66,6 +71,19 @@ pub enum Queries<'a> {
     },
 }
 
+/// A user's candidates for a ranking model to score, with what the retriever said about them.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidates<'a> {
+    /// The user's row.
+    pub user: u32,
+    /// Candidate rows.
+    pub items: &'a [u32],
+    /// The user's training items (rows), for context features.
+    pub history: &'a [u32],
+    /// The retriever's scores and embeddings, for context features.
+    pub retrieved: Option<Retrieved<'a>>,
+}
+
 /// The sizes a model's tensors are checked against when it is loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
@@ -112,6 +130,18 @@ pub trait Model: std::fmt::Debug + Send + Sync {
         Err(Error::Unsupported(format!("a {} model does not predict ratings", self.spec().kind())))
     }
 
+    /// Scores a user's candidates: by default the predicted ratings of the pairs; a ranker
+    /// with context features also reads what the retriever said about them.
+    fn score(&self, candidates: &Candidates) -> Result<Vec<f32>> {
+        let pairs: Vec<(u32, u32)> = candidates.items.iter().map(|&i| (candidates.user, i)).collect();
+        self.predict(&pairs)
+    }
+
+    /// A DCN's feature crossing (the norms of its cross matrix's blocks), for other kinds none.
+    fn feature_crossing(&self) -> Option<FeatureCrossing> {
+        None
+    }
+
     /// Writes its tensors (and what reading them back needs, as metadata).
     fn save(&self, w: &mut TensorWriter) -> Result<()>;
 }
@@ -126,6 +156,15 @@ impl dyn Model {
         let raw = self.predict(pairs)?;
         Ok(raw.into_iter().zip(pairs).map(|(r, &(u, i))| if u == 0 || i == 0 { scale.mean } else { r }).collect())
     }
+
+    /// Scores of (user row, item row) pairs: the predicted ratings ([`ratings`](Self::ratings))
+    /// of models that predict them, the raw scores of other ranking models (listwise losses).
+    pub fn scores(&self, pairs: &[(u32, u32)]) -> Result<Vec<f32>> {
+        match self.rating_scale() {
+            Some(_) => self.ratings(pairs),
+            None => self.predict(pairs),
+        }
+    }
 }
 
 /// Reads a model of the kind `spec` names from its tensors, checking them against `shape`.
@@ -134,6 +173,7 @@ pub fn load(spec: &ModelSpec, shape: Shape, r: &TensorReader) -> Result<Box<dyn 
         ModelSpec::Retrieval => Box::new(TwoTower::load(r, shape, false)?),
         ModelSpec::Rating => Box::new(TwoTower::load(r, shape, true)?),
         ModelSpec::Ranking(s) => Box::new(RankingModel::load(r, shape, s)?),
+        ModelSpec::Multitask(s) => Box::new(MultitaskModel::load(r, shape, s)?),
         ModelSpec::Features(c) => Box::new(FeatureModel::load(r, shape, c)?),
         ModelSpec::Sequential(s) => Box::new(SequentialModel::load(r, shape, *s)?),
     })

@@ -1,7 +1,7 @@
 //! The one taxonomy of model kinds: [`ModelSpec`] names a kind with its settings, and is what a
 //! model directory's manifest records; [`ModelKind`] is its list of names (derived from it).
 
-use super::{FeatureConfig, RankingSpec, SequenceConfig};
+use super::{FeatureConfig, MultitaskSpec, RankingSpec, SequenceConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use strum::EnumDiscriminants;
@@ -33,9 +33,15 @@ pub enum ModelSpec {
     /// Explicit feedback: two towers of id embeddings whose dot product predicts the rating
     /// scaled to `[0, 1]` (mean squared error).
     Rating,
-    /// (user, item) → rating: user and item embeddings concatenated, then dense layers (TFRS's
-    /// basic ranking); re-scores the candidates a retrieval model found.
+    /// (user, item) → score: user and item embeddings, attribute features and (in a pipeline)
+    /// context features concatenated, then an MLP (TFRS's basic ranking) or a deep & cross
+    /// network (TFRS's DCN); trained on ratings (squared error, pairwise or listwise losses) or,
+    /// in a pipeline, on implicit feedback; re-scores the candidates a retrieval model found.
     Ranking(RankingSpec),
+    /// Retrieval and rating in one model (TFRS's multitask tutorial): shared user and item
+    /// embeddings, the in-batch softmax on their dot product and a rating from dense layers on
+    /// their concatenation, each loss weighted.
+    Multitask(MultitaskSpec),
     /// Feature towers: each tower concatenates an id embedding, attribute features and (query
     /// side) the time, then dense layers; trained like retrieval.
     Features(FeatureConfig),
@@ -52,6 +58,7 @@ impl ModelSpec {
             ModelKind::Retrieval => ModelSpec::Retrieval,
             ModelKind::Rating => ModelSpec::Rating,
             ModelKind::Ranking => ModelSpec::Ranking(RankingSpec::default()),
+            ModelKind::Multitask => ModelSpec::Multitask(MultitaskSpec::default()),
             ModelKind::Features => ModelSpec::Features(FeatureConfig::default()),
             ModelKind::Sequential => ModelSpec::Sequential(match recipe {
                 Recipe::Towers => SequenceConfig::default(),
@@ -70,6 +77,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Retrieval | ModelSpec::Rating => Ok(()),
             ModelSpec::Ranking(r) => r.validate(),
+            ModelSpec::Multitask(m) => m.validate(),
             ModelSpec::Features(f) => f.validate(),
             ModelSpec::Sequential(s) => s.validate(),
         }
@@ -88,12 +96,82 @@ impl ModelSpec {
     pub fn set_layers(&mut self, layers: Vec<usize>) -> Result<()> {
         match self {
             ModelSpec::Ranking(r) => r.layers = layers,
+            ModelSpec::Multitask(m) => m.layers = layers,
             ModelSpec::Features(f) => f.layers = layers,
             other => {
-                return Err(Error::Config(format!("--layers is for ranking and feature models, not {}", other.kind())));
+                return Err(Error::Config(format!(
+                    "--layers is for ranking, multitask and feature models, not {}",
+                    other.kind()
+                )));
             }
         }
         Ok(())
+    }
+}
+
+/// What `towers train --task` trains: a model of one kind, or a pipeline (a retriever, a
+/// ranker and post-ranking rules, see [`crate::recommend::Pipeline`]). Its names are the model
+/// kinds' and `pipeline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Task {
+    /// One model.
+    Model(ModelKind),
+    /// A retriever and a ranker in one directory.
+    Pipeline,
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Task::Model(k) => k.fmt(f),
+            Task::Pipeline => f.write_str("pipeline"),
+        }
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "pipeline" => Ok(Task::Pipeline),
+            _ => s.parse::<ModelKind>().map(Task::Model).map_err(|_| Error::Config(format!("unknown task '{s}'"))),
+        }
+    }
+}
+
+impl TryFrom<String> for Task {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Task> for String {
+    fn from(t: Task) -> String {
+        t.to_string()
+    }
+}
+
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for Task {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::LazyLock<Vec<Task>> = std::sync::LazyLock::new(|| {
+            <ModelKind as clap::ValueEnum>::value_variants()
+                .iter()
+                .map(|&k| Task::Model(k))
+                .chain([Task::Pipeline])
+                .collect()
+        });
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            Task::Model(k) => clap::ValueEnum::to_possible_value(k),
+            Task::Pipeline => Some(clap::builder::PossibleValue::new("pipeline")),
+        }
     }
 }
 
@@ -103,7 +181,7 @@ mod tests {
 
     #[test]
     fn manifest_form_and_kind_names() {
-        let s = ModelSpec::Ranking(RankingSpec { layers: vec![8, 4] });
+        let s = ModelSpec::Ranking(RankingSpec::mlp(vec![8, 4]));
         assert_eq!(serde_json::to_string(&s).unwrap(), r#"{"kind":"ranking","layers":[8,4]}"#);
         assert_eq!(serde_json::from_str::<ModelSpec>(r#"{"kind":"rating"}"#).unwrap(), ModelSpec::Rating);
         assert_eq!(s.kind().to_string(), "ranking");
@@ -111,5 +189,8 @@ mod tests {
         let seq = ModelSpec::defaults(ModelKind::Sequential, Recipe::Tfrs);
         let back: ModelSpec = serde_json::from_str(&serde_json::to_string(&seq).unwrap()).unwrap();
         assert_eq!(back, seq);
+        assert_eq!("pipeline".parse::<Task>().unwrap(), Task::Pipeline);
+        assert_eq!("multitask".parse::<Task>().unwrap().to_string(), "multitask");
+        assert!("nope".parse::<Task>().is_err());
     }
 }

@@ -1,10 +1,20 @@
 //! Recommendations from a trained model: the one place that turns a request (who, how many,
 //! what to leave out or keep to) into a search of the model's index. The CLI and the HTTP
 //! server call it; a request goes one way: caller → [`Recommender`] → [`Index`] → kernel.
+//! A [`Pipeline`] joins a retriever, a ranker and post-ranking rules ([`PostRanking`]).
 
+mod evaluate;
 mod index;
+mod pipeline;
+mod post;
 
+pub use evaluate::{PipelineEvaluation, diversity, evaluate_pipeline};
 pub use index::build_index;
+pub use pipeline::{
+    Answer, DEFAULT_RETRIEVE, PIPELINE_FILE, PIPELINE_FORMAT, PIPELINE_FORMAT_VERSION, Pipeline, PipelineSettings,
+    Staged, Timings, is_pipeline,
+};
+pub use post::{Cap, ItemAttributes, PostRanking, Scene, post_rank};
 
 use crate::artifact::Artifact;
 use crate::index::{BruteForceIndex, Filter, Index, Metric, Scored, best_scores};
@@ -61,6 +71,10 @@ pub struct Request {
     pub exclude: Vec<String>,
     /// If given, the only item ids that may be returned.
     pub allow: Option<Vec<String>>,
+    /// Pipelines: post-ranking rules instead of the pipeline's own.
+    pub post: Option<PostRanking>,
+    /// Pipelines: candidates to retrieve for the ranker instead of the pipeline's number.
+    pub retrieve: Option<usize>,
 }
 
 impl Request {
@@ -85,6 +99,27 @@ impl Request {
     pub fn allow(mut self, ids: impl IntoIterator<Item = String>) -> Self {
         self.allow = Some(ids.into_iter().collect());
         self
+    }
+
+    /// Pipelines: these post-ranking rules instead of the pipeline's.
+    pub fn post(mut self, post: PostRanking) -> Self {
+        self.post = Some(post);
+        self
+    }
+
+    /// Pipelines: retrieve this many candidates for the ranker.
+    pub fn retrieve(mut self, n: usize) -> Self {
+        self.retrieve = Some(n);
+        self
+    }
+
+    fn check_plain(&self) -> Result<()> {
+        if self.post.is_some() || self.retrieve.is_some() {
+            return Err(Error::Unsupported(
+                "post-ranking options (diversity, caps, boost, dedupe, retrieve) are for pipelines".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -147,6 +182,7 @@ impl Recommender {
     /// The `k` best items for a query. An unknown user, or a history of unknown items only,
     /// gets the most popular items, flagged `cold_start`.
     pub fn recommend(&self, query: Query, request: &Request) -> Result<Recommendations> {
+        request.check_plain()?;
         let a = &self.artifact;
         if let (Query::User(user), QueryKind::Pairs) = (query, a.model.query_kind()) {
             // no query tower: the model scores every item for the user
@@ -156,7 +192,7 @@ impl Recommender {
             let filter = Filter { exclude: &exclude, allow: allow.as_deref() };
             let Some(r) = row else { return Ok(self.popular(request.k, &filter)) };
             let pairs: Vec<(u32, u32)> = (0..a.items.len() as u32).map(|i| (r, i)).collect();
-            let hits = best_scores(&a.model.ratings(&pairs)?, request.k, &filter);
+            let hits = best_scores(&a.model.scores(&pairs)?, request.k, &filter);
             return Ok(Recommendations { items: self.describe(hits), cold_start: false });
         }
         let resolved = self.resolve(query, request)?;
@@ -244,7 +280,7 @@ impl Recommender {
             })
             .collect::<Result<Vec<u32>>>()?;
         let pairs: Vec<(u32, u32)> = rows.iter().map(|&r| (u, r)).collect();
-        let scores = a.model.ratings(&pairs)?;
+        let scores = a.model.scores(&pairs)?;
         let mut hits: Vec<Scored> = rows.iter().zip(scores).map(|(&id, score)| Scored { id, score }).collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         Ok(self.describe(hits))

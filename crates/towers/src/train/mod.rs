@@ -1,10 +1,13 @@
 //! Training: the one entry ([`Trainer`]) for every model kind, the optimizers, the epoch loop,
-//! and each kind's training step.
+//! and each kind's training step; [`PipelineTrainer`] trains a retriever and a ranker together.
 
 mod epochs;
 mod features;
+mod multitask;
 mod optimizer;
 mod options;
+mod pipeline;
+mod ranking;
 mod rating;
 mod retrieval;
 mod sequential;
@@ -12,4 +15,5 @@ mod trainer;
 
 pub use optimizer::{Optimizer, Slots};
 pub use options::{FeatureData, TrainOptions};
+pub use pipeline::{PipelineConfig, PipelineTrainer};
 pub use trainer::{TrainData, Trainer};

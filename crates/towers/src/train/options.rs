@@ -8,8 +8,11 @@ use crate::data::features::AttributeTable;
 use crate::data::movielens::MovieLens;
 use crate::data::{CandidateKey, InputFormat};
 use crate::kernels::softmax::Precision;
-use crate::model::{FeatureConfig, ModelKind, ModelSpec, Normalization, Recipe, SequenceConfig};
-use crate::task::Reduction;
+use crate::model::{
+    FeatureConfig, ModelKind, ModelSpec, Normalization, RankerKind, RankingSpec, Recipe, SequenceConfig, Structure,
+    Task,
+};
+use crate::task::{RankingLoss, Reduction};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -21,9 +24,41 @@ use std::path::{Path, PathBuf};
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainOptions {
-    /// What the model is (with --features, retrieval trains a feature model).
+    /// What the model is (with --features, retrieval trains a feature model); `pipeline`: a
+    /// retriever, a ranker on its hard negatives and post-ranking rules in one directory.
     #[cfg_attr(feature = "clap", arg(long, value_enum, default_value = "retrieval"))]
-    pub task: ModelKind,
+    pub task: Task,
+    /// Ranking: the network, an MLP or a deep & cross network (DCN-v2).
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub ranker: Option<RankerKind>,
+    /// DCN: number of cross layers (default 1).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub cross_layers: Option<usize>,
+    /// DCN: low-rank cross matrices of this rank (TFRS projection_dim; default: full rank).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub projection_dim: Option<usize>,
+    /// DCN: the dense layers after the cross layers (stacked) or beside them (parallel).
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub structure: Option<Structure>,
+    /// Ranking: the loss: mse (pointwise), hinge or logistic (pairwise), listmle or approx-ndcg
+    /// (listwise, over lists of each user's rated items).
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub loss: Option<RankingLoss>,
+    /// Ranking with a pairwise or listwise loss: items per list (default 10).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub list_size: Option<usize>,
+    /// Multitask: weight of the retrieval loss (default 1).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub retrieval_weight: Option<f32>,
+    /// Multitask: weight of the rating loss (default 1).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub rating_weight: Option<f32>,
+    /// Pipeline: candidates the retriever hands to the ranker (default 100).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub retrieve: Option<usize>,
+    /// Pipeline: the diversity (MMR λ in [0, 1]) served by default (default 0).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub diversity: Option<f32>,
     /// Layout of --train (and --test): interactions (with --task sequential: per-user histories in
     /// time order), or sessions / examples / gru4rec / retailrocket-events for --task sequential.
     #[cfg_attr(feature = "clap", arg(long, value_enum, default_value = "interactions"))]
@@ -115,7 +150,17 @@ impl Default for TrainOptions {
     /// Nothing set: a retrieval model on an interaction table, with the recipe's settings.
     fn default() -> Self {
         TrainOptions {
-            task: ModelKind::Retrieval,
+            task: Task::Model(ModelKind::Retrieval),
+            ranker: None,
+            cross_layers: None,
+            projection_dim: None,
+            structure: None,
+            loss: None,
+            list_size: None,
+            retrieval_weight: None,
+            rating_weight: None,
+            retrieve: None,
+            diversity: None,
             train_format: InputFormat::Interactions,
             steps: 10,
             share_embeddings: None,
@@ -173,23 +218,82 @@ impl TrainOptions {
         }
     }
 
-    /// The model kind: `task`, a feature model when `features` is given.
+    /// The model kind: `task`, a feature model when `features` is given (a ranking model with
+    /// `features` reads them too).
     pub fn kind(&self) -> Result<ModelKind> {
-        match (self.task, &self.features) {
+        let Task::Model(task) = self.task else {
+            return Err(Error::Config("--task pipeline trains two models: it has no one model kind".into()));
+        };
+        match (task, &self.features) {
             (ModelKind::Retrieval | ModelKind::Features, Some(_)) => Ok(ModelKind::Features),
             (ModelKind::Features, None) => Err(Error::Config("--task features needs --features".into())),
-            (_, Some(_)) => Err(Error::Config("--features is for --task retrieval".into())),
+            (ModelKind::Ranking, Some(_)) => Ok(ModelKind::Ranking),
+            (_, Some(_)) => Err(Error::Config("--features is for --task retrieval, ranking and pipeline".into())),
             (kind, None) => Ok(kind),
         }
     }
 
+    /// Options that only some tasks read, given to another: an error naming the option.
+    pub fn check_task_options(&self) -> Result<()> {
+        let kind = match self.task {
+            Task::Pipeline => None,
+            Task::Model(_) => Some(self.kind()?),
+        };
+        let ranking = [
+            ("--ranker", self.ranker.is_some()),
+            ("--cross-layers", self.cross_layers.is_some()),
+            ("--projection-dim", self.projection_dim.is_some()),
+            ("--structure", self.structure.is_some()),
+            ("--loss", self.loss.is_some()),
+            ("--list-size", self.list_size.is_some()),
+        ];
+        let multitask = [
+            ("--retrieval-weight", self.retrieval_weight.is_some()),
+            ("--rating-weight", self.rating_weight.is_some()),
+        ];
+        for (group, task, options) in
+            [("ranking", ModelKind::Ranking, &ranking[..]), ("multitask", ModelKind::Multitask, &multitask[..])]
+        {
+            if let Some((name, _)) = options.iter().find(|o| o.1).filter(|_| kind != Some(task)) {
+                return Err(Error::Config(format!("{name} is for --task {group}")));
+            }
+        }
+        let pipeline = [("--retrieve", self.retrieve.is_some()), ("--diversity", self.diversity.is_some())];
+        if let Some((name, _)) = pipeline.iter().find(|o| o.1).filter(|_| kind.is_some()) {
+            return Err(Error::Config(format!("{name} is for --task pipeline")));
+        }
+        let dcn = self.cross_layers.is_some() || self.projection_dim.is_some() || self.structure.is_some();
+        if dcn && self.ranker != Some(RankerKind::Dcn) {
+            return Err(Error::Config("--cross-layers, --projection-dim and --structure are for --ranker dcn".into()));
+        }
+        Ok(())
+    }
+
     /// The model's kind and settings: the recipe's, then the options given; `features` is the
-    /// feature configuration of a feature model ([`TrainOptions::read_features`]).
+    /// feature configuration of a feature or ranking model ([`TrainOptions::read_features`]).
     pub fn spec(&self, features: Option<FeatureConfig>) -> Result<ModelSpec> {
+        self.check_task_options()?;
         let mut spec = match features {
+            Some(f) if self.kind()? == ModelKind::Ranking => {
+                ModelSpec::Ranking(RankingSpec { features: Some(f.attributes_only()), ..RankingSpec::default() })
+            }
             Some(f) => ModelSpec::Features(f),
             None => ModelSpec::defaults(self.kind()?, self.recipe()),
         };
+        if let ModelSpec::Ranking(r) = &mut spec {
+            set(&mut r.ranker, self.ranker);
+            set(&mut r.cross.layers, self.cross_layers);
+            if self.projection_dim.is_some() {
+                r.cross.projection_dim = self.projection_dim;
+            }
+            set(&mut r.cross.structure, self.structure);
+            set(&mut r.loss, self.loss);
+            set(&mut r.list_size, self.list_size);
+        }
+        if let ModelSpec::Multitask(m) = &mut spec {
+            set(&mut m.retrieval_weight, self.retrieval_weight);
+            set(&mut m.rating_weight, self.rating_weight);
+        }
         if let ModelSpec::Sequential(s) = &mut spec {
             *s = SequenceConfig { format: self.train_format, steps: self.steps, ..*s };
             set(&mut s.share_embeddings, self.share_embeddings);
@@ -280,7 +384,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (o.task, o.train_format, o.recipe()),
-            (ModelKind::Sequential, InputFormat::RetailrocketEvents, Recipe::Tfrs)
+            (Task::Model(ModelKind::Sequential), InputFormat::RetailrocketEvents, Recipe::Tfrs)
         );
         assert_eq!(o.normalize, Some(Normalization::BatchNorm));
         assert_eq!(o.config().unwrap().epochs, 2);
@@ -289,7 +393,7 @@ mod tests {
         assert!(e.contains("unknown field `epoch`") && e.contains("epochs"), "{e}");
         let d = TrainOptions::default();
         assert_eq!((d.kind().unwrap(), d.config().unwrap()), (ModelKind::Retrieval, TrainConfig::default()));
-        let f = TrainOptions { task: ModelKind::Features, ..Default::default() };
+        let f = TrainOptions { task: Task::Model(ModelKind::Features), ..Default::default() };
         assert!(f.kind().is_err() && f.read_features(None).unwrap().is_none());
     }
 }

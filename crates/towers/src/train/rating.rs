@@ -1,5 +1,5 @@
 //! Training on explicit ratings (mean squared error): two towers whose dot product predicts the
-//! scaled rating, and the ranking model (embeddings → MLP → rating).
+//! scaled rating; and the optimizer state of dense layers, which every kind with an MLP shares.
 
 use super::epochs::{Dedup, Run};
 use super::optimizer::{Optimizer, Slots};
@@ -8,7 +8,7 @@ use crate::Result;
 use crate::artifact::History;
 use crate::data::Dataset;
 use crate::kernels::dense::{Mlp, MlpGrads};
-use crate::model::{RankingModel, Tower, TwoTower};
+use crate::model::{Tower, TwoTower};
 use crate::task::{RatingScale, mse};
 
 /// Explicit-feedback retrieval: trains two towers so that the dot product of a user's and an
@@ -82,49 +82,4 @@ impl MlpSlots {
             opt.apply_dense(&mut mlp.biases[l], &mut self.biases[l], &grads.biases[l]);
         }
     }
-}
-
-/// The ranking model (TFRS basic ranking): `[user embedding, item embedding] → MLP → rating`,
-/// trained with MSE on the original rating scale; the output bias starts at the mean rating.
-pub(crate) fn fit_ranking(
-    run: &mut Run,
-    data: &Dataset,
-    ratings: &[f32],
-    scale: RatingScale,
-    layers: &[usize],
-) -> Result<(RankingModel, History)> {
-    let cfg = run.config;
-    let mut model = RankingModel::new(data.query_vocab.rows(), data.items.len(), cfg.dim, layers, scale, cfg.seed);
-    let opt0 = Optimizer::new(cfg.optimizer);
-    let (mut u_slots, mut i_slots) = (opt0.slots(model.user.rows, cfg.dim), opt0.slots(model.item.rows, cfg.dim));
-    let mut mlp_slots = MlpSlots::new(&opt0, &model.mlp);
-    let (mut u_dedup, mut i_dedup) = (Dedup::new(model.user.rows), Dedup::new(model.item.rows));
-    let d = cfg.dim;
-    let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
-        let pairs: Vec<(u32, u32)> =
-            batch.iter().map(|&i| (data.queries[i as usize], data.candidates[i as usize])).collect();
-        let (preds, cache) = model.forward_train(&pairs);
-        let targets: Vec<f32> = batch.iter().map(|&i| ratings[i as usize]).collect();
-        let mut g = vec![0f32; batch.len()];
-        let loss = mse(&preds, &targets, &mut g);
-        let (grads, dx) = model.mlp.backward(&cache, &g);
-        for &(u, i) in &pairs {
-            u_dedup.index(u);
-            i_dedup.index(i);
-        }
-        let (mut du, mut di) = (vec![0f32; u_dedup.rows.len() * d], vec![0f32; i_dedup.rows.len() * d]);
-        for (&(u, i), x) in pairs.iter().zip(dx.chunks_exact(2 * d)) {
-            let (us, is) = (u_dedup.position(u), i_dedup.position(i));
-            du[us * d..(us + 1) * d].iter_mut().zip(&x[..d]).for_each(|(a, b)| *a += b);
-            di[is * d..(is + 1) * d].iter_mut().zip(&x[d..]).for_each(|(a, b)| *a += b);
-        }
-        let l2 = cfg.l2 / batch.len() as f32;
-        opt.apply_regularized(&mut model.user, &mut u_slots, &u_dedup.rows, &u_dedup.weights, &mut du, l2);
-        opt.apply_regularized(&mut model.item, &mut i_slots, &i_dedup.rows, &i_dedup.weights, &mut di, l2);
-        mlp_slots.apply(opt, &mut model.mlp, &grads);
-        u_dedup.clear();
-        i_dedup.clear();
-        loss
-    })?;
-    Ok((model, history))
 }

@@ -3,7 +3,7 @@
 
 use super::epochs::Run;
 use super::features::Attributes;
-use super::{features, rating, retrieval, sequential};
+use super::{features, multitask, ranking, rating, retrieval, sequential};
 use crate::artifact::{Artifact, History, TrainSummary};
 use crate::config::TrainConfig;
 use crate::data::features::AttributeTable;
@@ -231,8 +231,11 @@ fn fit_interactions(
             (Box::new(m), h)
         }
         ModelSpec::Ranking(s) => {
-            let (r, scale) = ratings(spec, train)?;
-            let (m, h) = rating::fit_ranking(&mut run, &data, r, scale, &s.layers)?;
+            let (m, h) = ranking::fit_ratings(&mut run, s, &data, ratings(spec, train)?, attributes)?;
+            (Box::new(m), h)
+        }
+        ModelSpec::Multitask(s) => {
+            let (m, h) = multitask::fit(&mut run, s, &data, ratings(spec, train)?)?;
             (Box::new(m), h)
         }
         ModelSpec::Features(f) => {

@@ -74,7 +74,7 @@ impl Model for FeatureModel {
     }
 }
 
-fn put_tower(w: &mut TensorWriter, prefix: &str, t: &FeatureTower) {
+pub(crate) fn put_tower(w: &mut TensorWriter, prefix: &str, t: &FeatureTower) {
     for (k, table) in t.tables.iter().enumerate() {
         put_table(w, &format!("{prefix}.{k}.table"), table);
     }
@@ -87,7 +87,12 @@ fn put_tower(w: &mut TensorWriter, prefix: &str, t: &FeatureTower) {
 }
 
 /// Reads a feature tower of `entities` entities, checking that its bags stay inside its tables.
-fn read_tower(r: &TensorReader, prefix: &str, layout: &TowerLayout, entities: usize) -> Result<FeatureTower> {
+pub(crate) fn read_tower(
+    r: &TensorReader,
+    prefix: &str,
+    layout: &TowerLayout,
+    entities: usize,
+) -> Result<FeatureTower> {
     let bad = |m: String| r.error(format!("{prefix} tower: {m}"));
     let n = layout.names.len();
     if layout.rows.len() != n || layout.dims.len() != n || n == 0 {

@@ -1,0 +1,442 @@
+//! A pipeline: a retriever finds `retrieve` candidates, a ranker reorders them, post-ranking
+//! rules choose the answer. Not one model but two model directories and a file of settings:
+//!
+//! ```text
+//! P/pipeline.toml   format, the retriever's and the ranker's directories (relative to this
+//!                   file), the item attributes post-ranking reads, retrieve, [post] rules
+//! P/retriever/      a model directory (any kind with a user tower)
+//! P/ranker/         a model directory (a ranking model) of the same users and items
+//! P/items.tsv       item attributes (id, then columns), when post-ranking needs them
+//! ```
+//! `towers train --task pipeline` writes such a directory; a `pipeline.toml` written by hand
+//! can join any retriever and ranker trained on the same data.
+
+use super::post::{ItemAttributes, PostRanking, Scene, post_rank};
+use super::{Query, Recommendation, Recommendations, Recommender, Request};
+use crate::artifact::Artifact;
+use crate::data::features::AttributeTable;
+use crate::index::{Filter, Scored, best_scores};
+use crate::model::{At, Candidates, Queries, QueryKind, Retrieved};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The file that makes a directory a pipeline.
+pub const PIPELINE_FILE: &str = "pipeline.toml";
+/// The `format` of `pipeline.toml`.
+pub const PIPELINE_FORMAT: &str = "towers-pipeline";
+/// The version of `pipeline.toml` this build writes and reads.
+pub const PIPELINE_FORMAT_VERSION: u32 = 1;
+/// Candidates retrieved for the ranker by default.
+pub const DEFAULT_RETRIEVE: usize = 100;
+
+fn format_name() -> String {
+    PIPELINE_FORMAT.into()
+}
+fn format_version() -> u32 {
+    PIPELINE_FORMAT_VERSION
+}
+fn default_retrieve() -> usize {
+    DEFAULT_RETRIEVE
+}
+
+/// `pipeline.toml`: every key is checked (unknown keys are errors).
+///
+/// ```toml
+/// retriever = "retriever"          # model directories, relative to this file
+/// ranker = "ranker"
+/// attributes = "items.tsv"         # optional: item attributes for caps and dedupe
+/// retrieve = 100                   # candidates handed to the ranker
+/// [post]
+/// diversity = 0.0                  # MMR λ in [0, 1]
+/// caps = [{ attribute = "genres", max = 3 }]
+/// exclude = ["1"]                  # item ids never returned
+/// boost = ["50"]                   # item ids lifted by boost_weight
+/// boost_weight = 0.1
+/// dedupe = "title"                 # one item per value of this attribute
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// Always `towers-pipeline`.
+    #[serde(default = "format_name")]
+    pub format: String,
+    /// The file's format version.
+    #[serde(default = "format_version")]
+    pub format_version: u32,
+    /// The retriever's model directory.
+    pub retriever: PathBuf,
+    /// The ranker's model directory.
+    pub ranker: PathBuf,
+    /// An attribute table of the items (CSV/TSV, header, id first) for caps and dedupe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<PathBuf>,
+    /// Candidates the retriever hands to the ranker.
+    #[serde(default = "default_retrieve")]
+    pub retrieve: usize,
+    /// Post-ranking rules.
+    #[serde(default)]
+    pub post: PostRanking,
+}
+
+impl PipelineSettings {
+    /// Settings for model directories `retriever` and `ranker`, retrieving 100, no rules.
+    pub fn new(retriever: impl Into<PathBuf>, ranker: impl Into<PathBuf>) -> Self {
+        PipelineSettings {
+            format: format_name(),
+            format_version: PIPELINE_FORMAT_VERSION,
+            retriever: retriever.into(),
+            ranker: ranker.into(),
+            attributes: None,
+            retrieve: DEFAULT_RETRIEVE,
+            post: PostRanking::default(),
+        }
+    }
+
+    /// Checks the values.
+    pub fn validate(&self) -> Result<()> {
+        if self.format != PIPELINE_FORMAT {
+            return Err(Error::Config(format!("format: expected '{PIPELINE_FORMAT}', got '{}'", self.format)));
+        }
+        if self.format_version == 0 || self.format_version > PIPELINE_FORMAT_VERSION {
+            return Err(Error::Config(format!(
+                "format_version {} is not one this towers reads ({PIPELINE_FORMAT_VERSION}); upgrade towers",
+                self.format_version
+            )));
+        }
+        if !(1..=10_000).contains(&self.retrieve) {
+            return Err(Error::Config(format!("retrieve must be in 1..=10000, got {}", self.retrieve)));
+        }
+        self.post.validate().map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("post: {m}")),
+            e => e,
+        })
+    }
+}
+
+/// How long each stage of one answer took, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// The query tower and top-`retrieve` search.
+    pub retrieve_ms: f64,
+    /// The ranker (its context features included).
+    pub rank_ms: f64,
+    /// The post-ranking rules.
+    pub post_rank_ms: f64,
+    /// The whole answer.
+    pub total_ms: f64,
+}
+
+/// A pipeline's answer: the recommendations and the time each stage took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// Best first.
+    pub recommendations: Recommendations,
+    /// Per stage.
+    pub timings: Timings,
+}
+
+/// The stages' outputs for one user, as item rows (what evaluation reads).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Staged {
+    /// The retriever's candidates, best first.
+    pub retrieved: Vec<Scored>,
+    /// The answer after ranking and post-ranking, best first (ranker scores).
+    pub answer: Vec<Scored>,
+    /// True when the user is unknown: the answer is the most popular items.
+    pub cold_start: bool,
+    /// Per stage.
+    pub timings: Timings,
+}
+
+/// A retriever, a ranker of the same users and items, and post-ranking rules.
+#[derive(Debug)]
+pub struct Pipeline {
+    retriever: Recommender,
+    ranker: Artifact,
+    settings: PipelineSettings,
+    table: Option<AttributeTable>,
+    attributes: ItemAttributes,
+}
+
+/// Whether `path` is a pipeline: a directory holding `pipeline.toml`, or a `.toml` file
+/// (a pipeline composed by hand).
+pub fn is_pipeline(path: impl AsRef<Path>) -> bool {
+    let path = path.as_ref();
+    path.join(PIPELINE_FILE).is_file() || (path.is_file() && path.extension().is_some_and(|e| e == "toml"))
+}
+
+fn in_file(file: &Path, e: Error) -> Error {
+    match e {
+        Error::Config(m) => Error::Config(format!("{}: {m}", file.display())),
+        e => e,
+    }
+}
+
+impl Pipeline {
+    /// Joins a retriever and a ranker: they must know the same users and items, in the same
+    /// rows; `attributes` must hold every attribute the rules name.
+    pub fn new(
+        retriever: Artifact,
+        ranker: Artifact,
+        settings: PipelineSettings,
+        attributes: Option<AttributeTable>,
+    ) -> Result<Pipeline> {
+        settings.validate()?;
+        if matches!(retriever.model.query_kind(), QueryKind::Pairs | QueryKind::History) {
+            return Err(Error::Config(format!(
+                "retriever: a {} model cannot retrieve for a user (train a retrieval, feature or multitask model)",
+                retriever.model.spec().kind()
+            )));
+        }
+        if ranker.model.query_kind() != QueryKind::Pairs {
+            return Err(Error::Config(format!(
+                "ranker: a {} model does not rank pairs (train --task ranking)",
+                ranker.model.spec().kind()
+            )));
+        }
+        if ranker.items.ids != retriever.items.ids {
+            let first = (0..ranker.items.len().max(retriever.items.len()))
+                .find(|&r| ranker.items.ids.get(r) != retriever.items.ids.get(r))
+                .unwrap_or(0);
+            return Err(Error::Config(format!(
+                "ranker: trained on another catalogue than the retriever ({} items against {}; row {first}: '{}' \
+                 against '{}'): train both on the same data and catalogue",
+                ranker.items.len() - 1,
+                retriever.items.len() - 1,
+                ranker.items.ids.get(first).map_or("", String::as_str),
+                retriever.items.ids.get(first).map_or("", String::as_str),
+            )));
+        }
+        if !ranker.query_vocab.iter().eq(retriever.query_vocab.iter()) {
+            return Err(Error::Config(format!(
+                "ranker: trained on another user vocabulary than the retriever ({} users against {}): train both \
+                 on the same data",
+                ranker.query_vocab.num_keys(),
+                retriever.query_vocab.num_keys()
+            )));
+        }
+        let attrs = ItemAttributes::new(&retriever.items, attributes.as_ref());
+        attrs.check(&settings.post).map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("post: {m}")),
+            e => e,
+        })?;
+        Ok(Pipeline { retriever: Recommender::new(retriever), ranker, settings, table: attributes, attributes: attrs })
+    }
+
+    /// Reads a pipeline directory (or its `pipeline.toml`): the file, both model directories,
+    /// the attributes; every error names the file and the key.
+    pub fn load(path: impl AsRef<Path>) -> Result<Pipeline> {
+        let path = path.as_ref();
+        let file = if path.is_dir() { path.join(PIPELINE_FILE) } else { path.to_path_buf() };
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+        let settings: PipelineSettings = toml::from_str(&text).map_err(|e| {
+            Error::Config(format!("{}: {}", file.display(), e.to_string().trim_end().replace('\n', " ")))
+        })?;
+        settings.validate().map_err(|e| in_file(&file, e))?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        let model = |key: &str, dir: &Path| {
+            let dir = base.join(dir);
+            Artifact::load(&dir).map_err(|e| Error::artifact(&file, format!("{key} = '{}': {e}", dir.display())))
+        };
+        let retriever = model("retriever", &settings.retriever)?;
+        let ranker = model("ranker", &settings.ranker)?;
+        let table = match &settings.attributes {
+            Some(a) => Some(
+                AttributeTable::read(base.join(a))
+                    .map_err(|e| Error::Config(format!("{}: attributes = '{}': {e}", file.display(), a.display())))?,
+            ),
+            None => None,
+        };
+        Pipeline::new(retriever, ranker, settings, table).map_err(|e| in_file(&file, e))
+    }
+
+    /// Writes the pipeline into `dir` (replaced atomically if it is a pipeline directory or
+    /// empty): both model directories, the attributes, `pipeline.toml` pointing at them.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        if dir.exists()
+            && !dir.join(PIPELINE_FILE).is_file()
+            && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true)
+        {
+            return Err(Error::artifact(dir, "exists and is not a towers pipeline directory; refusing to replace it"));
+        }
+        let name = dir.file_name().ok_or_else(|| Error::artifact(dir, "not a directory name"))?.to_string_lossy();
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let write = || -> Result<()> {
+            std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            self.retriever.artifact().save(tmp.join("retriever"))?;
+            self.ranker.save(tmp.join("ranker"))?;
+            let mut settings =
+                PipelineSettings { retriever: "retriever".into(), ranker: "ranker".into(), ..self.settings.clone() };
+            settings.attributes = None;
+            if let Some(t) = &self.table {
+                write_table(&tmp.join("items.tsv"), t)?;
+                settings.attributes = Some("items.tsv".into());
+            }
+            let text = toml::to_string(&settings).map_err(Error::internal)?;
+            let f = tmp.join(PIPELINE_FILE);
+            std::fs::write(&f, text).map_err(|e| Error::io(&f, e))
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        if dir.exists() {
+            let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+            std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+            std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+            let _ = std::fs::remove_dir_all(&old);
+        } else {
+            std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Checks a number of candidates to retrieve (a request's or the settings').
+    pub fn check_retrieve(&self, retrieve: usize) -> Result<()> {
+        if !(1..=10_000).contains(&retrieve) {
+            return Err(Error::Config(format!("retrieve must be in 1..=10000, got {retrieve}")));
+        }
+        Ok(())
+    }
+
+    /// The retrieval stage.
+    pub fn retriever(&self) -> &Recommender {
+        &self.retriever
+    }
+
+    /// The ranking stage's model.
+    pub fn ranker(&self) -> &Artifact {
+        &self.ranker
+    }
+
+    /// Its settings.
+    pub fn settings(&self) -> &PipelineSettings {
+        &self.settings
+    }
+
+    /// The item attributes post-ranking reads.
+    pub fn attributes(&self) -> &ItemAttributes {
+        &self.attributes
+    }
+
+    /// Recommendations for a user: the retriever's `retrieve` best (the request's exclusions
+    /// and the rules' applied), reordered by the ranker, then post-ranked; the request's `post`
+    /// and `retrieve` override the pipeline's. An unknown user gets the most popular items.
+    pub fn recommend(&self, query: Query, request: &Request) -> Result<Answer> {
+        let start = Instant::now();
+        let Query::User(user) = query else {
+            return Err(Error::Unsupported("a pipeline recommends for a user, not for a history of items".into()));
+        };
+        let post = request.post.as_ref().unwrap_or(&self.settings.post);
+        post.validate()?;
+        let retrieve = request.retrieve.unwrap_or(self.settings.retrieve);
+        self.check_retrieve(retrieve)?;
+        let wide = Request {
+            k: retrieve.max(request.k),
+            exclude: request.exclude.iter().chain(&post.exclude).cloned().collect(),
+            post: None,
+            retrieve: None,
+            ..request.clone()
+        };
+        let resolved = self.retriever.resolve(Query::User(user), &wide)?;
+        let filter = Filter { exclude: &resolved.exclude, allow: resolved.allow.as_deref() };
+        let row = self.retriever.artifact().query_vocab.get(user);
+        let staged = self.stages(row.filter(|_| resolved.vector.is_some()), &filter, wide.k, request.k, post)?;
+        let items = self.describe(&staged.answer, staged.cold_start);
+        let mut timings = staged.timings;
+        timings.total_ms = ms(start);
+        Ok(Answer { recommendations: Recommendations { items, cold_start: staged.cold_start }, timings })
+    }
+
+    /// The stages for a user row (none: a cold start), with the rows `filter` allows:
+    /// `retrieve` candidates, ranked, post-ranked down to `k`.
+    pub fn stages(
+        &self,
+        user: Option<u32>,
+        filter: &Filter,
+        retrieve: usize,
+        k: usize,
+        post: &PostRanking,
+    ) -> Result<Staged> {
+        let t0 = Instant::now();
+        let a = self.retriever.artifact();
+        let Some(row) = user else {
+            let popular = best_scores(&a.popularity, k, filter);
+            let timings = Timings { retrieve_ms: ms(t0), ..Timings::default() };
+            return Ok(Staged { retrieved: popular.clone(), answer: popular, cold_start: true, timings });
+        };
+        let q = a.model.queries(&Queries::Users { rows: &[row], at: At::TrainingEnd })?;
+        let retrieved = self.retriever.index().search(&q, retrieve, filter);
+        let t1 = Instant::now();
+        let items: Vec<u32> = retrieved.iter().map(|s| s.id).collect();
+        let scores: Vec<f32> = retrieved.iter().map(|s| s.score).collect();
+        let ranked = self.ranker.model.score(&Candidates {
+            user: row,
+            items: &items,
+            history: self.ranker.seen.of(row),
+            retrieved: Some(Retrieved { scores: &scores, embeddings: &a.candidates, dim: a.dim() }),
+        })?;
+        let ranked: Vec<Scored> = items.iter().zip(ranked).map(|(&id, score)| Scored { id, score }).collect();
+        let t2 = Instant::now();
+        let boost = self.rows(&post.boost);
+        let scene = Scene { embeddings: &a.candidates, dim: a.dim(), attributes: &self.attributes, boost: &boost };
+        let answer = post_rank(&ranked, k, post, &scene)?;
+        let timings = Timings {
+            retrieve_ms: (t1 - t0).as_secs_f64() * 1e3,
+            rank_ms: (t2 - t1).as_secs_f64() * 1e3,
+            post_rank_ms: ms(t2),
+            total_ms: ms(t0),
+        };
+        Ok(Staged { retrieved, answer, cold_start: false, timings })
+    }
+
+    /// Item rows of ids (unknown ids ignored), sorted.
+    fn rows(&self, ids: &[String]) -> Vec<u32> {
+        let rows = &self.retriever.artifact().items.rows;
+        let mut v: Vec<u32> = ids.iter().filter_map(|id| rows.get(id).copied()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    fn describe(&self, hits: &[Scored], cold_start: bool) -> Vec<Recommendation> {
+        let items = &self.retriever.artifact().items;
+        let _ = cold_start;
+        hits.iter()
+            .map(|s| Recommendation {
+                id: items.ids[s.id as usize].clone(),
+                title: items.titles[s.id as usize].clone(),
+                score: s.score,
+            })
+            .collect()
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// Writes an attribute table as TSV (id, then its columns), rows sorted by id.
+fn write_table(path: &Path, t: &AttributeTable) -> Result<()> {
+    let mut w =
+        csv::WriterBuilder::new().delimiter(b'\t').quote_style(csv::QuoteStyle::Necessary).from_writer(Vec::new());
+    let header: Vec<&str> = std::iter::once("id").chain(t.columns.iter().map(String::as_str)).collect();
+    w.write_record(&header).map_err(Error::internal)?;
+    let mut ids: Vec<&String> = t.rows.keys().collect();
+    ids.sort();
+    for id in ids {
+        let rec: Vec<&str> = std::iter::once(id.as_str()).chain(t.rows[id].iter().map(String::as_str)).collect();
+        w.write_record(&rec).map_err(Error::internal)?;
+    }
+    let bytes = w.into_inner().map_err(Error::internal)?;
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}

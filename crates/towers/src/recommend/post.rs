@@ -1,0 +1,353 @@
+//! Post-ranking: the rules a pipeline applies to its ranked candidates before answering —
+//! diversity by maximal marginal relevance over the candidates' embeddings, caps per attribute
+//! value, boosted items, and one item per key (dedupe). Exclusions are applied at retrieval.
+
+use crate::data::Items;
+use crate::data::features::AttributeTable;
+use crate::index::Scored;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// At most `max` items sharing a value of `attribute` (a multi-valued attribute such as genres,
+/// `|`-separated, counts each of its values).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cap {
+    /// A column of the pipeline's item attributes.
+    pub attribute: String,
+    /// Items per value.
+    pub max: usize,
+}
+
+impl std::str::FromStr for Cap {
+    type Err = Error;
+
+    /// `ATTRIBUTE:MAX`, e.g. `genres:3`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::Config(format!("cap '{s}': expected ATTRIBUTE:MAX, e.g. genres:3"));
+        let (a, m) = s.rsplit_once(':').ok_or_else(bad)?;
+        let max = m.trim().parse().map_err(|_| bad())?;
+        if a.trim().is_empty() {
+            return Err(bad());
+        }
+        Ok(Cap { attribute: a.trim().to_string(), max })
+    }
+}
+
+fn default_boost_weight() -> f32 {
+    0.1
+}
+
+/// The post-ranking rules of a pipeline (its `[post]` table; every field can be overridden per
+/// request). The default applies none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostRanking {
+    /// Maximal marginal relevance λ in `[0, 1]`: each next item maximises
+    /// `(1 − λ)·relevance − λ·(its largest cosine similarity to the items already chosen)`, the
+    /// relevance being `1 − rank/n` in the ranker's order of the `n` candidates (free of the
+    /// ranker's score scale), the similarity that of the candidates' embeddings once their mean
+    /// direction (which they share with the user) is removed. 0: by score.
+    pub diversity: f32,
+    /// Caps per attribute value.
+    pub caps: Vec<Cap>,
+    /// Item ids never returned.
+    pub exclude: Vec<String>,
+    /// Item ids whose relevance is raised by `boost_weight`.
+    pub boost: Vec<String>,
+    /// What a boost adds to the relevance (in `[0, 1]` units).
+    #[serde(default = "default_boost_weight")]
+    pub boost_weight: f32,
+    /// Keep the best item per value of this attribute (or `title`).
+    pub dedupe: Option<String>,
+}
+
+impl Default for PostRanking {
+    fn default() -> Self {
+        PostRanking {
+            diversity: 0.0,
+            caps: Vec::new(),
+            exclude: Vec::new(),
+            boost: Vec::new(),
+            boost_weight: default_boost_weight(),
+            dedupe: None,
+        }
+    }
+}
+
+impl PostRanking {
+    /// Checks the values (attributes are checked against a pipeline's attributes when it loads).
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.diversity) {
+            return Err(Error::Config(format!("diversity must be in [0, 1], got {}", self.diversity)));
+        }
+        if !(self.boost_weight.is_finite() && (0.0..=10.0).contains(&self.boost_weight)) {
+            return Err(Error::Config(format!("boost_weight must be in [0, 10], got {}", self.boost_weight)));
+        }
+        if let Some(c) = self.caps.iter().find(|c| c.max == 0) {
+            return Err(Error::Config(format!("caps: '{}' has max 0 (at least 1)", c.attribute)));
+        }
+        Ok(())
+    }
+
+    /// The attributes the rules name (caps, dedupe).
+    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.caps
+            .iter()
+            .map(|c| ("caps", c.attribute.as_str()))
+            .chain(self.dedupe.iter().map(|d| ("dedupe", d.as_str())))
+    }
+
+    /// Whether any rule applies (otherwise the ranker's order is kept).
+    pub fn is_noop(&self) -> bool {
+        self.diversity == 0.0 && self.caps.is_empty() && self.boost.is_empty() && self.dedupe.is_none()
+    }
+}
+
+/// The item attributes post-ranking reads: for each column, each item row's values (interned;
+/// multi-valued columns split at `|`), and `title`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemAttributes {
+    columns: Vec<String>,
+    /// Per column, per item row: value ids.
+    values: Vec<Vec<Vec<u32>>>,
+}
+
+impl ItemAttributes {
+    /// The attributes of `items` from `table` (rows without attributes get no value), and
+    /// their titles as the column `title` unless the table has one.
+    pub fn new(items: &Items, table: Option<&AttributeTable>) -> Self {
+        let mut out = ItemAttributes::default();
+        let add = |out: &mut ItemAttributes, name: &str, value: &dyn Fn(usize) -> Option<String>| {
+            let mut intern: HashMap<String, u32> = HashMap::new();
+            let per_row = (0..items.len())
+                .map(|r| {
+                    let Some(v) = value(r) else { return Vec::new() };
+                    let mut ids: Vec<u32> = v
+                        .split('|')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(|p| {
+                            let n = intern.len() as u32;
+                            *intern.entry(p.to_string()).or_insert(n)
+                        })
+                        .collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    ids
+                })
+                .collect();
+            out.columns.push(name.to_string());
+            out.values.push(per_row);
+        };
+        if let Some(t) = table {
+            for (c, name) in t.columns.iter().enumerate() {
+                let value = |r: usize| (r > 0).then(|| t.rows.get(&items.ids[r]).map(|v| v[c].clone())).flatten();
+                add(&mut out, name, &value);
+            }
+        }
+        if !out.columns.iter().any(|c| c == "title") {
+            add(&mut out, "title", &|r: usize| (r > 0 && !items.titles[r].is_empty()).then(|| items.titles[r].clone()));
+        }
+        out
+    }
+
+    /// The columns.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    fn column(&self, name: &str) -> Result<&[Vec<u32>]> {
+        self.columns.iter().position(|c| c == name).map(|i| self.values[i].as_slice()).ok_or_else(|| {
+            Error::Config(format!("no item attribute '{name}' (attributes: {})", self.columns.join(", ")))
+        })
+    }
+
+    /// Checks that every attribute `post` names exists.
+    pub fn check(&self, post: &PostRanking) -> Result<()> {
+        for (_, a) in post.attributes() {
+            self.column(a)?;
+        }
+        Ok(())
+    }
+}
+
+/// What post-ranking reads besides the candidates: their embeddings (for diversity), the item
+/// attributes (caps, dedupe), the boosted rows (sorted).
+#[derive(Debug, Clone, Copy)]
+pub struct Scene<'a> {
+    /// Every item row's embedding (`rows × dim`).
+    pub embeddings: &'a [f32],
+    /// Their width.
+    pub dim: usize,
+    /// Item attributes.
+    pub attributes: &'a ItemAttributes,
+    /// Boosted item rows, sorted.
+    pub boost: &'a [u32],
+}
+
+/// The best `k` of `candidates` (item rows with the ranker's scores) under `post`'s rules, in
+/// the order chosen; each keeps its ranker score. Greedy, so the first `k` of a longer answer
+/// are the answer for `k`.
+pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Scene) -> Result<Vec<Scored>> {
+    let mut c: Vec<Scored> = candidates.to_vec();
+    c.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    if post.is_noop() {
+        c.truncate(k);
+        return Ok(c);
+    }
+    let n = c.len();
+    let rel: Vec<f32> = c
+        .iter()
+        .enumerate()
+        .map(|(pos, s)| {
+            let r = 1.0 - pos as f32 / n as f32;
+            r + if scene.boost.binary_search(&s.id).is_ok() { post.boost_weight } else { 0.0 }
+        })
+        .collect();
+    let caps: Vec<(&[Vec<u32>], usize)> =
+        post.caps.iter().map(|cap| Ok((scene.attributes.column(&cap.attribute)?, cap.max))).collect::<Result<_>>()?;
+    let mut cap_counts: Vec<HashMap<u32, usize>> = vec![HashMap::new(); caps.len()];
+    let dedupe = post.dedupe.as_deref().map(|d| scene.attributes.column(d)).transpose()?;
+    let mut keys_taken: std::collections::HashSet<&[u32]> = Default::default();
+    // unit embeddings for the similarity term
+    let d = scene.dim;
+    let lambda = post.diversity;
+    let unit: Vec<f32> = if lambda > 0.0 {
+        let mut u = Vec::with_capacity(n * d);
+        for s in &c {
+            let row = scene
+                .embeddings
+                .get(s.id as usize * d..(s.id as usize + 1) * d)
+                .ok_or_else(|| Error::Data(format!("item row {} has no embedding", s.id)))?;
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            u.extend(row.iter().map(|x| if norm > 0.0 { x / norm } else { 0.0 }));
+        }
+        // the candidates share the user's direction: similarity is measured without it
+        {
+            let mut mean = vec![0f32; d];
+            u.chunks_exact(d).for_each(|r| r.iter().zip(mean.iter_mut()).for_each(|(x, m)| *m += x / n as f32));
+            u.chunks_exact_mut(d).for_each(|r| {
+                r.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
+                let nn = r.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if nn > 0.0 {
+                    r.iter_mut().for_each(|x| *x /= nn);
+                }
+            });
+        }
+        u
+    } else {
+        Vec::new()
+    };
+    let mut max_sim = vec![f32::NEG_INFINITY; n];
+    let mut taken = vec![false; n];
+    let mut out = Vec::with_capacity(k.min(n));
+    while out.len() < k {
+        let mut best: Option<(usize, f32)> = None;
+        for i in 0..n {
+            if taken[i] {
+                continue;
+            }
+            let row = c[i].id as usize;
+            if dedupe
+                .is_some_and(|col| col.get(row).is_some_and(|v| !v.is_empty() && keys_taken.contains(v.as_slice())))
+            {
+                continue;
+            }
+            let over = caps.iter().zip(&cap_counts).any(|((col, max), counts)| {
+                col.get(row).is_some_and(|vs| vs.iter().any(|v| counts.get(v).copied().unwrap_or(0) >= *max))
+            });
+            if over {
+                continue;
+            }
+            let penalty = if out.is_empty() || lambda == 0.0 { 0.0 } else { max_sim[i] };
+            let value = (1.0 - lambda) * rel[i] - lambda * penalty;
+            if best.is_none_or(|(_, b)| value > b) {
+                best = Some((i, value));
+            }
+        }
+        let Some((i, _)) = best else { break };
+        taken[i] = true;
+        let row = c[i].id as usize;
+        if let Some(col) = dedupe
+            && let Some(v) = col.get(row).filter(|v| !v.is_empty())
+        {
+            keys_taken.insert(v.as_slice());
+        }
+        for ((col, _), counts) in caps.iter().zip(cap_counts.iter_mut()) {
+            for &v in col.get(row).map_or(&[][..], |v| v.as_slice()) {
+                *counts.entry(v).or_default() += 1;
+            }
+        }
+        if lambda > 0.0 {
+            let ui = &unit[i * d..(i + 1) * d];
+            for j in 0..n {
+                if !taken[j] {
+                    let s: f32 = ui.iter().zip(&unit[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum();
+                    max_sim[j] = max_sim[j].max(s);
+                }
+            }
+        }
+        out.push(c[i]);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items() -> Items {
+        let ids = ["", "a", "b", "c", "d"].map(String::from).to_vec();
+        let titles = ["", "A", "B", "A", "D"].map(String::from).to_vec();
+        let rows = ids.iter().enumerate().skip(1).map(|(r, id)| (id.clone(), r as u32)).collect();
+        Items { key: Default::default(), ids, titles, rows }
+    }
+
+    fn table() -> AttributeTable {
+        AttributeTable {
+            columns: vec!["genres".into()],
+            rows: [("a", "x|y"), ("b", "x"), ("c", "z"), ("d", "x")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+                .collect(),
+            source: "t".into(),
+        }
+    }
+
+    #[test]
+    fn rules_by_hand() {
+        let attrs = ItemAttributes::new(&items(), Some(&table()));
+        assert_eq!(attrs.columns(), ["genres", "title"]);
+        // rows 1..4; a and b point the same way, c and d elsewhere
+        let emb = [0.0f32, 0.0, 1.0, 0.0, 1.0, 0.1, 0.0, 1.0, 0.2, 1.0];
+        let cands = [
+            Scored { id: 1, score: 4.0 },
+            Scored { id: 2, score: 3.0 },
+            Scored { id: 3, score: 2.0 },
+            Scored { id: 4, score: 1.0 },
+        ];
+        let scene = Scene { embeddings: &emb, dim: 2, attributes: &attrs, boost: &[] };
+        let ids = |v: Vec<Scored>| v.iter().map(|s| s.id).collect::<Vec<_>>();
+        assert_eq!(ids(post_rank(&cands, 4, &PostRanking::default(), &scene).unwrap()), [1, 2, 3, 4]);
+        // diversity: after a, b (nearly the same direction) falls behind c
+        let div = PostRanking { diversity: 0.5, ..Default::default() };
+        assert_eq!(ids(post_rank(&cands, 3, &div, &scene).unwrap()), [1, 3, 2]);
+        // at most one item per genre value: a (x, y), then c (z); b and d share x with a
+        let cap = PostRanking { caps: vec!["genres:1".parse().unwrap()], ..Default::default() };
+        assert_eq!(ids(post_rank(&cands, 4, &cap, &scene).unwrap()), [1, 3]);
+        // one item per title: c repeats a's title
+        let dedupe = PostRanking { dedupe: Some("title".into()), ..Default::default() };
+        assert_eq!(ids(post_rank(&cands, 4, &dedupe, &scene).unwrap()), [1, 2, 4]);
+        // a boost lifts d above c and b
+        let boost = PostRanking { boost: vec!["d".into()], boost_weight: 1.0, ..Default::default() };
+        let scene_b = Scene { boost: &[4], ..scene };
+        assert_eq!(ids(post_rank(&cands, 2, &boost, &scene_b).unwrap()), [4, 1]);
+        // unknown attributes are errors, not panics
+        let bad = PostRanking { dedupe: Some("nope".into()), ..Default::default() };
+        assert!(post_rank(&cands, 2, &bad, &scene).is_err() && attrs.check(&bad).is_err());
+        assert!("genres".parse::<Cap>().is_err() && "genres:x".parse::<Cap>().is_err());
+        assert!(PostRanking { diversity: 1.5, ..Default::default() }.validate().is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! Training ranking models on lists: each user's rated items (squared error: one item per
+//! list; pairwise and listwise losses: lists of `list_size`), or, in a pipeline, each user's
+//! candidates from a retriever labelled by the held-out interactions (implicit feedback).
+
+use super::epochs::{Dedup, Run};
+use super::features::Attributes;
+use super::optimizer::{Optimizer, Slots};
+use crate::artifact::History;
+use crate::config::TrainConfig;
+use crate::data::{Dataset, counts};
+use crate::model::{Entities, FeatureTower, RankingInputs, RankingModel, RankingSpec, TowerFeatures};
+use crate::rng::Rng;
+use crate::task::{RankingLoss, RatingScale};
+use crate::{Error, Result};
+
+/// Training lists: each a user's items with their labels (ratings, or 1 for a positive) and,
+/// for a ranker with context, the items' context features.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lists {
+    /// The user row of each list.
+    pub users: Vec<u32>,
+    /// `offsets[l]..offsets[l + 1]` indexes `items` and `labels` for list `l`.
+    pub offsets: Vec<usize>,
+    /// Item rows.
+    pub items: Vec<u32>,
+    /// Labels.
+    pub labels: Vec<f32>,
+    /// Context features, `items.len() × width`.
+    pub context: Option<(Vec<f32>, usize)>,
+}
+
+impl Lists {
+    /// Number of lists.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Appends a list.
+    pub fn push(&mut self, user: u32, items: &[u32], labels: &[f32]) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.users.push(user);
+        self.items.extend_from_slice(items);
+        self.labels.extend_from_slice(labels);
+        self.offsets.push(self.items.len());
+    }
+
+    /// Lists of ratings: one example each for the squared error; otherwise each user's items,
+    /// shuffled (seeded) and cut into lists of `size` (a last piece of one item is dropped).
+    pub fn of_ratings(data: &Dataset, ratings: &[f32], loss: RankingLoss, size: usize, seed: u64) -> Lists {
+        let mut lists = Lists::default();
+        if loss == RankingLoss::Mse {
+            for i in 0..data.len() {
+                lists.push(data.queries[i], &[data.candidates[i]], &[ratings[i]]);
+            }
+            return lists;
+        }
+        let mut by_user: Vec<Vec<usize>> = vec![Vec::new(); data.query_vocab.rows()];
+        for (i, &u) in data.queries.iter().enumerate() {
+            by_user[u as usize].push(i);
+        }
+        let mut rng = Rng::new(seed ^ 0x11_57);
+        for (u, mut examples) in by_user.into_iter().enumerate() {
+            rng.shuffle(&mut examples);
+            for chunk in examples.chunks(size).filter(|c| c.len() > 1) {
+                let items: Vec<u32> = chunk.iter().map(|&i| data.candidates[i]).collect();
+                let labels: Vec<f32> = chunk.iter().map(|&i| ratings[i]).collect();
+                lists.push(u as u32, &items, &labels);
+            }
+        }
+        lists
+    }
+}
+
+/// The attribute-feature towers of a ranking model (no ids, no layers), built on `data`.
+pub(crate) fn feature_towers(
+    spec: &RankingSpec,
+    data: &Dataset,
+    attributes: Attributes,
+    rng: &mut Rng,
+) -> Result<RankingInputs> {
+    let Some(f) = &spec.features else { return Ok(RankingInputs::default()) };
+    let user_ids: Vec<Option<&str>> = (0..data.query_vocab.rows() as u32).map(|r| data.query_vocab.key(r)).collect();
+    let user_rows: Vec<u32> = (0..user_ids.len() as u32).collect();
+    let user_fit: Vec<bool> = user_rows.iter().map(|&r| r > 0).collect();
+    let counts = counts(&data.candidates, data.items.len());
+    let item_ids: Vec<Option<&str>> =
+        data.items.ids.iter().enumerate().map(|(r, id)| (r > 0).then_some(id.as_str())).collect();
+    let item_rows: Vec<u32> = (0..item_ids.len() as u32).collect();
+    let item_fit: Vec<bool> = counts.iter().map(|&c| c > 0.0).collect();
+    let mut tower = |t: &TowerFeatures, e: Entities, side: &str| -> Result<Option<FeatureTower>> {
+        if t.features.is_empty() {
+            return Ok(None);
+        }
+        if e.attributes.is_none() {
+            return Err(Error::Config(format!("ranking features of the {side}s need the {side} attribute table")));
+        }
+        let t = TowerFeatures { id_dim: 0, time: None, id_dropout: 0.0, ..t.clone() };
+        FeatureTower::build(&t, &[], &e, None, rng).map(Some)
+    };
+    let users = Entities { ids: &user_ids, id_rows: &user_rows, fit: &user_fit, attributes: attributes.users };
+    let items = Entities { ids: &item_ids, id_rows: &item_rows, fit: &item_fit, attributes: attributes.items };
+    Ok(RankingInputs {
+        user_features: tower(&f.query, users, "user")?,
+        item_features: tower(&f.candidate, items, "item")?,
+        context: None,
+    })
+}
+
+/// Trains a ranking model on ratings: builds it (ids, features) and fits it on lists of the
+/// training ratings with its loss.
+pub(crate) fn fit_ratings(
+    run: &mut Run,
+    spec: &RankingSpec,
+    data: &Dataset,
+    (ratings, scale): (&[f32], RatingScale),
+    attributes: Attributes,
+) -> Result<(RankingModel, History)> {
+    if !spec.context.is_empty() {
+        return Err(Error::Config(
+            "a ranker over context features is trained inside a pipeline (towers train --task pipeline)".into(),
+        ));
+    }
+    let cfg = run.config;
+    let mut rng = Rng::new(cfg.seed ^ 0xFEA7);
+    let inputs = feature_towers(spec, data, attributes, &mut rng)?;
+    let mut model =
+        RankingModel::new(spec, (data.query_vocab.rows(), data.items.len()), cfg.dim, inputs, scale, cfg.seed);
+    let lists = Lists::of_ratings(data, ratings, spec.loss, spec.list_size, cfg.seed);
+    let history = fit_lists(run, &mut model, &lists)?;
+    Ok((model, history))
+}
+
+/// Optimizer state of every parameter of a ranking model.
+struct RankerSlots {
+    user: Option<Slots>,
+    item: Option<Slots>,
+    user_features: Vec<Slots>,
+    item_features: Vec<Slots>,
+    scorer: Vec<Slots>,
+}
+
+impl RankerSlots {
+    fn new(opt: &Optimizer, m: &mut RankingModel) -> Self {
+        let tables = |t: &Option<FeatureTower>| -> Vec<Slots> {
+            t.as_ref().map_or_else(Vec::new, |t| t.tables.iter().map(|x| opt.slots(x.rows, x.dim)).collect())
+        };
+        RankerSlots {
+            user: m.user.as_ref().map(|t| opt.slots(t.rows, t.dim)),
+            item: m.item.as_ref().map(|t| opt.slots(t.rows, t.dim)),
+            user_features: tables(&m.user_features),
+            item_features: tables(&m.item_features),
+            scorer: m.scorer.params_mut().into_iter().map(|p| opt.slots(p.rows, p.dim)).collect(),
+        }
+    }
+}
+
+/// Columns `start..start + w` of a `rows × width` matrix.
+fn columns(x: &[f32], width: usize, start: usize, w: usize) -> Vec<f32> {
+    x.chunks_exact(width).flat_map(|r| r[start..start + w].iter().copied()).collect()
+}
+
+/// Fits `model` on `lists` with its loss: each batch's lists are scored together, each list's
+/// loss and gradient computed on its own, averaged over the batch's lists. `batch_size` counts
+/// items: a batch holds `batch_size / mean list length` lists.
+pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, lists: &Lists) -> Result<History> {
+    let cfg = run.config;
+    if lists.len() == 0 {
+        return Err(Error::Data("no training list: nothing to rank".into()));
+    }
+    let mean_len = (lists.items.len() as f64 / lists.len() as f64).max(1.0);
+    let per_batch = ((cfg.batch_size as f64 / mean_len).round() as usize).max(1);
+    let list_cfg = TrainConfig { batch_size: per_batch, ..cfg.clone() };
+    let mut list_run =
+        Run { config: &list_cfg, observer: &mut *run.observer, validation: run.validation, seconds: 0.0 };
+    let opt0 = Optimizer::new(cfg.optimizer);
+    let mut slots = RankerSlots::new(&opt0, model);
+    let (mut u_dedup, mut i_dedup) = (Dedup::new(model.users), Dedup::new(model.items));
+    let loss_fn = model.spec.loss;
+    let l2 = cfg.l2;
+    let history = list_run.epochs(lists.len(), model, |model, batch, opt| {
+        let mut pairs = Vec::new();
+        let mut labels = Vec::new();
+        let mut bounds = vec![0usize];
+        let mut ctx = Vec::new();
+        for &l in batch {
+            let (a, b) = (lists.offsets[l as usize], lists.offsets[l as usize + 1]);
+            let u = lists.users[l as usize];
+            pairs.extend(lists.items[a..b].iter().map(|&i| (u, i)));
+            labels.extend_from_slice(&lists.labels[a..b]);
+            if let Some((c, w)) = &lists.context {
+                ctx.extend_from_slice(&c[a * w..b * w]);
+            }
+            bounds.push(pairs.len());
+        }
+        let context = lists.context.as_ref().map(|_| ctx.as_slice());
+        let x = match model.inputs(&pairs, context) {
+            Ok(x) => x,
+            Err(_) => return f64::NAN,
+        };
+        let n = pairs.len();
+        let (scores, cache) = model.scorer.forward_train(x, n);
+        let mut g = vec![0f32; n];
+        let mut loss = 0f64;
+        for w in bounds.windows(2) {
+            loss += loss_fn.list(&scores[w[0]..w[1]], &labels[w[0]..w[1]], &mut g[w[0]..w[1]]);
+        }
+        let nl = batch.len() as f32;
+        g.iter_mut().for_each(|v| *v /= nl);
+        let (grads, dx) = model.scorer.backward(&cache, &g);
+        let width = dx.len() / n.max(1);
+        let mut col = 0;
+        let l2 = l2 / nl;
+        if let (Some(user), Some(item)) = (model.user.as_mut(), model.item.as_mut()) {
+            let d = user.dim;
+            for &(u, i) in &pairs {
+                u_dedup.index(u);
+                i_dedup.index(i);
+            }
+            let (mut du, mut di) = (vec![0f32; u_dedup.rows.len() * d], vec![0f32; i_dedup.rows.len() * d]);
+            for (&(u, i), r) in pairs.iter().zip(dx.chunks_exact(width)) {
+                let (us, is) = (u_dedup.position(u), i_dedup.position(i));
+                du[us * d..(us + 1) * d].iter_mut().zip(&r[..d]).for_each(|(a, b)| *a += b);
+                di[is * d..(is + 1) * d].iter_mut().zip(&r[d..2 * d]).for_each(|(a, b)| *a += b);
+            }
+            if let (Some(su), Some(si)) = (slots.user.as_mut(), slots.item.as_mut()) {
+                opt.apply_regularized(user, su, &u_dedup.rows, &u_dedup.weights, &mut du, l2);
+                opt.apply_regularized(item, si, &i_dedup.rows, &i_dedup.weights, &mut di, l2);
+            }
+            u_dedup.clear();
+            i_dedup.clear();
+            col = 2 * d;
+        }
+        let users: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        let items: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        for (tower, tslots, entities) in [
+            (model.user_features.as_mut(), &mut slots.user_features, &users),
+            (model.item_features.as_mut(), &mut slots.item_features, &items),
+        ] {
+            let Some(t) = tower else { continue };
+            let w = t.input_dim();
+            let d_x = columns(&dx, width, col, w);
+            col += w;
+            let tg = t.table_grads(entities, None, None, &d_x);
+            for ((table, s), mut rg) in t.tables.iter_mut().zip(tslots.iter_mut()).zip(tg) {
+                opt.apply_regularized(table, s, &rg.rows, &rg.uses, &mut rg.grads, l2);
+            }
+        }
+        for ((p, s), gr) in model.scorer.params_mut().into_iter().zip(&mut slots.scorer).zip(grads.flat()) {
+            opt.apply_dense(p, s, &gr);
+        }
+        loss / nl as f64
+    })?;
+    run.seconds = list_run.seconds;
+    Ok(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Interactions, Row};
+
+    #[test]
+    fn rating_lists_cover_each_users_items_once() {
+        let rows = [("a", "1", 5.0), ("a", "2", 3.0), ("a", "3", 1.0), ("b", "1", 2.0), ("c", "2", 4.0)];
+        let t = Interactions::from_rows(rows.iter().map(|&(q, c, r)| Row {
+            query: q,
+            candidate: c,
+            rating: Some(r),
+            ..Default::default()
+        }))
+        .unwrap();
+        let d = Dataset::build(&t, None, Default::default()).unwrap();
+        let r = t.ratings.clone().unwrap();
+        let pointwise = Lists::of_ratings(&d, &r, RankingLoss::Mse, 10, 1);
+        assert_eq!((pointwise.len(), pointwise.items.len()), (5, 5));
+        let lists = Lists::of_ratings(&d, &r, RankingLoss::ListMle, 2, 1);
+        // a: 3 items → one list of 2 (the single left over is dropped); b, c: one item each, no list
+        assert_eq!((lists.len(), lists.items.len()), (1, 2));
+        assert_eq!(lists.users[0], d.query_vocab.get("a").unwrap());
+    }
+}

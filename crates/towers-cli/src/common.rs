@@ -175,25 +175,34 @@ fn print_ratings(r: &RatingMetrics) -> towers::Result<()> {
 
 /// A human-readable table of a pipeline's evaluation: its answers beside the retriever's own
 /// order, then diversity and coverage.
-pub fn print_pipeline_evaluation(e: &towers::PipelineEvaluation) {
-    println!(
+pub fn print_pipeline_evaluation(e: &towers::PipelineEvaluation) -> towers::Result<()> {
+    crate::outln!(
         "{} test pairs{}, pipeline answers (retrieve {} → rank → post-rank{}; {:.3} s)",
         e.model.n,
         if e.exclude_seen { ", training items excluded" } else { "" },
         e.retrieve,
         if e.diversity > 0.0 { format!(", diversity {}", e.diversity) } else { String::new() },
         e.eval_s
-    );
-    println!(
+    )?;
+    crate::outln!(
         "{:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-        "recall@k", "1", "5", "10", "20", "50", "100", "NDCG@10"
-    );
-    println!("{}", row("pipeline", e.model.recalls(), e.model.ndcg_10));
-    println!("{}", row("retriever alone", e.retriever.recalls(), e.retriever.ndcg_10));
-    println!(
+        "recall@k",
+        "1",
+        "5",
+        "10",
+        "20",
+        "50",
+        "100",
+        "NDCG@10"
+    )?;
+    crate::outln!("{}", row("pipeline", e.model.recalls(), e.model.ndcg_10))?;
+    crate::outln!("{}", row("retriever alone", e.retriever.recalls(), e.retriever.ndcg_10))?;
+    crate::outln!(
         "ILD@10 {:.4} (retriever alone {:.4}); catalogue coverage of the top 10: {:.4}",
-        e.ild_10, e.retriever_ild_10, e.coverage_10
-    );
+        e.ild_10,
+        e.retriever_ild_10,
+        e.coverage_10
+    )
 }
 
 /// Post-ranking options of a pipeline, overriding its own rules for this query.

@@ -48,8 +48,7 @@ pub fn run(a: Args) -> towers::Result<()> {
         if a.json {
             return print_json(&e);
         }
-        print_pipeline_evaluation(&e);
-        return Ok(());
+        return print_pipeline_evaluation(&e);
     }
     a.post.refuse()?;
     let model = Artifact::load(&a.model)?;

@@ -82,10 +82,13 @@ pub fn run(a: Args) -> towers::Result<()> {
         crate::outln!("{:>3}. {:<8} {:<60} {label} {:.4}", i + 1, r.id, r.title, r.score)?;
     }
     if let (Some(t), true) = (timings, a.debug) {
-        println!(
+        crate::outln!(
             "retrieve {:.3} ms, rank {:.3} ms, post-rank {:.3} ms, total {:.3} ms",
-            t.retrieve_ms, t.rank_ms, t.post_rank_ms, t.total_ms
-        );
+            t.retrieve_ms,
+            t.rank_ms,
+            t.post_rank_ms,
+            t.total_ms
+        )?;
     }
     Ok(())
 }

@@ -79,10 +79,10 @@ pub fn train(a: &Args) -> towers::Result<()> {
         return print_json(&serde_json::json!({ "test": evaluation }));
     }
     if let Some(e) = &evaluation {
-        crate::common::print_pipeline_evaluation(e);
+        crate::common::print_pipeline_evaluation(e)?;
     }
     if let Some(out) = &a.out {
-        println!("pipeline written to {} (pipeline.toml, retriever/, ranker/)", out.display());
+        crate::outln!("pipeline written to {} (pipeline.toml, retriever/, ranker/)", out.display())?;
     }
     Ok(())
 }

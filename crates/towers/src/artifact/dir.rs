@@ -128,7 +128,7 @@ impl DirLock {
 
 /// A new version of a model directory being written: files go to a temporary sibling as they
 /// come, each synced; [`Staging::commit`] puts it in place.
-pub(super) struct Staging<'a> {
+pub(crate) struct Staging<'a> {
     lock: &'a DirLock,
     tmp: PathBuf,
     /// File name → sha256 of what was written.
@@ -140,7 +140,7 @@ impl<'a> Staging<'a> {
     pub fn new(lock: &'a DirLock) -> Result<Self> {
         let dir = &lock.dir;
         if dir.exists() {
-            let is_model = dir.join("manifest.json").is_file();
+            let is_model = dir.join("manifest.json").is_file() || dir.join("pipeline.toml").is_file();
             let is_empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
             if !(is_model || is_empty) {
                 return Err(Error::artifact(dir, "exists and is not a towers model directory; refusing to replace it"));
@@ -152,6 +152,11 @@ impl<'a> Staging<'a> {
         let tmp = parent.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
         std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
         Ok(Staging { lock, tmp, files: BTreeMap::new() })
+    }
+
+    /// The temporary directory, for writers of whole sub-directories (a pipeline's models).
+    pub fn path(&self) -> &Path {
+        &self.tmp
     }
 
     /// Writes one file (synced) and records its checksum.
@@ -168,6 +173,11 @@ impl<'a> Staging<'a> {
         let p = self.tmp.join(name);
         let mut file = File::create(&p).map_err(|e| Error::io(&p, e))?;
         file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| Error::io(&p, e))?;
+        self.commit_dir()
+    }
+
+    /// Puts the temporary directory in place as it is (its files already synced).
+    pub fn commit_dir(self) -> Result<()> {
         sync_dir(&self.tmp)?;
         replace(&self.tmp, &self.lock.dir)
     }

@@ -25,6 +25,7 @@ mod history;
 mod manifest;
 
 pub use dir::DirLock;
+pub(crate) use dir::Staging;
 pub use history::{EpochRecord, History};
 pub use manifest::{FORMAT_NAME, FORMAT_VERSION, IndexManifest, Manifest};
 

@@ -13,7 +13,7 @@
 
 use super::post::{ItemAttributes, PostRanking, Scene, post_rank};
 use super::{Query, Recommendation, Recommendations, Recommender, Request};
-use crate::artifact::Artifact;
+use crate::artifact::{Artifact, DirLock, Staging};
 use crate::data::features::AttributeTable;
 use crate::index::{Filter, Scored, best_scores};
 use crate::model::{At, Candidates, Queries, QueryKind, Retrieved};
@@ -230,7 +230,7 @@ impl Pipeline {
     pub fn load(path: impl AsRef<Path>) -> Result<Pipeline> {
         let path = path.as_ref();
         let file = if path.is_dir() { path.join(PIPELINE_FILE) } else { path.to_path_buf() };
-        let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+        let text = crate::data::text::read_text(&file)?;
         let settings: PipelineSettings = toml::from_str(&text).map_err(|e| {
             Error::Config(format!("{}: {}", file.display(), e.to_string().trim_end().replace('\n', " ")))
         })?;
@@ -252,52 +252,25 @@ impl Pipeline {
         Pipeline::new(retriever, ranker, settings, table).map_err(|e| in_file(&file, e))
     }
 
-    /// Writes the pipeline into `dir` (replaced atomically if it is a pipeline directory or
-    /// empty): both model directories, the attributes, `pipeline.toml` pointing at them.
+    /// Writes the pipeline into `dir` (replaced atomically, under the directory's lock, if it is
+    /// a pipeline or model directory or empty): both model directories, the attributes,
+    /// `pipeline.toml` pointing at them.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
-        let dir = dir.as_ref();
-        if dir.exists()
-            && !dir.join(PIPELINE_FILE).is_file()
-            && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true)
-        {
-            return Err(Error::artifact(dir, "exists and is not a towers pipeline directory; refusing to replace it"));
+        let lock = DirLock::acquire(dir)?;
+        let mut staging = Staging::new(&lock)?;
+        let tmp = staging.path().to_path_buf();
+        self.retriever.artifact().save(tmp.join("retriever"))?;
+        self.ranker.save(tmp.join("ranker"))?;
+        let mut settings =
+            PipelineSettings { retriever: "retriever".into(), ranker: "ranker".into(), ..self.settings.clone() };
+        settings.attributes = None;
+        if let Some(t) = &self.table {
+            staging.add("items.tsv", &table_tsv(t)?)?;
+            settings.attributes = Some("items.tsv".into());
         }
-        let name = dir.file_name().ok_or_else(|| Error::artifact(dir, "not a directory name"))?.to_string_lossy();
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        let write = || -> Result<()> {
-            std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            self.retriever.artifact().save(tmp.join("retriever"))?;
-            self.ranker.save(tmp.join("ranker"))?;
-            let mut settings =
-                PipelineSettings { retriever: "retriever".into(), ranker: "ranker".into(), ..self.settings.clone() };
-            settings.attributes = None;
-            if let Some(t) = &self.table {
-                write_table(&tmp.join("items.tsv"), t)?;
-                settings.attributes = Some("items.tsv".into());
-            }
-            let text = toml::to_string(&settings).map_err(Error::internal)?;
-            let f = tmp.join(PIPELINE_FILE);
-            std::fs::write(&f, text).map_err(|e| Error::io(&f, e))
-        };
-        if let Err(e) = write() {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        if dir.exists() {
-            let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-            std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
-            std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
-            let _ = std::fs::remove_dir_all(&old);
-        } else {
-            std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
-        }
-        Ok(())
+        let text = toml::to_string(&settings).map_err(Error::internal)?;
+        staging.add(PIPELINE_FILE, text.as_bytes())?;
+        staging.commit_dir()
     }
 
     /// Checks a number of candidates to retrieve (a request's or the settings').
@@ -426,7 +399,7 @@ fn ms(since: Instant) -> f64 {
 }
 
 /// Writes an attribute table as TSV (id, then its columns), rows sorted by id.
-fn write_table(path: &Path, t: &AttributeTable) -> Result<()> {
+fn table_tsv(t: &AttributeTable) -> Result<Vec<u8>> {
     let mut w =
         csv::WriterBuilder::new().delimiter(b'\t').quote_style(csv::QuoteStyle::Necessary).from_writer(Vec::new());
     let header: Vec<&str> = std::iter::once("id").chain(t.columns.iter().map(String::as_str)).collect();
@@ -437,6 +410,5 @@ fn write_table(path: &Path, t: &AttributeTable) -> Result<()> {
         let rec: Vec<&str> = std::iter::once(id.as_str()).chain(t.rows[id].iter().map(String::as_str)).collect();
         w.write_record(&rec).map_err(Error::internal)?;
     }
-    let bytes = w.into_inner().map_err(Error::internal)?;
-    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    w.into_inner().map_err(Error::internal)
 }

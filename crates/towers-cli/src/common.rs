@@ -103,6 +103,11 @@ fn row(name: &str, v: [f64; 6], last: f64) -> String {
     )
 }
 
+/// The header row of a metric table: the metric, k = 1…100, and the summary column.
+fn header(metric: &str, summary: &str) -> towers::Result<()> {
+    crate::outln!("{metric:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {summary:>7}", "1", "5", "10", "20", "50", "100")
+}
+
 /// A human-readable table of an evaluation: recall@k (= top-k accuracy) then MRR@k, the model
 /// beside popularity (and, for sequential models, "repeat the last item"), then the rating
 /// metrics beside theirs.
@@ -127,31 +132,11 @@ fn print_ranked(e: &Ranked) -> towers::Result<()> {
     if let Some(r) = &e.repeat_last {
         rows.push(("repeat last item", r));
     }
-    crate::outln!(
-        "{:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-        "recall@k",
-        "1",
-        "5",
-        "10",
-        "20",
-        "50",
-        "100",
-        "NDCG@10"
-    )?;
+    header("recall@k", "NDCG@10")?;
     for (name, m) in &rows {
         crate::outln!("{}", row(name, m.recalls(), m.ndcg_10))?;
     }
-    crate::outln!(
-        "{:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-        "MRR@k",
-        "1",
-        "5",
-        "10",
-        "20",
-        "50",
-        "100",
-        "MRR"
-    )?;
+    header("MRR@k", "MRR")?;
     for (name, m) in &rows {
         crate::outln!("{}", row(name, m.mrrs(), m.mrr))?;
     }
@@ -184,17 +169,7 @@ pub fn print_pipeline_evaluation(e: &towers::PipelineEvaluation) -> towers::Resu
         if e.diversity > 0.0 { format!(", diversity {}", e.diversity) } else { String::new() },
         e.eval_s
     )?;
-    crate::outln!(
-        "{:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-        "recall@k",
-        "1",
-        "5",
-        "10",
-        "20",
-        "50",
-        "100",
-        "NDCG@10"
-    )?;
+    header("recall@k", "NDCG@10")?;
     crate::outln!("{}", row("pipeline", e.model.recalls(), e.model.ndcg_10))?;
     crate::outln!("{}", row("retriever alone", e.retriever.recalls(), e.retriever.ndcg_10))?;
     crate::outln!(

@@ -1,6 +1,8 @@
 //! Shared by the CLI tests: running the binary, and a small training fixture.
 #![allow(dead_code)]
 
+/// The PostgreSQL test helpers, shared with towers-postgres's tests (one copy).
+#[path = "../../../towers-postgres/tests/common/mod.rs"]
 pub mod postgres;
 pub mod server;
 

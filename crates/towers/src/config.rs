@@ -37,6 +37,10 @@ pub struct TrainConfig {
     /// L2 regularisation of the embeddings: adds `l2/2·‖e‖²` per example for the query and the
     /// candidate embedding it uses (so frequent rows are held back as often as they are used).
     pub l2: f32,
+    /// Ranking models: the trained parameters are the mean of those at the end of each epoch
+    /// from this one (from 1) on (stochastic weight averaging); none: the last epoch's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub average_from: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -54,6 +58,7 @@ impl Default for TrainConfig {
             seed: 42,
             retrieval: RetrievalConfig::default(),
             l2: 0.1,
+            average_from: None,
         }
     }
 }
@@ -79,7 +84,8 @@ impl TrainConfig {
     /// chosen) are, beside [`TrainConfig::default`]:
     /// - sequential: dim 64, Adagrad 0.1, no L2, 5 epochs;
     /// - rating: batch 1024, L2 0.05;
-    /// - ranking: Adam 0.001, batch 1024, 5 epochs, no L2;
+    /// - ranking: Adam 0.001, batch 1024, 8 epochs, no L2, the weights averaged over epochs 4
+    ///   to 8;
     /// - multitask: retrieval's ([`TrainConfig::default`]).
     pub fn defaults(kind: ModelKind, recipe: Recipe) -> Self {
         match (recipe, kind) {
@@ -98,8 +104,9 @@ impl TrainConfig {
             (Recipe::Towers, ModelKind::Ranking) => TrainConfig {
                 optimizer: OptimizerConfig { learning_rate: 0.001, ..OptimizerConfig::default() },
                 batch_size: 1024,
-                epochs: 5,
+                epochs: 8,
                 l2: 0.0,
+                average_from: Some(4),
                 ..TrainConfig::default()
             },
         }
@@ -121,6 +128,9 @@ impl TrainConfig {
         }
         if !(1..=MAX_EPOCHS).contains(&self.epochs) {
             return Err(Error::Config(format!("epochs must be in 1..={MAX_EPOCHS}, got {}", self.epochs)));
+        }
+        if let Some(from) = self.average_from.filter(|&f| f == 0 || f > self.epochs) {
+            return Err(Error::Config(format!("average_from must be in 1..={} (the epochs), got {from}", self.epochs)));
         }
         self.optimizer.validate()?;
         self.retrieval.validate()

@@ -15,8 +15,8 @@ pub use features::{
 };
 pub use multitask::{MultitaskModel, MultitaskSpec};
 pub use ranking::{
-    ACTIVE_WINDOW_S, Context, ContextData, ContextFeature, CrossSpec, DEFAULT_LIST_SIZE, FeatureCrossing, RankerKind,
-    RankingInputs, RankingModel, RankingSpec, Retrieved, Scorer, ScorerCache, ScorerGrads, Structure, TimeContext,
+    ACTIVE_WINDOW_S, Context, ContextData, ContextFeature, CrossSpec, FeatureCrossing, RankerKind, RankingInputs,
+    RankingModel, RankingSpec, Retrieved, Scorer, ScorerCache, ScorerGrads, Structure, TimeContext,
 };
 pub use sequential::{QueryCache, SequenceConfig, SequentialGrads, SequentialModel, last_position};
 pub use spec::{ModelKind, ModelSpec, Recipe, Task};

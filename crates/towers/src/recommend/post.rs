@@ -45,10 +45,11 @@ fn default_boost_weight() -> f32 {
 #[serde(default, deny_unknown_fields)]
 pub struct PostRanking {
     /// Maximal marginal relevance λ in `[0, 1]`: each next item maximises
-    /// `(1 − λ)·relevance − λ·(its largest cosine similarity to the items already chosen)`, the
-    /// relevance being `1 − rank/n` in the ranker's order of the `n` candidates (free of the
-    /// ranker's score scale), the similarity that of the candidates' embeddings once their mean
-    /// direction (which they share with the user) is removed. 0: by score.
+    /// `(1 − λ)·relevance − λ·similarity`, both in quantile units (free of the ranker's score
+    /// scale and of the embeddings' geometry): the relevance `1 − rank/n` in the ranker's order
+    /// of the `n` candidates, the similarity the share of the first item's cosine similarities
+    /// to the other candidates below the candidate's largest cosine similarity to the items
+    /// already chosen. 0: by score; 0.5: both weigh the same.
     pub diversity: f32,
     /// Caps per attribute value.
     pub caps: Vec<Cap>,
@@ -224,23 +225,12 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
             let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
             u.extend(row.iter().map(|x| if norm > 0.0 { x / norm } else { 0.0 }));
         }
-        // the candidates share the user's direction: similarity is measured without it
-        {
-            let mut mean = vec![0f32; d];
-            u.chunks_exact(d).for_each(|r| r.iter().zip(mean.iter_mut()).for_each(|(x, m)| *m += x / n as f32));
-            u.chunks_exact_mut(d).for_each(|r| {
-                r.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
-                let nn = r.iter().map(|x| x * x).sum::<f32>().sqrt();
-                if nn > 0.0 {
-                    r.iter_mut().for_each(|x| *x /= nn);
-                }
-            });
-        }
         u
     } else {
         Vec::new()
     };
     let mut max_sim = vec![f32::NEG_INFINITY; n];
+    let mut reference: Vec<f32> = Vec::new();
     let mut taken = vec![false; n];
     let mut out = Vec::with_capacity(k.min(n));
     while out.len() < k {
@@ -261,7 +251,13 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
             if over {
                 continue;
             }
-            let penalty = if out.is_empty() || lambda == 0.0 { 0.0 } else { max_sim[i] };
+            let penalty = if out.is_empty() || lambda == 0.0 {
+                0.0
+            } else {
+                // in quantile units, as the relevance: the share of the first item's similarities
+                // to the other candidates below this one's largest
+                reference.partition_point(|&x| x < max_sim[i]) as f32 / reference.len().max(1) as f32
+            };
             let value = (1.0 - lambda) * rel[i] - lambda * penalty;
             if best.is_none_or(|(_, b)| value > b) {
                 best = Some((i, value));
@@ -286,7 +282,13 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
                 if !taken[j] {
                     let s: f32 = ui.iter().zip(&unit[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum();
                     max_sim[j] = max_sim[j].max(s);
+                    if out.is_empty() {
+                        reference.push(s);
+                    }
                 }
+            }
+            if out.is_empty() {
+                reference.sort_by(f32::total_cmp);
             }
         }
         out.push(c[i]);

@@ -44,7 +44,8 @@ pub struct TrainOptions {
     /// (listwise, over lists of each user's rated items).
     #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub loss: Option<RankingLoss>,
-    /// Ranking with a pairwise or listwise loss: items per list (default 10).
+    /// Ranking with a pairwise or listwise loss: items per list (default: 10 pairwise, 5
+    /// ListMLE, 50 ApproxNDCG).
     #[cfg_attr(feature = "clap", arg(long))]
     pub list_size: Option<usize>,
     /// Multitask: weight of the retrieval loss (default 1).
@@ -123,6 +124,10 @@ pub struct TrainOptions {
     /// L2 regularisation of the embeddings (per example).
     #[cfg_attr(feature = "clap", arg(long))]
     pub l2: Option<f32>,
+    /// Ranking: average the parameters over the epochs from this one on (stochastic weight
+    /// averaging; 0: keep the last epoch's).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub average_from: Option<usize>,
     /// Normalisation of both towers' outputs.
     #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub normalize: Option<Normalization>,
@@ -181,6 +186,7 @@ impl Default for TrainOptions {
             remove_accidental_hits: None,
             hard_negatives: None,
             l2: None,
+            average_from: None,
             normalize: None,
             features: None,
             movielens_dir: None,
@@ -288,7 +294,9 @@ impl TrainOptions {
             }
             set(&mut r.cross.structure, self.structure);
             set(&mut r.loss, self.loss);
-            set(&mut r.list_size, self.list_size);
+            if self.list_size.is_some() {
+                r.list_size = self.list_size;
+            }
         }
         if let ModelSpec::Multitask(m) = &mut spec {
             set(&mut m.retrieval_weight, self.retrieval_weight);
@@ -329,6 +337,9 @@ impl TrainOptions {
         set(&mut c.optimizer.learning_rate, self.lr);
         set(&mut c.dim, self.dim);
         set(&mut c.l2, self.l2);
+        if let Some(from) = self.average_from {
+            c.average_from = (from > 0).then_some(from);
+        }
         set(&mut c.batch_size, self.batch_size);
         set(&mut c.epochs, self.epochs);
         set(&mut c.seed, self.seed);
@@ -395,5 +406,22 @@ mod tests {
         assert_eq!((d.kind().unwrap(), d.config().unwrap()), (ModelKind::Retrieval, TrainConfig::default()));
         let f = TrainOptions { task: Task::Model(ModelKind::Features), ..Default::default() };
         assert!(f.kind().is_err() && f.read_features(None).unwrap().is_none());
+    }
+
+    #[test]
+    fn weight_averaging_and_list_sizes() {
+        let ranking = |json: &str| serde_json::from_str::<TrainOptions>(json).unwrap();
+        let r = ranking(r#"{"task": "ranking"}"#);
+        assert_eq!((r.config().unwrap().epochs, r.config().unwrap().average_from), (8, Some(4)));
+        assert_eq!(ranking(r#"{"task": "ranking", "average_from": 0}"#).config().unwrap().average_from, None);
+        let e = ranking(r#"{"task": "ranking", "average_from": 9}"#).config().unwrap_err().to_string();
+        assert!(e.contains("average_from must be in 1..=8"), "{e}");
+        let list = |json: &str| match ranking(json).spec(None).unwrap() {
+            ModelSpec::Ranking(r) => r.list_size(),
+            _ => unreachable!(),
+        };
+        assert_eq!(list(r#"{"task": "ranking", "loss": "listmle"}"#), 5);
+        assert_eq!(list(r#"{"task": "ranking", "loss": "approx_ndcg"}"#), 50);
+        assert_eq!(list(r#"{"task": "ranking", "loss": "hinge", "list_size": 7}"#), 7);
     }
 }

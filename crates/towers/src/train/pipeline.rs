@@ -6,7 +6,7 @@
 //! user's history). The served retriever is then trained on all the data.
 
 use super::epochs::Run;
-use super::ranking::{Lists, fit_lists};
+use super::ranking::{ListSource, Lists, fit_lists};
 use super::trainer::Trainer;
 use crate::artifact::{Artifact, TrainSummary};
 use crate::config::{OptimizerConfig, TrainConfig};
@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
-    /// The retriever's training configuration: towers' retrieval defaults with dim 64.
+    /// The retriever's training configuration: towers' retrieval defaults with dim 128, 30
+    /// epochs, learning rate 0.003.
     pub retriever: TrainConfig,
     /// The ranker's: Adam 0.05, 4,096 candidates per batch, 30 epochs, no L2.
     pub ranker: TrainConfig,
@@ -45,7 +46,12 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
-            retriever: TrainConfig { dim: 64, ..TrainConfig::default() },
+            retriever: TrainConfig {
+                dim: 128,
+                epochs: 30,
+                optimizer: OptimizerConfig { learning_rate: 0.003, ..OptimizerConfig::default() },
+                ..TrainConfig::default()
+            },
             ranker: TrainConfig {
                 optimizer: OptimizerConfig { learning_rate: 0.05, ..OptimizerConfig::default() },
                 batch_size: 4096,
@@ -218,7 +224,7 @@ impl<'a> PipelineTrainer<'a> {
         let shape = (data.query_vocab.rows(), data.items.len());
         let mut ranker = RankingModel::new(&spec, shape, cfg.ranker.dim, inputs, scale, cfg.ranker.seed);
         let mut run = Run { config: &cfg.ranker, observer: &mut *observer, validation: None, seconds: 0.0 };
-        let history = fit_lists(&mut run, &mut ranker, &lists)?;
+        let history = fit_lists(&mut run, &mut ranker, ListSource::Fixed(&lists))?;
         let summary = TrainSummary::new(lists.items.len(), &history, run.seconds);
         let mut full = Trainer::new(ModelSpec::Retrieval).config(cfg.retriever.clone()).observer(&mut *observer);
         if let Some(c) = self.catalog {

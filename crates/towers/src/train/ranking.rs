@@ -12,6 +12,7 @@ use crate::model::{Entities, FeatureTower, RankingInputs, RankingModel, RankingS
 use crate::rng::Rng;
 use crate::task::{RankingLoss, RatingScale};
 use crate::{Error, Result};
+use std::borrow::Cow;
 
 /// Training lists: each a user's items with their labels (ratings, or 1 for a positive) and,
 /// for a ranker with context, the items' context features.
@@ -47,7 +48,8 @@ impl Lists {
     }
 
     /// Lists of ratings: one example each for the squared error; otherwise each user's items,
-    /// shuffled (seeded) and cut into lists of `size` (a last piece of one item is dropped).
+    /// shuffled (seeded) and cut into lists of `size` (a last piece of one item is dropped):
+    /// every seed gives the same number of lists.
     pub fn of_ratings(data: &Dataset, ratings: &[f32], loss: RankingLoss, size: usize, seed: u64) -> Lists {
         let mut lists = Lists::default();
         if loss == RankingLoss::Mse {
@@ -127,9 +129,66 @@ pub(crate) fn fit_ratings(
     let inputs = feature_towers(spec, data, attributes, &mut rng)?;
     let mut model =
         RankingModel::new(spec, (data.query_vocab.rows(), data.items.len()), cfg.dim, inputs, scale, cfg.seed);
-    let lists = Lists::of_ratings(data, ratings, spec.loss, spec.list_size, cfg.seed);
-    let history = fit_lists(run, &mut model, &lists)?;
+    let source = ListSource::Ratings { data, ratings, loss: spec.loss, size: spec.list_size(), seed: cfg.seed };
+    let history = fit_lists(run, &mut model, source)?;
     Ok((model, history))
+}
+
+/// Where a ranker's training lists come from.
+pub(crate) enum ListSource<'a> {
+    /// The same lists every epoch (a pipeline's candidate lists).
+    Fixed(&'a Lists),
+    /// Each user's rated items: [`Lists::of_ratings`], reshuffled into new lists every epoch
+    /// (pairwise and listwise losses).
+    Ratings { data: &'a Dataset, ratings: &'a [f32], loss: RankingLoss, size: usize, seed: u64 },
+}
+
+impl ListSource<'_> {
+    /// The lists of epoch `e` (from 0).
+    fn epoch(&self, e: usize) -> Cow<'_, Lists> {
+        match *self {
+            ListSource::Fixed(l) => Cow::Borrowed(l),
+            ListSource::Ratings { data, ratings, loss, size, seed } => {
+                Cow::Owned(Lists::of_ratings(data, ratings, loss, size, seed.wrapping_add(e as u64)))
+            }
+        }
+    }
+
+    /// Whether the lists change from one epoch to the next.
+    fn reshuffled(&self) -> bool {
+        matches!(self, ListSource::Ratings { loss, .. } if *loss != RankingLoss::Mse)
+    }
+}
+
+/// Stochastic weight averaging (Izmailov et al., 2018): the running mean of a model's
+/// parameters at the end of each epoch from `from` on, which replaces them after training.
+struct Averaging {
+    from: usize,
+    count: f32,
+    mean: Vec<Vec<f32>>,
+}
+
+impl Averaging {
+    fn add(&mut self, model: &mut RankingModel, epoch: usize) {
+        if epoch < self.from {
+            return;
+        }
+        self.count += 1.0;
+        let params = model.params_mut();
+        if self.mean.is_empty() {
+            self.mean = params.iter().map(|p| p.data.clone()).collect();
+            return;
+        }
+        for (m, p) in self.mean.iter_mut().zip(params) {
+            m.iter_mut().zip(&p.data).for_each(|(m, x)| *m += (x - *m) / self.count);
+        }
+    }
+
+    fn finish(self, model: &mut RankingModel) {
+        for (m, p) in self.mean.into_iter().zip(model.params_mut()) {
+            p.data = m;
+        }
+    }
 }
 
 /// Optimizer state of every parameter of a ranking model.
@@ -163,10 +222,13 @@ fn columns(x: &[f32], width: usize, start: usize, w: usize) -> Vec<f32> {
 
 /// Fits `model` on `lists` with its loss: each batch's lists are scored together, each list's
 /// loss and gradient computed on its own, averaged over the batch's lists. `batch_size` counts
-/// items: a batch holds `batch_size / mean list length` lists.
-pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, lists: &Lists) -> Result<History> {
+/// items: a batch holds `batch_size / mean list length` lists. With `average_from`, the
+/// parameters are averaged over the epochs from that one on.
+pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, source: ListSource) -> Result<History> {
     let cfg = run.config;
-    if lists.len() == 0 {
+    let mut lists = source.epoch(0);
+    let n_lists = lists.len();
+    if n_lists == 0 {
         return Err(Error::Data("no training list: nothing to rank".into()));
     }
     let mean_len = (lists.items.len() as f64 / lists.len() as f64).max(1.0);
@@ -179,7 +241,7 @@ pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, lists: &Lists) 
     let (mut u_dedup, mut i_dedup) = (Dedup::new(model.users), Dedup::new(model.items));
     let loss_fn = model.spec.loss;
     let l2 = cfg.l2;
-    let history = list_run.epochs(lists.len(), model, |model, batch, opt| {
+    let mut step = |model: &mut RankingModel, lists: &Lists, batch: &[u32], opt: &Optimizer| -> f64 {
         let mut pairs = Vec::new();
         let mut labels = Vec::new();
         let mut bounds = vec![0usize];
@@ -251,7 +313,25 @@ pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, lists: &Lists) 
             opt.apply_dense(p, s, &gr);
         }
         loss / nl as f64
+    };
+    let steps_per_epoch = n_lists.div_ceil(per_batch);
+    let mut averaging = cfg.average_from.map(|from| Averaging { from, count: 0.0, mean: Vec::new() });
+    let mut steps = 0usize;
+    let history = list_run.epochs(n_lists, model, |model, batch, opt| {
+        if steps > 0 && steps.is_multiple_of(steps_per_epoch) && source.reshuffled() {
+            lists = source.epoch(steps / steps_per_epoch);
+            debug_assert_eq!(lists.len(), n_lists);
+        }
+        let loss = step(model, &lists, batch, opt);
+        steps += 1;
+        if let Some(a) = averaging.as_mut().filter(|_| steps.is_multiple_of(steps_per_epoch)) {
+            a.add(model, steps / steps_per_epoch);
+        }
+        loss
     })?;
+    if let Some(a) = averaging {
+        a.finish(model);
+    }
     run.seconds = list_run.seconds;
     Ok(history)
 }
@@ -279,5 +359,42 @@ mod tests {
         // a: 3 items → one list of 2 (the single left over is dropped); b, c: one item each, no list
         assert_eq!((lists.len(), lists.items.len()), (1, 2));
         assert_eq!(lists.users[0], d.query_vocab.get("a").unwrap());
+    }
+
+    #[test]
+    fn lists_are_reshuffled_every_epoch() {
+        let rows: Vec<(String, String)> = (0..8).map(|i| ("a".to_string(), i.to_string())).collect();
+        let t = Interactions::from_rows(rows.iter().map(|(q, c)| Row {
+            query: q,
+            candidate: c,
+            rating: Some(c.parse::<f32>().unwrap()),
+            ..Default::default()
+        }))
+        .unwrap();
+        let d = Dataset::build(&t, None, Default::default()).unwrap();
+        let r = t.ratings.clone().unwrap();
+        let source = ListSource::Ratings { data: &d, ratings: &r, loss: RankingLoss::ListMle, size: 3, seed: 1 };
+        let (first, second) = (source.epoch(0), source.epoch(1));
+        // 8 items: lists of 3, 3, 2 every epoch, of different items
+        assert_eq!((first.len(), second.len()), (3, 3));
+        assert_ne!(first.items, second.items);
+        assert!(source.reshuffled());
+        let pointwise = ListSource::Ratings { data: &d, ratings: &r, loss: RankingLoss::Mse, size: 3, seed: 1 };
+        assert!(!pointwise.reshuffled() && !ListSource::Fixed(&first).reshuffled());
+    }
+
+    #[test]
+    fn weights_are_averaged_from_an_epoch_on() {
+        let scale = RatingScale { min: 1.0, max: 5.0, mean: 3.0 };
+        let mut m = RankingModel::new(&RankingSpec::mlp(vec![4]), (3, 4), 2, RankingInputs::default(), scale, 1);
+        let fill = |m: &mut RankingModel, v: f32| m.params_mut().into_iter().for_each(|p| p.data.fill(v));
+        let mut a = Averaging { from: 2, count: 0.0, mean: Vec::new() };
+        for (epoch, v) in [(1, 100.0), (2, 1.0), (3, 2.0), (4, 6.0)] {
+            fill(&mut m, v);
+            a.add(&mut m, epoch);
+        }
+        a.finish(&mut m);
+        // epochs 2, 3 and 4: (1 + 2 + 6) / 3
+        assert!(m.params_mut().iter().all(|p| p.data.iter().all(|&x| (x - 3.0).abs() < 1e-6)));
     }
 }

@@ -14,7 +14,7 @@ mod spec;
 pub use context::{ACTIVE_WINDOW_S, Context, ContextData, ContextFeature, Retrieved, TimeContext};
 pub use crossing::FeatureCrossing;
 pub use scorer::{Scorer, ScorerCache, ScorerGrads};
-pub use spec::{CrossSpec, DEFAULT_LIST_SIZE, RankerKind, RankingSpec, Structure};
+pub use spec::{CrossSpec, RankerKind, RankingSpec, Structure};
 
 use super::features::{put_tower, read_tower};
 use super::{Candidates, FeatureTower, Model, ModelSpec, QueryKind, Shape, TowerLayout, put_table, read_table};
@@ -166,6 +166,16 @@ impl RankingModel {
             }
         }
         Ok(x)
+    }
+
+    /// Every trained parameter: id embeddings, feature tables, the network.
+    pub fn params_mut(&mut self) -> Vec<&mut Table> {
+        let mut out: Vec<&mut Table> = self.user.iter_mut().chain(self.item.iter_mut()).collect();
+        for t in self.user_features.iter_mut().chain(self.item_features.iter_mut()) {
+            out.extend(t.tables.iter_mut());
+        }
+        out.extend(self.scorer.params_mut());
+        out
     }
 
     /// Raw scores (not clamped) of pairs with their context.

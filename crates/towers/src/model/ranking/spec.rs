@@ -65,17 +65,6 @@ fn yes() -> bool {
     true
 }
 
-fn default_list_size() -> usize {
-    DEFAULT_LIST_SIZE
-}
-
-fn is_default_list_size(n: &usize) -> bool {
-    *n == DEFAULT_LIST_SIZE
-}
-
-/// Items per list of the listwise and pairwise losses on ratings, by default.
-pub const DEFAULT_LIST_SIZE: usize = 10;
-
 /// Settings of a ranking model: what it reads, its network, its loss. The defaults are TFRS's
 /// basic ranking: user and item id embeddings, dense 256 → 64 → 1, squared error on ratings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,9 +82,10 @@ pub struct RankingSpec {
     #[serde(skip_serializing_if = "is_default")]
     pub loss: RankingLoss,
     /// Listwise and pairwise losses on ratings: items per list (each user's rated items,
-    /// shuffled and cut into lists of this size every epoch).
-    #[serde(default = "default_list_size", skip_serializing_if = "is_default_list_size")]
-    pub list_size: usize,
+    /// shuffled and cut into lists of this size every epoch); none: the loss's
+    /// [`RankingLoss::default_list_size`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_size: Option<usize>,
     /// User and item id embeddings (width: the configuration's `dim`).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub ids: bool,
@@ -116,7 +106,7 @@ impl Default for RankingSpec {
             ranker: RankerKind::Mlp,
             cross: CrossSpec::default(),
             loss: RankingLoss::Mse,
-            list_size: DEFAULT_LIST_SIZE,
+            list_size: None,
             ids: true,
             features: None,
             context: Vec::new(),
@@ -125,6 +115,11 @@ impl Default for RankingSpec {
 }
 
 impl RankingSpec {
+    /// Items per training list: `list_size`, or the loss's default.
+    pub fn list_size(&self) -> usize {
+        self.list_size.unwrap_or(self.loss.default_list_size())
+    }
+
     /// TFRS basic ranking's model with these dense layers.
     pub fn mlp(layers: Vec<usize>) -> Self {
         RankingSpec { layers, ..RankingSpec::default() }
@@ -151,8 +146,8 @@ impl RankingSpec {
                 return bad(format!("cross.projection_dim must be in 1..=4096, got {:?}", self.cross.projection_dim));
             }
         }
-        if !(2..=1000).contains(&self.list_size) {
-            return bad(format!("list_size must be in 2..=1000, got {}", self.list_size));
+        if let Some(n) = self.list_size.filter(|n| !(2..=1000).contains(n)) {
+            return bad(format!("list_size must be in 2..=1000, got {n}"));
         }
         if let Some(f) = &self.features {
             for (side, t) in [("query", &f.query), ("candidate", &f.candidate)] {

@@ -37,10 +37,11 @@ pub struct TrainConfig {
     /// L2 regularisation of the embeddings: adds `l2/2·‖e‖²` per example for the query and the
     /// candidate embedding it uses (so frequent rows are held back as often as they are used).
     pub l2: f32,
-    /// Ranking models: the trained parameters are the mean of those at the end of each epoch
-    /// from this one (from 1) on (stochastic weight averaging); none: the last epoch's.
+    /// Ranking models: the trained parameters are the mean of those at the end of each of the
+    /// last N epochs (all of them when there are fewer; stochastic weight averaging); none: the
+    /// last epoch's.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub average_from: Option<usize>,
+    pub average_last: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -58,7 +59,7 @@ impl Default for TrainConfig {
             seed: 42,
             retrieval: RetrievalConfig::default(),
             l2: 0.1,
-            average_from: None,
+            average_last: None,
         }
     }
 }
@@ -84,8 +85,8 @@ impl TrainConfig {
     /// chosen) are, beside [`TrainConfig::default`]:
     /// - sequential: dim 64, Adagrad 0.1, no L2, 5 epochs;
     /// - rating: batch 1024, L2 0.05;
-    /// - ranking: Adam 0.001, batch 1024, 8 epochs, no L2, the weights averaged over epochs 4
-    ///   to 8;
+    /// - ranking: Adam 0.001, batch 1024, 8 epochs, no L2, the weights averaged over the last 5
+    ///   epochs;
     /// - multitask: retrieval's ([`TrainConfig::default`]).
     pub fn defaults(kind: ModelKind, recipe: Recipe) -> Self {
         match (recipe, kind) {
@@ -106,7 +107,7 @@ impl TrainConfig {
                 batch_size: 1024,
                 epochs: 8,
                 l2: 0.0,
-                average_from: Some(4),
+                average_last: Some(5),
                 ..TrainConfig::default()
             },
         }
@@ -129,8 +130,8 @@ impl TrainConfig {
         if !(1..=MAX_EPOCHS).contains(&self.epochs) {
             return Err(Error::Config(format!("epochs must be in 1..={MAX_EPOCHS}, got {}", self.epochs)));
         }
-        if let Some(from) = self.average_from.filter(|&f| f == 0 || f > self.epochs) {
-            return Err(Error::Config(format!("average_from must be in 1..={} (the epochs), got {from}", self.epochs)));
+        if self.average_last == Some(0) {
+            return Err(Error::Config("average_last must be at least 1 (or absent: no averaging)".into()));
         }
         self.optimizer.validate()?;
         self.retrieval.validate()

@@ -124,10 +124,10 @@ pub struct TrainOptions {
     /// L2 regularisation of the embeddings (per example).
     #[cfg_attr(feature = "clap", arg(long))]
     pub l2: Option<f32>,
-    /// Ranking: average the parameters over the epochs from this one on (stochastic weight
-    /// averaging; 0: keep the last epoch's).
+    /// Ranking: average the parameters over the last N epochs (stochastic weight averaging;
+    /// 0: keep the last epoch's).
     #[cfg_attr(feature = "clap", arg(long))]
-    pub average_from: Option<usize>,
+    pub average_last: Option<usize>,
     /// Normalisation of both towers' outputs.
     #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub normalize: Option<Normalization>,
@@ -186,7 +186,7 @@ impl Default for TrainOptions {
             remove_accidental_hits: None,
             hard_negatives: None,
             l2: None,
-            average_from: None,
+            average_last: None,
             normalize: None,
             features: None,
             movielens_dir: None,
@@ -337,8 +337,8 @@ impl TrainOptions {
         set(&mut c.optimizer.learning_rate, self.lr);
         set(&mut c.dim, self.dim);
         set(&mut c.l2, self.l2);
-        if let Some(from) = self.average_from {
-            c.average_from = (from > 0).then_some(from);
+        if let Some(n) = self.average_last {
+            c.average_last = (n > 0).then_some(n);
         }
         set(&mut c.batch_size, self.batch_size);
         set(&mut c.epochs, self.epochs);
@@ -412,10 +412,10 @@ mod tests {
     fn weight_averaging_and_list_sizes() {
         let ranking = |json: &str| serde_json::from_str::<TrainOptions>(json).unwrap();
         let r = ranking(r#"{"task": "ranking"}"#);
-        assert_eq!((r.config().unwrap().epochs, r.config().unwrap().average_from), (8, Some(4)));
-        assert_eq!(ranking(r#"{"task": "ranking", "average_from": 0}"#).config().unwrap().average_from, None);
-        let e = ranking(r#"{"task": "ranking", "average_from": 9}"#).config().unwrap_err().to_string();
-        assert!(e.contains("average_from must be in 1..=8"), "{e}");
+        assert_eq!((r.config().unwrap().epochs, r.config().unwrap().average_last), (8, Some(5)));
+        assert_eq!(ranking(r#"{"task": "ranking", "average_last": 0}"#).config().unwrap().average_last, None);
+        let bad = TrainConfig { average_last: Some(0), ..TrainConfig::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("average_last must be at least 1"));
         let list = |json: &str| match ranking(json).spec(None).unwrap() {
             ModelSpec::Ranking(r) => r.list_size(),
             _ => unreachable!(),

@@ -161,7 +161,8 @@ impl ListSource<'_> {
 }
 
 /// Stochastic weight averaging (Izmailov et al., 2018): the running mean of a model's
-/// parameters at the end of each epoch from `from` on, which replaces them after training.
+/// parameters at the end of each epoch from `from` (counted from 1) on, which replaces them
+/// after training.
 struct Averaging {
     from: usize,
     count: f32,
@@ -222,8 +223,8 @@ fn columns(x: &[f32], width: usize, start: usize, w: usize) -> Vec<f32> {
 
 /// Fits `model` on `lists` with its loss: each batch's lists are scored together, each list's
 /// loss and gradient computed on its own, averaged over the batch's lists. `batch_size` counts
-/// items: a batch holds `batch_size / mean list length` lists. With `average_from`, the
-/// parameters are averaged over the epochs from that one on.
+/// items: a batch holds `batch_size / mean list length` lists. With `average_last`, the
+/// parameters are averaged over the last epochs.
 pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, source: ListSource) -> Result<History> {
     let cfg = run.config;
     let mut lists = source.epoch(0);
@@ -315,7 +316,11 @@ pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, source: ListSou
         loss / nl as f64
     };
     let steps_per_epoch = n_lists.div_ceil(per_batch);
-    let mut averaging = cfg.average_from.map(|from| Averaging { from, count: 0.0, mean: Vec::new() });
+    let mut averaging = cfg.average_last.map(|last| Averaging {
+        from: cfg.epochs.saturating_sub(last) + 1,
+        count: 0.0,
+        mean: Vec::new(),
+    });
     let mut steps = 0usize;
     let history = list_run.epochs(n_lists, model, |model, batch, opt| {
         if steps > 0 && steps.is_multiple_of(steps_per_epoch) && source.reshuffled() {

@@ -215,24 +215,15 @@ impl PostArgs {
         &self,
         base: &towers::recommend::PostRanking,
     ) -> towers::Result<Option<towers::recommend::PostRanking>> {
-        if !self.any() {
-            return Ok(None);
+        let caps = self.cap.iter().map(|c| c.parse()).collect::<towers::Result<Vec<_>>>()?;
+        towers::recommend::PostOverrides {
+            diversity: self.diversity,
+            caps: (!caps.is_empty()).then_some(caps),
+            boost: (!self.boost.is_empty()).then(|| self.boost.clone()),
+            dedupe: self.dedupe.clone(),
+            exclude: Vec::new(),
         }
-        let mut p = base.clone();
-        if let Some(d) = self.diversity {
-            p.diversity = d;
-        }
-        if !self.cap.is_empty() {
-            p.caps = self.cap.iter().map(|c| c.parse()).collect::<towers::Result<_>>()?;
-        }
-        if !self.boost.is_empty() {
-            p.boost = self.boost.clone();
-        }
-        if self.dedupe.is_some() {
-            p.dedupe = self.dedupe.clone();
-        }
-        p.validate()?;
-        Ok(Some(p))
+        .apply(base)
     }
 
     /// An error when an option was given for a model that is not a pipeline.

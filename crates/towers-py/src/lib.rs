@@ -1,6 +1,6 @@
-//! The native part of the `towers` Python package (`towers._towers`): training, loading and
-//! the MovieLens download, over the `towers` library. The public API, its signatures and
-//! docstrings are in `python/towers/__init__.py`, which calls these.
+//! The native part of the `towers` Python package (`towers._towers`): training, loading (models
+//! and pipelines) and the MovieLens download, over the `towers` library. The public API, its
+//! signatures and docstrings are in `python/towers/__init__.py`, which calls these.
 
 mod arrow;
 mod columns;
@@ -9,18 +9,22 @@ mod index;
 mod inputs;
 mod model;
 mod options;
+mod pipeline;
 mod progress;
 
 use errors::IntoPy;
 use inputs::{ReadOptions, catalog, interactions, sequences, test_sequences};
 use model::Model;
+use pipeline::Pipeline;
 use progress::Progress;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
 use towers::data::InputFormat;
 use towers::data::movielens::Download;
-use towers::{Artifact, Error, ModelKind, Trainer};
+use towers::recommend::is_pipeline;
+use towers::train::FeatureData;
+use towers::{Artifact, Error, ModelKind, Task, TrainOptions, Trainer};
 
 /// Trains a model (see `towers.train`): `options` are the CLI's training options by name,
 /// `read` says how files are read (`columns`, `delimiter`, `header`), `reporter` receives progress.
@@ -34,9 +38,13 @@ fn train(
     options: &Bound<'_, PyDict>,
     read: &Bound<'_, PyDict>,
     reporter: Option<Py<PyAny>>,
-) -> PyResult<Model> {
+) -> PyResult<Py<PyAny>> {
     let opts = options::train_options(py, options)?;
     let table = ReadOptions::from_kwargs(py, Some(read))?.table;
+    if opts.task == Task::Pipeline {
+        let p = pipeline::train(py, ratings, items, test, &opts, &table, reporter)?;
+        return Ok(Bound::new(py, p)?.into_any().unbind());
+    }
     let config = opts.config().py_err(py)?;
     let catalog = items.map(catalog).transpose()?;
     let mut progress = Progress::new(reporter);
@@ -66,14 +74,7 @@ fn train(
         }
         let train = interactions(ratings, &table)?;
         let test = test.map(|t| interactions(t, &table)).transpose()?;
-        let features = py
-            .detach(|| {
-                // `features="movielens"` without `movielens_dir`: the copy `towers.datasets` downloaded
-                let wants_default = opts.features.as_deref() == Some("movielens") && opts.movielens_dir.is_none();
-                let cached = Download::from_env().ok().filter(|d| wants_default && d.is_cached()).map(|d| d.dir());
-                opts.read_features(cached)
-            })
-            .py_err(py)?;
+        let features = features(py, &opts)?;
         let spec = opts.spec(features.as_ref().map(|f| f.config.clone())).py_err(py)?;
         py.detach(|| {
             let mut trainer = Trainer::new(spec).config(config).observer(&mut progress);
@@ -93,16 +94,33 @@ fn train(
         })
     };
     match (fitted, progress.error) {
-        (Ok(artifact), _) => Ok(Model::new(artifact)),
+        (Ok(artifact), _) => Ok(Bound::new(py, Model::new(artifact))?.into_any().unbind()),
         (Err(Error::Interrupted), Some(e)) => Err(e),
         (Err(e), _) => Err(errors::to_py(py, e)),
     }
 }
 
-/// Loads a model directory written by `Model.save` or `towers train --out`.
+/// The feature data `features` names (`features="movielens"` without `movielens_dir`: the
+/// copy `towers.datasets` downloaded).
+fn features(py: Python<'_>, opts: &TrainOptions) -> PyResult<Option<FeatureData>> {
+    py.detach(|| {
+        let wants_default = opts.features.as_deref() == Some("movielens") && opts.movielens_dir.is_none();
+        let cached = Download::from_env().ok().filter(|d| wants_default && d.is_cached()).map(|d| d.dir());
+        opts.read_features(cached)
+    })
+    .py_err(py)
+}
+
+/// Loads a model directory written by `Model.save` or `towers train --out` as a `Model`, or a
+/// pipeline directory (or its `pipeline.toml`) as a `Pipeline`.
 #[pyfunction]
-fn load(py: Python<'_>, path: PathBuf) -> PyResult<Model> {
-    py.detach(|| Artifact::load(&path)).py_err(py).map(Model::new)
+fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
+    if is_pipeline(&path) {
+        let p = py.detach(|| towers::recommend::Pipeline::load(&path)).py_err(py)?;
+        return Ok(Bound::new(py, Pipeline::new(p))?.into_any().unbind());
+    }
+    let a = py.detach(|| Artifact::load(&path)).py_err(py)?;
+    Ok(Bound::new(py, Model::new(a))?.into_any().unbind())
 }
 
 /// Where MovieLens 100K is kept and whether it is there: (directory, cached, source address).
@@ -140,7 +158,7 @@ fn download(py: Python<'_>, cache_dir: Option<PathBuf>, url: Option<String>) -> 
 #[pymodule(name = "_towers")]
 mod towers_native {
     #[pymodule_export]
-    use super::{Model, load, movielens_100k, movielens_100k_status, train};
+    use super::{Model, Pipeline, load, movielens_100k, movielens_100k_status, train};
     #[pymodule_export]
     use crate::index::build_index;
 

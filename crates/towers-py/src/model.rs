@@ -40,7 +40,7 @@ pub fn to_python<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bo
     py.import("json")?.call_method1("loads", (text,))
 }
 
-fn as_list<'py>(py: Python<'py>, recs: Vec<Recommendation>) -> PyResult<Bound<'py, PyList>> {
+pub fn as_list<'py>(py: Python<'py>, recs: Vec<Recommendation>) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for r in recs {
         let d = PyDict::new(py);
@@ -52,7 +52,7 @@ fn as_list<'py>(py: Python<'py>, recs: Vec<Recommendation>) -> PyResult<Bound<'p
     Ok(list)
 }
 
-fn request(
+pub fn request(
     py: Python<'_>,
     k: usize,
     exclude_seen: bool,
@@ -69,7 +69,7 @@ fn request(
     Ok(r)
 }
 
-fn warn_cold_start(py: Python<'_>, what: &str) -> PyResult<()> {
+pub fn warn_cold_start(py: Python<'_>, what: &str) -> PyResult<()> {
     let warning = py.import("towers._errors")?.getattr("ColdStartWarning")?;
     py.import("warnings")?.call_method1("warn", (format!("{what}: the most popular items instead"), warning, 3))?;
     Ok(())

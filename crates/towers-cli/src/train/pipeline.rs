@@ -9,46 +9,17 @@ use towers::recommend::Pipeline;
 use towers::train::{PipelineConfig, PipelineTrainer};
 use towers::{Error, evaluate_pipeline};
 
-/// The pipeline's configuration: `--config` (a TOML `PipelineConfig`) or the defaults, then
-/// the options given.
+/// The pipeline's configuration ([`towers::TrainOptions::pipeline_config`]); `--split` is
+/// refused as the single models' options are.
 fn config(a: &Args) -> towers::Result<PipelineConfig> {
-    let mut c: PipelineConfig = match &a.options.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
-            toml::from_str(&text).map_err(|e| {
-                Error::Config(format!("{}: {}", p.display(), e.to_string().trim_end().replace('\n', " ")))
-            })?
-        }
-        None => PipelineConfig::default(),
-    };
-    let other = [
-        ("--dim", a.options.dim.is_some()),
-        ("--lr", a.options.lr.is_some()),
-        ("--epochs", a.options.epochs.is_some()),
-        ("--batch-size", a.options.batch_size.is_some()),
-        ("--optimizer", a.options.optimizer.is_some()),
-        ("--layers", a.options.layers.is_some()),
-        ("--split", a.split.is_some()),
-        ("--recipe", a.options.recipe.is_some()),
-    ];
-    if let Some((name, _)) = other.iter().find(|o| o.1) {
-        return Err(Error::Config(format!(
-            "{name}: --task pipeline takes its models' settings from --config (a TOML file with [retriever] and \
+    if a.split.is_some() {
+        return Err(Error::Config(
+            "--split: --task pipeline takes its models' settings from --config (a TOML file with [retriever] and \
              [ranker] tables, see the README)"
-        )));
+                .into(),
+        ));
     }
-    if let Some(s) = a.options.seed {
-        c.retriever.seed = s;
-        c.ranker.seed = s;
-    }
-    if let Some(r) = a.options.retrieve {
-        c.retrieve = r;
-    }
-    if let Some(d) = a.options.diversity {
-        c.post.diversity = d;
-    }
-    c.validate()?;
-    Ok(c)
+    a.options.pipeline_config()
 }
 
 /// Trains and writes the pipeline, evaluates it on `--test` when given.

@@ -10,6 +10,14 @@ Rust core — train, evaluate and serve from pandas, pyarrow and numpy.
     q = model.query_embeddings(["42", "7"])                # numpy float32 (2, dim)
     model.save("dir"); towers.load("dir")                  # the CLI's model directory
 
+Pipelines (retriever → ranker → post-ranking rules, as `towers train --task pipeline`):
+
+    p = towers.train(ratings, items=movies, task="pipeline", features="movielens", seed=42)
+    p.evaluate(test, diversity=0.3)                        # dict: top_10 …, retriever, ild_10, coverage_10
+    p.recommend("42", k=10, caps={"genres": 3})            # [{"id", "title", "score"}, …]
+    p.recommend("42", debug=True)["timings"]               # per-stage milliseconds
+    p.save("dir"); towers.load("dir")                      # a towers.Pipeline again
+
 Tables are found by column name as the CLI finds them (user/user_id/…, item/movie_id/…, rating,
 timestamp, weight). Errors are towers exceptions (InputError, ConfigError, ModelError, FileError, BusyError,
 all TowersError) with the CLI's messages. `towers.datasets.movielens_100k()` downloads MovieLens
@@ -28,7 +36,7 @@ from ._errors import (
     TowersError,
 )
 from ._progress import Reporter as _Reporter
-from ._towers import Model, __version__
+from ._towers import Model, Pipeline, __version__
 from ._towers import build_index as _build_index
 from ._towers import load as _load
 from ._towers import train as _train
@@ -38,6 +46,7 @@ __all__ = [
     "load",
     "build_index",
     "Model",
+    "Pipeline",
     "datasets",
     "TowersError",
     "InputError",
@@ -65,7 +74,7 @@ def train(
     header=None,
     **options,
 ):
-    """Trains a model and returns it (a towers.Model).
+    """Trains a model and returns it (a towers.Model; with task="pipeline", a towers.Pipeline).
 
     ratings: the training data — a path (CSV/TSV, read as `towers train --train` reads it), a
         pandas.DataFrame, a pyarrow.Table (or anything with __arrow_c_stream__, e.g. polars), or
@@ -75,7 +84,14 @@ def train(
         of item lists (oldest first), or a table of timestamped interactions (one history per user).
     items: the item catalogue (titles, and items never seen in training): a path (movies.tsv,
         u.item, movies.csv) or a table with an id and a title column.
-    task: "retrieval" (default), "rating", "ranking", "features" or "sequential".
+    task: "retrieval" (default), "rating", "ranking", "features", "sequential", or "pipeline":
+        a retriever, a ranker trained on its hard negatives and post-ranking rules, returned as
+        a towers.Pipeline. A pipeline takes its models' settings from `config` (a TOML file with
+        [retriever] and [ranker] tables; dim, lr, epochs, batch_size, optimizer, layers and
+        recipe are ConfigErrors), and also `seed`, `retrieve` (candidates for the ranker,
+        default 100), `diversity` (the MMR λ served by default), `features` (item attributes,
+        e.g. "movielens" with movielens_dir) and `items`; it takes no `test` (use
+        Pipeline.evaluate).
     epochs, seed: as the CLI's --epochs and --seed (default: the task's recipe).
     test: test data, measured after every epoch (kept in model.history); same forms as ratings.
     progress: show a progress bar (tqdm when installed, in terminals and notebooks).
@@ -104,8 +120,10 @@ def train(
 
 
 def load(path):
-    """Loads a model directory written by Model.save or `towers train --out` (checksums and
-    format version are verified; a bad directory raises towers.ModelError)."""
+    """Loads a model directory written by Model.save or `towers train --out` as a towers.Model,
+    or a pipeline directory (Pipeline.save, `towers train --task pipeline --out`) or its
+    pipeline.toml as a towers.Pipeline (checksums and format version are verified; a bad
+    directory raises towers.ModelError)."""
     return _load(path)
 
 

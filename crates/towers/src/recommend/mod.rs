@@ -14,7 +14,7 @@ pub use pipeline::{
     Answer, DEFAULT_RETRIEVE, PIPELINE_FILE, PIPELINE_FORMAT, PIPELINE_FORMAT_VERSION, Pipeline, PipelineSettings,
     Staged, Timings, is_pipeline,
 };
-pub use post::{Cap, ItemAttributes, PostRanking, Scene, post_rank};
+pub use post::{Cap, ItemAttributes, PostOverrides, PostRanking, Scene, post_rank};
 
 use crate::artifact::Artifact;
 use crate::index::{BruteForceIndex, Filter, Index, Metric, Scored, best_scores};

@@ -106,6 +106,57 @@ impl PostRanking {
     }
 }
 
+/// Per-request changes to a pipeline's post-ranking rules, as the CLI's `--diversity`, `--cap`,
+/// `--boost`, `--dedupe` and the Python package's keyword arguments name them: each one given
+/// replaces the pipeline's rule, `exclude` adds to its excluded items.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PostOverrides {
+    /// The MMR λ in `[0, 1]`.
+    pub diversity: Option<f32>,
+    /// Caps per attribute value (an empty list removes the pipeline's).
+    pub caps: Option<Vec<Cap>>,
+    /// Item ids to lift (an empty list removes the pipeline's).
+    pub boost: Option<Vec<String>>,
+    /// One item per value of this attribute.
+    pub dedupe: Option<String>,
+    /// Item ids never returned, besides the pipeline's.
+    pub exclude: Vec<String>,
+}
+
+impl PostOverrides {
+    /// Whether nothing is changed.
+    pub fn is_empty(&self) -> bool {
+        self.diversity.is_none()
+            && self.caps.is_none()
+            && self.boost.is_none()
+            && self.dedupe.is_none()
+            && self.exclude.is_empty()
+    }
+
+    /// `base` with the changes applied and checked; `None` when nothing is changed.
+    pub fn apply(&self, base: &PostRanking) -> Result<Option<PostRanking>> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let mut p = base.clone();
+        if let Some(d) = self.diversity {
+            p.diversity = d;
+        }
+        if let Some(c) = &self.caps {
+            p.caps = c.clone();
+        }
+        if let Some(b) = &self.boost {
+            p.boost = b.clone();
+        }
+        if self.dedupe.is_some() {
+            p.dedupe = self.dedupe.clone();
+        }
+        p.exclude.extend(self.exclude.iter().filter(|id| !base.exclude.contains(id)).cloned());
+        p.validate()?;
+        Ok(Some(p))
+    }
+}
+
 /// The item attributes post-ranking reads: for each column, each item row's values (interned;
 /// multi-valued columns split at `|`), and `title`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -351,5 +402,20 @@ mod tests {
         assert!(post_rank(&cands, 2, &bad, &scene).is_err() && attrs.check(&bad).is_err());
         assert!("genres".parse::<Cap>().is_err() && "genres:x".parse::<Cap>().is_err());
         assert!(PostRanking { diversity: 1.5, ..Default::default() }.validate().is_err());
+    }
+
+    #[test]
+    fn overrides_replace_the_rules_given() {
+        let base = PostRanking { diversity: 0.3, exclude: vec!["a".into()], ..PostRanking::default() };
+        assert_eq!(PostOverrides::default().apply(&base).unwrap(), None);
+        let o = PostOverrides {
+            caps: Some(vec!["genres:2".parse().unwrap()]),
+            exclude: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
+        let p = o.apply(&base).unwrap().unwrap();
+        assert_eq!((p.diversity, p.caps.len(), p.exclude), (0.3, 1, vec!["a".to_string(), "b".to_string()]));
+        let e = PostOverrides { diversity: Some(2.0), ..Default::default() }.apply(&base).unwrap_err();
+        assert!(e.to_string().contains("diversity must be in [0, 1]"), "{e}");
     }
 }

@@ -3,6 +3,7 @@
 //! spec, training configuration and feature data they give. One place, so that both front
 //! ends take the same options with the same meaning.
 
+use super::PipelineConfig;
 use crate::config::{OptimizerConfig, OptimizerKind, TrainConfig};
 use crate::data::features::AttributeTable;
 use crate::data::movielens::MovieLens;
@@ -353,6 +354,44 @@ impl TrainOptions {
         Ok(c)
     }
 
+    /// The configuration of `--task pipeline`: `config` (a TOML [`PipelineConfig`]) or the
+    /// defaults, then `seed`, `retrieve` and `diversity`. The single models' options (`dim`,
+    /// `lr`, …) are errors: a pipeline takes its models' settings from `config`.
+    pub fn pipeline_config(&self) -> Result<PipelineConfig> {
+        let mut c: PipelineConfig = match &self.config {
+            Some(p) => {
+                let text = crate::data::text::read_text(p)?;
+                toml::from_str(&text).map_err(|e| {
+                    Error::Config(format!("{}: {}", p.display(), e.to_string().trim_end().replace('\n', " ")))
+                })?
+            }
+            None => PipelineConfig::default(),
+        };
+        let other = [
+            ("--dim", self.dim.is_some()),
+            ("--lr", self.lr.is_some()),
+            ("--epochs", self.epochs.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--optimizer", self.optimizer.is_some()),
+            ("--layers", self.layers.is_some()),
+            ("--recipe", self.recipe.is_some()),
+        ];
+        if let Some((name, _)) = other.iter().find(|o| o.1) {
+            return Err(Error::Config(format!(
+                "{name}: --task pipeline takes its models' settings from --config (a TOML file with [retriever] and \
+                 [ranker] tables, see the README)"
+            )));
+        }
+        if let Some(s) = self.seed {
+            c.retriever.seed = s;
+            c.ranker.seed = s;
+        }
+        set(&mut c.retrieve, self.retrieve);
+        set(&mut c.post.diversity, self.diversity);
+        c.validate()?;
+        Ok(c)
+    }
+
     /// The feature data `features` names, if any: `movielens` (read from `movielens_dir`, else
     /// from `default_movielens`) or a TOML feature configuration and the tables it names.
     pub fn read_features(&self, default_movielens: Option<PathBuf>) -> Result<Option<FeatureData>> {
@@ -423,5 +462,16 @@ mod tests {
         assert_eq!(list(r#"{"task": "ranking", "loss": "listmle"}"#), 5);
         assert_eq!(list(r#"{"task": "ranking", "loss": "approx_ndcg"}"#), 50);
         assert_eq!(list(r#"{"task": "ranking", "loss": "hinge", "list_size": 7}"#), 7);
+    }
+
+    #[test]
+    fn pipeline_options() {
+        let o = |json: &str| serde_json::from_str::<TrainOptions>(json).unwrap();
+        let c = o(r#"{"task": "pipeline", "seed": 7, "retrieve": 50, "diversity": 0.2}"#).pipeline_config().unwrap();
+        assert_eq!((c.retriever.seed, c.ranker.seed, c.retrieve, c.post.diversity), (7, 7, 50, 0.2));
+        let e = o(r#"{"task": "pipeline", "epochs": 2}"#).pipeline_config().unwrap_err().to_string();
+        assert!(e.contains("--epochs: --task pipeline takes its models' settings from --config"), "{e}");
+        let e = o(r#"{"task": "pipeline", "diversity": 2}"#).pipeline_config().unwrap_err().to_string();
+        assert!(e.contains("diversity must be in [0, 1]"), "{e}");
     }
 }

@@ -62,6 +62,7 @@ pub fn neighbours(users: usize, items: usize, pairs: &[(u32, u32)], keep: usize)
 pub fn scores(neighbours: &Bags, history: &[u32], items: &[u32]) -> Vec<f32> {
     let mut order: Vec<(u32, usize)> = items.iter().enumerate().map(|(k, &i)| (i, k)).collect();
     order.sort_unstable();
+    let table = Positions::new(&order);
     let mut sum = vec![0f32; items.len()];
     for &h in history {
         if h as usize + 1 >= neighbours.offsets.len() {
@@ -69,16 +70,73 @@ pub fn scores(neighbours: &Bags, history: &[u32], items: &[u32]) -> Vec<f32> {
         }
         let (rows, ws) = neighbours.of(h as usize);
         for (&j, &w) in rows.iter().zip(ws) {
-            let start = order.partition_point(|p| p.0 < j);
-            for p in &order[start..] {
-                if p.0 != j {
-                    break;
-                }
+            let (word, bit) = Positions::bit(j);
+            if table.filter[word] & bit == 0 {
+                continue;
+            }
+            let Some(start) = table.find(j) else { continue };
+            // the same item may be a candidate more than once
+            for p in order[start..].iter().take_while(|p| p.0 == j) {
                 sum[p.1] += w;
             }
         }
     }
     sum.into_iter().map(f32::ln_1p).collect()
+}
+
+/// Where each candidate item starts in the sorted candidates: an open-addressing hash table
+/// (linear probing, at most half full) behind a 4,096-bit filter of the candidates, so that the
+/// neighbours of a long history (mostly not candidates) are looked up in constant time.
+struct Positions {
+    filter: [u64; 64],
+    keys: Vec<u32>,
+    starts: Vec<u32>,
+    shift: u32,
+}
+
+impl Positions {
+    fn new(order: &[(u32, usize)]) -> Self {
+        let slots = (2 * order.len()).next_power_of_two().max(8);
+        let mut t = Positions {
+            filter: [0; 64],
+            keys: vec![u32::MAX; slots],
+            starts: vec![0; slots],
+            shift: 32 - slots.trailing_zeros(),
+        };
+        for (k, &(item, _)) in order.iter().enumerate() {
+            let (word, bit) = Positions::bit(item);
+            t.filter[word] |= bit;
+            if k > 0 && order[k - 1].0 == item {
+                continue;
+            }
+            let mut s = t.slot(item);
+            while t.keys[s] != u32::MAX {
+                s = (s + 1) & (slots - 1);
+            }
+            (t.keys[s], t.starts[s]) = (item, k as u32);
+        }
+        t
+    }
+
+    fn bit(item: u32) -> (usize, u64) {
+        ((item as usize >> 6) & 63, 1 << (item & 63))
+    }
+
+    fn slot(&self, item: u32) -> usize {
+        (item.wrapping_mul(0x9E37_79B1) >> self.shift) as usize
+    }
+
+    fn find(&self, item: u32) -> Option<usize> {
+        let mask = self.keys.len() - 1;
+        let mut s = self.slot(item);
+        loop {
+            match self.keys[s] {
+                k if k == item => return Some(self.starts[s] as usize),
+                u32::MAX => return None,
+                _ => s = (s + 1) & mask,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +155,8 @@ mod tests {
         let s = scores(&b, &[1], &[3, 2, 1]);
         assert!((s[0] - 0.5f32.ln_1p()).abs() < 1e-6 && (s[1] - 1f32.ln_1p()).abs() < 1e-6 && s[2] == 0.0);
         assert_eq!(neighbours(4, 4, &pairs, 1).of(1).0, [2]);
+        // a candidate given twice gets its score twice; item u32::MAX − 1 and absent items
+        let s = scores(&b, &[1], &[3, u32::MAX - 1, 3, 7]);
+        assert!((s[0] - 0.5f32.ln_1p()).abs() < 1e-6 && s[2] == s[0] && s[1] == 0.0 && s[3] == 0.0);
     }
 }

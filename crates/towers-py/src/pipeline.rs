@@ -28,31 +28,13 @@ impl Pipeline {
 
     /// The post-ranking rules of a call: the pipeline's with the overrides given; `None` when
     /// none was given.
-    fn post(&self, py: Python<'_>, o: Overrides<'_, '_>) -> PyResult<Option<towers::recommend::PostRanking>> {
-        let caps = o.caps.map(|c| caps(py, c)).transpose()?;
-        PostOverrides {
-            diversity: o.diversity,
-            caps,
-            boost: o.boost,
-            dedupe: o.dedupe,
-            exclude: o.exclude.unwrap_or_default(),
-        }
-        .apply(&self.inner.settings().post)
-        .py_err(py)
+    fn post(&self, py: Python<'_>, o: PostOverrides) -> PyResult<Option<towers::recommend::PostRanking>> {
+        o.apply(&self.inner.settings().post).py_err(py)
     }
 }
 
-/// The post-ranking keyword arguments of `evaluate` and `recommend`.
-struct Overrides<'a, 'py> {
-    diversity: Option<f32>,
-    caps: Option<&'a Bound<'py, PyAny>>,
-    boost: Option<Vec<String>>,
-    dedupe: Option<String>,
-    exclude: Option<Vec<String>>,
-}
-
 /// `caps={"genres": 3}`: at most 3 items per genre (in the dict's order).
-fn caps(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Vec<Cap>> {
+fn caps_of(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Vec<Cap>> {
     let bad = || config(py, "caps: expected a dict of attribute → max items per value, e.g. {\"genres\": 3}");
     let d = v.cast::<PyDict>().map_err(|_| bad())?;
     d.iter()
@@ -136,7 +118,9 @@ impl Pipeline {
         if test_format.is_some() {
             return Err(config(py, "test_format is for sequential models: a pipeline is tested on interactions"));
         }
-        let post = self.post(py, Overrides { diversity, caps, boost, dedupe, exclude })?;
+        let caps = caps.map(|c| caps_of(py, c)).transpose()?;
+        let exclude = exclude.unwrap_or_default();
+        let post = self.post(py, PostOverrides { diversity, caps, boost, dedupe, exclude })?;
         let t = interactions(test, &table)?;
         let e = py.detach(|| evaluate_pipeline(&self.inner, &t, exclude_seen, post.as_ref(), retrieve)).py_err(py)?;
         to_python(py, &e)
@@ -169,7 +153,8 @@ impl Pipeline {
         debug: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut r = request(py, k, exclude_seen, exclude, allow)?;
-        if let Some(p) = self.post(py, Overrides { diversity, caps, boost, dedupe, exclude: None })? {
+        let caps = caps.map(|c| caps_of(py, c)).transpose()?;
+        if let Some(p) = self.post(py, PostOverrides { diversity, caps, boost, dedupe, exclude: Vec::new() })? {
             r = r.post(p);
         }
         if let Some(n) = retrieve {

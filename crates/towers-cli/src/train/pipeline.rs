@@ -5,19 +5,15 @@ use super::Args;
 use crate::common::print_json;
 use crate::progress::Bar;
 use towers::data::Catalog;
+use towers::evaluate_pipeline;
 use towers::recommend::Pipeline;
 use towers::train::{PipelineConfig, PipelineTrainer};
-use towers::{Error, evaluate_pipeline};
 
 /// The pipeline's configuration ([`towers::TrainOptions::pipeline_config`]); `--split` is
 /// refused as the single models' options are.
 fn config(a: &Args) -> towers::Result<PipelineConfig> {
     if a.split.is_some() {
-        return Err(Error::Config(
-            "--split: --task pipeline takes its models' settings from --config (a TOML file with [retriever] and \
-             [ranker] tables, see the README)"
-                .into(),
-        ));
+        return Err(towers::train::not_for_pipelines("--split"));
     }
     a.options.pipeline_config()
 }

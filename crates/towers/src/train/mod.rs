@@ -14,6 +14,6 @@ mod sequential;
 mod trainer;
 
 pub use optimizer::{Optimizer, Slots};
-pub use options::{FeatureData, TrainOptions};
+pub use options::{FeatureData, TrainOptions, not_for_pipelines};
 pub use pipeline::{PipelineConfig, PipelineTrainer};
 pub use trainer::{TrainData, Trainer};

@@ -377,10 +377,7 @@ impl TrainOptions {
             ("--recipe", self.recipe.is_some()),
         ];
         if let Some((name, _)) = other.iter().find(|o| o.1) {
-            return Err(Error::Config(format!(
-                "{name}: --task pipeline takes its models' settings from --config (a TOML file with [retriever] and \
-                 [ranker] tables, see the README)"
-            )));
+            return Err(not_for_pipelines(name));
         }
         if let Some(s) = self.seed {
             c.retriever.seed = s;
@@ -419,6 +416,14 @@ impl TrainOptions {
 
 fn is_movielens(dir: &Path) -> bool {
     dir.join("u.user").is_file() && dir.join("u.item").is_file()
+}
+
+/// The error for a single model's option (`--dim`, `--split`, …) given to `--task pipeline`.
+pub fn not_for_pipelines(option: &str) -> Error {
+    Error::Config(format!(
+        "{option}: --task pipeline takes its models' settings from --config (a TOML file with [retriever] and \
+         [ranker] tables, see the README)"
+    ))
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! as `config`, and `towers train --config` reads), and its defaults per kind and recipe.
 
 use crate::data::CandidateKey;
-use crate::model::{ModelKind, Normalization, Recipe};
-use crate::task::RetrievalConfig;
+use crate::model::{ModelKind, ModelSpec, Normalization, Recipe};
+use crate::task::{RankingLoss, RetrievalConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -85,8 +85,8 @@ impl TrainConfig {
     /// chosen) are, beside [`TrainConfig::default`]:
     /// - sequential: dim 64, Adagrad 0.1, no L2, 5 epochs;
     /// - rating: batch 1024, L2 0.05;
-    /// - ranking: Adam 0.001, batch 1024, 8 epochs, no L2, the weights averaged over the last 5
-    ///   epochs;
+    /// - ranking: Adam 0.001, batch 1024, 8 epochs (ListMLE: 7, [`TrainConfig::for_spec`]), no
+    ///   L2, the weights averaged over the last 5 epochs;
     /// - multitask: retrieval's ([`TrainConfig::default`]).
     pub fn defaults(kind: ModelKind, recipe: Recipe) -> Self {
         match (recipe, kind) {
@@ -105,12 +105,22 @@ impl TrainConfig {
             (Recipe::Towers, ModelKind::Ranking) => TrainConfig {
                 optimizer: OptimizerConfig { learning_rate: 0.001, ..OptimizerConfig::default() },
                 batch_size: 1024,
-                epochs: 8,
+                epochs: RankingLoss::default().default_epochs(),
                 l2: 0.0,
                 average_last: Some(5),
                 ..TrainConfig::default()
             },
         }
+    }
+
+    /// The defaults for `spec`: its kind's ([`TrainConfig::defaults`]), and with towers' recipe
+    /// a ranking loss's own number of epochs ([`RankingLoss::default_epochs`]).
+    pub fn for_spec(spec: &ModelSpec, recipe: Recipe) -> Self {
+        let mut c = TrainConfig::defaults(spec.kind(), recipe);
+        if let (ModelSpec::Ranking(r), Recipe::Towers) = (spec, recipe) {
+            c.epochs = r.loss.default_epochs();
+        }
+        c
     }
 
     /// Checks every value, with a message naming the bad one.

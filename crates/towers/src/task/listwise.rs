@@ -50,6 +50,16 @@ impl RankingLoss {
         }
     }
 
+    /// Training epochs of a ranking model with this loss, by default (chosen on the validation
+    /// splits of MovieLens, README): ListMLE 7 (it overfits sooner: 0.837 at 7 epochs, 0.836 at
+    /// 8, 0.822 at 12), the others 8.
+    pub fn default_epochs(self) -> usize {
+        match self {
+            RankingLoss::ListMle => 7,
+            _ => 8,
+        }
+    }
+
     /// The loss of one list (`scores` and `labels` aligned) and its gradient written into
     /// `grads` (same length). A list without information (no differing labels, no positive)
     /// has loss 0 and zero gradients.

@@ -253,6 +253,7 @@ impl TrainOptions {
             ("--structure", self.structure.is_some()),
             ("--loss", self.loss.is_some()),
             ("--list-size", self.list_size.is_some()),
+            ("--average-last", self.average_last.is_some()),
         ];
         let multitask = [
             ("--retrieval-weight", self.retrieval_weight.is_some()),
@@ -316,14 +317,22 @@ impl TrainOptions {
         Ok(spec)
     }
 
-    /// The configuration: `config` or the recipe's defaults for the kind, then every option given.
+    /// The configuration: `config` or the recipe's defaults for the spec ([`TrainConfig::for_spec`]),
+    /// then every option given.
     pub fn config(&self) -> Result<TrainConfig> {
         let mut c: TrainConfig = match &self.config {
             Some(p) => {
                 let text = crate::data::text::read_text(p)?;
                 toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
             }
-            None => TrainConfig::defaults(self.kind()?, self.recipe()),
+            None => {
+                // only the kind and the loss matter here (the rest of the spec is checked by `spec`)
+                let mut spec = ModelSpec::defaults(self.kind()?, self.recipe());
+                if let ModelSpec::Ranking(r) = &mut spec {
+                    set(&mut r.loss, self.loss);
+                }
+                TrainConfig::for_spec(&spec, self.recipe())
+            }
         };
         if let Some(kind) = self.optimizer.filter(|&k| k != c.optimizer.kind) {
             c.optimizer = match kind {
@@ -460,11 +469,23 @@ mod tests {
         assert_eq!(ranking(r#"{"task": "ranking", "average_last": 0}"#).config().unwrap().average_last, None);
         let bad = TrainConfig { average_last: Some(0), ..TrainConfig::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("average_last must be at least 1"));
+        let e = ranking(r#"{"average_last": 3}"#).spec(None).unwrap_err().to_string();
+        assert!(e.contains("--average-last is for --task ranking"), "{e}");
+        let rows =
+            [("a", "1"), ("b", "2")].map(|(q, c)| crate::data::Row { query: q, candidate: c, ..Default::default() });
+        let t = crate::data::Interactions::from_rows(rows).unwrap();
+        let averaged = TrainConfig { average_last: Some(3), ..TrainConfig::default() };
+        let e = crate::train::Trainer::new(ModelSpec::Retrieval).config(averaged).fit(&t).unwrap_err().to_string();
+        assert!(e.contains("average_last is for ranking models, not retrieval"), "{e}");
         let list = |json: &str| match ranking(json).spec(None).unwrap() {
             ModelSpec::Ranking(r) => r.list_size(),
             _ => unreachable!(),
         };
         assert_eq!(list(r#"{"task": "ranking", "loss": "listmle"}"#), 5);
+        let epochs = |json: &str| ranking(json).config().unwrap().epochs;
+        assert_eq!(epochs(r#"{"task": "ranking", "loss": "listmle"}"#), 7);
+        assert_eq!(epochs(r#"{"task": "ranking", "loss": "listmle", "epochs": 3}"#), 3);
+        assert_eq!(epochs(r#"{"task": "ranking", "loss": "listmle", "recipe": "tfrs"}"#), TrainConfig::tfrs().epochs);
         assert_eq!(list(r#"{"task": "ranking", "loss": "approx_ndcg"}"#), 50);
         assert_eq!(list(r#"{"task": "ranking", "loss": "hinge", "list_size": 7}"#), 7);
     }

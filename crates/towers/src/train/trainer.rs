@@ -49,7 +49,7 @@ impl<'a> From<&'a Sessions> for TrainData<'a> {
 /// let model = Trainer::new(ModelSpec::Retrieval).catalog(&movies).fit(&train)?;
 /// # Ok(()) }
 /// ```
-/// The configuration is the kind's defaults ([`TrainConfig::defaults`]) unless set; it and the
+/// The configuration is the spec's defaults ([`TrainConfig::for_spec`]) unless set; it and the
 /// spec are checked once, when [`Trainer::fit`] starts.
 pub struct Trainer<'a> {
     spec: ModelSpec,
@@ -61,9 +61,10 @@ pub struct Trainer<'a> {
 }
 
 impl<'a> Trainer<'a> {
-    /// A trainer of the kind `spec` names, with towers' defaults for that kind.
+    /// A trainer of the kind `spec` names, with towers' defaults for it
+    /// ([`TrainConfig::for_spec`]).
     pub fn new(spec: ModelSpec) -> Self {
-        let config = TrainConfig::defaults(spec.kind(), Default::default());
+        let config = TrainConfig::for_spec(&spec, Default::default());
         Trainer { spec, config, catalog: None, attributes: Attributes::default(), validation: None, observer: None }
     }
 
@@ -111,6 +112,10 @@ impl<'a> Trainer<'a> {
         }
         config.validate()?;
         spec.validate()?;
+        if config.average_last.is_some() && !matches!(spec, ModelSpec::Ranking(_)) {
+            // tried on retrieval (MovieLens validation splits): no gain, so ranking only
+            return Err(Error::Config(format!("average_last is for ranking models, not {}", spec.kind())));
+        }
         let mut fallback = quiet();
         let observer = match observer {
             Some(o) => o,

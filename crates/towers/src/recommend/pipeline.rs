@@ -230,10 +230,7 @@ impl Pipeline {
     pub fn load(path: impl AsRef<Path>) -> Result<Pipeline> {
         let path = path.as_ref();
         let file = if path.is_dir() { path.join(PIPELINE_FILE) } else { path.to_path_buf() };
-        let text = crate::data::text::read_text(&file)?;
-        let settings: PipelineSettings = toml::from_str(&text).map_err(|e| {
-            Error::Config(format!("{}: {}", file.display(), e.to_string().trim_end().replace('\n', " ")))
-        })?;
+        let settings: PipelineSettings = crate::data::text::read_toml(&file)?;
         settings.validate().map_err(|e| in_file(&file, e))?;
         let base = file.parent().unwrap_or(Path::new("."));
         let model = |key: &str, dir: &Path| {

@@ -7,6 +7,7 @@ use super::PipelineConfig;
 use crate::config::{OptimizerConfig, OptimizerKind, TrainConfig};
 use crate::data::features::AttributeTable;
 use crate::data::movielens::MovieLens;
+use crate::data::text::read_toml;
 use crate::data::{CandidateKey, InputFormat};
 use crate::kernels::softmax::Precision;
 use crate::model::{
@@ -321,10 +322,7 @@ impl TrainOptions {
     /// then every option given.
     pub fn config(&self) -> Result<TrainConfig> {
         let mut c: TrainConfig = match &self.config {
-            Some(p) => {
-                let text = crate::data::text::read_text(p)?;
-                toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
-            }
+            Some(p) => read_toml(p)?,
             None => {
                 // only the kind and the loss matter here (the rest of the spec is checked by `spec`)
                 let mut spec = ModelSpec::defaults(self.kind()?, self.recipe());
@@ -368,12 +366,7 @@ impl TrainOptions {
     /// `lr`, …) are errors: a pipeline takes its models' settings from `config`.
     pub fn pipeline_config(&self) -> Result<PipelineConfig> {
         let mut c: PipelineConfig = match &self.config {
-            Some(p) => {
-                let text = crate::data::text::read_text(p)?;
-                toml::from_str(&text).map_err(|e| {
-                    Error::Config(format!("{}: {}", p.display(), e.to_string().trim_end().replace('\n', " ")))
-                })?
-            }
+            Some(p) => read_toml(p)?,
             None => PipelineConfig::default(),
         };
         let other = [

@@ -115,9 +115,7 @@ impl FeatureConfig {
     /// Reads a TOML feature configuration; relative table paths are resolved against its folder.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = crate::data::text::read_text(path)?;
-        let mut c: FeatureConfig =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let mut c: FeatureConfig = crate::data::text::read_toml(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         for (side, t) in [("query", &c.query), ("candidate", &c.candidate)] {
             if !t.features.is_empty() && t.table.is_none() {

@@ -25,9 +25,8 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
 
 /// Reads a TOML file into `T`; a parse error names the file, on one line.
 pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    toml::from_str(&read_text(path)?).map_err(|e| {
-        Error::Config(format!("{}: {}", path.display(), e.to_string().trim_end().replace('\n', " ")))
-    })
+    toml::from_str(&read_text(path)?)
+        .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim_end().replace('\n', " "))))
 }
 
 /// The delimiter a table file most likely uses: from its extension, else from its first line.

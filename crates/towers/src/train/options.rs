@@ -369,6 +369,7 @@ impl TrainOptions {
             Some(p) => read_toml(p)?,
             None => PipelineConfig::default(),
         };
+        // every option `config` and `spec` apply to one model, but the seed
         let other = [
             ("--dim", self.dim.is_some()),
             ("--lr", self.lr.is_some()),
@@ -377,6 +378,16 @@ impl TrainOptions {
             ("--optimizer", self.optimizer.is_some()),
             ("--layers", self.layers.is_some()),
             ("--recipe", self.recipe.is_some()),
+            ("--key", self.key.is_some()),
+            ("--normalize", self.normalize.is_some()),
+            ("--reduction", self.reduction.is_some()),
+            ("--precision", self.precision.is_some()),
+            ("--l2", self.l2.is_some()),
+            ("--average-last", self.average_last.is_some()),
+            ("--temperature", self.temperature.is_some()),
+            ("--logq", self.logq.is_some()),
+            ("--remove-accidental-hits", self.remove_accidental_hits.is_some()),
+            ("--hard-negatives", self.hard_negatives.is_some()),
         ];
         if let Some((name, _)) = other.iter().find(|o| o.1) {
             return Err(not_for_pipelines(name));
@@ -490,6 +501,8 @@ mod tests {
         assert_eq!((c.retriever.seed, c.ranker.seed, c.retrieve, c.post.diversity), (7, 7, 50, 0.2));
         let e = o(r#"{"task": "pipeline", "epochs": 2}"#).pipeline_config().unwrap_err().to_string();
         assert!(e.contains("--epochs: --task pipeline takes its models' settings from --config"), "{e}");
+        let e = o(r#"{"task": "pipeline", "l2": 0.5}"#).pipeline_config().unwrap_err().to_string();
+        assert!(e.contains("--l2: --task pipeline takes"), "{e}");
         let e = o(r#"{"task": "pipeline", "diversity": 2}"#).pipeline_config().unwrap_err().to_string();
         assert!(e.contains("diversity must be in [0, 1]"), "{e}");
     }

@@ -71,9 +71,6 @@ impl PipelineConfig {
     /// Checks every value.
     pub fn validate(&self) -> Result<()> {
         self.retriever.validate().map_err(|e| prefix("retriever", e))?;
-        if self.retriever.average_last.is_some() {
-            return Err(Error::Config("retriever: average_last is for ranking models".into()));
-        }
         self.ranker.validate().map_err(|e| prefix("ranker", e))?;
         if let Some(s) = &self.ranker_spec {
             s.validate().map_err(|e| prefix("ranker_spec", e))?;

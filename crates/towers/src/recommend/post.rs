@@ -45,11 +45,12 @@ fn default_boost_weight() -> f32 {
 #[serde(default, deny_unknown_fields)]
 pub struct PostRanking {
     /// Maximal marginal relevance λ in `[0, 1]`: each next item maximises
-    /// `(1 − λ)·relevance − λ·similarity`, both in quantile units (free of the ranker's score
-    /// scale and of the embeddings' geometry): the relevance `1 − rank/n` in the ranker's order
-    /// of the `n` candidates, the similarity the share of the first item's cosine similarities
-    /// to the other candidates below the candidate's largest cosine similarity to the items
-    /// already chosen. 0: by score; 0.5: both weigh the same.
+    /// `(1 − λ)·relevance − λ·redundancy`, both in `[0, 1]` and free of the ranker's score scale
+    /// and of the embeddings' geometry: the relevance the ranker's score scaled over the
+    /// candidates (1 for the best, 0 for the last), the redundancy the candidate's mean cosine
+    /// similarity to the items already chosen (what it would add to the list's intra-list
+    /// similarity) as the share of the first item's cosine similarities to the other candidates
+    /// below it. 0: by score; 0.5: both weigh the same.
     pub diversity: f32,
     /// Caps per attribute value.
     pub caps: Vec<Cap>,
@@ -57,7 +58,7 @@ pub struct PostRanking {
     pub exclude: Vec<String>,
     /// Item ids whose relevance is raised by `boost_weight`.
     pub boost: Vec<String>,
-    /// What a boost adds to the relevance (in `[0, 1]` units).
+    /// What a boost adds to the relevance (whose `[0, 1]` spans the candidates' scores).
     #[serde(default = "default_boost_weight")]
     pub boost_weight: f32,
     /// Keep the best item per value of this attribute (or `title`).
@@ -245,16 +246,17 @@ pub struct Scene<'a> {
 pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Scene) -> Result<Vec<Scored>> {
     let mut c: Vec<Scored> = candidates.to_vec();
     c.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-    if post.is_noop() {
+    if post.is_noop() || c.is_empty() {
         c.truncate(k);
         return Ok(c);
     }
     let n = c.len();
+    let (best, spread) = (c[0].score, c[0].score - c[n - 1].score);
     let rel: Vec<f32> = c
         .iter()
-        .enumerate()
-        .map(|(pos, s)| {
-            let r = 1.0 - pos as f32 / n as f32;
+        .map(|s| {
+            let r = if spread > 0.0 && spread.is_finite() { 1.0 - (best - s.score) / spread } else { 1.0 };
+            let r = if r.is_finite() { r } else { 0.0 };
             r + if scene.boost.binary_search(&s.id).is_ok() { post.boost_weight } else { 0.0 }
         })
         .collect();
@@ -280,7 +282,8 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
     } else {
         Vec::new()
     };
-    let mut max_sim = vec![f32::NEG_INFINITY; n];
+    // each candidate's summed cosine similarity to the items chosen
+    let mut sim_sum = vec![0.0f32; n];
     let mut reference: Vec<f32> = Vec::new();
     let mut taken = vec![false; n];
     let mut out = Vec::with_capacity(k.min(n));
@@ -305,9 +308,10 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
             let penalty = if out.is_empty() || lambda == 0.0 {
                 0.0
             } else {
-                // in quantile units, as the relevance: the share of the first item's similarities
-                // to the other candidates below this one's largest
-                reference.partition_point(|&x| x < max_sim[i]) as f32 / reference.len().max(1) as f32
+                // the share of the first item's similarities to the other candidates below this
+                // one's mean similarity to the items chosen
+                let mean = sim_sum[i] / out.len() as f32;
+                reference.partition_point(|&x| x < mean) as f32 / reference.len().max(1) as f32
             };
             let value = (1.0 - lambda) * rel[i] - lambda * penalty;
             if best.is_none_or(|(_, b)| value > b) {
@@ -332,7 +336,7 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
             for j in 0..n {
                 if !taken[j] {
                     let s: f32 = ui.iter().zip(&unit[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum();
-                    max_sim[j] = max_sim[j].max(s);
+                    sim_sum[j] += s;
                     if out.is_empty() {
                         reference.push(s);
                     }
@@ -387,16 +391,23 @@ mod tests {
         // diversity: after a, b (nearly the same direction) falls behind c
         let div = PostRanking { diversity: 0.5, ..Default::default() };
         assert_eq!(ids(post_rank(&cands, 3, &div, &scene).unwrap()), [1, 3, 2]);
+        // the relevance keeps the ranker's gaps: b, nearly tied with a, stays second
+        let close = [4.0, 3.9, 1.1, 1.0].map(|x| x as f32);
+        let tied: Vec<Scored> = cands.iter().zip(close).map(|(c, score)| Scored { score, ..*c }).collect();
+        assert_eq!(ids(post_rank(&tied, 3, &div, &scene).unwrap()), [1, 2, 3]);
+        assert!(post_rank(&[], 3, &div, &scene).unwrap().is_empty());
         // at most one item per genre value: a (x, y), then c (z); b and d share x with a
         let cap = PostRanking { caps: vec!["genres:1".parse().unwrap()], ..Default::default() };
         assert_eq!(ids(post_rank(&cands, 4, &cap, &scene).unwrap()), [1, 3]);
         // one item per title: c repeats a's title
         let dedupe = PostRanking { dedupe: Some("title".into()), ..Default::default() };
         assert_eq!(ids(post_rank(&cands, 4, &dedupe, &scene).unwrap()), [1, 2, 4]);
-        // a boost lifts d above c and b
-        let boost = PostRanking { boost: vec!["d".into()], boost_weight: 1.0, ..Default::default() };
+        // a boost lifts d (relevance 0, the last) above b and c, and with more than the whole
+        // range of scores above a
+        let boost = |w| PostRanking { boost: vec!["d".into()], boost_weight: w, ..Default::default() };
         let scene_b = Scene { boost: &[4], ..scene };
-        assert_eq!(ids(post_rank(&cands, 2, &boost, &scene_b).unwrap()), [4, 1]);
+        assert_eq!(ids(post_rank(&cands, 2, &boost(0.9), &scene_b).unwrap()), [1, 4]);
+        assert_eq!(ids(post_rank(&cands, 2, &boost(1.1), &scene_b).unwrap()), [4, 1]);
         // unknown attributes are errors, not panics
         let bad = PostRanking { dedupe: Some("nope".into()), ..Default::default() };
         assert!(post_rank(&cands, 2, &bad, &scene).is_err() && attrs.check(&bad).is_err());

@@ -163,7 +163,7 @@ pub(super) fn max(xs: &[f32]) -> f32 {
 }
 
 /// `Σ aᵢ·bᵢ` over 8 independent f32 lanes (vectorises), summed in f64.
-pub(super) fn dot(a: &[f32], b: &[f32]) -> f64 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f64 {
     let mut lanes = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| (x * y) as f64).sum();

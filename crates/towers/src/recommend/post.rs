@@ -5,6 +5,7 @@
 use crate::data::Items;
 use crate::data::features::AttributeTable;
 use crate::index::Scored;
+use crate::kernels::softmax::dot;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -265,33 +266,42 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
     let mut cap_counts: Vec<HashMap<u32, usize>> = vec![HashMap::new(); caps.len()];
     let dedupe = post.dedupe.as_deref().map(|d| scene.attributes.column(d)).transpose()?;
     let mut keys_taken: std::collections::HashSet<&[u32]> = Default::default();
-    // unit embeddings for the similarity term
+    // the candidates' embeddings and norms, for the cosine similarities
     let d = scene.dim;
     let lambda = post.diversity;
-    let unit: Vec<f32> = if lambda > 0.0 {
-        let mut u = Vec::with_capacity(n * d);
-        for s in &c {
-            let row = scene
-                .embeddings
-                .get(s.id as usize * d..(s.id as usize + 1) * d)
-                .ok_or_else(|| Error::Data(format!("item row {} has no embedding", s.id)))?;
-            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-            u.extend(row.iter().map(|x| if norm > 0.0 { x / norm } else { 0.0 }));
-        }
-        u
+    let rows: Vec<&[f32]> = if lambda > 0.0 {
+        c.iter()
+            .map(|s| {
+                let r = s.id as usize * d..(s.id as usize + 1) * d;
+                scene.embeddings.get(r).ok_or_else(|| Error::Data(format!("item row {} has no embedding", s.id)))
+            })
+            .collect::<Result<_>>()?
     } else {
         Vec::new()
     };
-    // each candidate's summed cosine similarity to the items chosen
+    let norms: Vec<f64> = rows.iter().map(|r| dot(r, r).sqrt()).collect();
+    let cosine = |i: usize, j: usize| {
+        let nn = norms[i] * norms[j];
+        if nn > 0.0 { (dot(rows[i], rows[j]) / nn) as f32 } else { 0.0 }
+    };
+    // the candidates by relevance (boosts included): the scan stops at the first that cannot
+    // beat the best so far, its penalty being at least 0
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| rel[b].total_cmp(&rel[a]).then(a.cmp(&b)));
+    // per candidate: its summed cosine similarity to the first `counted` items chosen
     let mut sim_sum = vec![0.0f32; n];
+    let mut counted = vec![0usize; n];
     let mut reference: Vec<f32> = Vec::new();
     let mut taken = vec![false; n];
-    let mut out = Vec::with_capacity(k.min(n));
-    while out.len() < k {
+    let mut chosen: Vec<usize> = Vec::with_capacity(k.min(n));
+    while chosen.len() < k {
         let mut best: Option<(usize, f32)> = None;
-        for i in 0..n {
+        for &i in &order {
             if taken[i] {
                 continue;
+            }
+            if best.is_some_and(|(_, b)| (1.0 - lambda) * rel[i] <= b) {
+                break;
             }
             let row = c[i].id as usize;
             if dedupe
@@ -305,12 +315,16 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
             if over {
                 continue;
             }
-            let penalty = if out.is_empty() || lambda == 0.0 {
+            let penalty = if chosen.is_empty() || lambda == 0.0 {
                 0.0
             } else {
+                for &j in &chosen[counted[i]..] {
+                    sim_sum[i] += cosine(i, j);
+                }
+                counted[i] = chosen.len();
                 // the share of the first item's similarities to the other candidates below this
                 // one's mean similarity to the items chosen
-                let mean = sim_sum[i] / out.len() as f32;
+                let mean = sim_sum[i] / chosen.len() as f32;
                 reference.partition_point(|&x| x < mean) as f32 / reference.len().max(1) as f32
             };
             let value = (1.0 - lambda) * rel[i] - lambda * penalty;
@@ -331,24 +345,13 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
                 *counts.entry(v).or_default() += 1;
             }
         }
-        if lambda > 0.0 {
-            let ui = &unit[i * d..(i + 1) * d];
-            for j in 0..n {
-                if !taken[j] {
-                    let s: f32 = ui.iter().zip(&unit[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum();
-                    sim_sum[j] += s;
-                    if out.is_empty() {
-                        reference.push(s);
-                    }
-                }
-            }
-            if out.is_empty() {
-                reference.sort_by(f32::total_cmp);
-            }
+        if lambda > 0.0 && chosen.is_empty() {
+            reference = (0..n).filter(|&j| j != i).map(|j| cosine(i, j)).collect();
+            reference.sort_by(f32::total_cmp);
         }
-        out.push(c[i]);
+        chosen.push(i);
     }
-    Ok(out)
+    Ok(chosen.into_iter().map(|i| c[i]).collect())
 }
 
 #[cfg(test)]
@@ -413,6 +416,55 @@ mod tests {
         assert!(post_rank(&cands, 2, &bad, &scene).is_err() && attrs.check(&bad).is_err());
         assert!("genres".parse::<Cap>().is_err() && "genres:x".parse::<Cap>().is_err());
         assert!(PostRanking { diversity: 1.5, ..Default::default() }.validate().is_err());
+    }
+
+    #[test]
+    fn diversity_matches_the_plain_greedy() {
+        // the greedy scored over every candidate at every step, as the definition reads
+        fn plain(c: &[Scored], k: usize, lambda: f32, boost: &[u32], emb: &[f32], d: usize) -> Vec<u32> {
+            let mut c = c.to_vec();
+            c.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+            let (hi, lo) = (c[0].score, c[c.len() - 1].score);
+            let rel = |s: &Scored| 1.0 - (hi - s.score) / (hi - lo) + if boost.contains(&s.id) { 0.1 } else { 0.0 };
+            let row = |s: &Scored| &emb[s.id as usize * d..(s.id as usize + 1) * d];
+            let cos = |a: &Scored, b: &Scored| {
+                (dot(row(a), row(b)) / (dot(row(a), row(a)) * dot(row(b), row(b))).sqrt()) as f32
+            };
+            let mut out: Vec<Scored> = Vec::new();
+            let mut reference: Vec<f32> = Vec::new();
+            while out.len() < k {
+                let value = |s: &Scored| {
+                    let mean = out.iter().map(|o| cos(s, o)).sum::<f32>() / out.len().max(1) as f32;
+                    let share = reference.partition_point(|&x| x < mean) as f32 / reference.len().max(1) as f32;
+                    (1.0 - lambda) * rel(s) - if out.is_empty() { 0.0 } else { lambda * share }
+                };
+                let rest = c.iter().filter(|s| !out.iter().any(|o| o.id == s.id));
+                let best = *rest
+                    .fold(None, |b: Option<&Scored>, s| match b {
+                        Some(b) if value(s) <= value(b) => Some(b),
+                        _ => Some(s),
+                    })
+                    .unwrap();
+                if out.is_empty() {
+                    reference = c.iter().filter(|s| s.id != best.id).map(|s| cos(&best, s)).collect();
+                    reference.sort_by(f32::total_cmp);
+                }
+                out.push(best);
+            }
+            out.iter().map(|s| s.id).collect()
+        }
+        let (n, d) = (60, 8);
+        let mut rng = crate::rng::Rng::new(7);
+        let emb: Vec<f32> = (0..(n + 1) * d).map(|_| rng.next_f32() - 0.5).collect();
+        let cands: Vec<Scored> = (1..=n as u32).map(|id| Scored { id, score: rng.next_f32() * 3.0 }).collect();
+        let attrs = ItemAttributes::default();
+        let boost = [3, 17, 40];
+        let scene = Scene { embeddings: &emb, dim: d, attributes: &attrs, boost: &boost };
+        for lambda in [0.1, 0.3, 0.5, 0.9] {
+            let post = PostRanking { diversity: lambda, boost: vec!["x".into()], ..Default::default() };
+            let got: Vec<u32> = post_rank(&cands, 10, &post, &scene).unwrap().iter().map(|s| s.id).collect();
+            assert_eq!(got, plain(&cands, 10, lambda, &boost, &emb, d), "λ = {lambda}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("config", &["data", "model", "task"]),
     ("artifact", &["config", "data", "index", "metrics", "model", "task", "tensors"]),
     ("eval", &["artifact", "data", "metrics", "model"]),
-    ("recommend", &["artifact", "data", "index", "metrics", "model", "progress"]),
+    ("recommend", &["artifact", "data", "index", "kernels", "metrics", "model", "progress"]),
     (
         "train",
         &[

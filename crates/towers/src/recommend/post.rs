@@ -454,9 +454,9 @@ mod tests {
             out.iter().map(|s| s.id).collect()
         }
         let (n, d) = (60, 8);
-        let mut rng = crate::rng::Rng::new(7);
-        let emb: Vec<f32> = (0..(n + 1) * d).map(|_| rng.next_f32() - 0.5).collect();
-        let cands: Vec<Scored> = (1..=n as u32).map(|id| Scored { id, score: rng.next_f32() * 3.0 }).collect();
+        let emb: Vec<f32> = (0..(n + 1) * d).map(|i| (i as f32 * 1.618).sin()).collect();
+        let cands: Vec<Scored> =
+            (1..=n as u32).map(|id| Scored { id, score: (id as f32 * 2.71).cos() * 3.0 }).collect();
         let attrs = ItemAttributes::default();
         let boost = [3, 17, 40];
         let scene = Scene { embeddings: &emb, dim: d, attributes: &attrs, boost: &boost };

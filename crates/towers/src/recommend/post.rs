@@ -256,8 +256,8 @@ pub fn post_rank(candidates: &[Scored], k: usize, post: &PostRanking, scene: &Sc
     let rel: Vec<f32> = c
         .iter()
         .map(|s| {
+            // a finite spread means finite scores (NaN and infinities sort to the ends)
             let r = if spread > 0.0 && spread.is_finite() { 1.0 - (best - s.score) / spread } else { 1.0 };
-            let r = if r.is_finite() { r } else { 0.0 };
             r + if scene.boost.binary_search(&s.id).is_ok() { post.boost_weight } else { 0.0 }
         })
         .collect();
@@ -399,6 +399,9 @@ mod tests {
         let tied: Vec<Scored> = cands.iter().zip(close).map(|(c, score)| Scored { score, ..*c }).collect();
         assert_eq!(ids(post_rank(&tied, 3, &div, &scene).unwrap()), [1, 2, 3]);
         assert!(post_rank(&[], 3, &div, &scene).unwrap().is_empty());
+        let odd: Vec<Scored> =
+            cands.iter().zip([f32::NAN, 1.0, f32::INFINITY, 0.0]).map(|(c, score)| Scored { score, ..*c }).collect();
+        assert_eq!(post_rank(&odd, 4, &div, &scene).unwrap().len(), 4);
         // at most one item per genre value: a (x, y), then c (z); b and d share x with a
         let cap = PostRanking { caps: vec!["genres:1".parse().unwrap()], ..Default::default() };
         assert_eq!(ids(post_rank(&cands, 4, &cap, &scene).unwrap()), [1, 3]);

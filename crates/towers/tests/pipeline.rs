@@ -57,7 +57,7 @@ fn same_seed_same_pipeline_whatever_the_thread_count() {
         c.retriever.dim = 16;
         c.retriever.batch_size = 64;
         c.ranker.batch_size = 256;
-        c.retriever.seed = seed;
+        (c.retriever.seed, c.ranker.seed) = (seed, seed);
         c
     };
     let train = |threads: usize, seed: u64| {

@@ -1,7 +1,9 @@
 //! Model directories: round trip, atomic writes, corruption and version checks, determinism,
 //! and every model kind trained, saved, loaded and served through the library's one entry.
 
-use std::path::PathBuf;
+mod common;
+
+use common::scratch;
 use towers::data::{Catalog, Interactions, Row, Sessions};
 use towers::index::IvfParams;
 use towers::model::{Normalization, RankingSpec, SequenceConfig};
@@ -40,12 +42,6 @@ fn weights(a: &Artifact) -> Vec<u8> {
     w.to_bytes().unwrap()
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("towers-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
 fn top(k: usize, exclude_seen: bool) -> Request {
     Request::top(k).exclude_seen(exclude_seen)
 }
@@ -55,7 +51,7 @@ fn save_load_round_trip_for_every_normalization() {
     let (train, catalog) = data();
     for norm in [Normalization::None, Normalization::L2, Normalization::BatchNorm] {
         let m = retrieval(config(norm), &train, &catalog);
-        let dir = tmp(&format!("rt-{norm:?}"));
+        let dir = scratch(&format!("rt-{norm:?}"));
         m.save(&dir).unwrap();
         let back = Artifact::load(&dir).unwrap();
         assert_eq!(weights(&back), weights(&m));
@@ -91,7 +87,7 @@ fn save_load_round_trip_for_every_normalization() {
 fn corrupt_or_future_artifacts_are_refused() {
     let (train, catalog) = data();
     let m = retrieval(config(Normalization::None), &train, &catalog);
-    let dir = tmp("corrupt");
+    let dir = scratch("corrupt");
     m.save(&dir).unwrap();
     let w = dir.join("weights.safetensors");
     let mut bytes = std::fs::read(&w).unwrap();
@@ -117,7 +113,7 @@ fn corrupt_or_future_artifacts_are_refused() {
 fn refuses_to_replace_a_directory_that_is_not_a_model() {
     let (train, catalog) = data();
     let m = retrieval(config(Normalization::None), &train, &catalog);
-    let dir = tmp("not-a-model");
+    let dir = scratch("not-a-model");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("precious.txt"), "keep me").unwrap();
     assert!(m.save(&dir).is_err());
@@ -128,7 +124,7 @@ fn refuses_to_replace_a_directory_that_is_not_a_model() {
 #[test]
 fn a_writer_that_loaded_an_older_version_does_not_overwrite_a_newer_one() {
     let (train, catalog) = data();
-    let dir = tmp("lost-update");
+    let dir = scratch("lost-update");
     retrieval(config(Normalization::None), &train, &catalog).save(&dir).unwrap();
     // an index build loads the model, and meanwhile a training run replaces it
     let mut loaded = Artifact::load(&dir).unwrap();
@@ -274,7 +270,7 @@ fn sequential_models_train_save_load_and_recommend_from_histories() {
             // sampled negatives are seeded: the same model again
             assert_eq!(weights(&fit()), weights(&m));
         }
-        let dir = tmp(&format!("seq-{share}-{projection}"));
+        let dir = scratch(&format!("seq-{share}-{projection}"));
         m.save(&dir).unwrap();
         let back = Artifact::load(&dir).unwrap();
         assert_eq!(weights(&back), weights(&m));
@@ -331,7 +327,7 @@ fn rating_and_ranking_models_learn_ratings_and_round_trip() {
         let m = Trainer::new(spec.clone()).config(config).catalog(&catalog).fit(&train).unwrap();
         let r = evaluate(&m, &train, false).unwrap().rating.unwrap();
         assert!(r.rmse < 0.8 * r.rmse_mean_baseline, "{spec:?}: {r:?}");
-        let dir = tmp(&format!("rating-{:?}", spec.kind()));
+        let dir = scratch(&format!("rating-{:?}", spec.kind()));
         m.save(&dir).unwrap();
         let back = Artifact::load(&dir).unwrap();
         assert_eq!(weights(&back), weights(&m));
@@ -384,7 +380,7 @@ fn feature_model_round_trips_and_embeds_cold_items_from_features() {
     let e = evaluate(&m, &train, false).unwrap();
     let e = e.ranked().unwrap();
     assert!(e.model.top_10 > e.baseline.top_10, "{:?} vs {:?}", e.model, e.baseline);
-    let dir = tmp("features");
+    let dir = scratch("features");
     m.save(&dir).unwrap();
     let back = Artifact::load(&dir).unwrap();
     assert_eq!(weights(&back), weights(&m));
@@ -409,7 +405,7 @@ fn approximate_index_is_saved_loaded_used_and_checked() {
     let built = build_index(&mut m, &params, &mut quiet()).unwrap();
     // every list probed: the approximate index is exact
     assert_eq!(built.recall_10, 1.0);
-    let dir = tmp("ivf");
+    let dir = scratch("ivf");
     m.save(&dir).unwrap();
     let back = Recommender::new(Artifact::load(&dir).unwrap());
     let a = back.artifact().approximate.as_ref().expect("the index is loaded");
@@ -437,7 +433,7 @@ fn approximate_index_is_saved_loaded_used_and_checked() {
     // an index of another model, with a matching checksum: refused by its content
     let mut other = retrieval(TrainConfig { dim: 4, ..config(Normalization::None) }, &train, &catalog);
     build_index(&mut other, &params, &mut quiet()).unwrap();
-    let dir2 = tmp("ivf-other");
+    let dir2 = scratch("ivf-other");
     other.save(&dir2).unwrap();
     m.artifact().save(&dir).unwrap();
     let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();

@@ -11,9 +11,8 @@ use common::synthetic::{Synthetic, synthetic};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use towers::artifact::FORMAT_VERSION;
-use towers::data::features::AttributeTable;
 use towers::index::IvfParams;
-use towers::model::{FeatureConfig, ModelKind, RankingSpec, SequenceConfig};
+use towers::model::{ModelKind, RankingSpec, SequenceConfig};
 use towers::recommend::build_index;
 use towers::{Artifact, ModelSpec, Query, Recommendations, Recommender, Request, TrainConfig, Trainer, evaluate};
 
@@ -185,14 +184,7 @@ fn train(kind: &str, s: &Synthetic, tables: &Path) -> Artifact {
             .fit(&s.train)
             .unwrap(),
         "features" => {
-            std::fs::write(tables.join("users.csv"), &s.users_csv).unwrap();
-            std::fs::write(tables.join("items.csv"), &s.items_csv).unwrap();
-            std::fs::write(tables.join("features.toml"), common::synthetic::FEATURES_TOML).unwrap();
-            let features = FeatureConfig::load(tables.join("features.toml")).unwrap();
-            let (users, items) = (
-                AttributeTable::read(tables.join("users.csv")).unwrap(),
-                AttributeTable::read(tables.join("items.csv")).unwrap(),
-            );
+            let (users, items, features) = s.tables(tables);
             Trainer::new(ModelSpec::Features(features))
                 .config(TrainConfig { batch_size: 32, epochs: 3, ..TrainConfig::default() })
                 .catalog(&s.catalog)

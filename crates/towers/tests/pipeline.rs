@@ -3,19 +3,12 @@
 
 mod common;
 
-use common::synthetic::{FEATURES_TOML, USERS, synthetic};
-use std::path::{Path, PathBuf};
-use towers::data::features::AttributeTable;
-use towers::model::FeatureConfig;
+use common::scratch;
+use common::synthetic::{USERS, synthetic};
+use std::path::Path;
 use towers::recommend::{Pipeline, PostRanking};
 use towers::train::{PipelineConfig, PipelineTrainer};
 use towers::{Query, Request};
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("towers-pipeline-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
 
 /// Every user's top 5 (seen items excluded, diversity on so post-ranking reads the embeddings)
 /// as (id, score bits): equal answers to the bit.
@@ -46,12 +39,8 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn same_seed_same_pipeline_whatever_the_thread_count() {
     let s = synthetic();
-    let tables = tmp("tables");
-    std::fs::create_dir_all(&tables).unwrap();
-    std::fs::write(tables.join("items.csv"), &s.items_csv).unwrap();
-    std::fs::write(tables.join("features.toml"), FEATURES_TOML).unwrap();
-    let items = AttributeTable::read(tables.join("items.csv")).unwrap();
-    let features = FeatureConfig::load(tables.join("features.toml")).unwrap();
+    let tables = scratch("pipeline-tables");
+    let (_, items, features) = s.tables(&tables);
     let config = |seed: u64| {
         let mut c = PipelineConfig { retrieve: 12, ..PipelineConfig::default() };
         c.retriever.dim = 16;
@@ -71,7 +60,7 @@ fn same_seed_same_pipeline_whatever_the_thread_count() {
         })
     };
     let (one, two) = (train(1, 42), train(2, 42));
-    let (d1, d2) = (tmp("one"), tmp("two"));
+    let (d1, d2) = (scratch("pipeline-one"), scratch("pipeline-two"));
     one.save(&d1).unwrap();
     two.save(&d2).unwrap();
     let saved = files(&d1);

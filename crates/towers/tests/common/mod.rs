@@ -18,4 +18,11 @@ pub fn shared_data(sub: &str) -> Option<PathBuf> {
     None
 }
 
+/// An empty path under the system's temporary folder, named for this test process and `name`.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("towers-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
 pub mod synthetic;

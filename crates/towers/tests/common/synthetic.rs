@@ -1,7 +1,10 @@
 //! A tiny synthetic data set made in code (never copied from `../shared/data`): the data the
 //! checked-in compat fixtures (`tests/fixtures/`) were trained on.
 
+use std::path::Path;
+use towers::data::features::AttributeTable;
 use towers::data::{Catalog, Interactions, Row, Sessions};
+use towers::model::FeatureConfig;
 
 /// Users, items, their attributes and sessions, with structure a model can learn: each user
 /// likes the items of one of five tastes, sessions walk through neighbouring items.
@@ -20,6 +23,22 @@ pub struct Synthetic {
     pub sessions: Sessions,
     /// 10 test sessions.
     pub test_sessions: Sessions,
+}
+
+impl Synthetic {
+    /// The user and item attribute tables and the feature configuration of the feature
+    /// fixture, written into `dir` (the library reads them from files) and read back.
+    pub fn tables(&self, dir: &Path) -> (AttributeTable, AttributeTable, FeatureConfig) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("users.csv"), &self.users_csv).unwrap();
+        std::fs::write(dir.join("items.csv"), &self.items_csv).unwrap();
+        std::fs::write(dir.join("features.toml"), FEATURES_TOML).unwrap();
+        (
+            AttributeTable::read(dir.join("users.csv")).unwrap(),
+            AttributeTable::read(dir.join("items.csv")).unwrap(),
+            FeatureConfig::load(dir.join("features.toml")).unwrap(),
+        )
+    }
 }
 
 /// A small linear congruential generator, so that the data never depends on the library's RNG.

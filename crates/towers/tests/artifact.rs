@@ -398,6 +398,21 @@ fn feature_model_round_trips_and_embeds_cold_items_from_features() {
 }
 
 #[test]
+fn feature_model_of_ids_alone_trains_as_the_id_model() {
+    use towers::model::{FeatureConfig, TowerFeatures};
+    // the same loss, optimizer and L2 per use of a row (an item occurring twice in a batch is
+    // regularised twice) on the same initial tables: the same embeddings, up to summation order
+    let (train, catalog) = data();
+    let cfg = config(Normalization::None);
+    let ids = TowerFeatures { id_dim: cfg.dim, ..Default::default() };
+    let features = FeatureConfig { layers: vec![], query: ids.clone(), candidate: ids };
+    let f = Trainer::new(ModelSpec::Features(features)).config(cfg.clone()).catalog(&catalog).fit(&train).unwrap();
+    let m = retrieval(cfg, &train, &catalog);
+    let gap = f.candidates.iter().zip(m.candidates.iter()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(f.candidates.len() == m.candidates.len() && gap < 1e-3, "largest difference {gap}");
+}
+
+#[test]
 fn approximate_index_is_saved_loaded_used_and_checked() {
     let (train, catalog) = data();
     let mut m = retrieval(config(Normalization::None), &train, &catalog);

@@ -80,6 +80,8 @@ struct Instances<'a> {
     entities: &'a [u32],
     times: Option<&'a [i64]>,
     drop_id: Option<&'a [bool]>,
+    /// Occurrences of each instance in the batch (distinct candidates), `None`: one each.
+    uses: Option<&'a [f32]>,
 }
 
 /// Backward pass and update of one tower from the gradient of its outputs; `l2` per use of
@@ -94,7 +96,7 @@ fn update(
     d_out: &[f32],
 ) {
     let (mlp_grads, d_x) = tower.mlp.backward(cache, d_out);
-    let grads = tower.table_grads(batch.entities, batch.times, batch.drop_id, &d_x);
+    let grads = tower.table_grads(batch.entities, batch.times, batch.drop_id, batch.uses, &d_x);
     slots.mlp.apply(opt, &mut tower.mlp, &mlp_grads);
     for ((table, s), mut g) in tower.tables.iter_mut().zip(&mut slots.tables).zip(grads) {
         opt.apply_regularized(table, s, &g.rows, &g.uses, &mut g.grads, l2);
@@ -135,9 +137,10 @@ pub(crate) fn fit(
         let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_rows.iter().map(|&r| l[r as usize]).collect());
         let weights: Option<Vec<f32>> = data.weights.as_ref().map(|w| batch.iter().map(|&i| w[i as usize]).collect());
         let grads = cfg.retrieval.loss(&q, &c, dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
-        let q_batch = Instances { entities: &users, times: ts.as_deref(), drop_id: q_drop.as_deref() };
+        let q_batch = Instances { entities: &users, times: ts.as_deref(), drop_id: q_drop.as_deref(), uses: None };
         update(opt, cfg.l2, &mut model.query, &mut q_slots, &q_cache, &q_batch, &grads.d_queries);
-        let c_batch = Instances { entities: &c_rows, times: None, drop_id: c_drop.as_deref() };
+        let c_batch =
+            Instances { entities: &c_rows, times: None, drop_id: c_drop.as_deref(), uses: Some(&c_dedup.weights) };
         update(opt, cfg.l2, &mut model.candidate, &mut c_slots, &c_cache, &c_batch, &grads.d_candidates);
         c_dedup.clear();
         grads.loss

@@ -305,7 +305,7 @@ pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, source: ListSou
             let w = t.input_dim();
             let d_x = columns(&dx, width, col, w);
             col += w;
-            let tg = t.table_grads(entities, None, None, &d_x);
+            let tg = t.table_grads(entities, None, None, None, &d_x);
             for ((table, s), mut rg) in t.tables.iter_mut().zip(tslots.iter_mut()).zip(tg) {
                 opt.apply_regularized(table, s, &rg.rows, &rg.uses, &mut rg.grads, l2);
             }

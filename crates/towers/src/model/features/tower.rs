@@ -218,12 +218,14 @@ impl FeatureTower {
     }
 
     /// Scatters the gradient of the inputs onto the tables: per table, the distinct rows,
-    /// their gradients and how many times each was used.
+    /// their gradients and how many times each was used (each instance counting `uses[i]`
+    /// times when given: a batch's distinct entities standing for their occurrences).
     pub(crate) fn table_grads(
         &self,
         entities: &[u32],
         times: Option<&[i64]>,
         drop_id: Option<&[bool]>,
+        uses: Option<&[f32]>,
         d_x: &[f32],
     ) -> Vec<RowGrads> {
         let width = self.input_dim();
@@ -240,7 +242,7 @@ impl FeatureTower {
                     rg.grads.extend(std::iter::repeat_n(0.0, d));
                     rg.rows.len() - 1
                 });
-                rg.uses[s] += 1.0;
+                rg.uses[s] += uses.map_or(1.0, |u| u[i]);
                 rg.grads[s * d..(s + 1) * d].iter_mut().zip(g).for_each(|(a, b)| *a += w * b);
             }
         });
@@ -319,7 +321,7 @@ mod tests {
             |t: &FeatureTower| t.embed(&ents, Some(&times)).iter().zip(&c).map(|(a, b)| (a * b) as f64).sum::<f64>();
         let (_, cache) = t.mlp.forward_train(t.inputs(&ents, Some(&times)), ents.len());
         let (_, dx) = t.mlp.backward(&cache, &c);
-        let grads = t.table_grads(&ents, Some(&times), None, &dx);
+        let grads = t.table_grads(&ents, Some(&times), None, None, &dx);
         for (k, g) in grads.iter().enumerate() {
             let d = t.tables[k].dim;
             for (s, &r) in g.rows.iter().enumerate() {

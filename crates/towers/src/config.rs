@@ -83,6 +83,7 @@ impl TrainConfig {
     /// The defaults of a model kind and recipe. The `tfrs` recipe is TFRS's tutorial settings
     /// ([`TrainConfig::tfrs`]) for every kind; towers' own (see the README for how they were
     /// chosen) are, beside [`TrainConfig::default`]:
+    /// - features: L2 0.05 (the feature layers regularise too);
     /// - sequential: dim 64, Adagrad 0.1, no L2, 5 epochs;
     /// - rating: batch 1024, L2 0.05;
     /// - ranking: Adam 0.001, batch 1024, 8 epochs (ListMLE: 7, [`TrainConfig::for_spec`]), no
@@ -91,9 +92,8 @@ impl TrainConfig {
     pub fn defaults(kind: ModelKind, recipe: Recipe) -> Self {
         match (recipe, kind) {
             (Recipe::Tfrs, _) => TrainConfig::tfrs(),
-            (Recipe::Towers, ModelKind::Retrieval | ModelKind::Features | ModelKind::Multitask) => {
-                TrainConfig::default()
-            }
+            (Recipe::Towers, ModelKind::Retrieval | ModelKind::Multitask) => TrainConfig::default(),
+            (Recipe::Towers, ModelKind::Features) => TrainConfig { l2: 0.05, ..TrainConfig::default() },
             (Recipe::Towers, ModelKind::Sequential) => TrainConfig {
                 dim: 64,
                 optimizer: OptimizerConfig::adagrad(),

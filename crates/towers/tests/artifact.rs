@@ -398,10 +398,11 @@ fn feature_model_round_trips_and_embeds_cold_items_from_features() {
 }
 
 #[test]
-fn feature_model_of_ids_alone_trains_as_the_id_model() {
+fn feature_and_multitask_models_reduce_to_the_id_model() {
     use towers::model::{FeatureConfig, TowerFeatures};
-    // the same loss, optimizer and L2 per use of a row (an item occurring twice in a batch is
-    // regularised twice) on the same initial tables: the same embeddings, up to summation order
+    // a feature model of id embeddings alone: the same loss, optimizer and L2 per use of a row
+    // (an item occurring twice in a batch is regularised twice) on the same initial tables, so
+    // the same embeddings up to summation order
     let (train, catalog) = data();
     let cfg = config(Normalization::None);
     let ids = TowerFeatures { id_dim: cfg.dim, ..Default::default() };
@@ -410,6 +411,12 @@ fn feature_model_of_ids_alone_trains_as_the_id_model() {
     let m = retrieval(cfg, &train, &catalog);
     let gap = f.candidates.iter().zip(m.candidates.iter()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(f.candidates.len() == m.candidates.len() && gap < 1e-3, "largest difference {gap}");
+    // a multi-task model with the rating task weighted 0 is the retrieval model, bit for bit
+    let mut rated = train.clone();
+    rated.ratings = Some((0..train.len()).map(|i| (i % 5 + 1) as f32).collect());
+    let spec = towers::model::MultitaskSpec { rating_weight: 0.0, ..Default::default() };
+    let t = Trainer::new(ModelSpec::Multitask(spec)).config(config(Normalization::None)).catalog(&catalog);
+    assert_eq!(t.fit(&rated).unwrap().candidates, m.candidates);
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod spec;
 mod tower;
 mod two_tower;
 
+pub(crate) use features::Instances;
 pub use features::{
     Entities, FeatureConfig, FeatureModel, FeatureTower, TimeFeature, TimeSpec, TowerFeatures, TowerLayout,
 };

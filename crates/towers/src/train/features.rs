@@ -7,7 +7,7 @@ use crate::artifact::History;
 use crate::data::features::AttributeTable;
 use crate::data::{Dataset, counts};
 use crate::kernels::dense::MlpCache;
-use crate::model::{Entities, FeatureConfig, FeatureModel, FeatureTower};
+use crate::model::{Entities, FeatureConfig, FeatureModel, FeatureTower, Instances};
 use crate::rng::Rng;
 use crate::{Error, Result};
 
@@ -74,16 +74,6 @@ impl TowerSlots {
     }
 }
 
-/// The instances of one tower in a batch: entity rows, their timestamps (when the tower reads
-/// time) and which of them use the OOV id (id dropout).
-struct Instances<'a> {
-    entities: &'a [u32],
-    times: Option<&'a [i64]>,
-    drop_id: Option<&'a [bool]>,
-    /// Occurrences of each instance in the batch (distinct candidates), `None`: one each.
-    uses: Option<&'a [f32]>,
-}
-
 /// Backward pass and update of one tower from the gradient of its outputs; `l2` per use of
 /// an embedding row, as for id towers.
 fn update(
@@ -96,7 +86,7 @@ fn update(
     d_out: &[f32],
 ) {
     let (mlp_grads, d_x) = tower.mlp.backward(cache, d_out);
-    let grads = tower.table_grads(batch.entities, batch.times, batch.drop_id, batch.uses, &d_x);
+    let grads = tower.table_grads(batch, &d_x);
     slots.mlp.apply(opt, &mut tower.mlp, &mlp_grads);
     for ((table, s), mut g) in tower.tables.iter_mut().zip(&mut slots.tables).zip(grads) {
         opt.apply_regularized(table, s, &g.rows, &g.uses, &mut g.grads, l2);
@@ -128,19 +118,17 @@ pub(crate) fn fit(
         let pairs: Vec<(u32, u32)> =
             batch.iter().enumerate().map(|(k, &i)| (k as u32, c_dedup.index(data.candidates[i as usize]))).collect();
         let q_drop = drops(users.len(), features.query.id_dropout);
-        let q_in = model.query.inputs_dropping(&users, ts.as_deref(), q_drop.as_deref());
-        let (q, q_cache) = model.query.mlp.forward_train(q_in, users.len());
-        let c_rows = c_dedup.rows.clone();
+        let q_batch = Instances { entities: &users, times: ts.as_deref(), drop_id: q_drop.as_deref(), uses: None };
+        let (q, q_cache) = model.query.mlp.forward_train(model.query.inputs_dropping(&q_batch), users.len());
+        let c_rows = &c_dedup.rows;
         let c_drop = drops(c_rows.len(), features.candidate.id_dropout);
-        let c_in = model.candidate.inputs_dropping(&c_rows, None, c_drop.as_deref());
-        let (c, c_cache) = model.candidate.mlp.forward_train(c_in, c_rows.len());
+        let c_batch =
+            Instances { entities: c_rows, times: None, drop_id: c_drop.as_deref(), uses: Some(&c_dedup.weights) };
+        let (c, c_cache) = model.candidate.mlp.forward_train(model.candidate.inputs_dropping(&c_batch), c_rows.len());
         let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_rows.iter().map(|&r| l[r as usize]).collect());
         let weights: Option<Vec<f32>> = data.weights.as_ref().map(|w| batch.iter().map(|&i| w[i as usize]).collect());
         let grads = cfg.retrieval.loss(&q, &c, dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
-        let q_batch = Instances { entities: &users, times: ts.as_deref(), drop_id: q_drop.as_deref(), uses: None };
         update(opt, cfg.l2, &mut model.query, &mut q_slots, &q_cache, &q_batch, &grads.d_queries);
-        let c_batch =
-            Instances { entities: &c_rows, times: None, drop_id: c_drop.as_deref(), uses: Some(&c_dedup.weights) };
         update(opt, cfg.l2, &mut model.candidate, &mut c_slots, &c_cache, &c_batch, &grads.d_candidates);
         c_dedup.clear();
         grads.loss

@@ -8,7 +8,7 @@ use super::optimizer::{Optimizer, Slots};
 use crate::artifact::History;
 use crate::config::TrainConfig;
 use crate::data::{Dataset, counts};
-use crate::model::{Entities, FeatureTower, RankingInputs, RankingModel, RankingSpec, TowerFeatures};
+use crate::model::{Entities, FeatureTower, Instances, RankingInputs, RankingModel, RankingSpec, TowerFeatures};
 use crate::rng::Rng;
 use crate::task::{RankingLoss, RatingScale};
 use crate::{Error, Result};
@@ -305,7 +305,7 @@ pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, source: ListSou
             let w = t.input_dim();
             let d_x = columns(&dx, width, col, w);
             col += w;
-            let tg = t.table_grads(entities, None, None, None, &d_x);
+            let tg = t.table_grads(&Instances { entities, ..Default::default() }, &d_x);
             for ((table, s), mut rg) in t.tables.iter_mut().zip(tslots.iter_mut()).zip(tg) {
                 opt.apply_regularized(table, s, &rg.rows, &rg.uses, &mut rg.grads, l2);
             }

@@ -5,6 +5,7 @@ mod config;
 mod tower;
 
 pub use config::{FeatureConfig, TimeSpec, TowerFeatures};
+pub(crate) use tower::Instances;
 pub use tower::{Entities, FeatureTower, TimeFeature, TowerLayout};
 
 use super::{At, Model, ModelSpec, Queries, QueryKind, Shape, put_mlp, put_table, read_mlp, read_table};

@@ -9,6 +9,17 @@ use crate::rng::Rng;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// The instances of one tower in a training batch: entity rows, their timestamps (when the
+/// tower reads time), which of them use the OOV id (id dropout), and how many occurrences each
+/// stands for (a batch's distinct candidates; `None`: one each), which L2 counts.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Instances<'a> {
+    pub entities: &'a [u32],
+    pub times: Option<&'a [i64]>,
+    pub drop_id: Option<&'a [bool]>,
+    pub uses: Option<&'a [f32]>,
+}
+
 /// The timestamp feature: its position in `[start, end]` (clamped) as a weight on one learned
 /// row, plus the row of its equal-width bucket. Row 0 is for a missing timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -148,13 +159,8 @@ impl FeatureTower {
 
     /// Calls `f(table, column offset, instance, rows, weights)` for every bag of every instance;
     /// instances flagged in `drop_id` use the OOV id.
-    fn for_each_bag(
-        &self,
-        entities: &[u32],
-        times: Option<&[i64]>,
-        drop_id: Option<&[bool]>,
-        mut f: impl FnMut(usize, usize, usize, &[u32], &[f32]),
-    ) {
+    fn for_each_bag(&self, batch: &Instances, mut f: impl FnMut(usize, usize, usize, &[u32], &[f32])) {
+        let Instances { entities, times, drop_id, .. } = *batch;
         let mut offset = 0;
         let has_id = self.names.first().is_some_and(|n| n == "id");
         for (k, table) in self.tables.iter().enumerate() {
@@ -185,19 +191,15 @@ impl FeatureTower {
     /// The concatenated inputs of instances (`entities.len() × input_dim`); `times` gives each
     /// instance's timestamp for a tower that reads them.
     pub fn inputs(&self, entities: &[u32], times: Option<&[i64]>) -> Vec<f32> {
-        self.inputs_dropping(entities, times, None)
+        self.inputs_dropping(&Instances { entities, times, ..Default::default() })
     }
 
-    /// [`FeatureTower::inputs`], with the OOV id for instances flagged in `drop_id` (training).
-    pub(crate) fn inputs_dropping(
-        &self,
-        entities: &[u32],
-        times: Option<&[i64]>,
-        drop_id: Option<&[bool]>,
-    ) -> Vec<f32> {
+    /// [`FeatureTower::inputs`] of a training batch, with the OOV id for instances flagged in
+    /// `drop_id`.
+    pub(crate) fn inputs_dropping(&self, batch: &Instances) -> Vec<f32> {
         let width = self.input_dim();
-        let mut x = vec![0f32; entities.len() * width];
-        self.for_each_bag(entities, times, drop_id, |k, off, i, rows, ws| {
+        let mut x = vec![0f32; batch.entities.len() * width];
+        self.for_each_bag(batch, |k, off, i, rows, ws| {
             let d = self.tables[k].dim;
             let out = &mut x[i * width + off..i * width + off + d];
             for (&r, &w) in rows.iter().zip(ws) {
@@ -217,21 +219,13 @@ impl FeatureTower {
         self.embed(&(0..self.entities() as u32).collect::<Vec<_>>(), None)
     }
 
-    /// Scatters the gradient of the inputs onto the tables: per table, the distinct rows,
-    /// their gradients and how many times each was used (each instance counting `uses[i]`
-    /// times when given: a batch's distinct entities standing for their occurrences).
-    pub(crate) fn table_grads(
-        &self,
-        entities: &[u32],
-        times: Option<&[i64]>,
-        drop_id: Option<&[bool]>,
-        uses: Option<&[f32]>,
-        d_x: &[f32],
-    ) -> Vec<RowGrads> {
+    /// Scatters the gradient of a batch's inputs onto the tables: per table, the distinct rows,
+    /// their gradients and how many times each was used (instance `i` counting `uses[i]`).
+    pub(crate) fn table_grads(&self, batch: &Instances, d_x: &[f32]) -> Vec<RowGrads> {
         let width = self.input_dim();
         let mut out: Vec<RowGrads> = self.tables.iter().map(|_| RowGrads::default()).collect();
         let mut slot: Vec<std::collections::HashMap<u32, usize>> = vec![Default::default(); self.tables.len()];
-        self.for_each_bag(entities, times, drop_id, |k, off, i, rows, ws| {
+        self.for_each_bag(batch, |k, off, i, rows, ws| {
             let d = self.tables[k].dim;
             let g = &d_x[i * width + off..i * width + off + d];
             for (&r, &w) in rows.iter().zip(ws) {
@@ -242,7 +236,7 @@ impl FeatureTower {
                     rg.grads.extend(std::iter::repeat_n(0.0, d));
                     rg.rows.len() - 1
                 });
-                rg.uses[s] += uses.map_or(1.0, |u| u[i]);
+                rg.uses[s] += batch.uses.map_or(1.0, |u| u[i]);
                 rg.grads[s * d..(s + 1) * d].iter_mut().zip(g).for_each(|(a, b)| *a += w * b);
             }
         });
@@ -321,7 +315,7 @@ mod tests {
             |t: &FeatureTower| t.embed(&ents, Some(&times)).iter().zip(&c).map(|(a, b)| (a * b) as f64).sum::<f64>();
         let (_, cache) = t.mlp.forward_train(t.inputs(&ents, Some(&times)), ents.len());
         let (_, dx) = t.mlp.backward(&cache, &c);
-        let grads = t.table_grads(&ents, Some(&times), None, None, &dx);
+        let grads = t.table_grads(&Instances { entities: &ents, times: Some(&times), ..Default::default() }, &dx);
         for (k, g) in grads.iter().enumerate() {
             let d = t.tables[k].dim;
             for (s, &r) in g.rows.iter().enumerate() {

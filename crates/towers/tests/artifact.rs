@@ -170,6 +170,44 @@ fn same_seed_same_model_whatever_the_thread_count() {
 }
 
 #[test]
+fn every_model_kind_is_the_same_whatever_the_thread_count() {
+    use towers::model::{FeatureConfig, MultitaskSpec, RankerKind, TowerFeatures};
+    use towers::task::RankingLoss;
+    let ((train, catalog), (rated, _)) = (data(), rated());
+    let features = FeatureConfig {
+        layers: vec![8],
+        query: TowerFeatures { id_dim: 8, ..Default::default() },
+        candidate: TowerFeatures { id_dim: 8, id_dropout: 0.2, ..Default::default() },
+    };
+    let dcn = RankingSpec { ranker: RankerKind::Dcn, loss: RankingLoss::ApproxNdcg, ..RankingSpec::mlp(vec![16]) };
+    let cfg =
+        |kind| TrainConfig { dim: 8, batch_size: 64, epochs: 2, ..TrainConfig::defaults(kind, Default::default()) };
+    let sequential = ModelSpec::Sequential(SequenceConfig { sampled_negatives: 16, ..Default::default() });
+    for spec in [
+        ModelSpec::Features(features),
+        ModelSpec::Multitask(MultitaskSpec::default()),
+        ModelSpec::Rating,
+        ModelSpec::Ranking(RankingSpec::mlp(vec![16])),
+        ModelSpec::Ranking(dcn),
+        sequential,
+    ] {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let fit = || {
+                let t = Trainer::new(spec.clone()).config(cfg(spec.kind()));
+                match spec.kind() {
+                    ModelKind::Sequential => t.fit(&sessions()),
+                    ModelKind::Features => t.catalog(&catalog).fit(&train),
+                    _ => t.catalog(&catalog).fit(&rated),
+                }
+            };
+            weights(&pool.install(fit).unwrap())
+        };
+        assert!(run(1) == run(3), "{:?}: the weights depend on the thread count", spec.kind());
+    }
+}
+
+#[test]
 fn unknown_user_gets_popular_items_flagged_cold_start() {
     let (train, catalog) = data();
     let m = Recommender::new(retrieval(config(Normalization::None), &train, &catalog));

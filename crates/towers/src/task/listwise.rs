@@ -25,8 +25,10 @@ pub enum RankingLoss {
     ListMle,
     /// Minus NDCG with smooth ranks `1 + Σ_j σ((s_j − s_i)/T)` (`ApproxNDCGLoss`, T = 0.1).
     ApproxNdcg,
-    /// Cross-entropy between the softmax of the scores and the labels normalised to sum to 1
-    /// (implicit feedback: positives against the retriever's other candidates).
+    /// Implicit feedback (a pipeline's ranker): each positive (label > 0, weighted by its
+    /// label) against the list's negatives (labels ≤ 0, the retriever's other candidates),
+    /// `−log(e^{s_p} / (e^{s_p} + Σ_n e^{s_n}))`, summed over the positives: every positive is
+    /// one example, as in the retriever's softmax and the per-pair top-k metrics.
     Softmax,
 }
 
@@ -183,18 +185,22 @@ fn approx_ndcg(s: &[f32], y: &[f32], g: &mut [f32], t: f32) -> f64 {
 }
 
 fn softmax(s: &[f32], y: &[f32], g: &mut [f32]) -> f64 {
-    let total: f64 = y.iter().map(|&v| v.max(0.0) as f64).sum();
-    if total <= 0.0 {
-        return 0.0;
+    let negatives = || (0..s.len()).filter(|&i| y[i] <= 0.0);
+    let Some(max) = negatives().map(|i| s[i] as f64).reduce(f64::max) else { return 0.0 };
+    // ln Σ_n e^{s_n}
+    let ln_neg = max + negatives().map(|i| (s[i] as f64 - max).exp()).sum::<f64>().ln();
+    let (mut loss, mut to_negatives) = (0f64, 0f64);
+    for p in (0..s.len()).filter(|&i| y[i] > 0.0) {
+        let (w, sp) = (y[p] as f64, s[p] as f64);
+        // ln(e^{s_p} + Σ_n e^{s_n}), stable
+        let lse = sp.max(ln_neg) + (-(sp - ln_neg).abs()).exp().ln_1p();
+        loss += w * (lse - sp);
+        g[p] = (-w * (1.0 - (sp - lse).exp())) as f32;
+        // each negative's gradient is e^{s_n} Σ_p w_p / e^{lse_p}
+        to_negatives += w * (max - lse).exp();
     }
-    let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let z: f64 = s.iter().map(|&v| (v as f64 - max).exp()).sum();
-    let mut loss = 0f64;
-    for i in 0..s.len() {
-        let logp = s[i] as f64 - max - z.ln();
-        let t = y[i].max(0.0) as f64 / total;
-        loss -= t * logp;
-        g[i] = (logp.exp() - t) as f32;
+    for n in negatives() {
+        g[n] = ((s[n] as f64 - max).exp() * to_negatives) as f32;
     }
     loss
 }
@@ -245,6 +251,15 @@ mod tests {
         // softmax with one positive of two
         let want = -(1f64.exp() / (1f64.exp() + 0.5f64.exp())).ln();
         assert!((RankingLoss::Softmax.list(&[1.0, 0.5], &[1.0, 0.0], &mut g) - want).abs() < 1e-6);
+        // two positives: each against the negative alone, not against the other positive
+        let mut g = [0f32; 3];
+        let want = -(1f64.exp() / (1f64.exp() + 0.5f64.exp())).ln() - (2f64.exp() / (2f64.exp() + 0.5f64.exp())).ln();
+        assert!((RankingLoss::Softmax.list(&[1.0, 2.0, 0.5], &[1.0, 1.0, 0.0], &mut g) - want).abs() < 1e-6);
+        // far apart scores stay finite; positives alone carry no information
+        let l = RankingLoss::Softmax.list(&[-1000.0, 1000.0, 0.0], &[1.0, 1.0, 0.0], &mut g);
+        assert!((l - 1000.0).abs() < 1e-6 && g.iter().all(|v| v.is_finite()), "{l} {g:?}");
+        assert_eq!(RankingLoss::Softmax.list(&[1.0, 2.0, 0.5], &[1.0, 2.0, 3.0], &mut g), 0.0);
+        let mut g = [0f32; 2];
         // ApproxNDCG of a well-separated list in the right order: about −1
         let l = RankingLoss::ApproxNdcg.list(&[10.0, 0.0], &[3.0, 1.0], &mut g);
         assert!((l + 1.0).abs() < 1e-6, "{l}");

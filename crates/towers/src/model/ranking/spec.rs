@@ -172,6 +172,13 @@ impl RankingSpec {
         if !self.context.is_empty() && self.loss.predicts_ratings() {
             return bad("a ranker over context features learns from implicit feedback: its loss cannot be mse".into());
         }
+        if self.context.is_empty() && self.loss == RankingLoss::Softmax {
+            return bad(
+                "the softmax loss ranks positives against the retriever's other candidates: it is for a pipeline's \
+                 ranker (context features); on ratings use mse, hinge, logistic, listmle or approx-ndcg"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }
@@ -189,5 +196,22 @@ impl FeatureConfig {
             t.table = None;
         }
         f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_match_what_the_ranker_reads() {
+        let implicit = RankingSpec::implicit(vec![ContextFeature::RetrievalScore]);
+        assert!(implicit.validate().is_ok());
+        let e = RankingSpec { loss: RankingLoss::Mse, ..implicit }.validate().unwrap_err().to_string();
+        assert!(e.contains("cannot be mse"), "{e}");
+        // ratings have no negatives for the softmax to rank positives against
+        let e =
+            RankingSpec { loss: RankingLoss::Softmax, ..RankingSpec::default() }.validate().unwrap_err().to_string();
+        assert!(e.contains("for a pipeline's ranker"), "{e}");
     }
 }

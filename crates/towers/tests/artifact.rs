@@ -143,8 +143,15 @@ fn a_writer_that_loaded_an_older_version_does_not_overwrite_a_newer_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// What `fit` returns when it runs on a pool of `threads` threads.
+fn on_threads<T: Send>(threads: usize, fit: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(fit)
+}
+
 #[test]
 fn same_seed_same_model_whatever_the_thread_count() {
+    use towers::model::{FeatureConfig, MultitaskSpec, RankerKind, TowerFeatures};
+    use towers::task::RankingLoss;
     let (train, catalog) = data();
     let cfg = TrainConfig {
         retrieval: towers::task::RetrievalConfig {
@@ -154,10 +161,7 @@ fn same_seed_same_model_whatever_the_thread_count() {
         },
         ..config(Normalization::BatchNorm)
     };
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| retrieval(cfg.clone(), &train, &catalog))
-    };
+    let run = |threads: usize| on_threads(threads, || retrieval(cfg.clone(), &train, &catalog));
     let (a, b, c) = (run(1), run(2), run(2));
     assert_eq!(weights(&a), weights(&b));
     assert_eq!(weights(&b), weights(&c));
@@ -167,13 +171,8 @@ fn same_seed_same_model_whatever_the_thread_count() {
     );
     let other = retrieval(TrainConfig { seed: 7, ..cfg.clone() }, &train, &catalog);
     assert_ne!(weights(&other), weights(&a));
-}
-
-#[test]
-fn every_model_kind_is_the_same_whatever_the_thread_count() {
-    use towers::model::{FeatureConfig, MultitaskSpec, RankerKind, TowerFeatures};
-    use towers::task::RankingLoss;
-    let ((train, catalog), (rated, _)) = (data(), rated());
+    // every other kind
+    let rated = rated().0;
     let features = FeatureConfig {
         layers: vec![8],
         query: TowerFeatures { id_dim: 8, ..Default::default() },
@@ -191,19 +190,16 @@ fn every_model_kind_is_the_same_whatever_the_thread_count() {
         ModelSpec::Ranking(dcn),
         sequential,
     ] {
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let fit = || {
-                let t = Trainer::new(spec.clone()).config(cfg(spec.kind()));
-                match spec.kind() {
-                    ModelKind::Sequential => t.fit(&sessions()),
-                    ModelKind::Features => t.catalog(&catalog).fit(&train),
-                    _ => t.catalog(&catalog).fit(&rated),
-                }
+        let fit = || {
+            let t = Trainer::new(spec.clone()).config(cfg(spec.kind()));
+            let m = match spec.kind() {
+                ModelKind::Sequential => t.fit(&sessions()),
+                ModelKind::Features => t.catalog(&catalog).fit(&train),
+                _ => t.catalog(&catalog).fit(&rated),
             };
-            weights(&pool.install(fit).unwrap())
+            weights(&m.unwrap())
         };
-        assert!(run(1) == run(3), "{:?}: the weights depend on the thread count", spec.kind());
+        assert!(on_threads(1, fit) == on_threads(3, fit), "{:?}: the weights depend on the thread count", spec.kind());
     }
 }
 

@@ -3,9 +3,7 @@
 use clap::Args as ClapArgs;
 use std::path::{Path, PathBuf};
 use towers::data::{Interactions, TableFormat};
-use towers::eval::Ranked;
-use towers::metrics::RatingMetrics;
-use towers::{Error, ErrorKind, Evaluation};
+use towers::{Error, ErrorKind};
 
 /// Exit status for an error: 1 I/O, 2 bad usage (an option, a configuration, a request the
 /// model cannot serve), 3 bad input data, 4 a missing, corrupt or incompatible model directory,
@@ -96,88 +94,9 @@ pub fn movielens_dir(data: Option<PathBuf>) -> Option<PathBuf> {
     places.flat_map(|d| [d.join("ml-100k"), d]).find(|d| MovieLens::is_present(d))
 }
 
-fn row(name: &str, v: [f64; 6], last: f64) -> String {
-    format!(
-        "{name:<18} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4}",
-        v[0], v[1], v[2], v[3], v[4], v[5], last
-    )
-}
-
-/// The header row of a metric table: the metric, k = 1…100, and the summary column.
-fn header(metric: &str, summary: &str) -> towers::Result<()> {
-    crate::outln!("{metric:<18} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {summary:>7}", "1", "5", "10", "20", "50", "100")
-}
-
-/// A human-readable table of an evaluation: recall@k (= top-k accuracy) then MRR@k, the model
-/// beside popularity (and, for sequential models, "repeat the last item"), then the rating
-/// metrics beside theirs.
-pub fn print_evaluation(e: &Evaluation) -> towers::Result<()> {
-    if let Some(r) = &e.ranked {
-        print_ranked(r)?;
-    }
-    if let Some(r) = &e.rating {
-        print_ratings(r)?;
-    }
-    Ok(())
-}
-
-fn print_ranked(e: &Ranked) -> towers::Result<()> {
-    crate::outln!(
-        "{} test pairs{}, ranked against all candidates ({:.3} s)",
-        e.model.n,
-        if e.exclude_seen { ", training items excluded" } else { "" },
-        e.eval_s
-    )?;
-    let mut rows = vec![("model", &e.model), ("popularity", &e.baseline)];
-    if let Some(r) = &e.repeat_last {
-        rows.push(("repeat last item", r));
-    }
-    header("recall@k", "NDCG@10")?;
-    for (name, m) in &rows {
-        crate::outln!("{}", row(name, m.recalls(), m.ndcg_10))?;
-    }
-    header("MRR@k", "MRR")?;
-    for (name, m) in &rows {
-        crate::outln!("{}", row(name, m.mrrs(), m.mrr))?;
-    }
-    if e.unknown_users + e.unknown_items > 0 {
-        crate::outln!(
-            "({} pairs with a user unknown to the model, {} with an unknown item: always a miss)",
-            e.unknown_users,
-            e.unknown_items
-        )?;
-    }
-    Ok(())
-}
-
-fn print_ratings(r: &RatingMetrics) -> towers::Result<()> {
-    crate::outln!("{} rated test pairs", r.n_rated)?;
-    crate::outln!("{:<12} {:>7} {:>14}", "", "RMSE", "NDCG@10 rated")?;
-    crate::outln!("{:<12} {:>7.4} {:>14.4}", "model", r.rmse, r.ndcg_10_rated)?;
-    crate::outln!("{:<12} {:>7.4} {:>14}", "mean rating", r.rmse_mean_baseline, "")?;
-    crate::outln!("{:<12} {:>7} {:>14.4}", "popularity", "", r.ndcg_10_rated_popularity)
-}
-
-/// A human-readable table of a pipeline's evaluation: its answers beside the retriever's own
-/// order, then diversity and coverage.
-pub fn print_pipeline_evaluation(e: &towers::PipelineEvaluation) -> towers::Result<()> {
-    crate::outln!(
-        "{} test pairs{}, pipeline answers (retrieve {} → rank → post-rank{}; {:.3} s)",
-        e.model.n,
-        if e.exclude_seen { ", training items excluded" } else { "" },
-        e.retrieve,
-        if e.diversity > 0.0 { format!(", diversity {}", e.diversity) } else { String::new() },
-        e.eval_s
-    )?;
-    header("recall@k", "NDCG@10")?;
-    crate::outln!("{}", row("pipeline", e.model.recalls(), e.model.ndcg_10))?;
-    crate::outln!("{}", row("retriever alone", e.retriever.recalls(), e.retriever.ndcg_10))?;
-    crate::outln!(
-        "ILD@10 {:.4} (retriever alone {:.4}); catalogue coverage of the top 10: {:.4}",
-        e.ild_10,
-        e.retriever_ild_10,
-        e.coverage_10
-    )
+/// Prints a report (an evaluation's tables).
+pub fn print_report(r: &impl std::fmt::Display) -> towers::Result<()> {
+    crate::outln!("{}", r.to_string().trim_end())
 }
 
 /// Post-ranking options of a pipeline, overriding its own rules for this query.
@@ -201,40 +120,16 @@ pub struct PostArgs {
 }
 
 impl PostArgs {
-    /// Whether any option was given.
-    pub fn any(&self) -> bool {
-        self.diversity.is_some()
-            || !self.cap.is_empty()
-            || !self.boost.is_empty()
-            || self.dedupe.is_some()
-            || self.retrieve.is_some()
-    }
-
-    /// The pipeline's rules with the options given applied; `None` when none was given.
-    pub fn apply(
-        &self,
-        base: &towers::recommend::PostRanking,
-    ) -> towers::Result<Option<towers::recommend::PostRanking>> {
+    /// The changes to a pipeline's post-ranking rules (the library refuses them for a single
+    /// model).
+    pub fn overrides(&self) -> towers::Result<towers::recommend::PostOverrides> {
         let caps = self.cap.iter().map(|c| c.parse()).collect::<towers::Result<Vec<_>>>()?;
-        towers::recommend::PostOverrides {
+        Ok(towers::recommend::PostOverrides {
             diversity: self.diversity,
             caps: (!caps.is_empty()).then_some(caps),
             boost: (!self.boost.is_empty()).then(|| self.boost.clone()),
             dedupe: self.dedupe.clone(),
-            exclude: Vec::new(),
-        }
-        .apply(base)
-    }
-
-    /// An error when an option was given for a model that is not a pipeline.
-    pub fn refuse(&self) -> towers::Result<()> {
-        if self.any() {
-            return Err(towers::Error::Config(
-                "--diversity, --cap, --boost, --dedupe and --retrieve are for pipelines (towers train --task pipeline)"
-                    .into(),
-            ));
-        }
-        Ok(())
+        })
     }
 }
 
@@ -245,14 +140,6 @@ pub fn max_rss_mb() -> f64 {
     match unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } {
         0 => usage.ru_maxrss as f64 / 1024.0, // kilobytes on Linux
         _ => f64::NAN,
-    }
-}
-
-/// Checks a `-k` option.
-pub fn check_k(k: usize) -> towers::Result<usize> {
-    match k {
-        1..=100_000 => Ok(k),
-        _ => Err(Error::Config(format!("-k must be in 1..=100000, got {k}"))),
     }
 }
 
@@ -278,14 +165,4 @@ macro_rules! outln {
     ($($t:tt)*) => {
         $crate::common::write_stdout(format_args!($($t)*))
     };
-}
-
-/// What identifies a model: the first 16 hex digits of the sha256 of its manifest (kind,
-/// settings, sizes, training figures, index), so that every training run, and every index built
-/// on it, gets its own. `/v1/model` shows it; `export` records it beside the catalogue.
-pub fn model_version(artifact: &towers::Artifact) -> String {
-    use sha2::Digest;
-    let manifest = serde_json::to_vec(&artifact.manifest()).unwrap_or_default();
-    let digest = sha2::Sha256::digest(&manifest);
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

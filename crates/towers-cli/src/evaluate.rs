@@ -1,17 +1,15 @@
 //! `towers evaluate`.
 
-use crate::common::{PostArgs, TableArgs, print_evaluation, print_json, print_pipeline_evaluation};
+use crate::common::{PostArgs, TableArgs, print_json, print_report};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::data::InputFormat;
-use towers::model::{ModelSpec, QueryKind};
-use towers::recommend::{Pipeline, is_pipeline};
-use towers::{Artifact, evaluate, evaluate_pipeline};
+use towers::{EvalOptions, Served};
 
 /// Options of `towers evaluate`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Model directory written by `towers train --out`.
+    /// Model or pipeline directory written by `towers train --out`.
     #[arg(long)]
     pub model: PathBuf,
     /// Test interactions (CSV/TSV), or test sequences for a sequential model.
@@ -37,28 +35,14 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    if is_pipeline(&a.model) {
-        let pipeline = Pipeline::load(&a.model)?;
-        let mut post = a.post.apply(&pipeline.settings().post)?;
-        if let Some(r) = a.post.retrieve {
-            pipeline.check_retrieve(r)?;
-            post.get_or_insert_with(|| pipeline.settings().post.clone());
-        }
-        let e = evaluate_pipeline(&pipeline, &a.table.read(&a.test)?, a.exclude_seen, post.as_ref(), a.post.retrieve)?;
-        if a.json {
-            return print_json(&e);
-        }
-        return print_pipeline_evaluation(&e);
-    }
-    a.post.refuse()?;
-    let model = Artifact::load(&a.model)?;
-    let evaluation = match (model.model.query_kind(), model.model.spec()) {
-        (QueryKind::History, ModelSpec::Sequential(seq)) => {
-            let format = a.test_format.unwrap_or(seq.format);
-            let test = format.read_test_sequences(&a.test, &a.table.format()?)?;
-            evaluate(&model, &test, a.exclude_seen)?
-        }
-        _ => evaluate(&model, &a.table.read(&a.test)?, a.exclude_seen)?,
+    let options = EvalOptions {
+        exclude_seen: a.exclude_seen,
+        post: a.post.overrides()?,
+        retrieve: a.post.retrieve,
+        ..EvalOptions::default()
     };
-    if a.json { print_json(&evaluation) } else { print_evaluation(&evaluation) }
+    let served = Served::load(&a.model)?;
+    let test = served.read_test(&a.test, a.test_format, &a.table.format()?)?;
+    let report = served.evaluate(&test, &options)?;
+    if a.json { print_json(&report) } else { print_report(&report) }
 }

@@ -43,7 +43,7 @@ pub fn run(a: Args) -> towers::Result<()> {
     };
     config.validate().map_err(pg)?;
     let artifact = Artifact::load(&a.model)?;
-    let version = crate::common::model_version(&artifact);
+    let version = artifact.version();
     let (d, items) = (artifact.dim(), &artifact.items);
     // row 0 is the OOV slot: never a candidate
     let n = items.len().min(artifact.popularity.len());

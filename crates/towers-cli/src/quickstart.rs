@@ -1,11 +1,11 @@
 //! `towers quickstart`: MovieLens 100K end to end in one command.
 
-use crate::common::{movielens_dir, print_evaluation};
+use crate::common::{movielens_dir, print_report};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::data::Split;
 use towers::data::movielens::{Download, MOVIELENS_100K_URL, MovieLens};
-use towers::{Error, ModelSpec, Query, Recommender, Request, TrainConfig, Trainer, evaluate};
+use towers::{Error, EvalOptions, ModelSpec, Query, Recommender, Request, TrainConfig, Trainer, evaluate};
 
 /// Options of `towers quickstart`.
 #[derive(ClapArgs, Debug)]
@@ -48,8 +48,8 @@ pub fn run(a: Args) -> towers::Result<()> {
     let mut bar = crate::progress::Bar::new(true);
     let model = Trainer::new(ModelSpec::Retrieval).config(config).catalog(&ml.movies).observer(&mut bar).fit(&train)?;
     crate::outln!("trained {} epochs in {:.2} s", model.history.epochs.len(), model.summary.train_s)?;
-    print_evaluation(&evaluate(&model, &test, false)?)?;
-    print_evaluation(&evaluate(&model, &test, true)?)?;
+    print_report(&evaluate(&model, &test, &EvalOptions::new())?)?;
+    print_report(&evaluate(&model, &test, &EvalOptions::new().exclude_seen(true))?)?;
     if let Some(out) = &a.out {
         model.save(out)?;
         crate::outln!("model written to {}", out.display())?;

@@ -1,9 +1,10 @@
 //! `towers rank`: re-score items for a user with a ranking model.
 
-use crate::common::{check_k, print_json};
+use crate::common::print_json;
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use towers::{Artifact, Recommendations, Recommender, Request};
+use towers::recommend::DEFAULT_K;
+use towers::{Recommendations, Request, Served};
 
 /// Options of `towers rank`.
 #[derive(ClapArgs, Debug)]
@@ -24,7 +25,7 @@ pub struct Args {
     #[arg(long, default_value_t = 100)]
     pub candidates: usize,
     /// Number of items shown.
-    #[arg(short, default_value_t = 10)]
+    #[arg(short, default_value_t = DEFAULT_K)]
     pub k: usize,
     /// Leave out the items the user rated in the retriever's training data.
     #[arg(long)]
@@ -35,17 +36,16 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let ranker = Recommender::new(Artifact::load(&a.model)?);
-    let request = Request::top(check_k(a.k)?).exclude_seen(a.exclude_seen);
+    let ranker = Served::load(&a.model)?;
+    let request = Request::top(a.k).exclude_seen(a.exclude_seen);
+    request.validate()?;
     let recs = match (&a.items, &a.retriever) {
         (Some(items), _) => Recommendations {
             items: ranker.rank(&a.user, items)?.into_iter().take(request.k).collect(),
             cold_start: false,
+            timings: None,
         },
-        (None, Some(dir)) => {
-            let retriever = Recommender::new(Artifact::load(dir)?);
-            ranker.rerank(&retriever, &a.user, check_k(a.candidates)?, &request)?
-        }
+        (None, Some(dir)) => ranker.rerank(&Served::load(dir)?, &a.user, a.candidates, &request)?,
         (None, None) => return Err(towers::Error::Config("give --items or --retriever".into())),
     };
     if recs.cold_start {

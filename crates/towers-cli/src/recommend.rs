@@ -1,15 +1,15 @@
 //! `towers recommend`.
 
-use crate::common::{PostArgs, check_k, print_json};
+use crate::common::{PostArgs, print_json};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use towers::recommend::{Pipeline, is_pipeline};
-use towers::{Artifact, Query, Recommender, Request};
+use towers::recommend::DEFAULT_K;
+use towers::{Query, Request, Served};
 
 /// Options of `towers recommend`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Model directory written by `towers train --out`.
+    /// Model or pipeline directory written by `towers train --out`.
     #[arg(long)]
     pub model: PathBuf,
     /// User id (user → item models).
@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     pub history: Option<Vec<String>>,
     /// Number of items.
-    #[arg(short, default_value_t = 10)]
+    #[arg(short, default_value_t = DEFAULT_K)]
     pub k: usize,
     /// Leave out the items the user interacted with in training (sequential models: the
     /// history's items).
@@ -30,7 +30,7 @@ pub struct Args {
     pub exact: bool,
     #[command(flatten)]
     pub post: PostArgs,
-    /// Pipelines: print the time each stage took (with --json: a "timings" object).
+    /// Print the time each stage took (with --json: a "timings" object).
     #[arg(long)]
     pub debug: bool,
     /// Print {"items":[{"id","title","score"}…],"cold_start":bool}.
@@ -39,30 +39,24 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let mut request = Request::top(check_k(a.k)?).exclude_seen(a.exclude_seen);
+    let request = Request {
+        k: a.k,
+        exclude_seen: a.exclude_seen,
+        post: a.post.overrides()?,
+        retrieve: a.post.retrieve,
+        debug: a.debug,
+        ..Request::default()
+    };
     let history = a.history.clone().unwrap_or_default();
     let query = match &a.user {
         Some(user) => Query::User(user),
         None => Query::History(&history),
     };
-    let (recs, timings) = if is_pipeline(&a.model) {
-        let pipeline = Pipeline::load(&a.model)?;
-        if let Some(p) = a.post.apply(&pipeline.settings().post)? {
-            request = request.post(p);
-        }
-        if let Some(r) = a.post.retrieve {
-            request = request.retrieve(r);
-        }
-        let answer = pipeline.recommend(query, &request)?;
-        (answer.recommendations, Some(answer.timings))
-    } else {
-        a.post.refuse()?;
-        let mut recommender = Recommender::new(Artifact::load(&a.model)?);
-        if a.exact {
-            recommender = recommender.exact();
-        }
-        (recommender.recommend(query, &request)?, None)
-    };
+    let mut served = Served::load(&a.model)?;
+    if a.exact {
+        served = served.exact();
+    }
+    let recs = served.recommend(query, &request)?;
     if recs.cold_start {
         let who = match &a.user {
             Some(u) => format!("user '{u}' is not in the training data"),
@@ -71,17 +65,13 @@ pub fn run(a: Args) -> towers::Result<()> {
         eprintln!("{who}: showing the {} most popular items instead", recs.items.len());
     }
     if a.json {
-        let mut v = serde_json::to_value(&recs).map_err(towers::Error::internal)?;
-        if let (Some(t), Some(obj), true) = (timings, v.as_object_mut(), a.debug) {
-            obj.insert("timings".into(), serde_json::to_value(t).map_err(towers::Error::internal)?);
-        }
-        return print_json(&v);
+        return print_json(&recs);
     }
     for (i, r) in recs.items.iter().enumerate() {
         let label = if recs.cold_start { "popular" } else { "score" };
         crate::outln!("{:>3}. {:<8} {:<60} {label} {:.4}", i + 1, r.id, r.title, r.score)?;
     }
-    if let (Some(t), true) = (timings, a.debug) {
+    if let Some(t) = recs.timings {
         crate::outln!(
             "retrieve {:.3} ms, rank {:.3} ms, post-rank {:.3} ms, total {:.3} ms",
             t.retrieve_ms,

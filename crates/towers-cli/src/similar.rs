@@ -1,9 +1,10 @@
 //! `towers similar`.
 
-use crate::common::{check_k, print_json};
+use crate::common::print_json;
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use towers::{Artifact, Recommender, Request};
+use towers::recommend::DEFAULT_K;
+use towers::{Request, Served};
 
 /// Options of `towers similar`.
 #[derive(ClapArgs, Debug)]
@@ -15,7 +16,7 @@ pub struct Args {
     #[arg(long)]
     pub item: String,
     /// Number of items.
-    #[arg(short, default_value_t = 10)]
+    #[arg(short, default_value_t = DEFAULT_K)]
     pub k: usize,
     /// Print {"items":[{"id","title","score"}…]}.
     #[arg(long)]
@@ -23,8 +24,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let recommender = Recommender::new(Artifact::load(&a.model)?);
-    let items = recommender.similar(&a.item, &Request::top(check_k(a.k)?))?;
+    let items = Served::load(&a.model)?.similar(&a.item, &Request::top(a.k))?.items;
     if a.json {
         return print_json(&serde_json::json!({ "items": items }));
     }

@@ -63,7 +63,7 @@ fn every_error_is_json_with_its_status() {
         s.post_json("/v1/recommend", r#"{"history": [1, 2]}"#),       // not a sequential model
         s.post_json("/v1/recommend", r#"{}"#),                        // no user
         s.get_json("/v1/recommend?user=7&k=0"),
-        s.get_json("/v1/recommend?user=7&k=1001"),
+        s.get_json("/v1/recommend?user=7&k=100001"),
         s.get_json("/v1/recommend?user=7&k=99999999999999999999999"),
         s.get_json("/v1/similar?item=nope"),
         s.get_json("/v1/nothing-here"),

@@ -15,16 +15,14 @@ mod progress;
 use errors::IntoPy;
 use inputs::{ReadOptions, catalog, interactions, sequences, test_sequences};
 use model::Model;
-use pipeline::Pipeline;
 use progress::Progress;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
 use towers::data::InputFormat;
 use towers::data::movielens::Download;
-use towers::recommend::is_pipeline;
 use towers::train::FeatureData;
-use towers::{Artifact, Error, ModelKind, Task, TrainOptions, Trainer};
+use towers::{Error, ModelKind, Served, Task, TrainOptions, Trainer};
 
 /// Trains a model (see `towers.train`): `options` are the CLI's training options by name,
 /// `read` says how files are read (`columns`, `delimiter`, `header`), `reporter` receives progress.
@@ -43,7 +41,7 @@ fn train(
     let table = ReadOptions::from_kwargs(py, Some(read))?.table;
     if opts.task == Task::Pipeline {
         let p = pipeline::train(py, ratings, items, test, &opts, &table, reporter)?;
-        return Ok(Bound::new(py, p)?.into_any().unbind());
+        return Ok(Bound::new(py, Model::new(Served::from(p)))?.into_any().unbind());
     }
     let config = opts.config().py_err(py)?;
     let catalog = items.map(catalog).transpose()?;
@@ -94,7 +92,7 @@ fn train(
         })
     };
     match (fitted, progress.error) {
-        (Ok(artifact), _) => Ok(Bound::new(py, Model::new(artifact))?.into_any().unbind()),
+        (Ok(artifact), _) => Ok(Bound::new(py, Model::new(Served::from(artifact)))?.into_any().unbind()),
         (Err(Error::Interrupted), Some(e)) => Err(e),
         (Err(e), _) => Err(errors::to_py(py, e)),
     }
@@ -111,16 +109,11 @@ fn features(py: Python<'_>, opts: &TrainOptions) -> PyResult<Option<FeatureData>
     .py_err(py)
 }
 
-/// Loads a model directory written by `Model.save` or `towers train --out` as a `Model`, or a
-/// pipeline directory (or its `pipeline.toml`) as a `Pipeline`.
+/// Loads a model directory written by `Model.save` or `towers train --out`, a pipeline
+/// directory or its `pipeline.toml`, as a `Model`.
 #[pyfunction]
-fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
-    if is_pipeline(&path) {
-        let p = py.detach(|| towers::recommend::Pipeline::load(&path)).py_err(py)?;
-        return Ok(Bound::new(py, Pipeline::new(p))?.into_any().unbind());
-    }
-    let a = py.detach(|| Artifact::load(&path)).py_err(py)?;
-    Ok(Bound::new(py, Model::new(a))?.into_any().unbind())
+fn load(py: Python<'_>, path: PathBuf) -> PyResult<Model> {
+    Ok(Model::new(py.detach(|| Served::load(&path)).py_err(py)?))
 }
 
 /// Where MovieLens 100K is kept and whether it is there: (directory, cached, source address).
@@ -158,7 +151,7 @@ fn download(py: Python<'_>, cache_dir: Option<PathBuf>, url: Option<String>) -> 
 #[pymodule(name = "_towers")]
 mod towers_native {
     #[pymodule_export]
-    use super::{Model, Pipeline, load, movielens_100k, movielens_100k_status, train};
+    use super::{Model, load, movielens_100k, movielens_100k_status, train};
     #[pymodule_export]
     use crate::index::build_index;
 

@@ -1,35 +1,47 @@
-//! `towers.Model`: a trained model (the library's `Recommender` over an `Artifact`) with the
-//! CLI's queries — evaluate, recommend, similar, rank — its embeddings as numpy arrays, and save.
+//! `towers.Model`: any model directory — a model or a pipeline — as the library's [`Served`],
+//! with the CLI's queries (evaluate, recommend, similar, rank), its embeddings as numpy arrays,
+//! and save. Keyword options are read by the library's own rules ([`Request`], [`EvalOptions`]).
 
 use crate::errors::{IntoPy, config, input};
 use crate::inputs::{ReadOptions, interactions, test_sequences};
+use crate::options::from_kwargs;
 use numpy::PyArray2;
 use numpy::ndarray::{Array2, ArrayView2};
 use pyo3::prelude::*;
 use pyo3::types::{IntoPyDict, PyDict, PyList};
 use std::path::PathBuf;
 use std::sync::Arc;
-use towers::model::{At, ModelSpec, Queries, QueryKind};
-use towers::{Artifact, Error, Query, Recommendation, Recommender, Request, evaluate};
+use towers::data::OwnedData;
+use towers::model::{At, Queries, QueryKind};
+use towers::{Artifact, Error, EvalOptions, Query, Recommendation, Recommendations, Request, Served};
 
-/// A trained model: `towers.train(…)` or `towers.load(dir)`.
+/// A model or a pipeline: `towers.train(…)` or `towers.load(dir)`.
 #[pyclass(frozen, module = "towers", name = "Model")]
 pub struct Model {
-    recommender: Recommender,
+    served: Served,
     /// The candidate embeddings (`items × dim`, row 0 the unknown item), which the arrays of
     /// `candidate_embeddings()` view without copying: kept here so that they outlive them.
     candidates: Arc<[f32]>,
 }
 
 impl Model {
-    /// Serves `artifact`.
-    pub fn new(artifact: Artifact) -> Self {
-        let candidates = artifact.candidates.clone();
-        Model { recommender: Recommender::new(artifact), candidates }
+    /// Serves `served`.
+    pub fn new(served: Served) -> Self {
+        let candidates = served.retriever().artifact().candidates.clone();
+        Model { served, candidates }
     }
 
     fn artifact(&self) -> &Artifact {
-        self.recommender.artifact()
+        self.served.retriever().artifact()
+    }
+
+    /// Answers a request: the items, or with `debug=True` the whole answer as a dict.
+    fn answer<'py>(&self, py: Python<'py>, query: Query, request: &Request, who: &str) -> PyResult<Bound<'py, PyAny>> {
+        let recs: Recommendations = py.detach(|| self.served.recommend(query, request)).py_err(py)?;
+        if recs.cold_start {
+            warn_cold_start(py, who)?;
+        }
+        if request.debug { to_python(py, &recs) } else { Ok(as_list(py, recs.items)?.into_any()) }
     }
 }
 
@@ -40,7 +52,7 @@ pub fn to_python<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bo
     py.import("json")?.call_method1("loads", (text,))
 }
 
-pub fn as_list<'py>(py: Python<'py>, recs: Vec<Recommendation>) -> PyResult<Bound<'py, PyList>> {
+fn as_list<'py>(py: Python<'py>, recs: Vec<Recommendation>) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for r in recs {
         let d = PyDict::new(py);
@@ -52,123 +64,129 @@ pub fn as_list<'py>(py: Python<'py>, recs: Vec<Recommendation>) -> PyResult<Boun
     Ok(list)
 }
 
-pub fn request(
-    py: Python<'_>,
-    k: usize,
-    exclude_seen: bool,
-    exclude: Option<Vec<String>>,
-    allow: Option<Vec<String>>,
-) -> PyResult<Request> {
-    if !(1..=100_000).contains(&k) {
-        return Err(config(py, format!("k must be in 1..=100000, got {k}")));
+/// The library's request from a call's `k`, `exclude_seen` and other keywords.
+fn request(py: Python<'_>, k: usize, exclude_seen: bool, options: Option<&Bound<'_, PyDict>>) -> PyResult<Request> {
+    let all = PyDict::new(py);
+    if let Some(o) = options {
+        all.update(o.as_mapping())?;
     }
-    let mut r = Request::top(k).exclude_seen(exclude_seen).exclude(exclude.unwrap_or_default());
-    if let Some(a) = allow {
-        r = r.allow(a);
-    }
-    Ok(r)
+    all.set_item("k", k)?;
+    all.set_item("exclude_seen", exclude_seen)?;
+    from_kwargs(py, Some(&all))
 }
 
-pub fn warn_cold_start(py: Python<'_>, what: &str) -> PyResult<()> {
+fn warn_cold_start(py: Python<'_>, what: &str) -> PyResult<()> {
     let warning = py.import("towers._errors")?.getattr("ColdStartWarning")?;
     py.import("warnings")?.call_method1("warn", (format!("{what}: the most popular items instead"), warning, 3))?;
     Ok(())
 }
 
+/// The keywords that say how a file is read, apart from the others.
+fn split_read<'py>(
+    py: Python<'py>,
+    options: Option<&Bound<'py, PyDict>>,
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    let (read, rest) = (PyDict::new(py), PyDict::new(py));
+    for (k, v) in options.into_iter().flat_map(|d| d.iter()) {
+        let key: String = k.extract()?;
+        let to = if ["columns", "delimiter", "header", "test_format"].contains(&key.as_str()) { &read } else { &rest };
+        to.set_item(k, v)?;
+    }
+    Ok((read, rest))
+}
+
 #[pymethods]
 impl Model {
-    /// Evaluates on test data beside the popularity baseline: every test item ranked against
-    /// all candidates. Returns the CLI's `evaluate --json` object: top_1 … top_100 (recall@k),
-    /// mrr, mrr_1 … mrr_100, ndcg_10, n, baseline, …; rating models add rmse and more.
-    /// `test` is a path, a pandas.DataFrame, a pyarrow.Table or a dict of arrays (sequential
-    /// models: a path in `test_format`, default the training file's, or a list of item lists);
-    /// `columns`, `delimiter` and `header` say how a file is read, as the CLI's options.
-    #[pyo3(signature = (test, exclude_seen=false, **read))]
+    /// Evaluates on test data. A model: every test item ranked against all candidates beside
+    /// the popularity baseline — the CLI's `evaluate --json` object (top_1 … top_100, mrr,
+    /// ndcg_10, n, baseline, …; rating models add rmse). A pipeline: its answers beside its
+    /// retriever's order (top_k, retriever, ild_10, coverage_10, …), with post-ranking overrides
+    /// (`diversity`, `caps`, `boost`, `dedupe`, `exclude`, `retrieve`). `test` is a path, a
+    /// pandas.DataFrame, a pyarrow.Table or a dict of arrays (sequential models: a path in
+    /// `test_format`, default the training file's, or a list of item lists); `columns`,
+    /// `delimiter` and `header` say how a file is read, as the CLI's options.
+    #[pyo3(signature = (test, exclude_seen=false, **options))]
     fn evaluate<'py>(
         &self,
         py: Python<'py>,
         test: &Bound<'py, PyAny>,
         exclude_seen: bool,
-        read: Option<&Bound<'py, PyDict>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let ReadOptions { table, test_format } = ReadOptions::from_kwargs(py, read)?;
-        let a = self.artifact();
-        let evaluation = match (a.model.query_kind(), a.model.spec()) {
-            (QueryKind::History, ModelSpec::Sequential(seq)) => {
-                let sessions = test_sequences(test, test_format.unwrap_or(seq.format), &table)?;
-                py.detach(|| evaluate(a, &sessions, exclude_seen)).py_err(py)?
+        let (read, rest) = split_read(py, options)?;
+        rest.set_item("exclude_seen", exclude_seen)?;
+        let eval: EvalOptions = from_kwargs(py, Some(&rest))?;
+        let ReadOptions { table, test_format } = ReadOptions::from_kwargs(py, Some(&read))?;
+        let data = match self.served.sequence_format() {
+            Some(own) => OwnedData::Sequences(Box::new(test_sequences(test, test_format.unwrap_or(own), &table)?)),
+            None if test_format.is_some() => {
+                return Err(config(py, "test_format is for sequential models: this model is tested on interactions"));
             }
-            _ => {
-                let t = interactions(test, &table)?;
-                py.detach(|| evaluate(a, &t, exclude_seen)).py_err(py)?
-            }
+            None => OwnedData::Interactions(Box::new(interactions(test, &table)?)),
         };
-        to_python(py, &evaluation)
+        let report = py.detach(|| self.served.evaluate(&data, &eval)).py_err(py)?;
+        to_python(py, &report)
     }
 
     /// The `k` best items for a user: a list of {"id", "title", "score"}, best first. An unknown
-    /// user gets the most popular items (with a `towers.ColdStartWarning`).
-    #[pyo3(signature = (user, k=10, exclude_seen=true, *, exclude=None, allow=None))]
+    /// user gets the most popular items (with a `towers.ColdStartWarning`). Options, as the
+    /// CLI's and HTTP's: `exclude` and `allow` (item ids); pipelines: `diversity` (MMR λ in
+    /// [0, 1]), `caps` (e.g. {"genres": 3}), `boost` (item ids), `dedupe` (an attribute),
+    /// `retrieve` (candidates for the ranker). With `debug=True` the answer is a dict
+    /// {"items": [...], "cold_start": bool, "timings": {"retrieve_ms", "rank_ms",
+    /// "post_rank_ms", "total_ms"}} (the CLI's `recommend --json --debug`).
+    #[pyo3(signature = (user, k=towers::recommend::DEFAULT_K, exclude_seen=false, **options))]
     fn recommend<'py>(
         &self,
         py: Python<'py>,
         user: &str,
         k: usize,
         exclude_seen: bool,
-        exclude: Option<Vec<String>>,
-        allow: Option<Vec<String>>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let r = request(py, k, exclude_seen, exclude, allow)?;
-        let recs = py.detach(|| self.recommender.recommend(Query::User(user), &r)).py_err(py)?;
-        if recs.cold_start {
-            warn_cold_start(py, &format!("user '{user}' is not in the training data"))?;
-        }
-        as_list(py, recs.items)
+        options: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let r = request(py, k, exclude_seen, options)?;
+        self.answer(py, Query::User(user), &r, &format!("user '{user}' is not in the training data"))
     }
 
     /// The `k` best next items after a history of items (oldest first, by id or title), for
-    /// sequential models: a list of {"id", "title", "score"}.
-    #[pyo3(signature = (history, k=10, exclude_seen=true, *, exclude=None, allow=None))]
+    /// sequential models: a list of {"id", "title", "score"}; options as `recommend`'s.
+    #[pyo3(signature = (history, k=towers::recommend::DEFAULT_K, exclude_seen=false, **options))]
     fn recommend_history<'py>(
         &self,
         py: Python<'py>,
         history: Vec<String>,
         k: usize,
         exclude_seen: bool,
-        exclude: Option<Vec<String>>,
-        allow: Option<Vec<String>>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let r = request(py, k, exclude_seen, exclude, allow)?;
-        let recs = py.detach(|| self.recommender.recommend(Query::History(&history), &r)).py_err(py)?;
-        if recs.cold_start {
-            warn_cold_start(py, "no item of the history is known")?;
-        }
-        as_list(py, recs.items)
+        options: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let r = request(py, k, exclude_seen, options)?;
+        self.answer(py, Query::History(&history), &r, "no item of the history is known")
     }
 
-    /// The `k` items most similar to an item (cosine similarity of candidate embeddings).
-    #[pyo3(signature = (item, k=10, *, exclude=None, allow=None))]
+    /// The `k` items most similar to an item (cosine similarity of candidate embeddings);
+    /// `exclude` and `allow` restrict them.
+    #[pyo3(signature = (item, k=towers::recommend::DEFAULT_K, **options))]
     fn similar<'py>(
         &self,
         py: Python<'py>,
         item: &str,
         k: usize,
-        exclude: Option<Vec<String>>,
-        allow: Option<Vec<String>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let r = request(py, k, false, exclude, allow)?;
-        as_list(py, py.detach(|| self.recommender.similar(item, &r)).py_err(py)?)
+        let r = request(py, k, false, options)?;
+        as_list(py, py.detach(|| self.served.similar(item, &r)).py_err(py)?.items)
     }
 
-    /// Re-scores items for a user by predicted rating (rating and ranking models), best first.
+    /// Re-scores items for a user, best first: a rating or ranking model's predicted ratings, a
+    /// pipeline's ranker's scores.
     fn rank<'py>(&self, py: Python<'py>, user: &str, items: Vec<String>) -> PyResult<Bound<'py, PyList>> {
-        as_list(py, py.detach(|| self.recommender.rank(user, &items)).py_err(py)?)
+        as_list(py, py.detach(|| self.served.rank(user, &items)).py_err(py)?)
     }
 
-    /// Two stages, as `towers rank --retriever`: `retriever` (a retrieval model) finds
-    /// `candidates` items for the user, this rating or ranking model re-scores them by predicted
-    /// rating, and the best `k` are returned. An unknown user gets the retriever's popular items.
-    #[pyo3(signature = (retriever, user, candidates=100, k=10, exclude_seen=true))]
+    /// Two stages, as `towers rank --retriever`: `retriever` finds `candidates` items for the
+    /// user, this model re-scores them, and the best `k` are returned. An unknown user gets the
+    /// retriever's popular items.
+    #[pyo3(signature = (retriever, user, candidates=100, k=towers::recommend::DEFAULT_K, exclude_seen=false))]
     fn rerank<'py>(
         &self,
         py: Python<'py>,
@@ -178,17 +196,18 @@ impl Model {
         k: usize,
         exclude_seen: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let r = request(py, k, exclude_seen, None, None)?;
-        let retriever = &retriever.get().recommender;
-        let recs = py.detach(|| self.recommender.rerank(retriever, user, candidates, &r)).py_err(py)?;
+        let r = Request::top(k).exclude_seen(exclude_seen);
+        let retriever = &retriever.get().served;
+        let recs = py.detach(|| self.served.rerank(retriever, user, candidates, &r)).py_err(py)?;
         if recs.cold_start {
             warn_cold_start(py, &format!("user '{user}' is not in the training data"))?;
         }
         as_list(py, recs.items)
     }
 
-    /// `(ids, embeddings)`: the item ids and their candidate embeddings, a read-only float32
-    /// array of shape `(len(ids), dim)` (C order) that views the model's memory without copying.
+    /// `(ids, embeddings)`: the item ids and their candidate embeddings (a pipeline's
+    /// retriever's), a read-only float32 array of shape `(len(ids), dim)` (C order) that views
+    /// the model's memory without copying.
     fn candidate_embeddings<'py>(slf: &Bound<'py, Self>) -> PyResult<(Vec<String>, Bound<'py, PyArray2<f32>>)> {
         let py = slf.py();
         let m = slf.get();
@@ -227,18 +246,24 @@ impl Model {
         Ok(PyArray2::from_owned_array(py, array))
     }
 
-    /// Writes the model directory (the CLI's format; atomically).
+    /// Writes the model or pipeline directory (the CLI's format; atomically).
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.detach(|| self.artifact().save(&path)).py_err(py)
+        py.detach(|| self.served.save(&path)).py_err(py)
     }
 
-    /// The model kind: retrieval, rating, ranking, features or sequential.
+    /// What this is, as `/v1/model` says it: kind, dim, users, items, index, version,
+    /// config, training, and a pipeline's stages and rules (`pipeline`).
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(py, &self.served.describe())
+    }
+
+    /// The kind: retrieval, rating, ranking, features, multitask, sequential or pipeline.
     #[getter]
     fn kind(&self) -> String {
-        self.artifact().model.spec().kind().to_string()
+        self.served.describe().kind
     }
 
-    /// Embedding width.
+    /// Embedding width (a pipeline's retriever's).
     #[getter]
     fn dim(&self) -> usize {
         self.artifact().dim()
@@ -256,7 +281,8 @@ impl Model {
         self.artifact().items.ids.iter().skip(1).cloned().collect()
     }
 
-    /// The model's settings and training configuration, as in the manifest.
+    /// The model's settings and training configuration, as in the manifest (a pipeline's
+    /// retriever's).
     #[getter]
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let a = self.artifact();
@@ -278,17 +304,30 @@ impl Model {
     /// The index recommendations come from: `exact`, or `ivf` when the model holds one.
     #[getter]
     fn index(&self) -> &'static str {
-        self.recommender.index_kind()
+        self.served.retriever().index_kind()
+    }
+
+    /// A pipeline's stages and rules (retriever, ranker, retrieve, post, attributes); `None`
+    /// for a single model.
+    #[getter]
+    fn settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(py, &self.served.describe().pipeline)
+    }
+
+    /// Candidates a pipeline's retriever hands to its ranker; `None` for a single model.
+    #[getter]
+    fn retrieve(&self) -> Option<usize> {
+        self.served.describe().pipeline.map(|p| p.retrieve)
+    }
+
+    /// The item attributes a pipeline's post-ranking can read (caps, dedupe), `title`
+    /// included; empty for a single model.
+    #[getter]
+    fn attributes(&self) -> Vec<String> {
+        self.served.describe().pipeline.map(|p| p.attributes).unwrap_or_default()
     }
 
     fn __repr__(&self) -> String {
-        let a = self.artifact();
-        format!(
-            "towers.Model(kind='{}', users={}, items={}, dim={})",
-            self.kind(),
-            a.query_vocab.rows().saturating_sub(1),
-            a.items.len().saturating_sub(1),
-            a.dim()
-        )
+        format!("towers.{}", self.served.describe())
     }
 }

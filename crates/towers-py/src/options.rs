@@ -9,8 +9,15 @@ use towers::TrainOptions;
 
 /// The options named by `kwargs` (unknown names and bad values are `ConfigError`s).
 pub fn train_options(py: Python<'_>, kwargs: &Bound<'_, PyDict>) -> PyResult<TrainOptions> {
+    from_kwargs(py, Some(kwargs))
+}
+
+/// Keyword arguments (those not `None`) as one of the library's option types, read by its own
+/// rules (`Request`, `EvalOptions`, `TrainOptions`): unknown names and bad values are
+/// `ConfigError`s.
+pub fn from_kwargs<T: serde::de::DeserializeOwned>(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<T> {
     let mut object = serde_json::Map::new();
-    for (k, v) in kwargs.iter() {
+    for (k, v) in kwargs.into_iter().flat_map(|d| d.iter()) {
         let key: String = k.extract()?;
         if v.is_none() {
             continue;
@@ -52,6 +59,14 @@ fn json(v: &Bound<'_, PyAny>) -> Result<Value, String> {
             .map(|x| x.map_err(|e| e.to_string()).and_then(|x| json(&x)))
             .collect::<Result<_, _>>()
             .map(Value::Array);
+    }
+    if let Ok(d) = v.cast::<PyDict>() {
+        let mut object = serde_json::Map::new();
+        for (k, x) in d.iter() {
+            let key: String = k.extract().map_err(|_| "dict keys must be strings".to_string())?;
+            object.insert(key, json(&x)?);
+        }
+        return Ok(Value::Object(object));
     }
     Err(format!("unsupported value of type {}", v.get_type().name().map(|n| n.to_string()).unwrap_or_default()))
 }

@@ -131,8 +131,8 @@ def test_bad_overrides_and_options_are_config_errors(pipe, small, files):
         pipe.recommend("7", diversity=2)
     with pytest.raises(towers.ConfigError, match=r"diversity must be in \[0, 1\]"):
         pipe.evaluate(small["test"], diversity=2)
-    with pytest.raises(towers.ConfigError, match="caps: expected a dict"):
-        pipe.recommend("7", caps=["genres:3"])
+    with pytest.raises(towers.ConfigError, match="ATTRIBUTE:MAX"):
+        pipe.recommend("7", caps=["genres"])
     with pytest.raises(towers.ConfigError, match="no item attribute 'colour'"):
         pipe.recommend("7", dedupe="colour")
     with pytest.raises(towers.ConfigError, match="retrieve must be in"):

@@ -37,7 +37,7 @@ def test_defaults_give_the_cli_figures(tutorial, tfrs_split, towers_bin):
 
 def test_recommendations_are_the_clis(tutorial, towers_bin):
     model, cli_dir = tutorial
-    recs = model.recommend("42", k=10)
+    recs = model.recommend("42", k=10, exclude_seen=True)
     assert len(recs) == 10 and set(recs[0]) == {"id", "title", "score"}
     cli = run_cli(towers_bin, "recommend", "--model", cli_dir, "--user", "42", "-k", "10", "--exclude-seen", "--json")
     assert [r["id"] for r in recs] == [r["id"] for r in cli["items"]]

@@ -6,6 +6,7 @@
 //! cargo run --release --example features [-- ../shared/data]
 //! ```
 
+use towers::EvalOptions;
 use towers::data::features::AttributeTable;
 use towers::data::movielens::MovieLens;
 use towers::data::{Catalog, Interactions, TableFormat};
@@ -34,7 +35,7 @@ fn main() -> towers::Result<()> {
     // each model, trained on `train`, evaluated on `test`
     let id_only = |train: &Interactions, test: &Interactions| -> towers::Result<Ranked> {
         let model = Trainer::new(ModelSpec::Retrieval).catalog(&movies).fit(train)?;
-        Ok(evaluate(&model, test, false)?.ranked()?.clone())
+        Ok(evaluate(&model, test, &EvalOptions::new())?.ranked()?.clone())
     };
     let with_features = |train: &Interactions, test: &Interactions| -> towers::Result<Ranked> {
         let model = Trainer::new(ModelSpec::Features(features.clone()))
@@ -42,7 +43,7 @@ fn main() -> towers::Result<()> {
             .user_attributes(&users)
             .item_attributes(&items)
             .fit(train)?;
-        Ok(evaluate(&model, test, false)?.ranked()?.clone())
+        Ok(evaluate(&model, test, &EvalOptions::new())?.ranked()?.clone())
     };
 
     println!(

@@ -10,6 +10,7 @@
 //! ```
 
 use std::time::Instant;
+use towers::EvalOptions;
 use towers::kernels::softmax::{InBatchSoftmax, Precision};
 use towers::metrics::ranks;
 use towers::rng::Rng;
@@ -103,7 +104,9 @@ fn main() {
             let artifact = towers::Artifact::load(model).expect("model");
             let table = towers::data::Interactions::read(test, &Default::default()).expect("test table");
             println!("evaluate {model} on {test}");
-            time(runs, || towers::evaluate(&artifact, &table, false).expect("evaluate").ranked().unwrap().model.mrr);
+            time(runs, || {
+                towers::evaluate(&artifact, &table, &EvalOptions::new()).expect("evaluate").ranked().unwrap().model.mrr
+            });
         }
         other => eprintln!("unknown benchmark {other}: softmax, ranks or eval"),
     }

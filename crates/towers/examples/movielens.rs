@@ -6,6 +6,7 @@
 //! cargo run --release --example movielens [-- ../shared/data/ml-100k-splits/tfrs-80-20]
 //! ```
 
+use towers::EvalOptions;
 use towers::data::{CandidateKey, Catalog, Interactions, TableFormat};
 use towers::{Artifact, ModelSpec, Query, Recommender, Request, TrainConfig, Trainer, evaluate};
 
@@ -19,7 +20,10 @@ fn main() -> towers::Result<()> {
     let tfrs = TrainConfig { key: CandidateKey::Title, ..TrainConfig::tfrs() };
     for (name, config) in [("TFRS tutorial", tfrs), ("towers defaults", TrainConfig::default())] {
         let model = Trainer::new(ModelSpec::Retrieval).config(config).catalog(&movies).fit(&train)?;
-        let (e, x) = (evaluate(&model, &test, false)?, evaluate(&model, &test, true)?);
+        let (e, x) = (
+            evaluate(&model, &test, &EvalOptions::new())?,
+            evaluate(&model, &test, &EvalOptions::new().exclude_seen(true))?,
+        );
         let (e, x) = (e.ranked()?, x.ranked()?);
         println!(
             "{name:<16} top-100 {:.4} (popularity {:.4})  top-10 with seen items excluded {:.4} (popularity {:.4})  {:.2} s training",

@@ -10,6 +10,7 @@
 //! cargo run --release --example sequential -- ../shared/data/retailrocket-cotrec [EPOCHS] [variants]
 //! ```
 
+use towers::EvalOptions;
 use towers::data::{InputFormat, Sessions};
 use towers::metrics::TopKMetrics;
 use towers::model::{ModelKind, SequenceConfig};
@@ -59,7 +60,7 @@ fn main() -> towers::Result<()> {
     }
     for (i, (name, config, spec)) in runs.into_iter().enumerate() {
         let model = Trainer::new(spec).config(config).fit(&train)?;
-        let e = evaluate(&model, &test, false)?;
+        let e = evaluate(&model, &test, &EvalOptions::new())?;
         let e = e.ranked()?;
         if i == 0 {
             println!("{} test examples", e.model.n);

@@ -8,14 +8,15 @@
 //! cargo run --release --example stack [-- ../shared/data/ml-100k-splits/tfrs-80-20 ../shared/data/ml-100k]
 //! ```
 
+use towers::EvalOptions;
 use towers::data::features::AttributeTable;
 use towers::data::movielens::MovieLens;
 use towers::data::{Catalog, Interactions, TableFormat};
 use towers::model::{FeatureConfig, RankerKind, RankingSpec};
-use towers::recommend::PostRanking;
+use towers::recommend::PostOverrides;
 use towers::task::RankingLoss;
 use towers::train::{PipelineConfig, PipelineTrainer};
-use towers::{ModelSpec, Pipeline, Query, Request, Trainer, evaluate, evaluate_pipeline};
+use towers::{ModelSpec, Query, Request, Served, Trainer, evaluate};
 
 fn main() -> towers::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -36,14 +37,14 @@ fn main() -> towers::Result<()> {
         .user_attributes(&users)
         .item_attributes(&items)
         .fit(&train)?;
-    let rated = evaluate(&model, &test, false)?.rating.expect("a ranker on ratings has rating metrics");
+    let rated = evaluate(&model, &test, &EvalOptions::new())?.rating.expect("a ranker on ratings has rating metrics");
     println!("DCN ranker: RMSE {:.4} (mean rating: {:.4})", rated.rmse, rated.rmse_mean_baseline);
 
     // listwise: the same ids-only ranker trained with each loss (their own default epochs and lists)
     for (name, loss) in [("MSE", RankingLoss::Mse), ("ListMLE", RankingLoss::ListMle), ("hinge", RankingLoss::Hinge)] {
         let spec = RankingSpec { loss, ..Default::default() };
         let model = Trainer::new(ModelSpec::Ranking(spec)).catalog(&movies).fit(&train)?;
-        let rated = evaluate(&model, &test, false)?.rating.expect("rating metrics");
+        let rated = evaluate(&model, &test, &EvalOptions::new())?.rating.expect("rating metrics");
         println!("{name:<7} ranker: NDCG@10 of each user's rated items {:.4}", rated.ndcg_10_rated);
     }
 
@@ -52,9 +53,10 @@ fn main() -> towers::Result<()> {
         .catalog(&movies)
         .item_attributes(&items, &features)
         .fit(&train)?;
-    let plain = evaluate_pipeline(&pipeline, &test, true, None, None)?;
-    let diverse = PostRanking { diversity: 0.3, ..pipeline.settings().post.clone() };
-    let mmr = evaluate_pipeline(&pipeline, &test, true, Some(&diverse), None)?;
+    let seen = EvalOptions::new().exclude_seen(true);
+    let plain = pipeline.evaluate(&test, &seen)?;
+    let diverse = PostOverrides { diversity: Some(0.3), ..Default::default() };
+    let mmr = pipeline.evaluate(&test, &seen.clone().post(diverse.clone()))?;
     for (name, e) in [("pipeline", &plain), ("with diversity 0.3", &mmr)] {
         println!(
             "{name:<19} top-10 with seen items excluded {:.4} (retriever alone {:.4}), ILD@10 {:.3}, coverage {:.3}",
@@ -64,17 +66,17 @@ fn main() -> towers::Result<()> {
 
     let path = std::env::temp_dir().join("towers-example-stack");
     pipeline.save(&path)?;
-    let request = Request::top(10).exclude_seen(true).post(diverse);
-    let answer = Pipeline::load(&path)?.recommend(Query::User("42"), &request)?;
-    let t = &answer.timings;
+    let request = Request::top(10).exclude_seen(true).post(diverse).debug(true);
+    let answer = Served::load(&path)?.recommend(Query::User("42"), &request)?;
+    let t = answer.timings.unwrap_or_default();
     println!(
         "\nfor user 42 (retrieve {:.2} ms, rank {:.2} ms, post-rank {:.2} ms):",
         t.retrieve_ms, t.rank_ms, t.post_rank_ms
     );
-    for r in &answer.recommendations.items {
+    for r in &answer.items {
         println!("  {:.3}  {}", r.score, r.title);
     }
-    assert_eq!(answer.recommendations, pipeline.recommend(Query::User("42"), &request)?.recommendations);
+    assert_eq!(answer.items, pipeline.recommend(Query::User("42"), &request)?.items);
     println!("saved to and reloaded from {}", path.display());
     Ok(())
 }

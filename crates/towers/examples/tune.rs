@@ -7,6 +7,7 @@
 //! cargo run --release --example tune -- '{}' '{"l2":0}' '{"retrieval":{"logq_correction":false}}'
 //! ```
 
+use towers::EvalOptions;
 use towers::data::{Catalog, Interactions, Split, TableFormat};
 use towers::{ModelSpec, TrainConfig, Trainer, evaluate};
 
@@ -21,7 +22,10 @@ fn main() -> towers::Result<()> {
         let config: TrainConfig =
             serde_json::from_str(&arg).map_err(|e| towers::Error::Config(format!("{arg}: {e}")))?;
         let model = Trainer::new(ModelSpec::Retrieval).config(config).catalog(&movies).fit(&train)?;
-        let (e, x) = (evaluate(&model, &validation, false)?, evaluate(&model, &validation, true)?);
+        let (e, x) = (
+            evaluate(&model, &validation, &EvalOptions::new())?,
+            evaluate(&model, &validation, &EvalOptions::new().exclude_seen(true))?,
+        );
         println!(
             "{:>8.4} {:>8.4} {:>14.4} {:>8.2}  {arg}",
             e.ranked()?.model.top_10,

@@ -3,7 +3,9 @@
 //! predicted ratings. The metrics themselves are [`crate::metrics`]'.
 
 use crate::artifact::Artifact;
-use crate::data::{Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Sessions, Vocabulary};
+use crate::config::post::{caps, ids, lenient};
+use crate::config::{Cap, PostOverrides};
+use crate::data::{Data, Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Vocabulary};
 use crate::metrics::{
     Ranker, RatingMetrics, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics, repeat_last,
 };
@@ -12,25 +14,96 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// Test data: an interaction table (user → item models), or item sequences whose last item is
-/// the target (sequential models).
-#[derive(Debug, Clone, Copy)]
-pub enum TestSet<'a> {
-    /// (user, item) pairs, with ratings for the models that predict them.
-    Interactions(&'a Interactions),
-    /// Sequences: the items before the last are the history, the last the target.
-    Sequences(&'a Sessions),
+/// How to evaluate, as every face names it (the CLI's flags, the keywords of Python's
+/// `evaluate`): what to exclude from each ranking, and, for pipelines, the post-ranking
+/// overrides and the number of candidates to retrieve.
+///
+/// ```
+/// use towers::eval::EvalOptions;
+/// let o = EvalOptions::new().exclude_seen(true);
+/// assert!(o.exclude_seen && o.post.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "EvalFields")]
+pub struct EvalOptions {
+    /// Remove each user's training items (sequences: the history's items), other than the
+    /// pair's own, from the ranking.
+    pub exclude_seen: bool,
+    /// Pipelines: item ids never returned, besides the pipeline's own.
+    pub exclude: Vec<String>,
+    /// Pipelines: changes to the post-ranking rules.
+    pub post: PostOverrides,
+    /// Pipelines: candidates to retrieve for the ranker instead of the pipeline's number.
+    pub retrieve: Option<usize>,
 }
 
-impl<'a> From<&'a Interactions> for TestSet<'a> {
-    fn from(t: &'a Interactions) -> Self {
-        TestSet::Interactions(t)
+impl EvalOptions {
+    /// Nothing excluded, the pipeline's own rules.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Leave out what each user has seen in training.
+    pub fn exclude_seen(mut self, on: bool) -> Self {
+        self.exclude_seen = on;
+        self
+    }
+
+    /// Pipelines: these changes to the post-ranking rules.
+    pub fn post(mut self, post: PostOverrides) -> Self {
+        self.post = post;
+        self
+    }
+
+    /// Pipelines: retrieve this many candidates for the ranker.
+    pub fn retrieve(mut self, n: usize) -> Self {
+        self.retrieve = Some(n);
+        self
+    }
+
+    /// An error when an option only a pipeline takes is given (for a single model).
+    pub fn refuse_pipeline_options(&self) -> Result<()> {
+        if self.post.is_empty() && self.retrieve.is_none() && self.exclude.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Unsupported(PIPELINE_ONLY.into()))
     }
 }
 
-impl<'a> From<&'a Sessions> for TestSet<'a> {
-    fn from(s: &'a Sessions) -> Self {
-        TestSet::Sequences(s)
+/// The message for post-ranking options given to a single model.
+pub const PIPELINE_ONLY: &str =
+    "diversity, caps, boost, dedupe and retrieve are for pipelines (train --task pipeline), not for a single model";
+
+/// [`EvalOptions`] as read from JSON or Python keywords (every key checked).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[derive(Default)]
+struct EvalFields {
+    #[serde(deserialize_with = "lenient")]
+    exclude_seen: Option<bool>,
+    #[serde(deserialize_with = "ids")]
+    exclude: Option<Vec<String>>,
+    #[serde(deserialize_with = "lenient")]
+    diversity: Option<f32>,
+    #[serde(deserialize_with = "caps")]
+    caps: Option<Vec<Cap>>,
+    #[serde(deserialize_with = "ids")]
+    boost: Option<Vec<String>>,
+    dedupe: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    retrieve: Option<usize>,
+}
+
+impl TryFrom<EvalFields> for EvalOptions {
+    type Error = Error;
+    fn try_from(f: EvalFields) -> Result<Self> {
+        let post = PostOverrides { diversity: f.diversity, caps: f.caps, boost: f.boost, dedupe: f.dedupe };
+        Ok(EvalOptions {
+            exclude_seen: f.exclude_seen.unwrap_or(false),
+            exclude: f.exclude.unwrap_or_default(),
+            post,
+            retrieve: f.retrieve,
+        })
     }
 }
 
@@ -100,11 +173,14 @@ impl Evaluation {
 /// candidates (recall@k = top-k accuracy, MRR, NDCG), and, for models that predict ratings on a
 /// rated table, RMSE and NDCG@10 of each user's test items re-ranked. With `exclude_seen`, each
 /// user's training items (sequences: the history's items), other than the pair's own, are
-/// removed from the ranking.
-pub fn evaluate<'a>(artifact: &Artifact, test: impl Into<TestSet<'a>>, exclude_seen: bool) -> Result<Evaluation> {
+/// removed from the ranking. Post-ranking options ([`EvalOptions::post`]) are for pipelines and
+/// refused here.
+pub fn evaluate<'a>(artifact: &Artifact, test: impl Into<Data<'a>>, options: &EvalOptions) -> Result<Evaluation> {
+    options.refuse_pipeline_options()?;
+    let exclude_seen = options.exclude_seen;
     let model = &*artifact.model;
     match test.into() {
-        TestSet::Interactions(table) => {
+        Data::Interactions(table) => {
             if model.query_kind() == QueryKind::History {
                 return Err(Error::Unsupported("this is a sequential model: evaluate it on sequences".into()));
             }
@@ -135,7 +211,7 @@ pub fn evaluate<'a>(artifact: &Artifact, test: impl Into<TestSet<'a>>, exclude_s
             };
             Ok(Evaluation { ranked, rating })
         }
-        TestSet::Sequences(sessions) => {
+        Data::Sequences(sessions) => {
             let steps = history_steps(model)?;
             let row = |id: &str| artifact.items.rows.get(id).copied().unwrap_or(0);
             let examples = SequenceExamples::build(sessions, row, steps, Positions::Last);

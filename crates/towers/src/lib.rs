@@ -9,7 +9,7 @@
 //! ```no_run
 //! use towers::data::{Catalog, Interactions, TableFormat};
 //! use towers::recommend::{Query, Recommender, Request};
-//! use towers::{Artifact, ModelSpec, Trainer, evaluate};
+//! use towers::{Artifact, EvalOptions, ModelSpec, Trainer, evaluate};
 //!
 //! # fn main() -> towers::Result<()> {
 //! let dir = "../shared/data/ml-100k-splits/tfrs-80-20";
@@ -18,7 +18,7 @@
 //! let movies = Catalog::read(format!("{dir}/movies.tsv"))?;
 //!
 //! let model = Trainer::new(ModelSpec::Retrieval).catalog(&movies).fit(&train)?;
-//! let e = evaluate(&model, &test, false)?;
+//! let e = evaluate(&model, &test, &EvalOptions::new())?;
 //! let e = e.ranked()?;
 //! println!("top-100 {:.3} (popularity {:.3})", e.model.top_100, e.baseline.top_100);
 //!
@@ -58,8 +58,8 @@ pub mod train;
 pub use artifact::Artifact;
 pub use config::TrainConfig;
 pub use error::{Error, ErrorKind, Result};
-pub use eval::{Evaluation, evaluate};
+pub use eval::{EvalOptions, Evaluation, evaluate};
 pub use model::{ModelKind, ModelSpec, Recipe, Task};
-pub use recommend::{Pipeline, PipelineEvaluation, evaluate_pipeline};
-pub use recommend::{Query, Recommendation, Recommendations, Recommender, Request};
-pub use train::{TrainData, TrainOptions, Trainer};
+pub use recommend::{Pipeline, PipelineEvaluation};
+pub use recommend::{Query, Recommendation, Recommendations, Recommender, Report, Request, Served};
+pub use train::{TrainOptions, Trainer};

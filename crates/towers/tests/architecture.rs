@@ -18,8 +18,8 @@ const RULES: &[(&str, &[&str])] = &[
     ("model", &["data", "kernels", "rng", "task", "tensors"]),
     ("config", &["data", "model", "task"]),
     ("artifact", &["config", "data", "index", "metrics", "model", "task", "tensors"]),
-    ("eval", &["artifact", "data", "metrics", "model"]),
-    ("recommend", &["artifact", "data", "index", "kernels", "metrics", "model", "progress"]),
+    ("eval", &["artifact", "config", "data", "metrics", "model"]),
+    ("recommend", &["artifact", "config", "data", "eval", "index", "kernels", "metrics", "model", "progress"]),
     (
         "train",
         &[

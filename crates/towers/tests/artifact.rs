@@ -4,6 +4,7 @@
 mod common;
 
 use common::scratch;
+use towers::EvalOptions;
 use towers::data::{Catalog, Interactions, Row, Sessions};
 use towers::index::IvfParams;
 use towers::model::{Normalization, RankingSpec, SequenceConfig};
@@ -57,8 +58,11 @@ fn save_load_round_trip_for_every_normalization() {
         assert_eq!(weights(&back), weights(&m));
         assert_eq!(back.candidates, m.candidates);
         assert_eq!((&back.seen, &back.config), (&m.seen, &m.config));
-        let e = evaluate(&m, &train, false).unwrap();
-        assert_eq!(evaluate(&back, &train, false).unwrap().ranked().unwrap().model, e.ranked().unwrap().model);
+        let e = evaluate(&m, &train, &EvalOptions::new()).unwrap();
+        assert_eq!(
+            evaluate(&back, &train, &EvalOptions::new()).unwrap().ranked().unwrap().model,
+            e.ranked().unwrap().model
+        );
         let (r1, r2) = (Recommender::new(back), Recommender::new(m));
         assert_eq!(r1.similar("3", &Request::top(4)).unwrap(), r2.similar("3", &Request::top(4)).unwrap());
         assert_eq!(
@@ -238,7 +242,7 @@ fn training_learns_the_synthetic_structure() {
     let (train, catalog) = data();
     let cfg = TrainConfig { epochs: 30, ..config(Normalization::None) };
     let m = retrieval(cfg, &train, &catalog);
-    let e = evaluate(&m, &train, false).unwrap();
+    let e = evaluate(&m, &train, &EvalOptions::new()).unwrap();
     let e = e.ranked().unwrap();
     assert!(e.model.top_10 > e.baseline.top_10 + 0.1, "model {} vs popularity {}", e.model.top_10, e.baseline.top_10);
 }
@@ -296,7 +300,7 @@ fn sequential_models_train_save_load_and_recommend_from_histories() {
         };
         let fit = || Trainer::new(ModelSpec::Sequential(seq)).config(cfg.clone()).fit(&s).unwrap();
         let m = fit();
-        let e = evaluate(&m, &s, false).unwrap();
+        let e = evaluate(&m, &s, &EvalOptions::new()).unwrap();
         let e = e.ranked().unwrap();
         assert!(e.model.top_5 > e.baseline.top_5 + 0.2, "model {} vs popularity {}", e.model.top_5, e.baseline.top_5);
         assert!(e.repeat_last.is_some());
@@ -309,7 +313,10 @@ fn sequential_models_train_save_load_and_recommend_from_histories() {
         let back = Artifact::load(&dir).unwrap();
         assert_eq!(weights(&back), weights(&m));
         assert_eq!(back.model.spec(), ModelSpec::Sequential(seq));
-        assert!(evaluate(&back, &data().0, false).is_err(), "a sequential model is evaluated on sequences");
+        assert!(
+            evaluate(&back, &data().0, &EvalOptions::new()).is_err(),
+            "a sequential model is evaluated on sequences"
+        );
         let (back, m) = (Recommender::new(back), Recommender::new(m));
         let h: Vec<String> = ["3", "4", "6"].map(String::from).to_vec();
         let r = back.recommend(Query::History(&h), &Request::top(3)).unwrap();
@@ -359,14 +366,14 @@ fn rating_and_ranking_models_learn_ratings_and_round_trip() {
         ),
     ] {
         let m = Trainer::new(spec.clone()).config(config).catalog(&catalog).fit(&train).unwrap();
-        let r = evaluate(&m, &train, false).unwrap().rating.unwrap();
+        let r = evaluate(&m, &train, &EvalOptions::new()).unwrap().rating.unwrap();
         assert!(r.rmse < 0.8 * r.rmse_mean_baseline, "{spec:?}: {r:?}");
         let dir = scratch(&format!("rating-{:?}", spec.kind()));
         m.save(&dir).unwrap();
         let back = Artifact::load(&dir).unwrap();
         assert_eq!(weights(&back), weights(&m));
         assert_eq!(back.model.spec(), spec);
-        assert_eq!(evaluate(&back, &train, false).unwrap().rating.unwrap(), r);
+        assert_eq!(evaluate(&back, &train, &EvalOptions::new()).unwrap().rating.unwrap(), r);
         let back = Recommender::new(back);
         let ranked = back.rank("u3", &["2".into(), "30".into()]).unwrap();
         assert_eq!(ranked[0].id, "2", "{ranked:?}");
@@ -411,7 +418,7 @@ fn feature_model_round_trips_and_embeds_cold_items_from_features() {
     let warm = m.items.rows["38"] as usize;
     let v = |r: usize| &m.candidates[r * 8..(r + 1) * 8];
     assert!(v(cold).iter().any(|&x| x != 0.0) && v(cold) != v(warm));
-    let e = evaluate(&m, &train, false).unwrap();
+    let e = evaluate(&m, &train, &EvalOptions::new()).unwrap();
     let e = e.ranked().unwrap();
     assert!(e.model.top_10 > e.baseline.top_10, "{:?} vs {:?}", e.model, e.baseline);
     let dir = scratch("features");
@@ -419,7 +426,7 @@ fn feature_model_round_trips_and_embeds_cold_items_from_features() {
     let back = Artifact::load(&dir).unwrap();
     assert_eq!(weights(&back), weights(&m));
     assert_eq!(back.model.spec(), spec);
-    assert_eq!(evaluate(&back, &train, false).unwrap().ranked().unwrap().model, e.model);
+    assert_eq!(evaluate(&back, &train, &EvalOptions::new()).unwrap().ranked().unwrap().model, e.model);
     let (back, m) = (Recommender::new(back), Recommender::new(m));
     assert_eq!(
         back.recommend(Query::User("u5"), &top(5, true)).unwrap(),

@@ -10,6 +10,7 @@ mod common;
 use common::synthetic::{Synthetic, synthetic};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use towers::EvalOptions;
 use towers::artifact::FORMAT_VERSION;
 use towers::index::IvfParams;
 use towers::model::{ModelKind, RankingSpec, SequenceConfig};
@@ -41,7 +42,7 @@ fn answers(kind: &str, model: Artifact, s: &Synthetic) -> Value {
         }
         Value::Object(out)
     };
-    let ev = |exclude| evaluate(r.artifact(), &s.test, exclude).unwrap();
+    let ev = |exclude: bool| evaluate(r.artifact(), &s.test, &EvalOptions::new().exclude_seen(exclude)).unwrap();
     let pairs = |v: Vec<towers::Recommendation>| v.iter().map(|i| json!([i.id, i.score])).collect::<Vec<_>>();
     match kind {
         "retrieval" => {
@@ -69,7 +70,7 @@ fn answers(kind: &str, model: Artifact, s: &Synthetic) -> Value {
                 let history: Vec<String> = v.iter().map(|s| s.to_string()).collect();
                 recs(&r.recommend(Query::History(&history), &Request::top(5)).unwrap())
             };
-            let e = evaluate(r.artifact(), &s.test_sessions, false).unwrap();
+            let e = evaluate(r.artifact(), &s.test_sessions, &EvalOptions::new()).unwrap();
             let e = e.ranked().unwrap();
             json!({"history_1_2_3": h(&["1", "2", "3"]), "history_unknown": h(&["zz"]),
                    "evaluate": {"model": e.model, "baseline": e.baseline, "repeat_last": e.repeat_last}})

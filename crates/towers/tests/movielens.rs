@@ -2,6 +2,7 @@
 
 mod common;
 
+use towers::EvalOptions;
 use towers::data::{Catalog, Interactions, TableFormat};
 use towers::model::{FeatureConfig, RankingSpec};
 use towers::{Artifact, ModelSpec, Query, Recommender, Request, TrainConfig, Trainer, evaluate};
@@ -26,7 +27,7 @@ fn tfrs_settings_reproduce_tfrs() {
     let config = TrainConfig { key: towers::data::CandidateKey::Title, ..TrainConfig::tfrs() };
     let model = retrieval(config, &train, &movies);
     assert_eq!(model.items.len(), 1665, "1,664 distinct titles + OOV");
-    let e = evaluate(&model, &test, false).unwrap();
+    let e = evaluate(&model, &test, &EvalOptions::new()).unwrap();
     let e = e.ranked().unwrap();
     // TFRS 0.7.7 on this split: 0.2350 (tutorial) / 0.2369 (peer rerun)
     assert!((0.215..=0.255).contains(&e.model.top_100), "top-100 {}", e.model.top_100);
@@ -37,11 +38,11 @@ fn tfrs_settings_reproduce_tfrs() {
 fn defaults_beat_popularity_and_tfrs() {
     let Some((train, test, movies)) = split() else { return };
     let model = retrieval(TrainConfig::default(), &train, &movies);
-    let e = evaluate(&model, &test, false).unwrap();
+    let e = evaluate(&model, &test, &EvalOptions::new()).unwrap();
     let e = e.ranked().unwrap();
     assert!(e.model.top_100 >= 0.37, "top-100 {} (popularity {})", e.model.top_100, e.baseline.top_100);
     assert!(e.model.top_100 > e.baseline.top_100);
-    let x = evaluate(&model, &test, true).unwrap();
+    let x = evaluate(&model, &test, &EvalOptions::new().exclude_seen(true)).unwrap();
     assert!(x.ranked().unwrap().model.top_10 >= 0.16, "exclude-seen top-10 {:?}", x.ranked().unwrap().model);
     // recommendations for a known user exclude what they rated, and have titles
     let recs = Recommender::new(model).recommend(Query::User("42"), &Request::top(10).exclude_seen(true)).unwrap();
@@ -71,10 +72,10 @@ fn ratings_ranking_and_features_meet_their_targets() {
     let Some((train, test, movies)) = split() else { return };
     let Some(ml_dir) = common::shared_data("ml-100k") else { return };
     let rating = Trainer::new(ModelSpec::Rating).catalog(&movies).fit(&train).unwrap();
-    let r = evaluate(&rating, &test, false).unwrap().rating.unwrap();
+    let r = evaluate(&rating, &test, &EvalOptions::new()).unwrap().rating.unwrap();
     assert!(r.rmse <= 1.0 && r.rmse < r.rmse_mean_baseline, "rating model: {r:?}");
     let ranking = Trainer::new(ModelSpec::Ranking(RankingSpec::default())).catalog(&movies).fit(&train).unwrap();
-    let k = evaluate(&ranking, &test, false).unwrap();
+    let k = evaluate(&ranking, &test, &EvalOptions::new()).unwrap();
     assert!(k.ranked.is_none(), "a ranking model has no query tower to rank the catalogue with");
     let k = k.rating.unwrap();
     assert!(k.rmse <= 0.95 && k.ndcg_10_rated > k.ndcg_10_rated_popularity, "ranking model: {k:?}");
@@ -86,8 +87,8 @@ fn ratings_ranking_and_features_meet_their_targets() {
         .item_attributes(&items)
         .fit(&train)
         .unwrap();
-    let with = evaluate(&f, &test, false).unwrap().ranked().unwrap().model.top_100;
+    let with = evaluate(&f, &test, &EvalOptions::new()).unwrap().ranked().unwrap().model.top_100;
     let id_only = retrieval(TrainConfig::default(), &train, &movies);
-    let without = evaluate(&id_only, &test, false).unwrap().ranked().unwrap().model.top_100;
+    let without = evaluate(&id_only, &test, &EvalOptions::new()).unwrap().ranked().unwrap().model.top_100;
     assert!(with >= without + 0.02, "features {with} vs id only {without}");
 }

@@ -6,18 +6,18 @@ mod common;
 use common::scratch;
 use common::synthetic::{USERS, synthetic};
 use std::path::Path;
-use towers::recommend::{Pipeline, PostRanking};
+use towers::recommend::{Pipeline, PostOverrides};
 use towers::train::{PipelineConfig, PipelineTrainer};
 use towers::{Query, Request};
 
 /// Every user's top 5 (seen items excluded, diversity on so post-ranking reads the embeddings)
 /// as (id, score bits): equal answers to the bit.
 fn answers(p: &Pipeline) -> Vec<Vec<(String, u32)>> {
-    let request = Request::top(5).exclude_seen(true).post(PostRanking { diversity: 0.3, ..PostRanking::default() });
+    let request = Request::top(5).exclude_seen(true).post(PostOverrides { diversity: Some(0.3), ..Default::default() });
     (0..USERS)
         .map(|u| {
             let a = p.recommend(Query::User(&format!("u{u}")), &request).unwrap();
-            a.recommendations.items.iter().map(|r| (r.id.clone(), r.score.to_bits())).collect()
+            a.items.iter().map(|r| (r.id.clone(), r.score.to_bits())).collect()
         })
         .collect()
 }

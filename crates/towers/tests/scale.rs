@@ -1,6 +1,7 @@
 //! The synthetic generator of `towers bench scale` makes data with structure a model learns, and
 //! the same table reads the same from TSV, gzip, zstd and Parquet.
 
+use towers::EvalOptions;
 use towers::data::synthetic::Synthetic;
 use towers::data::{Interactions, Split, TableFormat};
 use towers::{ModelSpec, TrainConfig, Trainer, evaluate};
@@ -17,7 +18,7 @@ fn a_model_beats_popularity_on_synthetic_data() {
     let (train, test) = Split::Temporal { test_fraction: 0.05 }.apply(&data).unwrap();
     let config = TrainConfig { epochs: 5, batch_size: 1024, ..TrainConfig::default() };
     let model = Trainer::new(ModelSpec::Retrieval).config(config).fit(&train).unwrap();
-    let e = evaluate(&model, &test, false).unwrap();
+    let e = evaluate(&model, &test, &EvalOptions::new()).unwrap();
     let e = e.ranked().unwrap();
     assert!(e.model.top_10 > 2.0 * e.baseline.top_10, "model {} vs popularity {}", e.model.top_10, e.baseline.top_10);
     // the same seed writes the same file

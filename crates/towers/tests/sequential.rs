@@ -3,6 +3,7 @@
 
 mod common;
 
+use towers::EvalOptions;
 use towers::data::{InputFormat, Sessions};
 use towers::model::{ModelKind, SequenceConfig};
 use towers::{ModelSpec, Recipe, TrainConfig, Trainer, evaluate};
@@ -18,14 +19,14 @@ fn seq_last_out_matches_tfrs_and_defaults_beat_it() {
     let tfrs = TrainConfig { batch_size: 4096, epochs: 10, ..TrainConfig::tfrs() };
     let model = Trainer::new(examples(SequenceConfig::tfrs())).config(tfrs).fit(&train).unwrap();
     assert_eq!(model.summary.n_train, 98_114);
-    let e = evaluate(&model, &test, false).unwrap();
+    let e = evaluate(&model, &test, &EvalOptions::new()).unwrap();
     let m = &e.ranked().unwrap().model;
     assert_eq!(m.n, 943);
     assert!((m.top_100 - 0.3913).abs() <= 0.03, "TFRS settings: top-100 {}", m.top_100);
 
     let defaults = TrainConfig::defaults(ModelKind::Sequential, Recipe::Towers);
     let model = Trainer::new(examples(SequenceConfig::default())).config(defaults).fit(&train).unwrap();
-    let e = evaluate(&model, &test, false).unwrap();
+    let e = evaluate(&model, &test, &EvalOptions::new()).unwrap();
     let m = &e.ranked().unwrap().model;
     assert!(m.top_10 >= 0.08 && m.top_100 >= 0.45, "defaults: top-10 {} top-100 {}", m.top_10, m.top_100);
 }
@@ -36,7 +37,7 @@ fn retailrocket_sessions_with_defaults() {
     let train = Sessions::read_lines(dir.join("train_sessions.txt")).unwrap();
     let test = Sessions::read_lines(dir.join("test_sessions.txt")).unwrap();
     let model = Trainer::new(ModelSpec::Sequential(SequenceConfig::default())).fit(&train).unwrap();
-    let e = evaluate(&model, &test, false).unwrap();
+    let e = evaluate(&model, &test, &EvalOptions::new()).unwrap();
     let e = e.ranked().unwrap();
     // session-based models in the literature: ~0.50 / ~0.25 on this preprocessing
     assert!(e.model.top_20 >= 0.50 && e.model.mrr_20 >= 0.25, "recall@20 {} MRR@20 {}", e.model.top_20, e.model.mrr_20);

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use towers::data::{CandidateKey, Catalog, InputFormat, Interactions, Row, Sessions, TableFormat};
 use towers::model::SequenceConfig;
 use towers::rng::Rng;
-use towers::{Error, ModelSpec, TrainConfig, Trainer, evaluate};
+use towers::{Error, EvalOptions, ModelSpec, TrainConfig, Trainer, evaluate};
 
 /// Options of `towers bench train`.
 #[derive(ClapArgs, Debug)]
@@ -77,7 +77,7 @@ pub fn run(a: TrainArgs) -> towers::Result<()> {
         let ours = warm_epoch(&model.summary.epoch_s);
         if batch == 8192 {
             let runs: towers::Result<Vec<f64>> =
-                (0..7).map(|_| Ok(evaluate(&model, &test, false)?.ranked()?.eval_s)).collect();
+                (0..7).map(|_| Ok(evaluate(&model, &test, &EvalOptions::new())?.ranked()?.eval_s)).collect();
             eval_s = median(runs?);
         }
         let args = [

@@ -5,7 +5,7 @@
 
 use super::Limits;
 use super::guard;
-use super::state::{App, VersionInfo};
+use super::state::App;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -13,14 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
-use towers::artifact::TrainSummary;
-use towers::recommend::{PostRanking, Query as Asked, Request as Ask, Timings};
-use towers::{Error, ErrorKind, Recommendation, Recommendations, TrainConfig};
-
-/// Largest accepted `k`.
-pub const MAX_K: usize = 1000;
+use towers::config::post::Id;
+use towers::recommend::{Description, Query as Asked, Request as Ask, Timings};
+use towers::{Error, ErrorKind, Recommendation, Recommendations};
 
 /// An error answer.
 pub struct ApiError(pub StatusCode, pub String);
@@ -35,135 +32,30 @@ fn unprocessable(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
 }
 
-fn check_k(k: Option<usize>) -> Result<usize, ApiError> {
-    match k.unwrap_or(10) {
-        k @ 1..=MAX_K => Ok(k),
-        k => Err(unprocessable(format!("k must be in 1..={MAX_K}, got {k}"))),
-    }
-}
-
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
-macro_rules! post_fields {
-    ($q:expr) => {
-        PostFields {
-            diversity: $q.diversity,
-            caps: $q.caps.clone(),
-            boost: $q.boost.clone(),
-            exclude: $q.exclude.clone(),
-            dedupe: $q.dedupe.clone(),
-            retrieve: $q.retrieve,
-            debug: $q.debug,
-        }
-    };
+/// The library's [`Ask`] from the fields of a query string or a JSON body other than the
+/// query's (`user`, `history`, `item`): every key and value checked by the library's own rules.
+fn ask<'de, D: serde::Deserializer<'de>>(fields: D, status: StatusCode) -> Result<Ask, ApiError>
+where
+    D::Error: std::fmt::Display,
+{
+    Ask::deserialize(fields).map_err(|e| ApiError(status, e.to_string()))
 }
 
-/// Pipelines: post-ranking overrides and per-stage timings, as query or body fields.
-#[derive(Default)]
-struct PostFields {
-    /// MMR λ in [0, 1].
-    diversity: Option<f32>,
-    /// `ATTRIBUTE:MAX`, comma-separated.
-    caps: Option<String>,
-    /// Item ids to lift, comma-separated.
-    boost: Option<String>,
-    /// Item ids never to return, comma-separated.
-    exclude: Option<String>,
-    /// One item per value of this attribute.
-    dedupe: Option<String>,
-    /// Candidates to retrieve.
-    retrieve: Option<usize>,
-    /// Add the time each stage took.
-    debug: Option<bool>,
+/// A query string's pairs, the `name` field taken out.
+fn take(pairs: &mut Vec<(String, String)>, name: &str) -> Option<String> {
+    let i = pairs.iter().position(|(k, _)| k == name)?;
+    Some(pairs.remove(i).1)
 }
 
-impl PostFields {
-    fn any_rule(&self) -> bool {
-        self.diversity.is_some()
-            || self.caps.is_some()
-            || self.boost.is_some()
-            || self.dedupe.is_some()
-            || self.retrieve.is_some()
-    }
-
-    /// The request with these overrides of the pipeline's rules (`base`).
-    fn apply(&self, mut request: Ask, base: Option<&PostRanking>) -> Result<Ask, ApiError> {
-        let list = |s: &Option<String>| -> Vec<String> {
-            s.as_deref().map_or_else(Vec::new, |s| {
-                s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
-            })
-        };
-        if let Some(ex) = &self.exclude {
-            request = request.exclude(list(&Some(ex.clone())));
-        }
-        let Some(base) = base else {
-            if self.any_rule() {
-                return Err(unprocessable("diversity, caps, boost, dedupe and retrieve are for pipelines"));
-            }
-            return Ok(request);
-        };
-        if self.diversity.is_some() || self.caps.is_some() || self.boost.is_some() || self.dedupe.is_some() {
-            let mut p = base.clone();
-            if let Some(d) = self.diversity {
-                p.diversity = d;
-            }
-            if self.caps.is_some() {
-                p.caps = list(&self.caps).iter().map(|c| c.parse()).collect::<Result<_, _>>().map_err(api_error)?;
-            }
-            if self.boost.is_some() {
-                p.boost = list(&self.boost);
-            }
-            if self.dedupe.is_some() {
-                p.dedupe = self.dedupe.clone();
-            }
-            p.validate().map_err(api_error)?;
-            request = request.post(p);
-        }
-        if let Some(r) = self.retrieve {
-            request = request.retrieve(r);
-        }
-        Ok(request)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecommendQuery {
-    user: String,
-    k: Option<usize>,
-    exclude_seen: Option<bool>,
-    diversity: Option<f32>,
-    caps: Option<String>,
-    boost: Option<String>,
-    exclude: Option<String>,
-    dedupe: Option<String>,
-    retrieve: Option<usize>,
-    debug: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecommendBody {
-    user: Option<String>,
-    history: Option<Vec<Value>>,
-    k: Option<usize>,
-    exclude_seen: Option<bool>,
-    diversity: Option<f32>,
-    caps: Option<String>,
-    boost: Option<String>,
-    exclude: Option<String>,
-    dedupe: Option<String>,
-    retrieve: Option<usize>,
-    debug: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SimilarQuery {
-    item: String,
-    k: Option<usize>,
+fn from_pairs(pairs: Vec<(String, String)>) -> Result<Ask, ApiError> {
+    ask(
+        serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(pairs.into_iter()),
+        StatusCode::BAD_REQUEST,
+    )
 }
 
 /// The answer to `recommend` and `similar` (typed, so that `f32` scores print as `f32`).
@@ -180,18 +72,13 @@ struct Answer<'a> {
 #[derive(Serialize)]
 struct ModelInfo<'a> {
     model: &'a str,
-    kind: String,
-    format_version: u32,
-    dim: usize,
-    users: usize,
-    items: usize,
-    config: &'a TrainConfig,
-    training: &'a TrainSummary,
-    /// `exact`, or `ivf` when the model's own index is approximate.
-    index: &'a str,
-    /// Which model answers: its version, when it was saved and loaded, reloads so far.
+    /// Kind, sizes, index, version, configuration, training figures (and a pipeline's stages).
     #[serde(flatten)]
-    version: VersionInfo<'a>,
+    description: Description,
+    /// When this server loaded it (Unix seconds).
+    loaded_at: u64,
+    /// Successful reloads since the start.
+    reloads: u64,
     /// Where top-k comes from: `{"kind": "exact" | "ivf" | "postgres", …}`.
     store: Value,
 }
@@ -207,35 +94,11 @@ fn api_error(e: Error) -> ApiError {
     }
 }
 
-/// A history item: an id as a string or a number.
-fn history_item(v: &Value) -> Result<String, ApiError> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
-        other => Err(unprocessable(format!("history items are ids (strings or numbers), not {other}"))),
-    }
-}
-
-async fn recommend(
-    app: &App,
-    query: Asked<'_>,
-    k: Option<usize>,
-    exclude_seen: Option<bool>,
-    post: &PostFields,
-) -> Result<Response, ApiError> {
-    let request = Ask::top(check_k(k)?).exclude_seen(exclude_seen.unwrap_or(false));
+async fn recommend(app: &App, query: Asked<'_>, request: &Ask) -> Result<Response, ApiError> {
     let model = app.current();
-    let request = post.apply(request, model.pipeline().map(|p| &p.settings().post))?;
-    if let Some(p) = model.pipeline() {
-        let a = p.recommend(query, &request).map_err(api_error)?;
-        let timings = post.debug.unwrap_or(false).then_some(a.timings);
-        let r = a.recommendations;
-        return Ok(
-            Json(Answer { items: r.items, model: &model.name, cold_start: r.cold_start, timings }).into_response()
-        );
-    }
-    let r: Recommendations = app.store.recommend(&model, query, &request).await.map_err(api_error)?;
-    Ok(Json(Answer { items: r.items, model: &model.name, cold_start: r.cold_start, timings: None }).into_response())
+    let r: Recommendations = app.store.recommend(&model, query, request).await.map_err(api_error)?;
+    Ok(Json(Answer { items: r.items, model: &model.name, cold_start: r.cold_start, timings: r.timings })
+        .into_response())
 }
 
 async fn healthz() -> Json<Value> {
@@ -244,24 +107,12 @@ async fn healthz() -> Json<Value> {
 
 async fn model_info(State(app): State<Arc<App>>) -> Response {
     let m = app.current();
-    let a = m.recommender().artifact();
     let store = app.store.describe(&m).await;
     Json(ModelInfo {
         model: &m.name,
-        kind: a.model.spec().kind().to_string(),
-        format_version: towers::artifact::FORMAT_VERSION,
-        dim: a.dim(),
-        users: a.query_vocab.num_keys(),
-        items: a.items.len().saturating_sub(1),
-        config: &a.config,
-        training: &a.summary,
-        index: m.recommender().index_kind(),
-        version: VersionInfo {
-            version: &m.version,
-            saved_at: m.saved_at,
-            loaded_at: m.loaded_at,
-            reloads: app.reloads(),
-        },
+        description: m.served.describe(),
+        loaded_at: m.loaded_at,
+        reloads: app.reloads(),
         store,
     })
     .into_response()
@@ -269,38 +120,47 @@ async fn model_info(State(app): State<Arc<App>>) -> Response {
 
 async fn recommend_get(
     State(app): State<Arc<App>>,
-    q: Result<Query<RecommendQuery>, QueryRejection>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = query(q)?;
-    recommend(&app, Asked::User(&q.user), q.k, q.exclude_seen, &post_fields!(q)).await
+    let mut pairs = query(q)?;
+    let user =
+        take(&mut pairs, "user").ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "missing field `user`".into()))?;
+    recommend(&app, Asked::User(&user), &from_pairs(pairs)?).await
 }
 
 async fn recommend_post(
     State(app): State<Arc<App>>,
-    body: Result<Json<RecommendBody>, JsonRejection>,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(b) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
-    let post = post_fields!(b);
-    match (b.user, b.history) {
-        (Some(user), None) => recommend(&app, Asked::User(&user), b.k, b.exclude_seen, &post).await,
+    let Json(mut b) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    let (user, history) = (b.remove("user"), b.remove("history"));
+    let request = ask(Value::Object(b), StatusCode::UNPROCESSABLE_ENTITY)?;
+    match (user, history) {
+        (Some(Value::String(user)), None) => recommend(&app, Asked::User(&user), &request).await,
+        (Some(Value::Number(user)), None) => recommend(&app, Asked::User(&user.to_string()), &request).await,
         (None, Some(history)) => {
-            let items = history.iter().map(history_item).collect::<Result<Vec<_>, _>>()?;
-            recommend(&app, Asked::History(&items), b.k, b.exclude_seen, &post).await
+            let items: Vec<Id> = serde_json::from_value(history)
+                .map_err(|e| unprocessable(format!("history: a list of item ids (strings or numbers): {e}")))?;
+            let items: Vec<String> = items.into_iter().map(|i| i.0).collect();
+            recommend(&app, Asked::History(&items), &request).await
         }
         (Some(_), Some(_)) => Err(unprocessable("give either \"user\" or \"history\", not both")),
+        (Some(other), None) => Err(unprocessable(format!("\"user\" is an id (a string or a number), not {other}"))),
         (None, None) => Err(unprocessable("give a \"user\" (or, for a sequential model, a \"history\")")),
     }
 }
 
 async fn similar(
     State(app): State<Arc<App>>,
-    q: Result<Query<SimilarQuery>, QueryRejection>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = query(q)?;
-    let k = check_k(q.k)?;
+    let mut pairs = query(q)?;
+    let item =
+        take(&mut pairs, "item").ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "missing field `item`".into()))?;
+    let request = from_pairs(pairs)?;
     let m = app.current();
-    let items = m.recommender().similar(&q.item, &Ask::top(k)).map_err(api_error)?;
-    Ok(Json(Answer { items, model: &m.name, cold_start: false, timings: None }).into_response())
+    let r = m.served.similar(&item, &request).map_err(api_error)?;
+    Ok(Json(Answer { items: r.items, model: &m.name, cold_start: false, timings: None }).into_response())
 }
 
 async fn prometheus(State(app): State<Arc<App>>) -> Response {

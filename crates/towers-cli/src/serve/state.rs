@@ -5,49 +5,22 @@
 use super::store::Store;
 use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use towers::recommend::{PIPELINE_FILE, Pipeline, is_pipeline};
-use towers::{Artifact, Recommender};
+use towers::Served;
 
 /// Buckets of the request latency histogram, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
-/// What answers: one model, or a pipeline (retriever → ranker → post-ranking).
-pub enum Serving {
-    /// One model.
-    Model(Box<Recommender>),
-    /// A pipeline directory.
-    Pipeline(Box<Pipeline>),
-}
-
-/// One loaded model.
+/// One loaded model directory (a model or a pipeline).
 pub struct Loaded {
     /// Answers queries.
-    pub serving: Serving,
+    pub served: Served,
     /// The directory's name.
     pub name: String,
-    /// What identifies this model: see [`crate::common::model_version`].
-    pub version: String,
-    /// When its manifest was written (Unix seconds), if the file system says.
-    pub saved_at: Option<u64>,
     /// When this server loaded it (Unix seconds).
     pub loaded_at: u64,
-}
-
-/// What `/v1/model` says about the version answering.
-#[derive(Serialize)]
-pub struct VersionInfo<'a> {
-    /// [`Loaded::version`].
-    pub version: &'a str,
-    /// [`Loaded::saved_at`].
-    pub saved_at: Option<u64>,
-    /// [`Loaded::loaded_at`].
-    pub loaded_at: u64,
-    /// Successful reloads since the start.
-    pub reloads: u64,
 }
 
 /// The server's state: the current model (swapped on reload), where top-k comes from, metrics.
@@ -65,68 +38,24 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-impl Loaded {
-    /// The single model, or a pipeline's retriever (runs the query tower for an external
-    /// store, answers `similar`).
-    pub fn recommender(&self) -> &Recommender {
-        match &self.serving {
-            Serving::Model(r) => r,
-            Serving::Pipeline(p) => p.retriever(),
-        }
-    }
-
-    /// The pipeline, when one is served.
-    pub fn pipeline(&self) -> Option<&Pipeline> {
-        match &self.serving {
-            Serving::Pipeline(p) => Some(p),
-            Serving::Model(_) => None,
-        }
-    }
-}
-
 fn load(dir: &Path, exact: bool) -> towers::Result<Loaded> {
     let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "model".into());
-    if is_pipeline(dir) {
-        let pipeline = Pipeline::load(dir)?;
-        let version = format!(
-            "{}+{}",
-            crate::common::model_version(pipeline.retriever().artifact()),
-            crate::common::model_version(pipeline.ranker())
-        );
-        let file = if dir.is_dir() { dir.join(PIPELINE_FILE) } else { dir.to_path_buf() };
-        let saved_at = std::fs::metadata(file)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_secs());
-        let serving = Serving::Pipeline(Box::new(pipeline));
-        return Ok(Loaded { serving, name, version, saved_at, loaded_at: unix_now() });
-    }
-    let artifact = Artifact::load(dir)?;
-    let version = crate::common::model_version(&artifact);
-    let saved_at = std::fs::metadata(dir.join("manifest.json"))
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_secs());
-    let mut recommender = Recommender::new(artifact);
+    let mut served = Served::load(dir)?;
     if exact {
-        recommender = recommender.exact();
+        served = served.exact();
     }
-    Ok(Loaded { serving: Serving::Model(Box::new(recommender)), name, version, saved_at, loaded_at: unix_now() })
+    Ok(Loaded { served, name, loaded_at: unix_now() })
 }
 
 impl App {
     /// Loads the model directory.
     pub fn load(dir: &Path, exact: bool, store: Store) -> towers::Result<App> {
         let loaded = load(dir, exact)?;
-        if loaded.pipeline().is_some() && matches!(store, Store::External(_)) {
-            return Err(towers::Error::Config(format!(
-                "{}: a pipeline serves from its retriever's own index; --postgres is for a single model",
-                dir.display()
-            )));
-        }
-        tracing::info!(version = %loaded.version, store = store.kind(&loaded), "model loaded");
+        store.check_model(&loaded.served).map_err(|e| match e {
+            towers::Error::Config(m) => towers::Error::Config(format!("{}: {m}", dir.display())),
+            e => e,
+        })?;
+        tracing::info!(version = %loaded.served.version(), store = store.kind(&loaded), "model loaded");
         Ok(App {
             model: ArcSwap::from_pointee(loaded),
             dir: dir.to_path_buf(),
@@ -159,9 +88,9 @@ impl App {
         match load(&self.dir, self.exact) {
             Ok(new) => {
                 let store = self.store.kind(&new);
-                tracing::info!(old = %old.version, new = %new.version, seconds = start.elapsed().as_secs_f64(), "model reloaded");
-                metrics::gauge!("towers_model_info", "version" => old.version.clone(), "model" => old.name.clone(), "store" => self.store.kind(&old)).set(0.0);
-                metrics::gauge!("towers_model_info", "version" => new.version.clone(), "model" => new.name.clone(), "store" => store).set(1.0);
+                tracing::info!(old = %old.served.version(), new = %new.served.version(), seconds = start.elapsed().as_secs_f64(), "model reloaded");
+                metrics::gauge!("towers_model_info", "version" => old.served.version().to_string(), "model" => old.name.clone(), "store" => self.store.kind(&old)).set(0.0);
+                metrics::gauge!("towers_model_info", "version" => new.served.version().to_string(), "model" => new.name.clone(), "store" => store).set(1.0);
                 metrics::gauge!("towers_model_loaded_timestamp_seconds").set(new.loaded_at as f64);
                 metrics::counter!("towers_model_reloads_total", "result" => "ok").increment(1);
                 self.model.store(Arc::new(new));
@@ -169,7 +98,7 @@ impl App {
             }
             Err(e) => {
                 metrics::counter!("towers_model_reloads_total", "result" => "error").increment(1);
-                tracing::error!(serving = %old.version, "reload failed, the loaded model keeps serving: {e}");
+                tracing::error!(serving = %old.served.version(), "reload failed, the loaded model keeps serving: {e}");
             }
         }
     }
@@ -197,7 +126,7 @@ impl App {
             Err(e) => tracing::warn!("metrics are off: {e}"),
         }
         let m = self.current();
-        metrics::gauge!("towers_model_info", "version" => m.version.clone(), "model" => m.name.clone(), "store" => self.store.kind(&m)).set(1.0);
+        metrics::gauge!("towers_model_info", "version" => m.served.version().to_string(), "model" => m.name.clone(), "store" => self.store.kind(&m)).set(1.0);
         metrics::gauge!("towers_model_loaded_timestamp_seconds").set(m.loaded_at as f64);
     }
 

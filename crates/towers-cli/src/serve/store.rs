@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::Pin;
 use towers::recommend::{Query, Request};
-use towers::{Error, Recommendation, Recommendations};
+use towers::{Error, Recommendation, Recommendations, Served};
 use towers_postgres::Reader;
 
 /// A boxed future: what the methods of a [`VectorStore`] return.
@@ -50,8 +50,16 @@ impl Store {
     /// `exact`, `ivf` or the external store's kind.
     pub fn kind(&self, model: &Loaded) -> &'static str {
         match self {
-            Store::Index => model.recommender().index_kind(),
+            Store::Index => model.served.retriever().index_kind(),
             Store::External(s) => s.kind(),
+        }
+    }
+
+    /// Whether this store can answer for `served` (a pipeline answers from its own index).
+    pub fn check_model(&self, served: &Served) -> towers::Result<()> {
+        match self {
+            Store::Index => Ok(()),
+            Store::External(_) => served.check_external_store(),
         }
     }
 
@@ -62,18 +70,19 @@ impl Store {
         query: Query<'_>,
         request: &Request,
     ) -> towers::Result<Recommendations> {
-        let Store::External(store) = self else { return model.recommender().recommend(query, request) };
+        let Store::External(store) = self else { return model.served.recommend(query, request) };
         if request.allow.is_some() {
             return Err(Error::Unsupported(format!("allow lists are not supported with the {} store", store.kind())));
         }
-        let resolved = model.recommender().resolve(query, request)?;
-        let ids = &model.recommender().artifact().items.ids;
+        let resolved = model.served.resolve(query, request)?;
+        let ids = &model.served.retriever().artifact().items.ids;
         let exclude: Vec<String> =
             resolved.exclude.iter().filter(|&&r| r > 0).filter_map(|&r| ids.get(r as usize).cloned()).collect();
-        Ok(match resolved.vector {
-            None => Recommendations { items: store.popular(request.k, &exclude).await?, cold_start: true },
-            Some(q) => Recommendations { items: store.search(&q, request.k, &exclude).await?, cold_start: false },
-        })
+        let (items, cold_start) = match resolved.vector {
+            None => (store.popular(request.k, &exclude).await?, true),
+            Some(q) => (store.search(&q, request.k, &exclude).await?, false),
+        };
+        Ok(Recommendations { items, cold_start, timings: None })
     }
 
     /// `/v1/model`'s `store` object.
@@ -92,15 +101,15 @@ impl Store {
             match d.get("catalog") {
                 Some(Value::Object(c)) => {
                     let dim = c.get("dim").and_then(Value::as_u64).unwrap_or(0) as usize;
-                    if dim != model.recommender().artifact().dim() {
+                    if dim != model.served.retriever().artifact().dim() {
                         tracing::warn!(
                             "the exported catalogue has dimension {dim}, the model {}: export this model",
-                            model.recommender().artifact().dim()
+                            model.served.retriever().artifact().dim()
                         );
-                    } else if c.get("model").and_then(Value::as_str) != Some(model.version.as_str()) {
+                    } else if c.get("model").and_then(Value::as_str) != Some(model.served.version()) {
                         tracing::warn!(
                             "the exported catalogue comes from another model version than {}: export this model",
-                            model.version
+                            model.served.version()
                         );
                     }
                 }

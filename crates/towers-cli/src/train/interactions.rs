@@ -3,7 +3,7 @@
 use super::Args;
 use crate::progress::Bar;
 use towers::data::{Catalog, Split};
-use towers::{Artifact, Evaluation, TrainConfig, Trainer, evaluate};
+use towers::{Artifact, EvalOptions, Evaluation, TrainConfig, Trainer, evaluate};
 
 /// Reads the table (split, or with its test file), trains, and evaluates on the test part.
 pub fn train(
@@ -40,6 +40,6 @@ pub fn train(
         trainer = trainer.validation(t);
     }
     let model = trainer.fit(&train)?;
-    let evaluation = test.as_ref().map(|t| evaluate(&model, t, false)).transpose()?;
+    let evaluation = test.as_ref().map(|t| evaluate(&model, t, &EvalOptions::new())).transpose()?;
     Ok((model, evaluation))
 }

@@ -5,7 +5,7 @@ mod interactions;
 mod pipeline;
 mod sequences;
 
-use crate::common::{TableArgs, print_evaluation, print_json};
+use crate::common::{TableArgs, print_json, print_report};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::data::{Catalog, InputFormat};
@@ -96,7 +96,7 @@ fn report(a: &Args, model: &Artifact, evaluation: Option<&Evaluation>) -> towers
         crate::common::max_rss_mb()
     )?;
     if let Some(e) = evaluation {
-        print_evaluation(e)?;
+        print_report(e)?;
     }
     if let Some(out) = &a.out {
         crate::outln!("model written to {} (training curve: history.svg)", out.display())?;

@@ -4,8 +4,8 @@
 use super::Args;
 use crate::common::print_json;
 use crate::progress::Bar;
+use towers::EvalOptions;
 use towers::data::Catalog;
-use towers::evaluate_pipeline;
 use towers::recommend::Pipeline;
 use towers::train::{PipelineConfig, PipelineTrainer};
 
@@ -39,14 +39,14 @@ pub fn train(a: &Args) -> towers::Result<()> {
         pipeline.save(out)?;
     }
     let evaluation = match &a.test {
-        Some(t) => Some(evaluate_pipeline(&pipeline, &a.table.read(t)?, false, None, None)?),
+        Some(t) => Some(pipeline.evaluate(&a.table.read(t)?, &EvalOptions::new())?),
         None => None,
     };
     if a.json {
         return print_json(&serde_json::json!({ "test": evaluation }));
     }
     if let Some(e) = &evaluation {
-        crate::common::print_pipeline_evaluation(e)?;
+        crate::common::print_report(&towers::Report::Pipeline(e.clone()))?;
     }
     if let Some(out) = &a.out {
         crate::outln!("pipeline written to {} (pipeline.toml, retriever/, ranker/)", out.display())?;

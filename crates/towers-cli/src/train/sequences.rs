@@ -3,7 +3,7 @@
 use super::Args;
 use crate::progress::Bar;
 use towers::data::{Catalog, InputFormat};
-use towers::{Artifact, Error, Evaluation, TrainConfig, Trainer, evaluate};
+use towers::{Artifact, Error, EvalOptions, Evaluation, TrainConfig, Trainer, evaluate};
 
 /// Reads the sequences (holding out the format's own test part, or each user's last item with
 /// `--split last`), trains, and evaluates on the test sequences.
@@ -41,6 +41,6 @@ pub fn train(
         trainer = trainer.validation(t);
     }
     let model = trainer.fit(&read.sequences)?;
-    let evaluation = test.as_ref().map(|t| evaluate(&model, t, false)).transpose()?;
+    let evaluation = test.as_ref().map(|t| evaluate(&model, t, &EvalOptions::new())).transpose()?;
     Ok((model, evaluation))
 }

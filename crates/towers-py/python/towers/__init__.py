@@ -36,10 +36,13 @@ from ._errors import (
     TowersError,
 )
 from ._progress import Reporter as _Reporter
-from ._towers import Model, Pipeline, __version__
+from ._towers import Model, __version__
 from ._towers import build_index as _build_index
 from ._towers import load as _load
 from ._towers import train as _train
+
+# A pipeline is served as any model directory is: one class answers for both.
+Pipeline = Model
 
 __all__ = [
     "train",

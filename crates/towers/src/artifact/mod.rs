@@ -132,6 +132,15 @@ impl Artifact {
         self.model.dim()
     }
 
+    /// What identifies this model: the first 16 hex digits of the sha256 of its manifest (kind,
+    /// settings, sizes, training figures, index), so that every training run, and every index
+    /// built on it, gets its own.
+    pub fn version(&self) -> String {
+        use sha2::Digest;
+        let manifest = serde_json::to_vec(&self.manifest()).unwrap_or_default();
+        sha2::Sha256::digest(&manifest).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The manifest that [`Artifact::save`] writes, without the checksums.
     pub fn manifest(&self) -> Manifest {
         Manifest {

@@ -25,6 +25,15 @@ pub struct SequenceExamples {
     pub targets: Vec<u32>,
 }
 
+/// The one definition of a history window, in training, evaluation and serving: the last
+/// `steps` items of `history` (oldest first), padded with row 0 at the end, and the mask of
+/// the real steps, appended to `contexts` and `mask`.
+pub fn window(history: &[u32], steps: usize, contexts: &mut Vec<u32>, mask: &mut Vec<bool>) {
+    let ctx = &history[history.len().saturating_sub(steps)..];
+    contexts.extend(ctx.iter().copied().chain(std::iter::repeat_n(0, steps - ctx.len())));
+    mask.extend((0..steps).map(|j| j < ctx.len()));
+}
+
 impl SequenceExamples {
     /// Builds examples with contexts of the last `steps` items before each position; `row`
     /// maps an item id to its row, unknown items to row 0 (OOV), which stay real (unmasked) steps.
@@ -37,9 +46,7 @@ impl SequenceExamples {
                 Positions::Last => rows.len().max(2) - 1..rows.len(),
             };
             for t in range {
-                let ctx = &rows[t.saturating_sub(steps)..t];
-                ex.contexts.extend(ctx.iter().copied().chain(std::iter::repeat_n(0, steps - ctx.len())));
-                ex.mask.extend((0..steps).map(|j| j < ctx.len()));
+                window(&rows[..t], steps, &mut ex.contexts, &mut ex.mask);
                 ex.targets.push(rows[t]);
             }
         }

@@ -3,8 +3,9 @@
 //! retriever's own order, the intra-list diversity of the top 10 and the catalogue coverage.
 
 use super::pipeline::Pipeline;
-use super::post::PostRanking;
+use super::request::check_retrieve;
 use crate::data::{Dataset, Interactions};
+use crate::eval::EvalOptions;
 use crate::index::{Filter, Scored};
 use crate::metrics::TopKMetrics;
 use crate::{Error, Result};
@@ -45,18 +46,19 @@ pub struct PipelineEvaluation {
     pub eval_s: f64,
 }
 
-/// Evaluates `pipeline` on `test`: each test user's answer (its post-ranking rules, or `post`
-/// instead; its number of candidates, or `retrieve`), with each user's training items excluded
-/// when `exclude_seen`.
-pub fn evaluate_pipeline(
-    pipeline: &Pipeline,
-    test: &Interactions,
-    exclude_seen: bool,
-    post: Option<&PostRanking>,
-    retrieve: Option<usize>,
-) -> Result<PipelineEvaluation> {
-    let post = post.unwrap_or(&pipeline.settings().post);
-    post.validate()?;
+impl Pipeline {
+    /// Evaluates the pipeline on `test`: each test user's answer (its post-ranking rules with
+    /// `options`' changes; its number of candidates, or `options.retrieve`), with each user's
+    /// training items excluded when `options.exclude_seen`.
+    pub fn evaluate(&self, test: &Interactions, options: &EvalOptions) -> Result<PipelineEvaluation> {
+        evaluate(self, test, options)
+    }
+}
+
+fn evaluate(pipeline: &Pipeline, test: &Interactions, options: &EvalOptions) -> Result<PipelineEvaluation> {
+    let post = &options.post.merged(&pipeline.settings().post, &options.exclude)?;
+    pipeline.check_post(post)?;
+    let exclude_seen = options.exclude_seen;
     let a = pipeline.retriever().artifact();
     let pairs = Dataset::encode(&a.query_vocab, &a.items, test);
     if pairs.is_empty() {
@@ -66,8 +68,7 @@ pub fn evaluate_pipeline(
     for &(u, i) in &pairs {
         by_user.entry(u).or_default().push(i);
     }
-    let retrieve = retrieve.unwrap_or(pipeline.settings().retrieve);
-    pipeline.check_retrieve(retrieve)?;
+    let retrieve = check_retrieve(options.retrieve.unwrap_or(pipeline.settings().retrieve))?;
     let mut excluded: Vec<u32> = post.exclude.iter().filter_map(|id| a.items.rows.get(id).copied()).collect();
     excluded.push(0);
     let start = Instant::now();

@@ -7,14 +7,20 @@ mod evaluate;
 mod index;
 mod pipeline;
 mod post;
+mod report;
+mod request;
+mod served;
 
-pub use evaluate::{PipelineEvaluation, diversity, evaluate_pipeline};
+pub use crate::config::{Cap, PostOverrides, PostRanking};
+pub use evaluate::{PipelineEvaluation, diversity};
 pub use index::build_index;
 pub use pipeline::{
-    Answer, DEFAULT_RETRIEVE, PIPELINE_FILE, PIPELINE_FORMAT, PIPELINE_FORMAT_VERSION, Pipeline, PipelineSettings,
-    Staged, Timings, is_pipeline,
+    DEFAULT_RETRIEVE, PIPELINE_FILE, PIPELINE_FORMAT, PIPELINE_FORMAT_VERSION, Pipeline, PipelineSettings, Staged,
+    Timings,
 };
-pub use post::{Cap, ItemAttributes, PostOverrides, PostRanking, Scene, post_rank};
+pub use post::{ItemAttributes, Scene, post_rank};
+pub use request::{DEFAULT_K, MAX_K, MAX_RETRIEVE, Request, check_k, check_retrieve};
+pub use served::{Description, Report, Served};
 
 use crate::artifact::Artifact;
 use crate::index::{BruteForceIndex, Filter, Index, Metric, Scored, best_scores};
@@ -43,6 +49,9 @@ pub struct Recommendations {
     /// True when the query is unknown (a new user, a history of unknown items) and these are
     /// the most popular items.
     pub cold_start: bool,
+    /// With [`Request::debug`]: the time each stage took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
 }
 
 /// Who recommendations are for.
@@ -52,75 +61,6 @@ pub enum Query<'a> {
     User(&'a str),
     /// The items seen so far, oldest first, by id or title (sequential models).
     History(&'a [String]),
-}
-
-/// What to return: how many items, and which may appear.
-///
-/// ```
-/// use towers::recommend::Request;
-/// let r = Request::top(10).exclude_seen(true).exclude(["50".to_string()]);
-/// assert_eq!(r.k, 10);
-/// ```
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Request {
-    /// Number of items.
-    pub k: usize,
-    /// Leave out the user's training items (sequential models: the history's items).
-    pub exclude_seen: bool,
-    /// Item ids never returned (unknown ids are ignored).
-    pub exclude: Vec<String>,
-    /// If given, the only item ids that may be returned.
-    pub allow: Option<Vec<String>>,
-    /// Pipelines: post-ranking rules instead of the pipeline's own.
-    pub post: Option<PostRanking>,
-    /// Pipelines: candidates to retrieve for the ranker instead of the pipeline's number.
-    pub retrieve: Option<usize>,
-}
-
-impl Request {
-    /// The `k` best items.
-    pub fn top(k: usize) -> Self {
-        Request { k, ..Default::default() }
-    }
-
-    /// Leave out what the user has seen.
-    pub fn exclude_seen(mut self, on: bool) -> Self {
-        self.exclude_seen = on;
-        self
-    }
-
-    /// Never return these item ids.
-    pub fn exclude(mut self, ids: impl IntoIterator<Item = String>) -> Self {
-        self.exclude.extend(ids);
-        self
-    }
-
-    /// Return only these item ids.
-    pub fn allow(mut self, ids: impl IntoIterator<Item = String>) -> Self {
-        self.allow = Some(ids.into_iter().collect());
-        self
-    }
-
-    /// Pipelines: these post-ranking rules instead of the pipeline's.
-    pub fn post(mut self, post: PostRanking) -> Self {
-        self.post = Some(post);
-        self
-    }
-
-    /// Pipelines: retrieve this many candidates for the ranker.
-    pub fn retrieve(mut self, n: usize) -> Self {
-        self.retrieve = Some(n);
-        self
-    }
-
-    fn check_plain(&self) -> Result<()> {
-        if self.post.is_some() || self.retrieve.is_some() {
-            return Err(Error::Unsupported(
-                "post-ranking options (diversity, caps, boost, dedupe, retrieve) are for pipelines".into(),
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// A query resolved against a model ([`Recommender::resolve`]), for a store outside the model
@@ -182,7 +122,19 @@ impl Recommender {
     /// The `k` best items for a query. An unknown user, or a history of unknown items only,
     /// gets the most popular items, flagged `cold_start`.
     pub fn recommend(&self, query: Query, request: &Request) -> Result<Recommendations> {
-        request.check_plain()?;
+        if request.has_pipeline_options() {
+            return Err(Error::Unsupported(crate::eval::PIPELINE_ONLY.into()));
+        }
+        let start = std::time::Instant::now();
+        let mut recs = self.answer(query, request)?;
+        if request.debug {
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            recs.timings = Some(Timings { retrieve_ms: ms, total_ms: ms, ..Timings::default() });
+        }
+        Ok(recs)
+    }
+
+    fn answer(&self, query: Query, request: &Request) -> Result<Recommendations> {
         let a = &self.artifact;
         if let (Query::User(user), QueryKind::Pairs) = (query, a.model.query_kind()) {
             // no query tower: the model scores every item for the user
@@ -193,15 +145,17 @@ impl Recommender {
             let Some(r) = row else { return Ok(self.popular(request.k, &filter)) };
             let pairs: Vec<(u32, u32)> = (0..a.items.len() as u32).map(|i| (r, i)).collect();
             let hits = best_scores(&a.model.scores(&pairs)?, request.k, &filter);
-            return Ok(Recommendations { items: self.describe(hits), cold_start: false });
+            return Ok(Recommendations { items: self.describe(hits), cold_start: false, timings: None });
         }
         let resolved = self.resolve(query, request)?;
         let filter = Filter { exclude: &resolved.exclude, allow: resolved.allow.as_deref() };
         Ok(match &resolved.vector {
             None => self.popular(request.k, &filter),
-            Some(q) => {
-                Recommendations { items: self.describe(self.index().search(q, request.k, &filter)), cold_start: false }
-            }
+            Some(q) => Recommendations {
+                items: self.describe(self.index().search(q, request.k, &filter)),
+                cold_start: false,
+                timings: None,
+            },
         })
     }
 
@@ -230,10 +184,8 @@ impl Recommender {
                 if known.is_empty() {
                     return Ok(Resolved { vector: None, exclude, allow });
                 }
-                let ctx = &known[known.len().saturating_sub(seq.steps)..];
-                let contexts: Vec<u32> =
-                    ctx.iter().copied().chain(std::iter::repeat_n(0, seq.steps - ctx.len())).collect();
-                let mask: Vec<bool> = (0..seq.steps).map(|t| t < ctx.len()).collect();
+                let (mut contexts, mut mask) = (Vec::new(), Vec::new());
+                crate::data::window(&known, seq.steps, &mut contexts, &mut mask);
                 let q = a.model.queries(&Queries::Histories { contexts: &contexts, mask: &mask })?;
                 Ok(Resolved { vector: Some(q), exclude, allow })
             }
@@ -286,30 +238,6 @@ impl Recommender {
         Ok(self.describe(hits))
     }
 
-    /// Two stages: `retriever` finds `candidates` items for the user, this (ranking or rating)
-    /// model re-scores them by predicted rating, and the best `request.k` are kept. An unknown
-    /// user gets the retriever's popular items, flagged `cold_start`.
-    pub fn rerank(
-        &self,
-        retriever: &Recommender,
-        user: &str,
-        candidates: usize,
-        request: &Request,
-    ) -> Result<Recommendations> {
-        let wide = Request { k: candidates.max(request.k), ..request.clone() };
-        let retrieved = retriever.recommend(Query::User(user), &wide)?;
-        if retrieved.cold_start {
-            return Ok(Recommendations {
-                items: retrieved.items.into_iter().take(request.k).collect(),
-                cold_start: true,
-            });
-        }
-        let ids: Vec<String> = retrieved.items.into_iter().map(|r| r.id).collect();
-        let mut ranked = self.rank(user, &ids)?;
-        ranked.truncate(request.k);
-        Ok(Recommendations { items: ranked, cold_start: false })
-    }
-
     /// The excluded rows (the OOV row, `seen` and the request's), sorted, and the allowed ones.
     fn filter_rows(&self, seen: &[u32], request: &Request) -> (Vec<u32>, Option<Vec<u32>>) {
         let rows = &self.artifact.items.rows;
@@ -330,7 +258,11 @@ impl Recommender {
 
     /// The `k` most popular items that pass `filter`, flagged `cold_start`.
     fn popular(&self, k: usize, filter: &Filter) -> Recommendations {
-        Recommendations { items: self.describe(best_scores(&self.artifact.popularity, k, filter)), cold_start: true }
+        Recommendations {
+            items: self.describe(best_scores(&self.artifact.popularity, k, filter)),
+            cold_start: true,
+            timings: None,
+        }
     }
 
     fn describe(&self, hits: Vec<Scored>) -> Vec<Recommendation> {

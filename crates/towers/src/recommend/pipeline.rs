@@ -11,9 +11,11 @@
 //! `towers train --task pipeline` writes such a directory; a `pipeline.toml` written by hand
 //! can join any retriever and ranker trained on the same data.
 
-use super::post::{ItemAttributes, PostRanking, Scene, post_rank};
+use super::post::{ItemAttributes, Scene, post_rank};
+use super::request::check_retrieve;
 use super::{Query, Recommendation, Recommendations, Recommender, Request};
 use crate::artifact::{Artifact, DirLock, Staging};
+use crate::config::{PostOverrides, PostRanking};
 use crate::data::features::AttributeTable;
 use crate::index::{Filter, Scored, best_scores};
 use crate::model::{At, Candidates, Queries, QueryKind, Retrieved};
@@ -105,9 +107,7 @@ impl PipelineSettings {
                 self.format_version
             )));
         }
-        if !(1..=10_000).contains(&self.retrieve) {
-            return Err(Error::Config(format!("retrieve must be in 1..=10000, got {}", self.retrieve)));
-        }
+        check_retrieve(self.retrieve)?;
         self.post.validate().map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("post: {m}")),
             e => e,
@@ -126,15 +126,6 @@ pub struct Timings {
     pub post_rank_ms: f64,
     /// The whole answer.
     pub total_ms: f64,
-}
-
-/// A pipeline's answer: the recommendations and the time each stage took.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    /// Best first.
-    pub recommendations: Recommendations,
-    /// Per stage.
-    pub timings: Timings,
 }
 
 /// The stages' outputs for one user, as item rows (what evaluation reads).
@@ -162,7 +153,7 @@ pub struct Pipeline {
 
 /// Whether `path` is a pipeline: a directory holding `pipeline.toml`, or a `.toml` file
 /// (a pipeline composed by hand).
-pub fn is_pipeline(path: impl AsRef<Path>) -> bool {
+pub(crate) fn is_pipeline(path: impl AsRef<Path>) -> bool {
     let path = path.as_ref();
     path.join(PIPELINE_FILE).is_file() || (path.is_file() && path.extension().is_some_and(|e| e == "toml"))
 }
@@ -270,12 +261,37 @@ impl Pipeline {
         staging.commit_dir()
     }
 
-    /// Checks a number of candidates to retrieve (a request's or the settings').
-    pub fn check_retrieve(&self, retrieve: usize) -> Result<()> {
-        if !(1..=10_000).contains(&retrieve) {
-            return Err(Error::Config(format!("retrieve must be in 1..=10000, got {retrieve}")));
-        }
-        Ok(())
+    /// Retrieves from the exact index even when the retriever holds an approximate one.
+    pub fn exact(self) -> Self {
+        Pipeline { retriever: self.retriever.exact(), ..self }
+    }
+
+    /// Re-scores items for a user with the ranker (its context features computed from the
+    /// retriever's scores of these items), best first; an unknown item id is an error.
+    pub fn rank(&self, user: &str, items: &[String]) -> Result<Vec<Recommendation>> {
+        let a = self.retriever.artifact();
+        let rows = items
+            .iter()
+            .map(|id| {
+                a.items.rows.get(id).copied().ok_or_else(|| Error::NotFound(format!("item '{id}' is not in the model")))
+            })
+            .collect::<Result<Vec<u32>>>()?;
+        let user = a.query_vocab.lookup(user);
+        let q = a.model.queries(&Queries::Users { rows: &[user], at: At::TrainingEnd })?;
+        let d = a.dim();
+        let scores: Vec<f32> = rows
+            .iter()
+            .map(|&r| crate::kernels::softmax::dot(&q, &a.candidates[r as usize * d..][..d]) as f32)
+            .collect();
+        let ranked = self.ranker.model.score(&Candidates {
+            user,
+            items: &rows,
+            history: self.ranker.seen.of(user),
+            retrieved: Some(Retrieved { scores: &scores, embeddings: &a.candidates, dim: d }),
+        })?;
+        let mut hits: Vec<Scored> = rows.iter().zip(ranked).map(|(&id, score)| Scored { id, score }).collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        Ok(self.describe(&hits))
     }
 
     /// The retrieval stage.
@@ -299,32 +315,37 @@ impl Pipeline {
     }
 
     /// Recommendations for a user: the retriever's `retrieve` best (the request's exclusions
-    /// and the rules' applied), reordered by the ranker, then post-ranked; the request's `post`
-    /// and `retrieve` override the pipeline's. An unknown user gets the most popular items.
-    pub fn recommend(&self, query: Query, request: &Request) -> Result<Answer> {
+    /// and the rules' applied), reordered by the ranker, then post-ranked; the request's
+    /// post-ranking overrides and `retrieve` are merged with the pipeline's here, once. An
+    /// unknown user gets the most popular items. With `request.debug`, the stages' timings.
+    pub fn recommend(&self, query: Query, request: &Request) -> Result<Recommendations> {
         let start = Instant::now();
         let Query::User(user) = query else {
             return Err(Error::Unsupported("a pipeline recommends for a user, not for a history of items".into()));
         };
-        let post = request.post.as_ref().unwrap_or(&self.settings.post);
-        post.validate()?;
-        let retrieve = request.retrieve.unwrap_or(self.settings.retrieve);
-        self.check_retrieve(retrieve)?;
+        let post = request.post.merged(&self.settings.post, &[])?;
+        self.check_post(&post)?;
+        let retrieve = check_retrieve(request.retrieve.unwrap_or(self.settings.retrieve))?;
         let wide = Request {
             k: retrieve.max(request.k),
             exclude: request.exclude.iter().chain(&post.exclude).cloned().collect(),
-            post: None,
+            post: PostOverrides::default(),
             retrieve: None,
             ..request.clone()
         };
         let resolved = self.retriever.resolve(Query::User(user), &wide)?;
         let filter = Filter { exclude: &resolved.exclude, allow: resolved.allow.as_deref() };
         let row = self.retriever.artifact().query_vocab.get(user);
-        let staged = self.stages(row.filter(|_| resolved.vector.is_some()), &filter, wide.k, request.k, post)?;
-        let items = self.describe(&staged.answer, staged.cold_start);
+        let staged = self.stages(row.filter(|_| resolved.vector.is_some()), &filter, wide.k, request.k, &post)?;
+        let items = self.describe(&staged.answer);
         let mut timings = staged.timings;
         timings.total_ms = ms(start);
-        Ok(Answer { recommendations: Recommendations { items, cold_start: staged.cold_start }, timings })
+        Ok(Recommendations { items, cold_start: staged.cold_start, timings: request.debug.then_some(timings) })
+    }
+
+    /// Checks that merged rules name only attributes this pipeline has.
+    pub(crate) fn check_post(&self, post: &PostRanking) -> Result<()> {
+        self.attributes.check(post)
     }
 
     /// The stages for a user row (none: a cold start), with the rows `filter` allows:
@@ -378,9 +399,8 @@ impl Pipeline {
         v
     }
 
-    fn describe(&self, hits: &[Scored], cold_start: bool) -> Vec<Recommendation> {
+    fn describe(&self, hits: &[Scored]) -> Vec<Recommendation> {
         let items = &self.retriever.artifact().items;
-        let _ = cold_start;
         hits.iter()
             .map(|s| Recommendation {
                 id: items.ids[s.id as usize].clone(),

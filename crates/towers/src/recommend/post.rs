@@ -2,162 +2,14 @@
 //! diversity by maximal marginal relevance over the candidates' embeddings, caps per attribute
 //! value, boosted items, and one item per key (dedupe). Exclusions are applied at retrieval.
 
+use crate::config::PostRanking;
 use crate::data::Items;
 use crate::data::features::AttributeTable;
 use crate::index::Scored;
 use crate::kernels::softmax::dot;
 use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
+
 use std::collections::HashMap;
-
-/// At most `max` items sharing a value of `attribute` (a multi-valued attribute such as genres,
-/// `|`-separated, counts each of its values).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Cap {
-    /// A column of the pipeline's item attributes.
-    pub attribute: String,
-    /// Items per value.
-    pub max: usize,
-}
-
-impl std::str::FromStr for Cap {
-    type Err = Error;
-
-    /// `ATTRIBUTE:MAX`, e.g. `genres:3`.
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::Config(format!("cap '{s}': expected ATTRIBUTE:MAX, e.g. genres:3"));
-        let (a, m) = s.rsplit_once(':').ok_or_else(bad)?;
-        let max = m.trim().parse().map_err(|_| bad())?;
-        if a.trim().is_empty() {
-            return Err(bad());
-        }
-        Ok(Cap { attribute: a.trim().to_string(), max })
-    }
-}
-
-fn default_boost_weight() -> f32 {
-    0.1
-}
-
-/// The post-ranking rules of a pipeline (its `[post]` table; every field can be overridden per
-/// request). The default applies none.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PostRanking {
-    /// Maximal marginal relevance λ in `[0, 1]`: each next item maximises
-    /// `(1 − λ)·relevance − λ·redundancy`, both in `[0, 1]` and free of the ranker's score scale
-    /// and of the embeddings' geometry: the relevance the ranker's score scaled over the
-    /// candidates (1 for the best, 0 for the last), the redundancy the candidate's mean cosine
-    /// similarity to the items already chosen (what it would add to the list's intra-list
-    /// similarity) as the share of the first item's cosine similarities to the other candidates
-    /// below it. 0: by score; 0.5: both weigh the same.
-    pub diversity: f32,
-    /// Caps per attribute value.
-    pub caps: Vec<Cap>,
-    /// Item ids never returned.
-    pub exclude: Vec<String>,
-    /// Item ids whose relevance is raised by `boost_weight`.
-    pub boost: Vec<String>,
-    /// What a boost adds to the relevance (whose `[0, 1]` spans the candidates' scores).
-    #[serde(default = "default_boost_weight")]
-    pub boost_weight: f32,
-    /// Keep the best item per value of this attribute (or `title`).
-    pub dedupe: Option<String>,
-}
-
-impl Default for PostRanking {
-    fn default() -> Self {
-        PostRanking {
-            diversity: 0.0,
-            caps: Vec::new(),
-            exclude: Vec::new(),
-            boost: Vec::new(),
-            boost_weight: default_boost_weight(),
-            dedupe: None,
-        }
-    }
-}
-
-impl PostRanking {
-    /// Checks the values (attributes are checked against a pipeline's attributes when it loads).
-    pub fn validate(&self) -> Result<()> {
-        if !(0.0..=1.0).contains(&self.diversity) {
-            return Err(Error::Config(format!("diversity must be in [0, 1], got {}", self.diversity)));
-        }
-        if !(self.boost_weight.is_finite() && (0.0..=10.0).contains(&self.boost_weight)) {
-            return Err(Error::Config(format!("boost_weight must be in [0, 10], got {}", self.boost_weight)));
-        }
-        if let Some(c) = self.caps.iter().find(|c| c.max == 0) {
-            return Err(Error::Config(format!("caps: '{}' has max 0 (at least 1)", c.attribute)));
-        }
-        Ok(())
-    }
-
-    /// The attributes the rules name (caps, dedupe).
-    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.caps
-            .iter()
-            .map(|c| ("caps", c.attribute.as_str()))
-            .chain(self.dedupe.iter().map(|d| ("dedupe", d.as_str())))
-    }
-
-    /// Whether any rule applies (otherwise the ranker's order is kept).
-    pub fn is_noop(&self) -> bool {
-        self.diversity == 0.0 && self.caps.is_empty() && self.boost.is_empty() && self.dedupe.is_none()
-    }
-}
-
-/// Per-request changes to a pipeline's post-ranking rules, as the CLI's `--diversity`, `--cap`,
-/// `--boost`, `--dedupe` and the Python package's keyword arguments name them: each one given
-/// replaces the pipeline's rule, `exclude` adds to its excluded items.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PostOverrides {
-    /// The MMR λ in `[0, 1]`.
-    pub diversity: Option<f32>,
-    /// Caps per attribute value (an empty list removes the pipeline's).
-    pub caps: Option<Vec<Cap>>,
-    /// Item ids to lift (an empty list removes the pipeline's).
-    pub boost: Option<Vec<String>>,
-    /// One item per value of this attribute.
-    pub dedupe: Option<String>,
-    /// Item ids never returned, besides the pipeline's.
-    pub exclude: Vec<String>,
-}
-
-impl PostOverrides {
-    /// Whether nothing is changed.
-    pub fn is_empty(&self) -> bool {
-        self.diversity.is_none()
-            && self.caps.is_none()
-            && self.boost.is_none()
-            && self.dedupe.is_none()
-            && self.exclude.is_empty()
-    }
-
-    /// `base` with the changes applied and checked; `None` when nothing is changed.
-    pub fn apply(&self, base: &PostRanking) -> Result<Option<PostRanking>> {
-        if self.is_empty() {
-            return Ok(None);
-        }
-        let mut p = base.clone();
-        if let Some(d) = self.diversity {
-            p.diversity = d;
-        }
-        if let Some(c) = &self.caps {
-            p.caps = c.clone();
-        }
-        if let Some(b) = &self.boost {
-            p.boost = b.clone();
-        }
-        if self.dedupe.is_some() {
-            p.dedupe = self.dedupe.clone();
-        }
-        p.exclude.extend(self.exclude.iter().filter(|id| !base.exclude.contains(id)).cloned());
-        p.validate()?;
-        Ok(Some(p))
-    }
-}
 
 /// The item attributes post-ranking reads: for each column, each item row's values (interned;
 /// multi-valued columns split at `|`), and `title`.
@@ -417,7 +269,7 @@ mod tests {
         // unknown attributes are errors, not panics
         let bad = PostRanking { dedupe: Some("nope".into()), ..Default::default() };
         assert!(post_rank(&cands, 2, &bad, &scene).is_err() && attrs.check(&bad).is_err());
-        assert!("genres".parse::<Cap>().is_err() && "genres:x".parse::<Cap>().is_err());
+        assert!("genres".parse::<crate::config::Cap>().is_err() && "genres:x".parse::<crate::config::Cap>().is_err());
         assert!(PostRanking { diversity: 1.5, ..Default::default() }.validate().is_err());
     }
 
@@ -468,20 +320,5 @@ mod tests {
             let got: Vec<u32> = post_rank(&cands, 10, &post, &scene).unwrap().iter().map(|s| s.id).collect();
             assert_eq!(got, plain(&cands, 10, lambda, &boost, &emb, d), "λ = {lambda}");
         }
-    }
-
-    #[test]
-    fn overrides_replace_the_rules_given() {
-        let base = PostRanking { diversity: 0.3, exclude: vec!["a".into()], ..PostRanking::default() };
-        assert_eq!(PostOverrides::default().apply(&base).unwrap(), None);
-        let o = PostOverrides {
-            caps: Some(vec!["genres:2".parse().unwrap()]),
-            exclude: vec!["a".into(), "b".into()],
-            ..Default::default()
-        };
-        let p = o.apply(&base).unwrap().unwrap();
-        assert_eq!((p.diversity, p.caps.len(), p.exclude), (0.3, 1, vec!["a".to_string(), "b".to_string()]));
-        let e = PostOverrides { diversity: Some(2.0), ..Default::default() }.apply(&base).unwrap_err();
-        assert!(e.to_string().contains("diversity must be in [0, 1]"), "{e}");
     }
 }

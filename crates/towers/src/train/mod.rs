@@ -16,4 +16,4 @@ mod trainer;
 pub use optimizer::{Optimizer, Slots};
 pub use options::{FeatureData, TrainOptions, not_for_pipelines};
 pub use pipeline::{PipelineConfig, PipelineTrainer};
-pub use trainer::{TrainData, Trainer};
+pub use trainer::Trainer;

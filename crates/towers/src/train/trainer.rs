@@ -8,35 +8,13 @@ use crate::artifact::{Artifact, History, TrainSummary};
 use crate::config::TrainConfig;
 use crate::data::features::AttributeTable;
 use crate::data::{
-    CandidateKey, Catalog, Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Sessions, Vocabulary,
-    counts,
+    CandidateKey, Catalog, Data, Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Vocabulary, counts,
 };
 use crate::eval::Encoded;
 use crate::model::{Model, ModelSpec};
 use crate::progress::{Observer, quiet};
 use crate::task::RatingScale;
 use crate::{Error, Result};
-
-/// Training (or validation) data: an interaction table, or item sequences (sequential models).
-#[derive(Debug, Clone, Copy)]
-pub enum TrainData<'a> {
-    /// Who interacted with what (and, where the table has them, ratings, times and weights).
-    Interactions(&'a Interactions),
-    /// Item sequences: sessions or user histories.
-    Sequences(&'a Sessions),
-}
-
-impl<'a> From<&'a Interactions> for TrainData<'a> {
-    fn from(t: &'a Interactions) -> Self {
-        TrainData::Interactions(t)
-    }
-}
-
-impl<'a> From<&'a Sessions> for TrainData<'a> {
-    fn from(s: &'a Sessions) -> Self {
-        TrainData::Sequences(s)
-    }
-}
 
 /// Trains a model of any kind:
 ///
@@ -56,7 +34,7 @@ pub struct Trainer<'a> {
     config: TrainConfig,
     catalog: Option<&'a Catalog>,
     attributes: Attributes<'a>,
-    validation: Option<TrainData<'a>>,
+    validation: Option<Data<'a>>,
     observer: Option<&'a mut dyn Observer>,
 }
 
@@ -93,7 +71,7 @@ impl<'a> Trainer<'a> {
     }
 
     /// Data to measure after every epoch (kept in the history; training ignores it).
-    pub fn validation(mut self, data: impl Into<TrainData<'a>>) -> Self {
+    pub fn validation(mut self, data: impl Into<Data<'a>>) -> Self {
         self.validation = Some(data.into());
         self
     }
@@ -105,7 +83,7 @@ impl<'a> Trainer<'a> {
     }
 
     /// Trains on `data` and returns the model with everything needed to evaluate and serve it.
-    pub fn fit(self, data: impl Into<TrainData<'a>>) -> Result<Artifact> {
+    pub fn fit(self, data: impl Into<Data<'a>>) -> Result<Artifact> {
         let Trainer { spec, mut config, catalog, attributes, validation, observer } = self;
         if let Some(d) = spec.dim() {
             config.dim = d;
@@ -122,20 +100,20 @@ impl<'a> Trainer<'a> {
             None => &mut fallback,
         };
         let trained = match (data.into(), validation) {
-            (TrainData::Interactions(train), val) if !matches!(spec, ModelSpec::Sequential(_)) => {
+            (Data::Interactions(train), val) if !matches!(spec, ModelSpec::Sequential(_)) => {
                 let val = match val {
-                    Some(TrainData::Interactions(v)) => Some(v),
+                    Some(Data::Interactions(v)) => Some(v),
                     None => None,
-                    Some(TrainData::Sequences(_)) => return Err(wrong_data(&spec)),
+                    Some(Data::Sequences(_)) => return Err(wrong_data(&spec)),
                 };
                 fit_interactions(&spec, &config, observer, train, val, catalog, attributes)?
             }
-            (TrainData::Sequences(train), val) => {
+            (Data::Sequences(train), val) => {
                 let ModelSpec::Sequential(seq) = spec else { return Err(wrong_data(&spec)) };
                 let val = match val {
-                    Some(TrainData::Sequences(v)) => Some(v),
+                    Some(Data::Sequences(v)) => Some(v),
                     None => None,
-                    Some(TrainData::Interactions(_)) => return Err(wrong_data(&spec)),
+                    Some(Data::Interactions(_)) => return Err(wrong_data(&spec)),
                 };
                 let (items, _) =
                     Items::build(catalog, CandidateKey::Id, train.items.iter().flatten().map(String::as_str))?;
@@ -160,7 +138,7 @@ impl<'a> Trainer<'a> {
                     seconds: run.seconds,
                 }
             }
-            (TrainData::Interactions(_), _) => return Err(wrong_data(&spec)),
+            (Data::Interactions(_), _) => return Err(wrong_data(&spec)),
         };
         let summary = TrainSummary::new(trained.n, &trained.history, trained.seconds);
         Ok(Artifact {

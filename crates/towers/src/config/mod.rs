@@ -1,6 +1,10 @@
 //! The configuration of a training run, shared by every model kind (what the manifest records
 //! as `config`, and `towers train --config` reads), and its defaults per kind and recipe.
 
+pub mod post;
+
+pub use post::{Cap, PostOverrides, PostRanking};
+
 use crate::data::CandidateKey;
 use crate::model::{ModelKind, ModelSpec, Normalization, Recipe};
 use crate::task::{RankingLoss, RetrievalConfig};

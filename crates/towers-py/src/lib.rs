@@ -9,7 +9,6 @@ mod index;
 mod inputs;
 mod model;
 mod options;
-mod pipeline;
 mod progress;
 
 use errors::IntoPy;
@@ -19,10 +18,10 @@ use progress::Progress;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
-use towers::data::InputFormat;
 use towers::data::movielens::Download;
+use towers::data::{InputFormat, OwnedData};
 use towers::train::FeatureData;
-use towers::{Error, ModelKind, Served, Task, TrainOptions, Trainer};
+use towers::{Error, Served, TrainOptions};
 
 /// Trains a model (see `towers.train`): `options` are the CLI's training options by name,
 /// `read` says how files are read (`columns`, `delimiter`, `header`), `reporter` receives progress.
@@ -39,30 +38,17 @@ fn train(
 ) -> PyResult<Py<PyAny>> {
     let opts = options::train_options(py, options)?;
     let table = ReadOptions::from_kwargs(py, Some(read))?.table;
-    if opts.task == Task::Pipeline {
-        let p = pipeline::train(py, ratings, items, test, &opts, &table, reporter)?;
-        return Ok(Bound::new(py, Model::new(Served::from(p)))?.into_any().unbind());
-    }
-    let config = opts.config().py_err(py)?;
+    let features = features(py, &opts)?;
+    // checked before the data are read (the trainer itself is made where training runs)
+    opts.trainer(features.as_ref()).py_err(py)?;
     let catalog = items.map(catalog).transpose()?;
-    let mut progress = Progress::new(reporter);
-    let fitted = if opts.kind().py_err(py)? == ModelKind::Sequential {
+    let (train, test) = if opts.reads_sequences() {
         let read = sequences(ratings, opts.train_format, &table)?;
         let test = match test {
             Some(t) => Some(test_sequences(t, opts.train_format, &table)?),
             None => read.held_out,
         };
-        let spec = opts.spec(None).py_err(py)?;
-        py.detach(|| {
-            let mut trainer = Trainer::new(spec).config(config).observer(&mut progress);
-            if let Some(c) = &catalog {
-                trainer = trainer.catalog(c);
-            }
-            if let Some(t) = &test {
-                trainer = trainer.validation(t);
-            }
-            trainer.fit(&read.sequences)
-        })
+        (OwnedData::Sequences(Box::new(read.sequences)), test.map(|t| OwnedData::Sequences(Box::new(t))))
     } else {
         if opts.train_format != InputFormat::Interactions {
             return Err(errors::config(
@@ -70,29 +56,23 @@ fn train(
                 "train_format other than interactions is for sequences: add task=\"sequential\"",
             ));
         }
-        let train = interactions(ratings, &table)?;
         let test = test.map(|t| interactions(t, &table)).transpose()?;
-        let features = features(py, &opts)?;
-        let spec = opts.spec(features.as_ref().map(|f| f.config.clone())).py_err(py)?;
-        py.detach(|| {
-            let mut trainer = Trainer::new(spec).config(config).observer(&mut progress);
-            if let Some(c) = &catalog {
-                trainer = trainer.catalog(c);
-            }
-            if let Some(t) = features.as_ref().and_then(|f| f.users.as_ref()) {
-                trainer = trainer.user_attributes(t);
-            }
-            if let Some(t) = features.as_ref().and_then(|f| f.items.as_ref()) {
-                trainer = trainer.item_attributes(t);
-            }
-            if let Some(t) = &test {
-                trainer = trainer.validation(t);
-            }
-            trainer.fit(&train)
-        })
+        (
+            OwnedData::Interactions(Box::new(interactions(ratings, &table)?)),
+            test.map(|t| OwnedData::Interactions(Box::new(t))),
+        )
     };
+    let mut progress = Progress::new(reporter);
+    let fitted = py.detach(|| {
+        let trainer = opts.trainer(features.as_ref())?;
+        let mut trainer = trainer.catalog(catalog.as_ref()).observer(&mut progress);
+        if let Some(t) = &test {
+            trainer = trainer.validation(t);
+        }
+        trainer.fit_served(&train)
+    });
     match (fitted, progress.error) {
-        (Ok(artifact), _) => Ok(Bound::new(py, Model::new(Served::from(artifact)))?.into_any().unbind()),
+        (Ok(served), _) => Ok(Bound::new(py, Model::new(served))?.into_any().unbind()),
         (Err(Error::Interrupted), Some(e)) => Err(e),
         (Err(e), _) => Err(errors::to_py(py, e)),
     }

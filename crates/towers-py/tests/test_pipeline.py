@@ -146,13 +146,17 @@ def test_bad_overrides_and_options_are_config_errors(pipe, small, files):
         towers.train(train, task="pipeline", dim=8, progress=False)
     with pytest.raises(towers.ConfigError, match=r"diversity must be in \[0, 1\]"):
         towers.train(train, task="pipeline", diversity=2, progress=False)
-    with pytest.raises(towers.ConfigError, match="Pipeline.evaluate"):
-        towers.train(train, task="pipeline", test=small["test"], progress=False)
     with pytest.raises(towers.ConfigError, match="--retrieve is for --task pipeline"):
         towers.train(train, task="retrieval", retrieve=20, progress=False)
     (files / "bad.toml").write_text("retreive = 20\n")
     with pytest.raises(towers.ConfigError, match="bad.toml"):
         towers.train(train, task="pipeline", config=files / "bad.toml", progress=False)
+
+
+def test_a_pipeline_measures_its_retriever_on_test_data(small, files):
+    p = towers.train(small["train"], task="pipeline", config=files / "config.toml", test=small["test"], progress=False)
+    assert p.kind == "pipeline" and len(p.history) == 3
+    assert all(e["validation"]["top_10"] >= 0 for e in p.history)
 
 
 def test_progress_reporter_does_not_break_training(small, files):

@@ -15,8 +15,8 @@ use towers::data::{Catalog, Interactions, TableFormat};
 use towers::model::{FeatureConfig, RankerKind, RankingSpec};
 use towers::recommend::PostOverrides;
 use towers::task::RankingLoss;
-use towers::train::{PipelineConfig, PipelineTrainer};
-use towers::{ModelSpec, Query, Request, Served, Trainer, evaluate};
+use towers::train::PipelineConfig;
+use towers::{ModelSpec, Query, Report, Request, Served, Trainer, evaluate};
 
 fn main() -> towers::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -49,14 +49,18 @@ fn main() -> towers::Result<()> {
     }
 
     // one pipeline: retrieve 100, rank, post-rank to 10
-    let pipeline = PipelineTrainer::new(PipelineConfig::default())
+    let pipeline = Trainer::pipeline(PipelineConfig::default())
         .catalog(&movies)
-        .item_attributes(&items, &features)
-        .fit(&train)?;
+        .item_attributes(&items)
+        .feature_config(&features)
+        .fit_served(&train)?;
     let seen = EvalOptions::new().exclude_seen(true);
-    let plain = pipeline.evaluate(&test, &seen)?;
     let diverse = PostOverrides { diversity: Some(0.3), ..Default::default() };
-    let mmr = pipeline.evaluate(&test, &seen.clone().post(diverse.clone()))?;
+    let (Report::Pipeline(plain), Report::Pipeline(mmr)) =
+        (pipeline.evaluate(&test, &seen)?, pipeline.evaluate(&test, &seen.clone().post(diverse.clone()))?)
+    else {
+        unreachable!("a pipeline's evaluation")
+    };
     for (name, e) in [("pipeline", &plain), ("with diversity 0.3", &mmr)] {
         println!(
             "{name:<19} top-10 with seen items excluded {:.4} (retriever alone {:.4}), ILD@10 {:.3}, coverage {:.3}",

@@ -6,13 +6,13 @@ mod common;
 use common::scratch;
 use common::synthetic::{USERS, synthetic};
 use std::path::Path;
-use towers::recommend::{Pipeline, PostOverrides};
-use towers::train::{PipelineConfig, PipelineTrainer};
-use towers::{Query, Request};
+use towers::recommend::PostOverrides;
+use towers::train::PipelineConfig;
+use towers::{Query, Request, Served, Trainer};
 
 /// Every user's top 5 (seen items excluded, diversity on so post-ranking reads the embeddings)
 /// as (id, score bits): equal answers to the bit.
-fn answers(p: &Pipeline) -> Vec<Vec<(String, u32)>> {
+fn answers(p: &Served) -> Vec<Vec<(String, u32)>> {
     let request = Request::top(5).exclude_seen(true).post(PostOverrides { diversity: Some(0.3), ..Default::default() });
     (0..USERS)
         .map(|u| {
@@ -52,10 +52,11 @@ fn same_seed_same_pipeline_whatever_the_thread_count() {
     let train = |threads: usize, seed: u64| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            PipelineTrainer::new(config(seed))
+            Trainer::pipeline(config(seed))
                 .catalog(&s.catalog)
-                .item_attributes(&items, &features)
-                .fit(&s.train)
+                .item_attributes(&items)
+                .feature_config(&features)
+                .fit_served(&s.train)
                 .unwrap()
         })
     };
@@ -69,7 +70,7 @@ fn same_seed_same_pipeline_whatever_the_thread_count() {
     let want = answers(&one);
     assert!(want.iter().all(|a| a.len() == 5));
     assert_eq!(want, answers(&two));
-    assert_eq!(want, answers(&Pipeline::load(&d1).unwrap()), "the reloaded pipeline answers otherwise");
+    assert_eq!(want, answers(&Served::load(&d1).unwrap()), "the reloaded pipeline answers otherwise");
     // the test can fail: another seed gives another pipeline
     assert_ne!(want, answers(&train(2, 7)));
     for d in [tables, d1, d2] {

@@ -1,15 +1,14 @@
-//! `towers train`: the options, the model spec and training configuration they give, and the
-//! runner for each kind of training data.
+//! `towers train`: the options, the trainer they give (one model kind or a pipeline), and the
+//! report.
 
-mod interactions;
-mod pipeline;
-mod sequences;
+mod data;
 
 use crate::common::{TableArgs, print_json, print_report};
+use crate::progress::Bar;
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use towers::data::{Catalog, InputFormat};
-use towers::{Artifact, Error, Evaluation, ModelKind, Task, TrainOptions};
+use towers::data::Catalog;
+use towers::{Error, EvalOptions, Report, Served, TrainOptions};
 
 /// Options of `towers train`: the files, and the model's options ([`TrainOptions`], shared with
 /// the Python package). Unset options take the value of `--config`, else of the recipe:
@@ -45,31 +44,28 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    if a.options.task == Task::Pipeline {
-        a.options.check_task_options()?;
-        return pipeline::train(&a);
-    }
-    let config = a.options.config()?;
+    let features = a.options.read_features(crate::common::movielens_dir(None))?;
+    let trainer = a.options.trainer(features.as_ref())?;
     // one writer per model directory, from the start: a second fails at once (or waits)
     let lock = a.out.as_deref().map(|o| crate::common::lock_model_dir(o, a.wait)).transpose()?;
     let catalog = a.items.as_ref().map(Catalog::read).transpose()?;
-    let (model, evaluation) = match a.options.kind()? {
-        ModelKind::Sequential => sequences::train(&a, config, catalog.as_ref())?,
-        _ if a.options.train_format != InputFormat::Interactions => {
-            return Err(Error::Config(
-                "--train-format other than interactions is for sequences: add --task sequential".into(),
-            ));
-        }
-        _ => interactions::train(&a, config, catalog.as_ref())?,
-    };
-    if let Some(lock) = &lock {
-        model.save_locked(lock)?;
+    let (train, test) = data::read(&a, trainer.seed())?;
+    let mut bar = Bar::new(!a.json);
+    let mut trainer = trainer.catalog(catalog.as_ref()).observer(&mut bar);
+    if let Some(t) = &test {
+        trainer = trainer.validation(t);
     }
-    report(&a, &model, evaluation.as_ref())
+    let served = trainer.fit_served(&train)?;
+    if let Some(lock) = &lock {
+        served.save_locked(lock)?;
+    }
+    let evaluation = test.as_ref().map(|t| served.evaluate(t, &EvalOptions::new())).transpose()?;
+    report(&a, &served, evaluation.as_ref())
 }
 
 /// Prints the training figures, the evaluation on the test data, and where the model went.
-fn report(a: &Args, model: &Artifact, evaluation: Option<&Evaluation>) -> towers::Result<()> {
+fn report(a: &Args, served: &Served, evaluation: Option<&Report>) -> towers::Result<()> {
+    let model = served.retriever().artifact();
     if a.json {
         let mut v = serde_json::to_value(&model.summary).map_err(Error::internal)?;
         if let Some(obj) = v.as_object_mut() {

@@ -16,7 +16,7 @@ Pipelines (retriever → ranker → post-ranking rules, as `towers train --task 
     p.evaluate(test, diversity=0.3)                        # dict: top_10 …, retriever, ild_10, coverage_10
     p.recommend("42", k=10, caps={"genres": 3})            # [{"id", "title", "score"}, …]
     p.recommend("42", debug=True)["timings"]               # per-stage milliseconds
-    p.save("dir"); towers.load("dir")                      # a towers.Pipeline again
+    p.save("dir"); towers.load("dir")                      # a towers.Model, as every directory
 
 Tables are found by column name as the CLI finds them (user/user_id/…, item/movie_id/…, rating,
 timestamp, weight). Errors are towers exceptions (InputError, ConfigError, ModelError, FileError, BusyError,
@@ -41,7 +41,8 @@ from ._towers import build_index as _build_index
 from ._towers import load as _load
 from ._towers import train as _train
 
-# A pipeline is served as any model directory is: one class answers for both.
+# A pipeline is served as any model directory is: one class answers for both (the name stays
+# for code written when pipelines had a class of their own).
 Pipeline = Model
 
 __all__ = [
@@ -77,7 +78,7 @@ def train(
     header=None,
     **options,
 ):
-    """Trains a model and returns it (a towers.Model; with task="pipeline", a towers.Pipeline).
+    """Trains a model and returns it (a towers.Model, a pipeline too).
 
     ratings: the training data — a path (CSV/TSV, read as `towers train --train` reads it), a
         pandas.DataFrame, a pyarrow.Table (or anything with __arrow_c_stream__, e.g. polars), or
@@ -89,7 +90,7 @@ def train(
         u.item, movies.csv) or a table with an id and a title column.
     task: "retrieval" (default), "rating", "ranking", "features", "sequential", or "pipeline":
         a retriever, a ranker trained on its hard negatives and post-ranking rules, returned as
-        a towers.Pipeline. A pipeline takes its models' settings from `config` (a TOML file with
+        a towers.Model like any other. A pipeline takes its models' settings from `config` (a TOML file with
         [retriever] and [ranker] tables; dim, lr, epochs, batch_size, optimizer, layers and
         recipe are ConfigErrors), and also `seed`, `retrieve` (candidates for the ranker,
         default 100), `diversity` (the MMR λ served by default), `features` (item attributes,
@@ -124,8 +125,8 @@ def train(
 
 def load(path):
     """Loads a model directory written by Model.save or `towers train --out` as a towers.Model,
-    or a pipeline directory (Pipeline.save, `towers train --task pipeline --out`) or its
-    pipeline.toml as a towers.Pipeline (checksums and format version are verified; a bad
+    or a pipeline directory (Model.save, `towers train --task pipeline --out`) or its
+    pipeline.toml, as a towers.Model (checksums and format version are verified; a bad
     directory raises towers.ModelError)."""
     return _load(path)
 

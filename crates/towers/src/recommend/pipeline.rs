@@ -244,8 +244,12 @@ impl Pipeline {
     /// a pipeline or model directory or empty): both model directories, the attributes,
     /// `pipeline.toml` pointing at them.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
-        let lock = DirLock::acquire(dir)?;
-        let mut staging = Staging::new(&lock)?;
+        self.save_locked(&DirLock::acquire(dir)?)
+    }
+
+    /// [`Pipeline::save`] into a directory whose lock the caller holds.
+    pub fn save_locked(&self, lock: &DirLock) -> Result<()> {
+        let mut staging = Staging::new(lock)?;
         let tmp = staging.path().to_path_buf();
         self.retriever.artifact().save(tmp.join("retriever"))?;
         self.ranker.save(tmp.join("ranker"))?;

@@ -5,7 +5,7 @@
 use super::pipeline::{PIPELINE_FILE, is_pipeline};
 use super::request::check_k;
 use super::{Pipeline, PipelineEvaluation, Query, Recommendation, Recommendations, Recommender, Request, Resolved};
-use crate::artifact::{Artifact, FORMAT_VERSION, TrainSummary};
+use crate::artifact::{Artifact, DirLock, FORMAT_VERSION, TrainSummary};
 use crate::config::{PostRanking, TrainConfig};
 use crate::data::{Data, InputFormat, Interactions, OwnedData, TableFormat};
 use crate::eval::{EvalOptions, Evaluation, evaluate};
@@ -262,6 +262,15 @@ impl Served {
         match &self.inner {
             Inner::Model(r) => r.artifact().save(dir),
             Inner::Pipeline(p) => p.save(dir),
+        }
+    }
+
+    /// [`Served::save`] into a directory whose lock the caller holds (taken before training,
+    /// so that a second writer fails at once).
+    pub fn save_locked(&self, lock: &DirLock) -> Result<()> {
+        match &self.inner {
+            Inner::Model(r) => r.artifact().save_locked(lock),
+            Inner::Pipeline(p) => p.save_locked(lock),
         }
     }
 

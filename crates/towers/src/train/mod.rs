@@ -1,5 +1,5 @@
 //! Training: the one entry ([`Trainer`]) for every model kind, the optimizers, the epoch loop,
-//! and each kind's training step; [`PipelineTrainer`] trains a retriever and a ranker together.
+//! and each kind's training step; a pipeline's retriever and ranker are trained together.
 
 mod epochs;
 mod features;
@@ -15,5 +15,5 @@ mod trainer;
 
 pub use optimizer::{Optimizer, Slots};
 pub use options::{FeatureData, TrainOptions, not_for_pipelines};
-pub use pipeline::{PipelineConfig, PipelineTrainer};
+pub use pipeline::PipelineConfig;
 pub use trainer::Trainer;

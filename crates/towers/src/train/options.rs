@@ -3,7 +3,7 @@
 //! spec, training configuration and feature data they give. One place, so that both front
 //! ends take the same options with the same meaning.
 
-use super::PipelineConfig;
+use super::{PipelineConfig, Trainer};
 use crate::config::{OptimizerConfig, OptimizerKind, TrainConfig};
 use crate::data::features::AttributeTable;
 use crate::data::movielens::MovieLens;
@@ -217,6 +217,38 @@ fn set<T>(slot: &mut T, v: Option<T>) {
 }
 
 impl TrainOptions {
+    /// The trainer these options describe — one model kind, or a pipeline — with the feature
+    /// data given (`features`, from [`TrainOptions::read_features`]) wired in; every option
+    /// checked here, once.
+    pub fn trainer<'a>(&self, features: Option<&'a FeatureData>) -> Result<Trainer<'a>> {
+        let mut trainer = match self.task {
+            Task::Pipeline => {
+                self.check_task_options()?;
+                let t = Trainer::pipeline(self.pipeline_config()?);
+                match features {
+                    Some(f) => t.feature_config(&f.config),
+                    None => t,
+                }
+            }
+            Task::Model(_) => Trainer::new(self.spec(features.map(|f| f.config.clone()))?).config(self.config()?),
+        };
+        if let Some(f) = features {
+            if let Some(u) = &f.users {
+                trainer = trainer.user_attributes(u);
+            }
+            if let Some(i) = &f.items {
+                trainer = trainer.item_attributes(i);
+            }
+        }
+        Ok(trainer)
+    }
+
+    /// Whether the training data are item sequences (a sequential model) rather than an
+    /// interaction table.
+    pub fn reads_sequences(&self) -> bool {
+        self.task == Task::Model(ModelKind::Sequential)
+    }
+
     /// The recipe: `recipe`, else `tfrs` when `optimizer` is `adagrad`, else `towers`.
     pub fn recipe(&self) -> Recipe {
         match (self.recipe, self.optimizer) {

@@ -17,7 +17,7 @@ use crate::model::{
     At, Context, ContextData, ContextFeature, FeatureConfig, ModelSpec, Queries, RankingInputs, RankingModel,
     RankingSpec, Retrieved,
 };
-use crate::progress::{Observer, quiet};
+use crate::progress::Observer;
 use crate::recommend::{DEFAULT_RETRIEVE, Pipeline, PipelineSettings, PostRanking, Recommender};
 use crate::task::RatingScale;
 use crate::{Error, Result};
@@ -92,52 +92,20 @@ fn prefix(what: &str, e: Error) -> Error {
     }
 }
 
-/// Trains a [`Pipeline`]:
-///
-/// ```no_run
-/// # fn main() -> towers::Result<()> {
-/// use towers::data::{Catalog, Interactions, TableFormat};
-/// use towers::train::{PipelineConfig, PipelineTrainer};
-/// let train = Interactions::read("train.tsv", &TableFormat::default())?;
-/// let movies = Catalog::read("movies.tsv")?;
-/// let pipeline = PipelineTrainer::new(PipelineConfig::default()).catalog(&movies).fit(&train)?;
-/// pipeline.save("/tmp/p")?;
-/// # Ok(()) }
-/// ```
-pub struct PipelineTrainer<'a> {
-    config: PipelineConfig,
-    catalog: Option<&'a Catalog>,
-    items: Option<&'a AttributeTable>,
-    features: Option<&'a FeatureConfig>,
-    observer: Option<&'a mut dyn Observer>,
+/// What a pipeline trains from besides its configuration: the parts of a [`Trainer`] it reads.
+pub(crate) struct PipelineTrainer<'a> {
+    pub config: PipelineConfig,
+    pub catalog: Option<&'a Catalog>,
+    /// Item attributes (affinity features, post-ranking's caps and dedupe).
+    pub items: Option<&'a AttributeTable>,
+    /// How each attribute column is encoded.
+    pub features: Option<&'a FeatureConfig>,
+    /// Measured after every epoch of the served retriever.
+    pub validation: Option<&'a Interactions>,
+    pub observer: &'a mut dyn Observer,
 }
 
-impl<'a> PipelineTrainer<'a> {
-    /// A trainer with these settings.
-    pub fn new(config: PipelineConfig) -> Self {
-        PipelineTrainer { config, catalog: None, items: None, features: None, observer: None }
-    }
-
-    /// The item catalogue.
-    pub fn catalog(mut self, catalog: &'a Catalog) -> Self {
-        self.catalog = Some(catalog);
-        self
-    }
-
-    /// The item attributes (affinity features, and post-ranking's caps and dedupe), and the
-    /// feature configuration saying how each column is encoded.
-    pub fn item_attributes(mut self, table: &'a AttributeTable, features: &'a FeatureConfig) -> Self {
-        self.items = Some(table);
-        self.features = Some(features);
-        self
-    }
-
-    /// Receives progress; returning `Break` stops training with [`Error::Interrupted`].
-    pub fn observer(mut self, observer: &'a mut dyn Observer) -> Self {
-        self.observer = Some(observer);
-        self
-    }
-
+impl PipelineTrainer<'_> {
     /// The affinity features and their encoders: each multi-hot or category item feature.
     fn affinities(&self) -> Vec<FeatureSpec> {
         self.features.map_or_else(Vec::new, |f| {
@@ -153,6 +121,13 @@ impl<'a> PipelineTrainer<'a> {
     /// Trains the retriever and the ranker on `train` and joins them.
     pub fn fit(self, train: &Interactions) -> Result<Pipeline> {
         self.config.validate()?;
+        if self.items.is_some() && self.features.is_none() {
+            return Err(Error::Config(
+                "a pipeline reads item attributes through a feature configuration saying how each column is \
+                 encoded: give it (feature_config) with the attributes"
+                    .into(),
+            ));
+        }
         let cfg = &self.config;
         let affinity = self.affinities();
         let spec = match &cfg.ranker_spec {
@@ -180,19 +155,12 @@ impl<'a> PipelineTrainer<'a> {
                 _ => None,
             })
             .collect::<Result<_>>()?;
-        let mut fallback = quiet();
-        let observer: &mut dyn Observer = match self.observer {
-            Some(o) => o,
-            None => &mut fallback,
-        };
+        let observer = self.observer;
         let data = Dataset::build(train, self.catalog, cfg.retriever.key)?;
         let (fit_part, held_out) =
             Split::Random { test_fraction: cfg.holdout as f64, seed: cfg.retriever.seed }.apply(train)?;
-        let mut sub = Trainer::new(ModelSpec::Retrieval).config(cfg.retriever.clone()).observer(&mut *observer);
-        if let Some(c) = self.catalog {
-            sub = sub.catalog(c);
-        }
-        let sub = Recommender::new(sub.fit(&fit_part)?).exact();
+        let sub = Trainer::new(ModelSpec::Retrieval).config(cfg.retriever.clone()).catalog(self.catalog);
+        let sub = Recommender::new(sub.observer(&mut *observer).fit(&fit_part)?).exact();
         let item_ids: Vec<Option<&str>> =
             data.items.ids.iter().enumerate().map(|(r, id)| (r > 0).then_some(id.as_str())).collect();
         let fit_pairs = Dataset::encode(&data.query_vocab, &data.items, &fit_part);
@@ -226,11 +194,11 @@ impl<'a> PipelineTrainer<'a> {
         let mut run = Run { config: &cfg.ranker, observer: &mut *observer, validation: None, seconds: 0.0 };
         let history = fit_lists(&mut run, &mut ranker, ListSource::Fixed(&lists))?;
         let summary = TrainSummary::new(lists.items.len(), &history, run.seconds);
-        let mut full = Trainer::new(ModelSpec::Retrieval).config(cfg.retriever.clone()).observer(&mut *observer);
-        if let Some(c) = self.catalog {
-            full = full.catalog(c);
+        let mut full = Trainer::new(ModelSpec::Retrieval).config(cfg.retriever.clone()).catalog(self.catalog);
+        if let Some(v) = self.validation {
+            full = full.validation(v);
         }
-        let retriever = full.fit(train)?;
+        let retriever = full.observer(observer).fit(train)?;
         let ranker = Artifact {
             candidates: crate::model::Model::candidates(&ranker).into(),
             model: Box::new(ranker),

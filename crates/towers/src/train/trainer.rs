@@ -3,6 +3,7 @@
 
 use super::epochs::Run;
 use super::features::Attributes;
+use super::pipeline::{PipelineConfig, PipelineTrainer};
 use super::{features, multitask, ranking, rating, retrieval, sequential};
 use crate::artifact::{Artifact, History, TrainSummary};
 use crate::config::TrainConfig;
@@ -11,31 +12,43 @@ use crate::data::{
     CandidateKey, Catalog, Data, Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Vocabulary, counts,
 };
 use crate::eval::Encoded;
-use crate::model::{Model, ModelSpec};
+use crate::model::{FeatureConfig, Model, ModelSpec};
 use crate::progress::{Observer, quiet};
+use crate::recommend::Served;
 use crate::task::RatingScale;
 use crate::{Error, Result};
 
-/// Trains a model of any kind:
+/// Trains a model of any kind, or a pipeline:
 ///
 /// ```no_run
 /// # fn main() -> towers::Result<()> {
 /// use towers::data::{Catalog, Interactions, TableFormat};
+/// use towers::train::PipelineConfig;
 /// use towers::{ModelSpec, Trainer};
 /// let train = Interactions::read("train.tsv", &TableFormat::default())?;
 /// let movies = Catalog::read("movies.tsv")?;
 /// let model = Trainer::new(ModelSpec::Retrieval).catalog(&movies).fit(&train)?;
+/// let pipeline = Trainer::pipeline(PipelineConfig::default()).catalog(&movies).fit_served(&train)?;
+/// pipeline.save("/tmp/p")?;
 /// # Ok(()) }
 /// ```
 /// The configuration is the spec's defaults ([`TrainConfig::for_spec`]) unless set; it and the
 /// spec are checked once, when [`Trainer::fit`] starts.
 pub struct Trainer<'a> {
-    spec: ModelSpec,
-    config: TrainConfig,
+    plan: Plan,
     catalog: Option<&'a Catalog>,
     attributes: Attributes<'a>,
+    features: Option<&'a FeatureConfig>,
     validation: Option<Data<'a>>,
     observer: Option<&'a mut dyn Observer>,
+}
+
+/// What a trainer trains.
+enum Plan {
+    /// One model.
+    Model { spec: Box<ModelSpec>, config: Box<TrainConfig> },
+    /// A retriever and a ranker, with post-ranking rules.
+    Pipeline { config: Box<PipelineConfig>, misused: Option<&'static str> },
 }
 
 impl<'a> Trainer<'a> {
@@ -43,18 +56,46 @@ impl<'a> Trainer<'a> {
     /// ([`TrainConfig::for_spec`]).
     pub fn new(spec: ModelSpec) -> Self {
         let config = TrainConfig::for_spec(&spec, Default::default());
-        Trainer { spec, config, catalog: None, attributes: Attributes::default(), validation: None, observer: None }
+        Trainer::with(Plan::Model { spec: Box::new(spec), config: Box::new(config) })
     }
 
-    /// The training configuration.
+    /// A trainer of a pipeline: a retriever, a ranker trained on its hard negatives, and the
+    /// post-ranking rules served by default, each configured by `config`.
+    pub fn pipeline(config: PipelineConfig) -> Self {
+        Trainer::with(Plan::Pipeline { config: Box::new(config), misused: None })
+    }
+
+    fn with(plan: Plan) -> Self {
+        Trainer {
+            plan,
+            catalog: None,
+            attributes: Attributes::default(),
+            features: None,
+            validation: None,
+            observer: None,
+        }
+    }
+
+    /// The training configuration (a pipeline takes its models' from its [`PipelineConfig`]).
     pub fn config(mut self, config: TrainConfig) -> Self {
-        self.config = config;
+        match &mut self.plan {
+            Plan::Model { config: c, .. } => **c = config,
+            Plan::Pipeline { misused, .. } => *misused = Some("config"),
+        }
         self
     }
 
-    /// The item catalogue: titles, and items that never occur in training.
-    pub fn catalog(mut self, catalog: &'a Catalog) -> Self {
-        self.catalog = Some(catalog);
+    /// The seed of the run (a pipeline's: its retriever's).
+    pub fn seed(&self) -> u64 {
+        match &self.plan {
+            Plan::Model { config, .. } => config.seed,
+            Plan::Pipeline { config, .. } => config.retriever.seed,
+        }
+    }
+
+    /// The item catalogue: titles, and items that never occur in training (`None`: none).
+    pub fn catalog(mut self, catalog: impl Into<Option<&'a Catalog>>) -> Self {
+        self.catalog = catalog.into();
         self
     }
 
@@ -64,13 +105,22 @@ impl<'a> Trainer<'a> {
         self
     }
 
-    /// The item attributes a feature model's candidate tower reads.
+    /// The item attributes a feature model's candidate tower reads, or a pipeline's ranker
+    /// (affinities) and post-ranking (caps, dedupe).
     pub fn item_attributes(mut self, table: &'a AttributeTable) -> Self {
         self.attributes.items = Some(table);
         self
     }
 
-    /// Data to measure after every epoch (kept in the history; training ignores it).
+    /// Pipelines: how the item attribute columns are encoded (a feature model has its own in
+    /// its spec).
+    pub fn feature_config(mut self, features: &'a FeatureConfig) -> Self {
+        self.features = Some(features);
+        self
+    }
+
+    /// Data to measure after every epoch (kept in the history; training ignores it); a
+    /// pipeline measures its served retriever.
     pub fn validation(mut self, data: impl Into<Data<'a>>) -> Self {
         self.validation = Some(data.into());
         self
@@ -82,9 +132,52 @@ impl<'a> Trainer<'a> {
         self
     }
 
-    /// Trains on `data` and returns the model with everything needed to evaluate and serve it.
+    /// Trains whatever this trainer holds — one model or a pipeline — ready to serve.
+    pub fn fit_served(self, data: impl Into<Data<'a>>) -> Result<Served> {
+        let Plan::Pipeline { config, misused } = self.plan else { return self.fit(data).map(Served::from) };
+        if let Some(what) = misused {
+            return Err(Error::Config(format!(
+                "{what}: a pipeline takes its models' settings from its configuration (retriever, ranker)"
+            )));
+        }
+        let Data::Interactions(train) = data.into() else {
+            return Err(Error::Config("a pipeline trains on an interaction table, not on sequences".into()));
+        };
+        let validation = match self.validation {
+            Some(Data::Interactions(v)) => Some(v),
+            Some(Data::Sequences(_)) => {
+                return Err(Error::Config("a pipeline is validated on an interaction table".into()));
+            }
+            None => None,
+        };
+        if self.attributes.users.is_some() {
+            return Err(Error::Config("a pipeline reads item attributes, not user attributes".into()));
+        }
+        let mut fallback = quiet();
+        let pipeline = PipelineTrainer {
+            config: *config,
+            catalog: self.catalog,
+            items: self.attributes.items,
+            features: self.features,
+            validation,
+            observer: self.observer.unwrap_or(&mut fallback),
+        };
+        Ok(Served::from(pipeline.fit(train)?))
+    }
+
+    /// Trains one model on `data` and returns it with everything needed to evaluate and serve
+    /// it (a pipeline, two models, is trained by [`Trainer::fit_served`]).
     pub fn fit(self, data: impl Into<Data<'a>>) -> Result<Artifact> {
-        let Trainer { spec, mut config, catalog, attributes, validation, observer } = self;
+        let Trainer { plan, catalog, attributes, features, validation, observer } = self;
+        let Plan::Model { spec, config } = plan else {
+            return Err(Error::Config("a pipeline is two models: train it with fit_served".into()));
+        };
+        let (spec, mut config) = (*spec, *config);
+        if features.is_some() {
+            return Err(Error::Config(
+                "feature_config is for pipelines: a feature model has its own in its spec".into(),
+            ));
+        }
         if let Some(d) = spec.dim() {
             config.dim = d;
         }

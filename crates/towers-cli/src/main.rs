@@ -1,4 +1,5 @@
-//! `towers`: train, evaluate and query two-tower retrieval models from the command line.
+//! `towers`: train, evaluate, query and serve two-tower recommenders (models and pipelines) from
+//! the command line.
 //! Every subcommand is a thin layer over the `towers` library.
 
 mod bench;
@@ -17,7 +18,8 @@ mod train;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// Two-tower retrieval recommenders: train, evaluate, recommend.
+/// Two-tower recommenders: retrieval, ranking, sequential models and pipelines — train, evaluate,
+/// recommend, serve.
 #[derive(Parser)]
 #[command(name = "towers", version, about)]
 struct Cli {
@@ -33,11 +35,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a retrieval model and save it as a model directory.
+    /// Train a model of any kind (--task), or a pipeline, and save it as a model directory.
     Train(Box<train::Args>),
-    /// Evaluate a saved model on a test file (top-k accuracy over all candidates).
+    /// Evaluate a model or pipeline directory on a test file (top-k accuracy over all candidates).
     Evaluate(evaluate::Args),
-    /// Recommend items for a user.
+    /// Recommend items for a user (or, for a sequential model, after a history of items).
     Recommend(recommend::Args),
     /// Re-score items for a user with a ranking model (given items, or a retriever's top candidates).
     Rank(rank::Args),
@@ -46,7 +48,7 @@ enum Command {
     /// Build an approximate index in a model directory (`towers index build --kind ivf`).
     #[command(subcommand)]
     Index(index::Args),
-    /// Serve a model over HTTP/JSON (SIGHUP reloads it; --postgres: top-k from pgvector).
+    /// Serve a model or pipeline directory over HTTP/JSON (SIGHUP reloads it; --postgres: top-k from pgvector).
     Serve(serve::Args),
     /// Export a model's candidates to PostgreSQL + pgvector, for `serve --postgres`.
     Export(export::Args),

@@ -166,9 +166,7 @@ impl Recommender {
         let a = &self.artifact;
         match (query, a.model.query_kind()) {
             (Query::User(user), QueryKind::User | QueryKind::UserAtTime) => {
-                let row = a.query_vocab.get(user);
-                let seen = row.filter(|_| request.exclude_seen).map_or(&[][..], |r| a.seen.of(r));
-                let (exclude, allow) = self.filter_rows(seen, request);
+                let (row, exclude, allow) = self.user_rows(user, request);
                 let vector =
                     row.map(|r| a.model.queries(&Queries::Users { rows: &[r], at: At::TrainingEnd })).transpose()?;
                 Ok(Resolved { vector, exclude, allow })
@@ -236,6 +234,16 @@ impl Recommender {
         let mut hits: Vec<Scored> = rows.iter().zip(scores).map(|(&id, score)| Scored { id, score }).collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         Ok(self.describe(hits))
+    }
+
+    /// A user's row (`None`: unknown), and the rows a request leaves out (the OOV row, the
+    /// user's training items when asked, the request's) and keeps to.
+    pub(crate) fn user_rows(&self, user: &str, request: &Request) -> (Option<u32>, Vec<u32>, Option<Vec<u32>>) {
+        let a = &self.artifact;
+        let row = a.query_vocab.get(user);
+        let seen = row.filter(|_| request.exclude_seen).map_or(&[][..], |r| a.seen.of(r));
+        let (exclude, allow) = self.filter_rows(seen, request);
+        (row, exclude, allow)
     }
 
     /// The excluded rows (the OOV row, `seen` and the request's), sorted, and the allowed ones.

@@ -337,10 +337,9 @@ impl Pipeline {
             retrieve: None,
             ..request.clone()
         };
-        let resolved = self.retriever.resolve(Query::User(user), &wide)?;
-        let filter = Filter { exclude: &resolved.exclude, allow: resolved.allow.as_deref() };
-        let row = self.retriever.artifact().query_vocab.get(user);
-        let staged = self.stages(row.filter(|_| resolved.vector.is_some()), &filter, wide.k, request.k, &post)?;
+        let (row, exclude, allow) = self.retriever.user_rows(user, &wide);
+        let filter = Filter { exclude: &exclude, allow: allow.as_deref() };
+        let staged = self.stages(row, &filter, wide.k, request.k, &post)?;
         let items = self.describe(&staged.answer);
         let mut timings = staged.timings;
         timings.total_ms = ms(start);

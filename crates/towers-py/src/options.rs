@@ -9,6 +9,9 @@ use towers::TrainOptions;
 
 /// The options named by `kwargs` (unknown names and bad values are `ConfigError`s).
 pub fn train_options(py: Python<'_>, kwargs: &Bound<'_, PyDict>) -> PyResult<TrainOptions> {
+    if let Some((k, _)) = kwargs.iter().find(|(_, v)| v.is_instance_of::<PyDict>()) {
+        return Err(config(py, format!("option '{k}': a training option is a value or a list, not a dict")));
+    }
     from_kwargs(py, Some(kwargs))
 }
 

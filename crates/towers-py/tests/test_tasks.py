@@ -23,7 +23,7 @@ def test_sequential_from_lists_and_from_a_file(tmp_path):
     assert m.kind == "sequential" and len(m.history) == 3 and m.history[-1]["validation"] is not None
     ev = m.evaluate(test)
     assert "repeat_last" in ev and ev["n"] == 40
-    recs = m.recommend_history(["1", "2", "3"], k=5)
+    recs = m.recommend_history(["1", "2", "3"], k=5, exclude_seen=True)
     assert len(recs) == 5 and "3" not in [r["id"] for r in recs]
     f = tmp_path / "train_sessions.txt"
     f.write_text("".join(" ".join(s) + "\n" for s in train))

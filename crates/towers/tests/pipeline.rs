@@ -6,8 +6,9 @@ mod common;
 use common::scratch;
 use common::synthetic::{USERS, synthetic};
 use std::path::Path;
+use towers::TrainOptions;
 use towers::recommend::PostOverrides;
-use towers::train::PipelineConfig;
+use towers::train::{FeatureData, PipelineConfig};
 use towers::{Query, Request, Served, Trainer};
 
 /// Every user's top 5 (seen items excluded, diversity on so post-ranking reads the embeddings)
@@ -76,4 +77,21 @@ fn same_seed_same_pipeline_whatever_the_thread_count() {
     for d in [tables, d1, d2] {
         std::fs::remove_dir_all(d).unwrap();
     }
+}
+
+#[test]
+fn options_with_user_and_item_attributes_train_a_pipeline_on_the_items() {
+    // `--features movielens` reads users and items: a pipeline takes the items' (its ranker's
+    // affinities, post-ranking) and leaves the users' to the feature models
+    let s = synthetic();
+    let tables = scratch("pipeline-options");
+    let (users, items, config) = s.tables(&tables);
+    let features = FeatureData { config, users: Some(users), items: Some(items) };
+    let options: TrainOptions =
+        serde_json::from_value(serde_json::json!({"task": "pipeline", "retrieve": 12, "seed": 3})).unwrap();
+    let served = options.trainer(Some(&features)).unwrap().catalog(&s.catalog).fit_served(&s.train).unwrap();
+    let d = served.describe();
+    assert_eq!(d.kind, "pipeline");
+    assert!(d.pipeline.unwrap().attributes.iter().any(|a| a != "title"), "the item attributes are read");
+    std::fs::remove_dir_all(tables).unwrap();
 }

@@ -31,8 +31,15 @@ pub struct BruteForceIndex {
     packed: OnceLock<Packed>,
 }
 
+/// Up to this many values (`rows × dim`: 4 MiB of f32, cache-resident), the vectors are packed as
+/// f32 panels and every score is computed exactly in one pass: at this size the quantised
+/// prefilter saves no memory traffic, and the candidates it lets through, each re-scored by a
+/// serial FMA chain, cost more than the pass (a pipeline's 100 candidates of 1,682 at 128
+/// dimensions: 0.10 → 0.03 ms). Both give the same scores, bit for bit.
+const PANELS_UP_TO: usize = 1 << 20;
+
 /// The vectors as the fused kernels read them: quantised for the prefilter, or f32 panels
-/// (more than 512 dimensions, or non-finite values).
+/// (small catalogues, more than 512 dimensions, or non-finite values).
 #[derive(Debug, Clone)]
 enum Packed {
     Quantized(Quantized),
@@ -120,9 +127,12 @@ impl BruteForceIndex {
         if panel::simd_available() {
             let d = self.dim;
             let row = |i: usize| &self.vectors[i * d..(i + 1) * d];
-            let packed = self.packed.get_or_init(|| match Quantized::new(self.len(), d, row) {
-                Some(qz) => Packed::Quantized(qz),
-                None => Packed::Panels(panel::pack(self.len(), d, row)),
+            let packed = self.packed.get_or_init(|| {
+                let quantized = (self.len() * d > PANELS_UP_TO).then(|| Quantized::new(self.len(), d, row)).flatten();
+                match quantized {
+                    Some(qz) => Packed::Quantized(qz),
+                    None => Packed::Panels(panel::pack(self.len(), d, row)),
+                }
             });
             match packed {
                 Packed::Quantized(qz) => top_k_quantized(&q, qz, &self.vectors, d, k, |i, id| filter(i).skips(id)),

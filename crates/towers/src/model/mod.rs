@@ -17,7 +17,7 @@ pub use features::{
 pub use multitask::{MultitaskModel, MultitaskSpec};
 pub use ranking::{
     ACTIVE_WINDOW_S, Context, ContextData, ContextFeature, CrossSpec, FeatureCrossing, RankerKind, RankingInputs,
-    RankingModel, RankingSpec, Retrieved, Scorer, ScorerCache, ScorerGrads, Structure, TimeContext,
+    RankingModel, RankingSpec, Retrieved, Scorer, ScorerCache, ScorerGrads, Structure, TimeContext, norms,
 };
 pub use sequential::{QueryCache, SequenceConfig, SequentialGrads, SequentialModel, last_position};
 pub use spec::{ModelKind, ModelSpec, Recipe, Task};

@@ -18,7 +18,7 @@ use crate::artifact::{Artifact, DirLock, Staging};
 use crate::config::{PostOverrides, PostRanking};
 use crate::data::features::AttributeTable;
 use crate::index::{Filter, Scored, best_scores};
-use crate::model::{At, Candidates, Queries, QueryKind, Retrieved};
+use crate::model::{At, Candidates, Queries, QueryKind, Retrieved, norms};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -149,6 +149,9 @@ pub struct Pipeline {
     settings: PipelineSettings,
     table: Option<AttributeTable>,
     attributes: ItemAttributes,
+    /// The L2 norm of each of the retriever's candidate embeddings (the ranker's history
+    /// similarity reads them).
+    norms: Vec<f32>,
 }
 
 /// Whether `path` is a pipeline: a directory holding `pipeline.toml`, or a `.toml` file
@@ -213,7 +216,15 @@ impl Pipeline {
             Error::Config(m) => Error::Config(format!("post: {m}")),
             e => e,
         })?;
-        Ok(Pipeline { retriever: Recommender::new(retriever), ranker, settings, table: attributes, attributes: attrs })
+        let norms = norms(&retriever.candidates, retriever.dim());
+        Ok(Pipeline {
+            retriever: Recommender::new(retriever),
+            ranker,
+            settings,
+            table: attributes,
+            attributes: attrs,
+            norms,
+        })
     }
 
     /// Reads a pipeline directory (or its `pipeline.toml`): the file, both model directories,
@@ -291,7 +302,7 @@ impl Pipeline {
             user,
             items: &rows,
             history: self.ranker.seen.of(user),
-            retrieved: Some(Retrieved { scores: &scores, embeddings: &a.candidates, dim: d }),
+            retrieved: Some(Retrieved { scores: &scores, embeddings: &a.candidates, dim: d, norms: Some(&self.norms) }),
         })?;
         let mut hits: Vec<Scored> = rows.iter().zip(ranked).map(|(&id, score)| Scored { id, score }).collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
@@ -377,7 +388,12 @@ impl Pipeline {
             user: row,
             items: &items,
             history: self.ranker.seen.of(row),
-            retrieved: Some(Retrieved { scores: &scores, embeddings: &a.candidates, dim: a.dim() }),
+            retrieved: Some(Retrieved {
+                scores: &scores,
+                embeddings: &a.candidates,
+                dim: a.dim(),
+                norms: Some(&self.norms),
+            }),
         })?;
         let ranked: Vec<Scored> = items.iter().zip(ranked).map(|(&id, score)| Scored { id, score }).collect();
         let t2 = Instant::now();

@@ -225,10 +225,13 @@ impl TrainOptions {
             Task::Pipeline => {
                 self.check_task_options()?;
                 let t = Trainer::pipeline(self.pipeline_config()?);
-                match features {
-                    Some(f) => t.feature_config(&f.config),
-                    None => t,
-                }
+                // a pipeline reads the items' attributes (its ranker's affinities, post-ranking)
+                return Ok(match features {
+                    Some(FeatureData { config, items: Some(items), .. }) => {
+                        t.feature_config(config).item_attributes(items)
+                    }
+                    _ => t,
+                });
             }
             Task::Model(_) => Trainer::new(self.spec(features.map(|f| f.config.clone()))?).config(self.config()?),
         };

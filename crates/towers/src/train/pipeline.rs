@@ -267,7 +267,7 @@ fn candidate_lists(
             continue;
         }
         let scores: Vec<f32> = hits.iter().map(|h| h.score).collect();
-        let retrieved = Retrieved { scores: &scores, embeddings: &embeddings, dim: d };
+        let retrieved = Retrieved { scores: &scores, embeddings: &embeddings, dim: d, norms: None };
         features.extend(context.compute(u, seen.of(u), &rows, Some(&retrieved))?);
         lists.push(u, &rows, &labels);
     }

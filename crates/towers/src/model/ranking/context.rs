@@ -171,6 +171,17 @@ pub struct Retrieved<'a> {
     pub embeddings: &'a [f32],
     /// Their width.
     pub dim: usize,
+    /// Each row's L2 norm ([`norms`]), when the caller keeps them; computed as needed otherwise.
+    pub norms: Option<&'a [f32]>,
+}
+
+/// The L2 norm of each `dim`-wide row of `embeddings`: what [`Retrieved::norms`] holds.
+pub fn norms(embeddings: &[f32], dim: usize) -> Vec<f32> {
+    embeddings.chunks_exact(dim.max(1)).map(norm).collect()
+}
+
+fn norm(row: &[f32]) -> f32 {
+    row.iter().map(|x| x * x).sum::<f32>().sqrt()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -453,11 +464,12 @@ fn history_similarity(r: &Retrieved, history: &[u32], items: &[u32]) -> Result<V
     if history.is_empty() || d == 0 {
         return Ok(vec![0.0; items.len()]);
     }
+    let norms = r.norms.filter(|n| n.len() == rows);
     let unit = |ids: &[u32]| -> Vec<f32> {
         let mut v = Vec::with_capacity(ids.len() * d);
         for &i in ids {
             let row = &r.embeddings[i as usize * d..(i as usize + 1) * d];
-            let n = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let n = norms.map_or_else(|| norm(row), |n| n[i as usize]);
             v.extend(row.iter().map(|x| if n > 0.0 { x / n } else { 0.0 }));
         }
         v
@@ -510,7 +522,7 @@ mod tests {
         let ctx = Context::build(&features, &data).unwrap();
         let emb = [0.0f32, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 2.0]; // rows OOV, a, b, c (dim 2)
         let scores = [0.5f32, -1.0];
-        let r = Retrieved { scores: &scores, embeddings: &emb, dim: 2 };
+        let r = Retrieved { scores: &scores, embeddings: &emb, dim: 2, norms: None };
         let x = ctx.compute(1, &[1], &[2, 3], Some(&r)).unwrap();
         let w = 6;
         assert_eq!((x[0], x[w]), (0.5, -1.0));

@@ -58,82 +58,107 @@ pub fn neighbours(users: usize, items: usize, pairs: &[(u32, u32)], keep: usize)
 }
 
 /// `ln(1 + Σ similarity)` of each candidate to the history's items, from each history item's
-/// neighbours.
+/// neighbours (summed in history order, then neighbour order).
 pub fn scores(neighbours: &Bags, history: &[u32], items: &[u32]) -> Vec<f32> {
-    let mut order: Vec<(u32, usize)> = items.iter().enumerate().map(|(k, &i)| (i, k)).collect();
-    order.sort_unstable();
-    let table = Positions::new(&order);
-    let mut sum = vec![0f32; items.len()];
-    for &h in history {
-        if h as usize + 1 >= neighbours.offsets.len() {
-            continue;
-        }
-        let (rows, ws) = neighbours.of(h as usize);
-        for (&j, &w) in rows.iter().zip(ws) {
-            let (word, bit) = Positions::bit(j);
-            if table.filter[word] & bit == 0 {
+    let rows = neighbours.offsets.len().saturating_sub(1);
+    let n = items.len();
+    // the candidates' sums, then SINKS slots that take the neighbours that are no candidate (in
+    // turn, so that no chain of additions waits on one slot): no branch to mispredict
+    let mut sum = vec![0f32; n + SINKS];
+    POSITIONS.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let mut at = Positions::mark(&mut cell, rows, items);
+        for &h in history.iter().filter(|&&h| (h as usize) < rows) {
+            let (js, ws) = neighbours.of(h as usize);
+            if !at.repeated.is_empty() {
+                js.iter().zip(ws).for_each(|(&j, &w)| at.add(j, w, &mut sum));
                 continue;
             }
-            let Some(start) = table.find(j) else { continue };
-            // the same item may be a candidate more than once
-            for p in order[start..].iter().take_while(|p| p.0 == j) {
-                sum[p.1] += w;
-            }
+            accumulate(at.table, js, ws, &mut sum);
         }
-    }
+    });
+    sum.truncate(n);
     sum.into_iter().map(f32::ln_1p).collect()
 }
 
-/// Where each candidate item starts in the sorted candidates: an open-addressing hash table
-/// (linear probing, at most half full) behind a 4,096-bit filter of the candidates, so that the
-/// neighbours of a long history (mostly not candidates) are looked up in constant time.
-struct Positions {
-    filter: [u64; 64],
-    keys: Vec<u32>,
-    starts: Vec<u32>,
-    shift: u32,
+/// Slots that absorb the neighbours that are no candidate (a power of two).
+const SINKS: usize = 8;
+
+/// Adds each neighbour's weight `ws[x]` to its candidate's sum (`table[js[x]]`, 1-based; 0: no
+/// candidate, into a sink slot past the candidates). Slices, so that the compiler knows the sums
+/// do not alias the table.
+fn accumulate(table: &[u32], js: &[u32], ws: &[f32], sum: &mut [f32]) {
+    let n = sum.len() - SINKS;
+    for (x, (&j, &w)) in js.iter().zip(ws).enumerate() {
+        let p = table.get(j as usize).copied().unwrap_or(0) as usize;
+        let slot = if p == 0 { n + (x & (SINKS - 1)) } else { p - 1 };
+        sum[slot] += w;
+    }
 }
 
-impl Positions {
-    fn new(order: &[(u32, usize)]) -> Self {
-        let slots = (2 * order.len()).next_power_of_two().max(8);
-        let mut t = Positions {
-            filter: [0; 64],
-            keys: vec![u32::MAX; slots],
-            starts: vec![0; slots],
-            shift: 32 - slots.trailing_zeros(),
-        };
-        for (k, &(item, _)) in order.iter().enumerate() {
-            let (word, bit) = Positions::bit(item);
-            t.filter[word] |= bit;
-            if k > 0 && order[k - 1].0 == item {
-                continue;
-            }
-            let mut s = t.slot(item);
-            while t.keys[s] != u32::MAX {
-                s = (s + 1) & (slots - 1);
-            }
-            (t.keys[s], t.starts[s]) = (item, k as u32);
+thread_local! {
+    /// Per thread, each item row's place among the current candidates (0: not one), so that the
+    /// neighbours of a long history (mostly not candidates) are looked up with one load each.
+    static POSITIONS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The candidates marked in a thread's position table; unmarked again when dropped, so that the
+/// table is all zeros between calls whatever happens.
+struct Positions<'a> {
+    table: &'a mut Vec<u32>,
+    items: &'a [u32],
+    /// Candidates given more than once: each item's every place, sorted by item.
+    repeated: Vec<(u32, usize)>,
+}
+
+impl<'a> Positions<'a> {
+    fn mark(table: &'a mut Vec<u32>, rows: usize, items: &'a [u32]) -> Self {
+        if table.len() < rows {
+            table.resize(rows, 0);
         }
-        t
+        let mut repeated = Vec::new();
+        for (k, &i) in items.iter().enumerate() {
+            match table.get_mut(i as usize).filter(|_| (i as usize) < rows) {
+                Some(p) if *p == 0 => *p = k as u32 + 1,
+                Some(p) => {
+                    if repeated.is_empty() || repeated.iter().all(|&(r, _)| r != i) {
+                        repeated.push((i, *p as usize - 1));
+                    }
+                    repeated.push((i, k));
+                }
+                None => {}
+            }
+        }
+        repeated.sort_unstable();
+        Positions { table, items, repeated }
     }
 
-    fn bit(item: u32) -> (usize, u64) {
-        ((item as usize >> 6) & 63, 1 << (item & 63))
+    /// Adds `w` to the candidate `j`'s sum (each of its places when it is given more than once).
+    #[inline]
+    fn add(&mut self, j: u32, w: f32, sum: &mut [f32]) {
+        let p = self.table.get(j as usize).copied().unwrap_or(0);
+        if p == 0 {
+            return;
+        }
+        if self.repeated.is_empty() {
+            sum[p as usize - 1] += w;
+            return;
+        }
+        let start = self.repeated.partition_point(|&(r, _)| r < j);
+        match self.repeated.get(start) {
+            Some(&(r, _)) if r == j => {
+                self.repeated[start..].iter().take_while(|x| x.0 == j).for_each(|&(_, k)| sum[k] += w)
+            }
+            _ => sum[p as usize - 1] += w,
+        }
     }
+}
 
-    fn slot(&self, item: u32) -> usize {
-        (item.wrapping_mul(0x9E37_79B1) >> self.shift) as usize
-    }
-
-    fn find(&self, item: u32) -> Option<usize> {
-        let mask = self.keys.len() - 1;
-        let mut s = self.slot(item);
-        loop {
-            match self.keys[s] {
-                k if k == item => return Some(self.starts[s] as usize),
-                u32::MAX => return None,
-                _ => s = (s + 1) & mask,
+impl Drop for Positions<'_> {
+    fn drop(&mut self) {
+        for &i in self.items {
+            if let Some(p) = self.table.get_mut(i as usize) {
+                *p = 0;
             }
         }
     }
@@ -158,5 +183,39 @@ mod tests {
         // a candidate given twice gets its score twice; item u32::MAX − 1 and absent items
         let s = scores(&b, &[1], &[3, u32::MAX - 1, 3, 7]);
         assert!((s[0] - 0.5f32.ln_1p()).abs() < 1e-6 && s[2] == s[0] && s[1] == 0.0 && s[3] == 0.0);
+    }
+
+    #[test]
+    fn scores_match_the_plain_sums_bit_for_bit() {
+        // the plain definition: for each candidate, its weight in each history item's list, summed
+        // in history order
+        let mut rng = crate::rng::Rng::new(5);
+        let pairs: Vec<(u32, u32)> =
+            (0..3000).map(|_| (1 + rng.below(200) as u32, 1 + (rng.below(60) * rng.below(60) / 59) as u32)).collect();
+        let b = neighbours(201, 61, &pairs, 20);
+        for round in 0..20 {
+            let history: Vec<u32> = (0..(round * 3)).map(|_| rng.below(64) as u32).collect();
+            let mut items: Vec<u32> = (0..30).map(|_| rng.below(61) as u32).collect();
+            if round % 2 == 0 {
+                items.sort_unstable();
+                items.dedup();
+            }
+            let plain: Vec<f32> = items
+                .iter()
+                .map(|&c| {
+                    let mut s = 0f32;
+                    for &h in history.iter().filter(|&&h| (h as usize) < 61) {
+                        let (js, ws) = b.of(h as usize);
+                        js.iter().zip(ws).filter(|(j, _)| **j == c).for_each(|(_, w)| s += w);
+                    }
+                    s.ln_1p()
+                })
+                .collect();
+            let got = scores(&b, &history, &items);
+            assert_eq!(
+                got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                plain.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ mod crossing;
 mod scorer;
 mod spec;
 
-pub use context::{ACTIVE_WINDOW_S, Context, ContextData, ContextFeature, Retrieved, TimeContext};
+pub use context::{ACTIVE_WINDOW_S, Context, ContextData, ContextFeature, Retrieved, TimeContext, norms};
 pub use crossing::FeatureCrossing;
 pub use scorer::{Scorer, ScorerCache, ScorerGrads};
 pub use spec::{CrossSpec, RankerKind, RankingSpec, Structure};

@@ -34,14 +34,14 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
-    let table = TableName::new(&a.table).map_err(pg)?;
+    let table = TableName::new(&a.table)?;
     let config = ExportConfig {
         m: a.m,
         ef_construction: a.ef_construction,
         maintenance_work_mem_mb: a.maintenance_work_mem_mb,
         ..Default::default()
     };
-    config.validate().map_err(pg)?;
+    config.validate()?;
     let artifact = Artifact::load(&a.model)?;
     let version = artifact.version();
     let (d, items) = (artifact.dim(), &artifact.items);
@@ -56,15 +56,13 @@ pub fn run(a: Args) -> towers::Result<()> {
         &artifact.popularity[1..n],
         &artifact.candidates[d..n * d],
         d,
-    )
-    .map_err(pg)?;
+    )?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("tokio runtime", e))?;
-    let report = rt
-        .block_on(Exporter::new(&a.postgres, table).model_version(version.clone()).config(config).run(&catalogue))
-        .map_err(pg)?;
+    let report =
+        rt.block_on(Exporter::new(&a.postgres, table).model_version(version.clone()).config(config).run(&catalogue))?;
     if a.json {
         crate::common::print_json(&report)?;
     } else {
@@ -84,8 +82,4 @@ pub fn run(a: Args) -> towers::Result<()> {
         )?;
     }
     Ok(())
-}
-
-fn pg(e: towers_postgres::Error) -> Error {
-    crate::serve::store_error(e)
 }

@@ -14,6 +14,9 @@
 //!   over replicas and falling back to the primary; a server that cannot be reached is an
 //!   [`Error::Unavailable`], never a panic, and the pools reconnect by themselves.
 //!
+//! - [`PgStore`] is a [`Reader`] as the `towers` library's `CandidateStore`: `Served::with_store`
+//!   answers a model's queries from it (the query tower runs in the caller's process).
+//!
 //! Table names are validated ([`TableName`]); every value travels as a query parameter or in the
 //! binary COPY stream, never inside SQL text.
 //!
@@ -40,11 +43,13 @@ mod error;
 mod export;
 mod name;
 mod reader;
+mod store;
 
 pub use error::{Error, Result};
 pub use export::{Catalogue, ExportConfig, ExportReport, Exporter};
 pub use name::TableName;
 pub use reader::{CatalogVersion, Hit, Reader, ReaderBuilder, ReaderConfig, Role};
+pub use store::PgStore;
 
 /// The table that records, per catalogue name, the version readers see.
 pub const CATALOG_TABLE: &str = "towers_catalog";

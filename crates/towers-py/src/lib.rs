@@ -90,10 +90,34 @@ fn features(py: Python<'_>, opts: &TrainOptions) -> PyResult<Option<FeatureData>
 }
 
 /// Loads a model directory written by `Model.save` or `towers train --out`, a pipeline
-/// directory or its `pipeline.toml`, as a `Model`.
+/// directory or its `pipeline.toml`, as a `Model`; with `postgres` (a URL), a single model's
+/// top k comes from the catalogue `towers export` wrote there (`table`, read replicas first).
 #[pyfunction]
-fn load(py: Python<'_>, path: PathBuf) -> PyResult<Model> {
-    Ok(Model::new(py.detach(|| Served::load(&path)).py_err(py)?))
+#[pyo3(signature = (path, postgres=None, replicas=None, table=None, ef_search=None))]
+fn load(
+    py: Python<'_>,
+    path: PathBuf,
+    postgres: Option<String>,
+    replicas: Option<Vec<String>>,
+    table: Option<String>,
+    ef_search: Option<u32>,
+) -> PyResult<Model> {
+    let served = py.detach(|| -> towers::Result<Served> {
+        let served = Served::load(&path)?;
+        let Some(url) = postgres else { return Ok(served) };
+        let table = towers_postgres::TableName::new(table.as_deref().unwrap_or("towers_items"))?;
+        let mut config = towers_postgres::ReaderConfig::default();
+        if let Some(ef) = ef_search {
+            config.ef_search = ef;
+        }
+        let reader = replicas
+            .iter()
+            .flatten()
+            .fold(towers_postgres::Reader::builder(url).table(table).config(config), |b, r| b.replica(r))
+            .build()?;
+        served.with_store(std::sync::Arc::new(towers_postgres::PgStore::new(reader)?))
+    });
+    Ok(Model::new(served.py_err(py)?))
 }
 
 /// Where MovieLens 100K is kept and whether it is there: (directory, cached, source address).

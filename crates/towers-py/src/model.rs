@@ -301,10 +301,11 @@ impl Model {
         to_python(py, &self.artifact().summary)
     }
 
-    /// The index recommendations come from: `exact`, or `ivf` when the model holds one.
+    /// Where recommendations come from: `exact`, `ivf` when the model holds an approximate
+    /// index, or `postgres` when loaded with `postgres=`.
     #[getter]
     fn index(&self) -> &'static str {
-        self.served.retriever().index_kind()
+        self.served.describe().index
     }
 
     /// A pipeline's stages and rules (retriever, ranker, retrieve, post, attributes); `None`

@@ -95,3 +95,48 @@ fn options_with_user_and_item_attributes_train_a_pipeline_on_the_items() {
     assert!(d.pipeline.unwrap().attributes.iter().any(|a| a != "title"), "the item attributes are read");
     std::fs::remove_dir_all(tables).unwrap();
 }
+
+/// A store that answers nothing: enough to see who accepts one.
+#[derive(Debug)]
+struct Nowhere;
+
+impl towers::recommend::CandidateStore for Nowhere {
+    fn kind(&self) -> &'static str {
+        "nowhere"
+    }
+    fn search<'a>(
+        &'a self,
+        _: &'a [f32],
+        _: usize,
+        _: &'a [String],
+    ) -> towers::recommend::StoreFuture<'a, Vec<towers::Recommendation>> {
+        Box::pin(async { Err(towers::Error::Unavailable("nowhere".into())) })
+    }
+    fn popular<'a>(
+        &'a self,
+        _: usize,
+        _: &'a [String],
+    ) -> towers::recommend::StoreFuture<'a, Vec<towers::Recommendation>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn describe(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = serde_json::Value> + Send + '_>> {
+        Box::pin(async { serde_json::json!({"kind": "nowhere"}) })
+    }
+}
+
+#[test]
+fn a_store_answers_for_a_model_and_is_refused_by_a_pipeline() {
+    let s = synthetic();
+    let mut c = PipelineConfig { retrieve: 12, ..PipelineConfig::default() };
+    (c.retriever.dim, c.retriever.batch_size, c.ranker.batch_size) = (8, 64, 256);
+    let pipeline = Trainer::pipeline(c).catalog(&s.catalog).fit_served(&s.train).unwrap();
+    let e = pipeline.with_store(std::sync::Arc::new(Nowhere)).unwrap_err();
+    assert!(e.to_string().contains("a pipeline serves from its retriever's own index"), "{e}");
+    let model = Trainer::new(towers::ModelSpec::Retrieval).catalog(&s.catalog).fit_served(&s.train).unwrap();
+    let stored = model.with_store(std::sync::Arc::new(Nowhere)).unwrap();
+    assert_eq!(stored.describe().index, "nowhere");
+    // the query tower runs here, the store answers: its error comes back as it is
+    let e = stored.recommend(Query::User("u1"), &Request::top(3)).unwrap_err();
+    assert!(matches!(e, towers::Error::Unavailable(_)), "{e}");
+    assert!(stored.recommend(Query::User("nobody"), &Request::top(3)).unwrap().cold_start);
+}

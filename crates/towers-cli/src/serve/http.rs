@@ -96,7 +96,7 @@ fn api_error(e: Error) -> ApiError {
 
 async fn recommend(app: &App, query: Asked<'_>, request: &Ask) -> Result<Response, ApiError> {
     let model = app.current();
-    let r: Recommendations = app.store.recommend(&model, query, request).await.map_err(api_error)?;
+    let r: Recommendations = model.served.answer(query, request).await.map_err(api_error)?;
     Ok(Json(Answer { items: r.items, model: &model.name, cold_start: r.cold_start, timings: r.timings })
         .into_response())
 }
@@ -107,7 +107,7 @@ async fn healthz() -> Json<Value> {
 
 async fn model_info(State(app): State<Arc<App>>) -> Response {
     let m = app.current();
-    let store = app.store.describe(&m).await;
+    let store = super::store::describe(&m.served).await;
     Json(ModelInfo {
         model: &m.name,
         description: m.served.describe(),

@@ -31,7 +31,6 @@ use towers::Error;
 pub use http::router;
 pub use listen::serve;
 pub use state::App;
-pub use store::{Store, pg_error as store_error};
 
 /// Options of `towers serve`.
 #[derive(ClapArgs, Debug)]
@@ -155,19 +154,6 @@ impl LimitArgs {
     }
 }
 
-fn store(a: &Args) -> towers::Result<Store> {
-    let Some(primary) = &a.postgres else { return Ok(Store::Index) };
-    let table = towers_postgres::TableName::new(&a.table).map_err(store::pg_error)?;
-    let config = towers_postgres::ReaderConfig { ef_search: a.ef_search, pool_size: a.pg_pool, ..Default::default() };
-    let reader = a
-        .replica
-        .iter()
-        .fold(towers_postgres::Reader::builder(primary).table(table).config(config), |b, r| b.replica(r))
-        .build()
-        .map_err(store::pg_error)?;
-    Ok(Store::postgres(reader))
-}
-
 fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
     match tokio::signal::unix::signal(kind) {
         Ok(s) => Some(s),
@@ -180,8 +166,6 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::
 
 pub fn run(a: Args) -> towers::Result<()> {
     let limits = a.limits.limits()?;
-    let store = store(&a)?;
-    let app = Arc::new(App::load(&a.model, a.exact, store)?);
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(t) = a.threads {
         rt.worker_threads(t.into());
@@ -189,6 +173,7 @@ pub fn run(a: Args) -> towers::Result<()> {
     let rt = rt.enable_all().build().map_err(|e| Error::io("tokio runtime", e))?;
     let result = rt.block_on(async {
         use tokio::signal::unix::SignalKind;
+        let app = Arc::new(App::load(&a.model, a.exact, store::postgres(&a)?)?);
         // handlers first: a SIGHUP or SIGTERM from now on never kills the process outright
         let mut hup = signal(SignalKind::hangup());
         let mut term = signal(SignalKind::terminate());

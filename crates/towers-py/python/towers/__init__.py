@@ -123,12 +123,18 @@ def train(
             reporter.close()
 
 
-def load(path):
-    """Loads a model directory written by Model.save or `towers train --out` as a towers.Model,
-    or a pipeline directory (Model.save, `towers train --task pipeline --out`) or its
-    pipeline.toml, as a towers.Model (checksums and format version are verified; a bad
-    directory raises towers.ModelError)."""
-    return _load(path)
+def load(path, *, postgres=None, replicas=None, table="towers_items", ef_search=None):
+    """Loads a model directory written by Model.save or `towers train --out`, or a pipeline
+    directory (`towers train --task pipeline --out`) or its pipeline.toml, as a towers.Model
+    (checksums and format version are verified; a bad directory raises towers.ModelError).
+
+    postgres: a PostgreSQL URL where `towers export` wrote this model's catalogue (`table`):
+    recommend() then takes the top k from pgvector's index there (as `towers serve --postgres`),
+    the query tower running here; `replicas` are read first, `ef_search` sets the HNSW search
+    breadth. A database that cannot be reached raises towers.FileError (an I/O error, as the CLI's exit
+    code 1) when asked, and the pools reconnect by themselves; a pipeline refuses a store
+    (towers.ConfigError)."""
+    return _load(path, postgres, replicas, table, ef_search)
 
 
 def build_index(path, kind="ivf", *, nlist=None, nprobe=None, reorder=None, iterations=10, seed=42, progress=True):

@@ -33,7 +33,14 @@ def train(
     header: Optional[bool] = None,
     **options: Any,
 ) -> Model: ...
-def load(path: PathLike) -> Model: ...
+def load(
+    path: PathLike,
+    *,
+    postgres: Optional[str] = None,
+    replicas: Optional[Sequence[str]] = None,
+    table: str = "towers_items",
+    ef_search: Optional[int] = None,
+) -> Model: ...
 def build_index(
     path: PathLike,
     kind: str = "ivf",

@@ -10,6 +10,7 @@ mod post;
 mod report;
 mod request;
 mod served;
+mod store;
 
 pub use crate::config::{Cap, PostOverrides, PostRanking};
 pub use evaluate::{PipelineEvaluation, diversity};
@@ -20,7 +21,8 @@ pub use pipeline::{
 };
 pub use post::{ItemAttributes, Scene, post_rank};
 pub use request::{DEFAULT_K, MAX_K, MAX_RETRIEVE, Request, check_k, check_retrieve};
-pub use served::{Description, Report, Served};
+pub use served::{Description, PipelineDescription, Report, Served};
+pub use store::{CandidateStore, StoreFuture};
 
 use crate::artifact::Artifact;
 use crate::index::{BruteForceIndex, Filter, Index, Metric, Scored, best_scores};

@@ -4,6 +4,7 @@
 
 use super::pipeline::{PIPELINE_FILE, is_pipeline};
 use super::request::check_k;
+use super::store::CandidateStore;
 use super::{Pipeline, PipelineEvaluation, Query, Recommendation, Recommendations, Recommender, Request, Resolved};
 use crate::artifact::{Artifact, DirLock, FORMAT_VERSION, TrainSummary};
 use crate::config::{PostRanking, TrainConfig};
@@ -13,6 +14,7 @@ use crate::model::ModelSpec;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 /// A model directory ready to answer: a single model, or a pipeline (retriever → ranker →
@@ -34,6 +36,8 @@ pub struct Served {
     inner: Inner,
     version: String,
     saved_at: Option<u64>,
+    /// Where a single model's top k comes from when not its own index.
+    store: Option<Arc<dyn CandidateStore>>,
 }
 
 #[derive(Debug)]
@@ -66,7 +70,8 @@ pub struct Description {
     pub users: usize,
     /// Candidate items (without the unknown row).
     pub items: usize,
-    /// `exact`, or `ivf` when answers come from the model's approximate index.
+    /// `exact`, `ivf` when answers come from the model's approximate index, or the kind of the
+    /// store outside the process they come from (`postgres`).
     pub index: &'static str,
     /// What identifies this version: see [`Artifact::version`] (a pipeline: its two models').
     pub version: String,
@@ -103,18 +108,15 @@ fn modified(path: &Path) -> Option<u64> {
 
 impl From<Artifact> for Served {
     fn from(artifact: Artifact) -> Self {
-        Served {
-            version: artifact.version(),
-            saved_at: None,
-            inner: Inner::Model(Box::new(Recommender::new(artifact))),
-        }
+        let version = artifact.version();
+        Served { version, saved_at: None, inner: Inner::Model(Box::new(Recommender::new(artifact))), store: None }
     }
 }
 
 impl From<Pipeline> for Served {
     fn from(p: Pipeline) -> Self {
         let version = format!("{}+{}", p.retriever().artifact().version(), p.ranker().version());
-        Served { version, saved_at: None, inner: Inner::Pipeline(Box::new(p)) }
+        Served { version, saved_at: None, inner: Inner::Pipeline(Box::new(p)), store: None }
     }
 }
 
@@ -150,9 +152,48 @@ impl Served {
         }
     }
 
+    /// Answers single-model queries from `store` (the query tower runs here, the store finds
+    /// the top k); a pipeline, which answers from its own retriever and ranker, refuses.
+    pub fn with_store(mut self, store: Arc<dyn CandidateStore>) -> Result<Self> {
+        self.check_external_store()?;
+        self.store = Some(store);
+        Ok(self)
+    }
+
+    /// The store answering for this model, if any.
+    pub fn store(&self) -> Option<&dyn CandidateStore> {
+        self.store.as_deref()
+    }
+
     /// The `request.k` best items for a query (the request checked once, here). An unknown
-    /// user gets the most popular items, flagged `cold_start`.
+    /// user gets the most popular items, flagged `cold_start`. With a store, this waits for its
+    /// answer ([`Served::answer`] is the same without waiting).
     pub fn recommend(&self, query: Query, request: &Request) -> Result<Recommendations> {
+        match &self.store {
+            Some(_) => pollster::block_on(self.answer(query, request)),
+            None => self.answer_here(query, request),
+        }
+    }
+
+    /// [`Served::recommend`], for callers that run an async runtime (the server): a store's
+    /// search is awaited, not waited for.
+    pub async fn answer(&self, query: Query<'_>, request: &Request) -> Result<Recommendations> {
+        let Some(store) = &self.store else { return self.answer_here(query, request) };
+        if request.allow.is_some() {
+            return Err(Error::Unsupported(format!("allow lists are not supported with the {} store", store.kind())));
+        }
+        let resolved = self.resolve(query, request)?;
+        let ids = &self.retriever().artifact().items.ids;
+        let exclude: Vec<String> =
+            resolved.exclude.iter().filter(|&&r| r > 0).filter_map(|&r| ids.get(r as usize).cloned()).collect();
+        let (items, cold_start) = match resolved.vector {
+            None => (store.popular(request.k, &exclude).await?, true),
+            Some(q) => (store.search(&q, request.k, &exclude).await?, false),
+        };
+        Ok(Recommendations { items, cold_start, timings: None })
+    }
+
+    fn answer_here(&self, query: Query, request: &Request) -> Result<Recommendations> {
         request.validate()?;
         match &self.inner {
             Inner::Model(r) => r.recommend(query, request),
@@ -312,7 +353,7 @@ impl Served {
             dim: a.dim(),
             users: a.query_vocab.num_keys(),
             items: a.items.len().saturating_sub(1),
-            index: r.index_kind(),
+            index: self.store.as_ref().map_or_else(|| r.index_kind(), |s| s.kind()),
             version: self.version.clone(),
             saved_at: self.saved_at,
             config: a.config.clone(),

@@ -2,7 +2,6 @@
 //! the command line.
 //! Every subcommand is a thin layer over the `towers` library.
 
-mod bench;
 mod common;
 mod evaluate;
 mod export;
@@ -54,9 +53,28 @@ enum Command {
     Export(export::Args),
     /// Train on MovieLens 100K, evaluate, and recommend for user 42, in one command.
     Quickstart(quickstart::Args),
-    /// Measure speed: `bench train` (beside TFRS when its peer is set up), `bench index`.
-    #[command(subcommand)]
-    Bench(bench::Args),
+    /// Measure speed (a developers' tool, the `towers-bench` binary beside this one): `bench
+    /// train`, `bench index`, `bench gru`, `bench scale`; `towers bench --help` lists them.
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// The arguments of `towers-bench`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+/// `towers bench …`: runs `towers-bench …`, the developers' binary beside this one.
+fn bench(args: &[std::ffi::OsString]) -> towers::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| towers::Error::io("towers", e))?.with_file_name("towers-bench");
+    if !exe.is_file() {
+        return Err(towers::Error::Config(format!(
+            "towers bench is a developers' tool: build it with `cargo build --release -p towers-cli --bin towers-bench` \
+             (not found: {})",
+            exe.display()
+        )));
+    }
+    Err(towers::Error::io(&exe, std::process::Command::new(&exe).args(args).exec()))
 }
 
 fn main() -> ExitCode {
@@ -88,7 +106,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Export(a) => export::run(a),
         Command::Quickstart(a) => quickstart::run(a),
-        Command::Bench(a) => bench::run(a),
+        Command::Bench { args } => bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,4 @@
-//! `towers bench`: training, evaluation and index speed, beside TFRS and the ANN libraries when
+//! `towers-bench` (and `towers bench`, which runs it): training, evaluation and index speed, beside TFRS and the ANN libraries when
 //! their peers are set up (`peer.rs` drives the Python scripts of `../shared/peer`).
 
 mod gru;
@@ -6,6 +6,7 @@ mod index;
 mod peer;
 mod scale;
 mod train;
+mod tune;
 
 use clap::Subcommand;
 
@@ -22,6 +23,9 @@ pub enum Args {
     /// Training (s/epoch, rows/s, peak memory) and evaluation at millions of users and items, on
     /// a synthetic set, beside TFRS on the same file when its peer is set up.
     Scale(scale::ScaleArgs),
+    /// Retrieval configurations compared on a validation share of MovieLens' training split
+    /// (how the defaults were chosen).
+    Tune(tune::TuneArgs),
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
@@ -30,6 +34,7 @@ pub fn run(a: Args) -> towers::Result<()> {
         Args::Index(a) => index::run(a),
         Args::Gru(a) => gru::run(a),
         Args::Scale(a) => scale::run(a),
+        Args::Tune(a) => tune::run(a),
     }
 }
 

@@ -57,9 +57,10 @@ pub struct ScaleArgs {
     pub json: bool,
 }
 
-/// Runs this binary with `args` and returns the JSON object it prints last.
+/// Runs the `towers` binary beside this one with `args` and returns the JSON object it prints
+/// last.
 fn towers(args: &[&str]) -> towers::Result<Value> {
-    let exe = std::env::current_exe().map_err(|e| Error::io("towers", e))?;
+    let exe = std::env::current_exe().map_err(|e| Error::io("towers", e))?.with_file_name("towers");
     let out = Command::new(&exe).args(args).arg("--json").output().map_err(|e| Error::io(&exe, e))?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines().rev().find_map(|l| serde_json::from_str(l).ok()).ok_or_else(|| {

@@ -4,6 +4,7 @@ use super::epochs::{Dedup, Run};
 use super::optimizer::{Optimizer, Slots};
 use super::rating::MlpSlots;
 use crate::artifact::History;
+use crate::config::OptimizerConfig;
 use crate::data::features::AttributeTable;
 use crate::data::{Dataset, counts};
 use crate::kernels::dense::MlpCache;
@@ -66,9 +67,9 @@ struct TowerSlots {
 }
 
 impl TowerSlots {
-    fn new(opt: &Optimizer, t: &FeatureTower) -> Self {
+    fn new(opt: &OptimizerConfig, t: &FeatureTower) -> Self {
         TowerSlots {
-            tables: t.tables.iter().map(|t| opt.slots(t.rows, t.dim)).collect(),
+            tables: t.tables.iter().map(|t| Slots::new(opt, t.rows, t.dim)).collect(),
             mlp: MlpSlots::new(opt, &t.mlp),
         }
     }
@@ -103,8 +104,8 @@ pub(crate) fn fit(
 ) -> Result<(FeatureModel, History)> {
     let cfg = run.config;
     let features = model.config.clone();
-    let opt0 = Optimizer::new(cfg.optimizer);
-    let (mut q_slots, mut c_slots) = (TowerSlots::new(&opt0, &model.query), TowerSlots::new(&opt0, &model.candidate));
+    let (mut q_slots, mut c_slots) =
+        (TowerSlots::new(&cfg.optimizer, &model.query), TowerSlots::new(&cfg.optimizer, &model.candidate));
     let log_q = cfg.retrieval.log_q(&counts(&data.candidates, data.items.len()));
     let mut c_dedup = Dedup::new(data.items.len());
     let dim = model.candidate.dim();

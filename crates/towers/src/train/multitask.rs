@@ -3,7 +3,6 @@
 //! embeddings (TFRS multitask tutorial).
 
 use super::epochs::{Dedup, Run};
-use super::optimizer::Optimizer;
 use super::rating::MlpSlots;
 use super::retrieval::{TowerSlots, update_tower};
 use crate::Result;
@@ -22,10 +21,9 @@ pub(crate) fn fit(
     let cfg = run.config;
     let d = cfg.dim;
     let mut model = MultitaskModel::new(spec, (data.query_vocab.rows(), data.items.len()), d, scale, cfg.seed);
-    let opt0 = Optimizer::new(cfg.optimizer);
-    let mut q_slots = TowerSlots::new(&opt0, &model.towers.query);
-    let mut c_slots = TowerSlots::new(&opt0, &model.towers.candidate);
-    let mut mlp_slots = MlpSlots::new(&opt0, &model.rating);
+    let mut q_slots = TowerSlots::new(&cfg.optimizer, &model.towers.query);
+    let mut c_slots = TowerSlots::new(&cfg.optimizer, &model.towers.candidate);
+    let mut mlp_slots = MlpSlots::new(&cfg.optimizer, &model.rating);
     let log_q = cfg.retrieval.log_q(&counts(&data.candidates, data.items.len()));
     let (mut q_dedup, mut c_dedup) = (Dedup::new(data.query_vocab.rows()), Dedup::new(data.items.len()));
     let (rw, tw) = (spec.retrieval_weight, spec.rating_weight);

@@ -10,6 +10,18 @@ pub struct Slots {
     second: Option<Table>,
 }
 
+impl Slots {
+    /// Fresh state for a `rows × dim` parameter trained by the optimizer `config` describes.
+    pub fn new(config: &OptimizerConfig, rows: usize, dim: usize) -> Slots {
+        match config.kind {
+            OptimizerKind::Adagrad => {
+                Slots { first: Table::filled(rows, dim, config.initial_accumulator), second: None }
+            }
+            OptimizerKind::Adam => Slots { first: Table::zeros(rows, dim), second: Some(Table::zeros(rows, dim)) },
+        }
+    }
+}
+
 /// An optimizer: its settings and the step count.
 #[derive(Debug, Clone)]
 pub struct Optimizer {
@@ -21,16 +33,6 @@ impl Optimizer {
     /// A new optimizer.
     pub fn new(config: OptimizerConfig) -> Self {
         Optimizer { config, step: 0 }
-    }
-
-    /// Fresh state for a `rows × dim` parameter.
-    pub fn slots(&self, rows: usize, dim: usize) -> Slots {
-        match self.config.kind {
-            OptimizerKind::Adagrad => {
-                Slots { first: Table::filled(rows, dim, self.config.initial_accumulator), second: None }
-            }
-            OptimizerKind::Adam => Slots { first: Table::zeros(rows, dim), second: Some(Table::zeros(rows, dim)) },
-        }
     }
 
     /// Starts the next step (Adam's bias correction depends on it).

@@ -6,7 +6,7 @@ use super::epochs::{Dedup, Run};
 use super::features::Attributes;
 use super::optimizer::{Optimizer, Slots};
 use crate::artifact::History;
-use crate::config::TrainConfig;
+use crate::config::{OptimizerConfig, TrainConfig};
 use crate::data::{Dataset, counts};
 use crate::model::{Entities, FeatureTower, Instances, RankingInputs, RankingModel, RankingSpec, TowerFeatures};
 use crate::rng::Rng;
@@ -202,16 +202,16 @@ struct RankerSlots {
 }
 
 impl RankerSlots {
-    fn new(opt: &Optimizer, m: &mut RankingModel) -> Self {
+    fn new(opt: &OptimizerConfig, m: &mut RankingModel) -> Self {
         let tables = |t: &Option<FeatureTower>| -> Vec<Slots> {
-            t.as_ref().map_or_else(Vec::new, |t| t.tables.iter().map(|x| opt.slots(x.rows, x.dim)).collect())
+            t.as_ref().map_or_else(Vec::new, |t| t.tables.iter().map(|x| Slots::new(opt, x.rows, x.dim)).collect())
         };
         RankerSlots {
-            user: m.user.as_ref().map(|t| opt.slots(t.rows, t.dim)),
-            item: m.item.as_ref().map(|t| opt.slots(t.rows, t.dim)),
+            user: m.user.as_ref().map(|t| Slots::new(opt, t.rows, t.dim)),
+            item: m.item.as_ref().map(|t| Slots::new(opt, t.rows, t.dim)),
             user_features: tables(&m.user_features),
             item_features: tables(&m.item_features),
-            scorer: m.scorer.params_mut().into_iter().map(|p| opt.slots(p.rows, p.dim)).collect(),
+            scorer: m.scorer.params_mut().into_iter().map(|p| Slots::new(opt, p.rows, p.dim)).collect(),
         }
     }
 }
@@ -237,8 +237,7 @@ pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, source: ListSou
     let list_cfg = TrainConfig { batch_size: per_batch, ..cfg.clone() };
     let mut list_run =
         Run { config: &list_cfg, observer: &mut *run.observer, validation: run.validation, seconds: 0.0 };
-    let opt0 = Optimizer::new(cfg.optimizer);
-    let mut slots = RankerSlots::new(&opt0, model);
+    let mut slots = RankerSlots::new(&cfg.optimizer, model);
     let (mut u_dedup, mut i_dedup) = (Dedup::new(model.users), Dedup::new(model.items));
     let loss_fn = model.spec.loss;
     let l2 = cfg.l2;

@@ -6,6 +6,7 @@ use super::optimizer::{Optimizer, Slots};
 use super::retrieval::{TowerSlots, update_tower};
 use crate::Result;
 use crate::artifact::History;
+use crate::config::OptimizerConfig;
 use crate::data::Dataset;
 use crate::kernels::dense::{Mlp, MlpGrads};
 use crate::model::{Tower, TwoTower};
@@ -22,9 +23,8 @@ pub(crate) fn fit_rating(
     let cfg = run.config;
     let mut model = TwoTower::new(data.query_vocab.rows(), data.items.len(), cfg.dim, cfg.normalization, cfg.seed);
     model.rating_scale = Some(scale);
-    let opt0 = Optimizer::new(cfg.optimizer);
-    let mut q_slots = TowerSlots::new(&opt0, &model.query);
-    let mut c_slots = TowerSlots::new(&opt0, &model.candidate);
+    let mut q_slots = TowerSlots::new(&cfg.optimizer, &model.query);
+    let mut c_slots = TowerSlots::new(&cfg.optimizer, &model.candidate);
     let (mut q_dedup, mut c_dedup) =
         (Dedup::new(model.query.embedding.rows), Dedup::new(model.candidate.embedding.rows));
     let targets: Vec<f32> = ratings.iter().map(|&r| scale.scale(r)).collect();
@@ -69,10 +69,10 @@ pub(crate) struct MlpSlots {
 }
 
 impl MlpSlots {
-    pub(crate) fn new(opt: &Optimizer, mlp: &Mlp) -> Self {
+    pub(crate) fn new(opt: &OptimizerConfig, mlp: &Mlp) -> Self {
         MlpSlots {
-            weights: mlp.weights.iter().map(|w| opt.slots(w.rows, w.dim)).collect(),
-            biases: mlp.biases.iter().map(|b| opt.slots(1, b.dim)).collect(),
+            weights: mlp.weights.iter().map(|w| Slots::new(opt, w.rows, w.dim)).collect(),
+            biases: mlp.biases.iter().map(|b| Slots::new(opt, 1, b.dim)).collect(),
         }
     }
 

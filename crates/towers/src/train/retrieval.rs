@@ -4,6 +4,7 @@ use super::epochs::{Dedup, Run};
 use super::optimizer::{Optimizer, Slots};
 use crate::Result;
 use crate::artifact::History;
+use crate::config::OptimizerConfig;
 use crate::data::{Dataset, counts};
 use crate::model::{Tower, TowerCache, TwoTower};
 
@@ -15,11 +16,11 @@ pub(crate) struct TowerSlots {
 }
 
 impl TowerSlots {
-    pub(crate) fn new(opt: &Optimizer, t: &Tower) -> Self {
+    pub(crate) fn new(opt: &OptimizerConfig, t: &Tower) -> Self {
         TowerSlots {
-            embedding: opt.slots(t.embedding.rows, t.dim()),
-            gamma: opt.slots(1, t.dim()),
-            beta: opt.slots(1, t.dim()),
+            embedding: Slots::new(opt, t.embedding.rows, t.dim()),
+            gamma: Slots::new(opt, 1, t.dim()),
+            beta: Slots::new(opt, 1, t.dim()),
         }
     }
 }
@@ -49,9 +50,8 @@ pub(crate) fn update_tower(
 pub(crate) fn fit(run: &mut Run, data: &Dataset) -> Result<(TwoTower, History)> {
     let cfg = run.config;
     let mut model = TwoTower::new(data.query_vocab.rows(), data.items.len(), cfg.dim, cfg.normalization, cfg.seed);
-    let opt = Optimizer::new(cfg.optimizer);
-    let mut q_slots = TowerSlots::new(&opt, &model.query);
-    let mut c_slots = TowerSlots::new(&opt, &model.candidate);
+    let mut q_slots = TowerSlots::new(&cfg.optimizer, &model.query);
+    let mut c_slots = TowerSlots::new(&cfg.optimizer, &model.candidate);
     let log_q = cfg.retrieval.log_q(&counts(&data.candidates, data.items.len()));
     let mut q_dedup = Dedup::new(model.query.embedding.rows);
     let mut c_dedup = Dedup::new(model.candidate.embedding.rows);

@@ -79,12 +79,12 @@ pub(crate) fn fit(
     let cfg = run.config;
     let (d, steps) = (cfg.dim, data.steps);
     let mut model = SequentialModel::new(items, d, seq, cfg.seed);
-    let opt = Optimizer::new(cfg.optimizer);
-    let mut item_slots = opt.slots(items, d);
-    let mut cand_slots = opt.slots(items, d);
+    let opt = &cfg.optimizer;
+    let mut item_slots = Slots::new(opt, items, d);
+    let mut cand_slots = Slots::new(opt, items, d);
     let g = &model.gru;
-    let mut gru_slots = [g.w.len(), g.u.len(), g.b_in.len(), g.b_rec.len()].map(|n| opt.slots(1, n));
-    let mut proj_slots = model.projection.as_ref().map(|p| MlpSlots::new(&opt, p));
+    let mut gru_slots = [g.w.len(), g.u.len(), g.b_in.len(), g.b_rec.len()].map(|n| Slots::new(opt, 1, n));
+    let mut proj_slots = model.projection.as_ref().map(|p| MlpSlots::new(opt, p));
     let counts = counts(&data.targets, items);
     let log_q = cfg.retrieval.log_q(&counts);
     let sampler = (seq.sampled_negatives > 0).then(|| Sampler::new(&counts));

@@ -21,6 +21,47 @@ pub fn exit_code(e: &Error) -> u8 {
     }
 }
 
+/// A library message in the CLI's words: each option the library names as `` `name` `` (its
+/// own, Python's spelling) becomes the flag of that name (`--name-with-dashes`) where some
+/// subcommand of `C` has one; other quoted names lose their quotes. A message about the keys of
+/// a file (a TOML or JSON reader's "unknown field `x`, expected one of …") is left as it is: those
+/// names are the file's.
+pub fn cli_spelling<C: clap::CommandFactory>(message: &str) -> String {
+    if ["unknown field", "expected one of", "unknown variant", "invalid type", "missing field"]
+        .iter()
+        .any(|m| message.contains(m))
+    {
+        return message.to_string();
+    }
+    fn flags(c: &clap::Command, out: &mut std::collections::HashMap<String, String>) {
+        for a in c.get_arguments() {
+            if let Some(long) = a.get_long() {
+                out.entry(a.get_id().to_string()).or_insert_with(|| format!("--{long}"));
+            }
+        }
+        c.get_subcommands().for_each(|s| flags(s, out));
+    }
+    let mut names = std::collections::HashMap::new();
+    flags(&C::command(), &mut names);
+    let mut out = String::with_capacity(message.len());
+    let mut parts = message.split('`');
+    out.push_str(parts.next().unwrap_or_default());
+    let rest: Vec<&str> = parts.collect();
+    // quoted names come in pairs of backticks; an odd one out is kept as it is
+    let pairs = rest.len() / 2 * 2;
+    for (i, part) in rest.iter().enumerate() {
+        match (i % 2, i < pairs) {
+            (0, true) => out.push_str(names.get(*part).map_or(part, String::as_str)),
+            (0, false) => {
+                out.push('`');
+                out.push_str(part);
+            }
+            _ => out.push_str(part),
+        }
+    }
+    out
+}
+
 /// How to read interaction tables.
 #[derive(ClapArgs, Debug, Clone, Default)]
 pub struct TableArgs {

@@ -111,7 +111,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", common::cli_spelling::<Cli>(&e.to_string()));
             ExitCode::from(common::exit_code(&e))
         }
     }

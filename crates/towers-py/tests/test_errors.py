@@ -49,7 +49,7 @@ def test_bad_options_are_config_errors(small):
         towers.train(small["train_tsv"], optimizer="sgd", progress=False)
     with pytest.raises(towers.ConfigError, match="option 'lr'"):
         towers.train(small["train_tsv"], lr={"a": 1}, progress=False)
-    with pytest.raises(towers.ConfigError, match="needs --features"):
+    with pytest.raises(towers.ConfigError, match="needs `features`"):
         towers.train(small["train_tsv"], task="features", progress=False)
     with pytest.raises(towers.ConfigError):
         towers.train(small["train_tsv"], delimiter="tabs", progress=False)

@@ -140,13 +140,13 @@ def test_bad_overrides_and_options_are_config_errors(pipe, small, files):
     with pytest.raises(towers.ConfigError, match="k must be in"):
         pipe.recommend("7", k=0)
     train = small["train"]
-    with pytest.raises(towers.ConfigError, match="--epochs: --task pipeline takes its models' settings from --config"):
+    with pytest.raises(towers.ConfigError, match="`epochs`: `task` pipeline takes its models' settings from `config`"):
         towers.train(train, task="pipeline", epochs=2, progress=False)
-    with pytest.raises(towers.ConfigError, match="--dim"):
+    with pytest.raises(towers.ConfigError, match="`dim`"):
         towers.train(train, task="pipeline", dim=8, progress=False)
     with pytest.raises(towers.ConfigError, match=r"diversity must be in \[0, 1\]"):
         towers.train(train, task="pipeline", diversity=2, progress=False)
-    with pytest.raises(towers.ConfigError, match="--retrieve is for --task pipeline"):
+    with pytest.raises(towers.ConfigError, match="`retrieve` is for `task` pipeline"):
         towers.train(train, task="retrieval", retrieve=20, progress=False)
     (files / "bad.toml").write_text("retreive = 20\n")
     with pytest.raises(towers.ConfigError, match="bad.toml"):

@@ -72,7 +72,7 @@ impl EvalOptions {
 
 /// The message for post-ranking options given to a single model.
 pub const PIPELINE_ONLY: &str =
-    "diversity, caps, boost, dedupe and retrieve are for pipelines (train --task pipeline), not for a single model";
+    "`diversity`, `caps`, `boost`, `dedupe` and `retrieve` are for pipelines (`task` pipeline), not for a single model";
 
 /// [`EvalOptions`] as read from JSON or Python keywords (every key checked).
 #[derive(Deserialize)]

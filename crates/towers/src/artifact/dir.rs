@@ -89,7 +89,7 @@ impl DirLock {
                 let who = if holder.is_empty() { "another process".to_string() } else { holder.to_string() };
                 return Err(Error::Busy {
                     path: dir.to_path_buf(),
-                    msg: format!("locked by {who}; wait for it (--wait) or try again"),
+                    msg: format!("locked by {who}; wait for it (`wait`) or try again"),
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),

@@ -70,7 +70,7 @@ fn read_histories(path: &Path, table: &TableFormat) -> Result<Sessions> {
         return Err(Error::parse(
             path,
             None,
-            "user histories need a timestamp column (name it in the header or with --columns user,item,rating,timestamp)",
+            "user histories need a timestamp column (name it in the header or with `columns` user,item,rating,timestamp)",
         ));
     }
     Sessions::from_interactions(&t)

@@ -68,7 +68,7 @@ impl Items {
                 (None, CandidateKey::Id) => add(&mut items, id, ""),
                 (None, CandidateKey::Title) => {
                     return Err(Error::Data(match catalog {
-                        None => "candidates keyed by title need an item catalogue (--items)".into(),
+                        None => "candidates keyed by title need an item catalogue (`items`)".into(),
                         Some(_) => {
                             format!("item '{id}' of the training set is not in the item catalogue, so it has no title")
                         }

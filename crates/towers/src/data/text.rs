@@ -83,7 +83,7 @@ impl<R: Read> Read for LineLimit<R> {
             if self.run > self.max {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!("a line longer than {} bytes (raise the limit with --max-line-bytes)", self.max),
+                    format!("a line longer than {} bytes (raise the limit with `max_line_bytes`)", self.max),
                 ));
             }
         }

@@ -100,7 +100,7 @@ impl ModelSpec {
             ModelSpec::Features(f) => f.layers = layers,
             other => {
                 return Err(Error::Config(format!(
-                    "--layers is for ranking, multitask and feature models, not {}",
+                    "`layers` is for ranking, multitask and feature models, not {}",
                     other.kind()
                 )));
             }

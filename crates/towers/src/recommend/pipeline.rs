@@ -186,7 +186,7 @@ impl Pipeline {
         }
         if ranker.model.query_kind() != QueryKind::Pairs {
             return Err(Error::Config(format!(
-                "ranker: a {} model does not rank pairs (train --task ranking)",
+                "ranker: a {} model does not rank pairs (`task` ranking)",
                 ranker.model.spec().kind()
             )));
         }

@@ -14,6 +14,6 @@ mod sequential;
 mod trainer;
 
 pub use optimizer::{Optimizer, Slots};
-pub use options::{FeatureData, TrainOptions, not_for_pipelines};
+pub use options::{FeatureData, TrainOptions};
 pub use pipeline::PipelineConfig;
 pub use trainer::Trainer;

@@ -265,13 +265,13 @@ impl TrainOptions {
     /// `features` reads them too).
     pub fn kind(&self) -> Result<ModelKind> {
         let Task::Model(task) = self.task else {
-            return Err(Error::Config("--task pipeline trains two models: it has no one model kind".into()));
+            return Err(Error::Config("`task` pipeline trains two models: it has no one model kind".into()));
         };
         match (task, &self.features) {
             (ModelKind::Retrieval | ModelKind::Features, Some(_)) => Ok(ModelKind::Features),
-            (ModelKind::Features, None) => Err(Error::Config("--task features needs --features".into())),
+            (ModelKind::Features, None) => Err(Error::Config("`task` features needs `features`".into())),
             (ModelKind::Ranking, Some(_)) => Ok(ModelKind::Ranking),
-            (_, Some(_)) => Err(Error::Config("--features is for --task retrieval, ranking and pipeline".into())),
+            (_, Some(_)) => Err(Error::Config("`features` is for `task` retrieval, ranking and pipeline".into())),
             (kind, None) => Ok(kind),
         }
     }
@@ -283,32 +283,30 @@ impl TrainOptions {
             Task::Model(_) => Some(self.kind()?),
         };
         let ranking = [
-            ("--ranker", self.ranker.is_some()),
-            ("--cross-layers", self.cross_layers.is_some()),
-            ("--projection-dim", self.projection_dim.is_some()),
-            ("--structure", self.structure.is_some()),
-            ("--loss", self.loss.is_some()),
-            ("--list-size", self.list_size.is_some()),
-            ("--average-last", self.average_last.is_some()),
+            ("ranker", self.ranker.is_some()),
+            ("cross_layers", self.cross_layers.is_some()),
+            ("projection_dim", self.projection_dim.is_some()),
+            ("structure", self.structure.is_some()),
+            ("loss", self.loss.is_some()),
+            ("list_size", self.list_size.is_some()),
+            ("average_last", self.average_last.is_some()),
         ];
-        let multitask = [
-            ("--retrieval-weight", self.retrieval_weight.is_some()),
-            ("--rating-weight", self.rating_weight.is_some()),
-        ];
+        let multitask =
+            [("retrieval_weight", self.retrieval_weight.is_some()), ("rating_weight", self.rating_weight.is_some())];
         for (group, task, options) in
             [("ranking", ModelKind::Ranking, &ranking[..]), ("multitask", ModelKind::Multitask, &multitask[..])]
         {
             if let Some((name, _)) = options.iter().find(|o| o.1).filter(|_| kind != Some(task)) {
-                return Err(Error::Config(format!("{name} is for --task {group}")));
+                return Err(Error::Config(format!("`{name}` is for `task` {group}")));
             }
         }
-        let pipeline = [("--retrieve", self.retrieve.is_some()), ("--diversity", self.diversity.is_some())];
+        let pipeline = [("retrieve", self.retrieve.is_some()), ("diversity", self.diversity.is_some())];
         if let Some((name, _)) = pipeline.iter().find(|o| o.1).filter(|_| kind.is_some()) {
-            return Err(Error::Config(format!("{name} is for --task pipeline")));
+            return Err(Error::Config(format!("`{name}` is for `task` pipeline")));
         }
         let dcn = self.cross_layers.is_some() || self.projection_dim.is_some() || self.structure.is_some();
         if dcn && self.ranker != Some(RankerKind::Dcn) {
-            return Err(Error::Config("--cross-layers, --projection-dim and --structure are for --ranker dcn".into()));
+            return Err(Error::Config("`cross_layers`, `projection_dim` and `structure` are for `ranker` dcn".into()));
         }
         Ok(())
     }
@@ -406,23 +404,23 @@ impl TrainOptions {
         };
         // every option `config` and `spec` apply to one model, but the seed
         let other = [
-            ("--dim", self.dim.is_some()),
-            ("--lr", self.lr.is_some()),
-            ("--epochs", self.epochs.is_some()),
-            ("--batch-size", self.batch_size.is_some()),
-            ("--optimizer", self.optimizer.is_some()),
-            ("--layers", self.layers.is_some()),
-            ("--recipe", self.recipe.is_some()),
-            ("--key", self.key.is_some()),
-            ("--normalize", self.normalize.is_some()),
-            ("--reduction", self.reduction.is_some()),
-            ("--precision", self.precision.is_some()),
-            ("--l2", self.l2.is_some()),
-            ("--average-last", self.average_last.is_some()),
-            ("--temperature", self.temperature.is_some()),
-            ("--logq", self.logq.is_some()),
-            ("--remove-accidental-hits", self.remove_accidental_hits.is_some()),
-            ("--hard-negatives", self.hard_negatives.is_some()),
+            ("dim", self.dim.is_some()),
+            ("lr", self.lr.is_some()),
+            ("epochs", self.epochs.is_some()),
+            ("batch_size", self.batch_size.is_some()),
+            ("optimizer", self.optimizer.is_some()),
+            ("layers", self.layers.is_some()),
+            ("recipe", self.recipe.is_some()),
+            ("key", self.key.is_some()),
+            ("normalize", self.normalize.is_some()),
+            ("reduction", self.reduction.is_some()),
+            ("precision", self.precision.is_some()),
+            ("l2", self.l2.is_some()),
+            ("average_last", self.average_last.is_some()),
+            ("temperature", self.temperature.is_some()),
+            ("logq", self.logq.is_some()),
+            ("remove_accidental_hits", self.remove_accidental_hits.is_some()),
+            ("hard_negatives", self.hard_negatives.is_some()),
         ];
         if let Some((name, _)) = other.iter().find(|o| o.1) {
             return Err(not_for_pipelines(name));
@@ -443,10 +441,10 @@ impl TrainOptions {
         let Some(name) = &self.features else { return Ok(None) };
         if name == "movielens" {
             let dir = self.movielens_dir.clone().or(default_movielens).ok_or_else(|| {
-                Error::Config("--features movielens needs --movielens-dir (the folder with u.user and u.item)".into())
+                Error::Config("`features` movielens needs `movielens_dir` (the folder with u.user and u.item)".into())
             })?;
             if !is_movielens(&dir) {
-                return Err(Error::Config(format!("{}: no u.user and u.item here (--movielens-dir)", dir.display())));
+                return Err(Error::Config(format!("{}: no u.user and u.item here (`movielens_dir`)", dir.display())));
             }
             let ml = MovieLens::load(&dir)?;
             return Ok(Some(FeatureData {
@@ -466,10 +464,10 @@ fn is_movielens(dir: &Path) -> bool {
     dir.join("u.user").is_file() && dir.join("u.item").is_file()
 }
 
-/// The error for a single model's option (`--dim`, `--split`, …) given to `--task pipeline`.
-pub fn not_for_pipelines(option: &str) -> Error {
+/// The error for a single model's option (`dim`, `lr`, …) given to a pipeline.
+fn not_for_pipelines(option: &str) -> Error {
     Error::Config(format!(
-        "{option}: --task pipeline takes its models' settings from --config (a TOML file with [retriever] and \
+        "`{option}`: `task` pipeline takes its models' settings from `config` (a TOML file with [retriever] and \
          [ranker] tables, see the README)"
     ))
 }
@@ -509,7 +507,7 @@ mod tests {
         let bad = TrainConfig { average_last: Some(0), ..TrainConfig::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("average_last must be at least 1"));
         let e = ranking(r#"{"average_last": 3}"#).spec(None).unwrap_err().to_string();
-        assert!(e.contains("--average-last is for --task ranking"), "{e}");
+        assert!(e.contains("`average_last` is for `task` ranking"), "{e}");
         let rows =
             [("a", "1"), ("b", "2")].map(|(q, c)| crate::data::Row { query: q, candidate: c, ..Default::default() });
         let t = crate::data::Interactions::from_rows(rows).unwrap();
@@ -535,9 +533,9 @@ mod tests {
         let c = o(r#"{"task": "pipeline", "seed": 7, "retrieve": 50, "diversity": 0.2}"#).pipeline_config().unwrap();
         assert_eq!((c.retriever.seed, c.ranker.seed, c.retrieve, c.post.diversity), (7, 7, 50, 0.2));
         let e = o(r#"{"task": "pipeline", "epochs": 2}"#).pipeline_config().unwrap_err().to_string();
-        assert!(e.contains("--epochs: --task pipeline takes its models' settings from --config"), "{e}");
+        assert!(e.contains("`epochs`: `task` pipeline takes its models' settings from `config`"), "{e}");
         let e = o(r#"{"task": "pipeline", "l2": 0.5}"#).pipeline_config().unwrap_err().to_string();
-        assert!(e.contains("--l2: --task pipeline takes"), "{e}");
+        assert!(e.contains("`l2`: `task` pipeline takes"), "{e}");
         let e = o(r#"{"task": "pipeline", "diversity": 2}"#).pipeline_config().unwrap_err().to_string();
         assert!(e.contains("diversity must be in [0, 1]"), "{e}");
     }

@@ -121,7 +121,7 @@ pub(crate) fn fit_ratings(
 ) -> Result<(RankingModel, History)> {
     if !spec.context.is_empty() {
         return Err(Error::Config(
-            "a ranker over context features is trained inside a pipeline (towers train --task pipeline)".into(),
+            "a ranker over context features is trained inside a pipeline (`task` pipeline)".into(),
         ));
     }
     let cfg = run.config;

@@ -221,7 +221,7 @@ impl Context {
         if !columns.is_empty() {
             let table = data
                 .attributes
-                .ok_or_else(|| Error::Config("affinity context features need item attributes (--features)".into()))?;
+                .ok_or_else(|| Error::Config("affinity context features need item attributes (`features`)".into()))?;
             let fit: Vec<bool> = counts.iter().map(|&c| c > 0.0).collect();
             for spec in data.affinity {
                 let (bags, rows) = encode_feature(spec, table, data.items, &fit)?;

@@ -3,6 +3,7 @@
 use crate::common::{PostArgs, print_json};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
+use towers::data::RecommendationsWriter;
 use towers::recommend::DEFAULT_K;
 use towers::{Query, Request, Served};
 
@@ -13,8 +14,22 @@ pub struct Args {
     #[arg(long)]
     pub model: PathBuf,
     /// User id (user → item models).
-    #[arg(long, required_unless_present = "history", conflicts_with = "history")]
+    #[arg(long, required_unless_present_any = ["history", "all_users", "users"], conflicts_with_all = ["history", "all_users", "users"])]
     pub user: Option<String>,
+    /// Every user the model knows, written to --out (one row per user and rank).
+    #[arg(long, requires = "out", conflicts_with_all = ["history", "users"])]
+    pub all_users: bool,
+    /// The users listed in this file (one id per line), written to --out.
+    #[arg(long, value_name = "FILE", requires = "out", conflicts_with = "history")]
+    pub users: Option<PathBuf>,
+    /// With --all-users or --users: the file to write (.parquet, .tsv or .jsonl; columns user,
+    /// rank, item, score), whole or not at all.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// With --all-users or --users: search the model's approximate (IVF) index when it has one
+    /// (default: the exact index).
+    #[arg(long, conflicts_with = "exact")]
+    pub index: bool,
     /// Items seen so far, oldest first, by id or title, comma-separated (sequential models).
     #[arg(long, value_delimiter = ',')]
     pub history: Option<Vec<String>>,
@@ -53,8 +68,12 @@ pub fn run(a: Args) -> towers::Result<()> {
         None => Query::History(&history),
     };
     let mut served = Served::load(&a.model)?;
-    if a.exact {
+    let batch = a.all_users || a.users.is_some();
+    if a.exact || (batch && !a.index) {
         served = served.exact();
+    }
+    if let Some(out) = a.out.as_deref().filter(|_| batch) {
+        return batch_to(&served, &a, &request, out);
     }
     let recs = served.recommend(query, &request)?;
     if recs.cold_start {
@@ -81,4 +100,22 @@ pub fn run(a: Args) -> towers::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `--all-users` / `--users FILE`: every list written to `out`.
+fn batch_to(served: &Served, a: &Args, request: &Request, out: &std::path::Path) -> towers::Result<()> {
+    let users = match &a.users {
+        Some(file) => towers::data::read_ids(file)?,
+        None => served.users(),
+    };
+    let mut writer = RecommendationsWriter::create(out)?;
+    let mut bar = crate::progress::Bar::new(!a.json);
+    let start = std::time::Instant::now();
+    let rows = served.recommend_users(&users, request, &mut bar, &mut |rows| writer.write(rows))?;
+    writer.finish()?;
+    let seconds = start.elapsed().as_secs_f64();
+    if a.json {
+        return print_json(&serde_json::json!({ "users": users.len(), "rows": rows, "seconds": seconds, "out": out }));
+    }
+    crate::outln!("{} users, {rows} rows written to {} in {seconds:.1} s", users.len(), out.display())
 }

@@ -25,7 +25,7 @@
 //! Parallel over fixed blocks of queries; each block passes over the candidates a chunk at a
 //! time (kept in L2). Counts are integers: the thread count cannot change them.
 
-use super::panel::{LANES, Quantized, exact_dot, pack, scan, simd_available};
+use super::panel::{LANES, Quantized, exact_dot, exact_dots8, pack, scan};
 use rayon::prelude::*;
 
 /// Queries per parallel block.
@@ -270,26 +270,6 @@ fn limits(s: f32, step: f32, margin: f32) -> (i32, i32) {
     }
     let (s, step, margin) = (s as f64, step as f64, margin as f64);
     (clamp(((s + margin) / step).floor() + 2.0), clamp(((s - margin) / step).floor() - 1.0))
-}
-
-/// [`exact_dot`] of eight pairs at once (the same chains, bit for bit).
-fn exact_dots8(q: [&[f32]; 8], c: [&[f32]; 8]) -> [f32; 8] {
-    #[cfg(target_arch = "x86_64")]
-    if simd_available() {
-        #[target_feature(enable = "fma")]
-        fn fma8(q: [&[f32]; 8], c: [&[f32]; 8]) -> [f32; 8] {
-            let mut s = [0f32; 8];
-            for j in 0..q[0].len() {
-                for l in 0..8 {
-                    s[l] = c[l][j].mul_add(q[l][j], s[l]);
-                }
-            }
-            s
-        }
-        // SAFETY: FMA is present.
-        return unsafe { fma8(q, c) };
-    }
-    std::array::from_fn(|l| exact_dot(q[l], c[l]))
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -2,7 +2,7 @@
 //! a bounded per-query selection with a running threshold, parallel over query blocks.
 
 use super::matmul_abt;
-use super::panel::{LANES, Quantized, exact_dot, scan};
+use super::panel::{LANES, Quantized, exact_dots8, scan};
 use rayon::prelude::*;
 use std::cmp::Ordering;
 
@@ -157,7 +157,7 @@ pub fn top_k_panels(
     skip: impl Fn(usize, u32) -> bool + Sync,
 ) -> Vec<Vec<Scored>> {
     let nq = queries.len() / dim;
-    by_chunks(nq, n.div_ceil(LANES), k, |p0, p1, heaps, t| {
+    by_chunks(nq, n.div_ceil(LANES), k, true, |p0, p1, heaps, t| {
         let first = p0 * LANES;
         scan(queries, nq, dim, &panels[p0 * LANES * dim..], p1 - p0, t, |r, slot, score| {
             let id = first + slot;
@@ -180,35 +180,109 @@ pub fn top_k_quantized(
     k: usize,
     skip: impl Fn(usize, u32) -> bool + Sync,
 ) -> Vec<Vec<Scored>> {
+    let nq = queries.len() / dim;
+    if nq < 2 * QUERY_GROUP {
+        return quantized_part(queries, quantized, vectors, dim, k, true, &skip);
+    }
+    // many queries (recommendations for every user): groups of them in parallel, each group
+    // over every candidate with one selection per query; split over candidate ranges instead,
+    // each query would fill a selection per range, and a stream of n candidates offers a
+    // selection of k about k·(1 + ln(n/k)) newcomers: several times the work at k = 100
+    let groups: Vec<usize> = (0..nq).step_by(QUERY_GROUP).collect();
+    let parts: Vec<Vec<Vec<Scored>>> = groups
+        .into_par_iter()
+        .map(|q0| {
+            let q1 = (q0 + QUERY_GROUP).min(nq);
+            quantized_part(&queries[q0 * dim..q1 * dim], quantized, vectors, dim, k, false, &|r, id| skip(q0 + r, id))
+        })
+        .collect();
+    parts.into_iter().flatten().collect()
+}
+
+/// Queries searched together by one thread when there are many.
+const QUERY_GROUP: usize = 64;
+
+/// [`top_k_quantized`] of some queries, split over candidate ranges when `split`.
+fn quantized_part(
+    queries: &[f32],
+    quantized: &Quantized,
+    vectors: &[f32],
+    dim: usize,
+    k: usize,
+    split: bool,
+    skip: &(dyn Fn(usize, u32) -> bool + Sync),
+) -> Vec<Vec<Scored>> {
     let (nq, n) = (queries.len() / dim, vectors.len() / dim);
     let qq = quantized.queries(queries, nq, dim);
-    by_chunks(nq, quantized.n_panels(), k, |p0, p1, heaps, t| {
+    by_chunks(nq, quantized.n_panels(), k, split, |p0, p1, heaps, t| {
         let first = p0 * LANES;
+        // the prefilter's survivors of each query, re-scored eight at a time: eight FMA chains
+        // side by side instead of one after the other (the same scores, bit for bit)
+        let mut pending = Pending::new(heaps.len());
         quantized.scan(&qq, p0, p1, t, |r, slot| {
             let id = first + slot;
-            if id < n && !skip(r, id as u32) {
-                let score = exact_dot(&queries[r * dim..(r + 1) * dim], &vectors[id * dim..(id + 1) * dim]);
-                if score >= heaps[r].threshold() {
-                    heaps[r].push(Scored { id: id as u32, score });
-                }
+            if id < n && !skip(r, id as u32) && pending.add(r, id as u32) {
+                pending.flush(r, &queries[r * dim..(r + 1) * dim], vectors, dim, &mut heaps[r]);
             }
             heaps[r].threshold()
         });
+        for (r, heap) in heaps.iter_mut().enumerate() {
+            pending.flush(r, &queries[r * dim..(r + 1) * dim], vectors, dim, heap);
+        }
     })
+}
+
+/// Up to eight candidates per query waiting to be scored exactly.
+struct Pending {
+    ids: Vec<[u32; 8]>,
+    len: Vec<u8>,
+}
+
+impl Pending {
+    fn new(queries: usize) -> Self {
+        Pending { ids: vec![[0; 8]; queries], len: vec![0; queries] }
+    }
+
+    /// Adds a candidate of query `r`; true when its eight are there.
+    #[inline]
+    fn add(&mut self, r: usize, id: u32) -> bool {
+        let l = self.len[r] as usize;
+        self.ids[r][l] = id;
+        self.len[r] += 1;
+        l == 7
+    }
+
+    /// Scores query `r`'s waiting candidates exactly and offers those that reach its threshold.
+    fn flush(&mut self, r: usize, query: &[f32], vectors: &[f32], dim: usize, heap: &mut TopK) {
+        let l = self.len[r] as usize;
+        if l == 0 {
+            return;
+        }
+        let ids = self.ids[r];
+        let row = |i: usize| &vectors[ids[i.min(l - 1)] as usize * dim..][..dim];
+        let scores = exact_dots8([query; 8], std::array::from_fn(row));
+        for (&id, &score) in ids[..l].iter().zip(&scores) {
+            if score >= heap.threshold() {
+                heap.push(Scored { id, score });
+            }
+        }
+        self.len[r] = 0;
+    }
 }
 
 /// The top `k` of `nq` queries over `n_panels` panels: `scan(p0, p1, heaps, thresholds)` scores
 /// panels `p0..p1` into the per-query heaps, a chunk of [`PANEL_CHUNK`] panels at a time.
-/// Parallel over candidate ranges (each read from memory once for all queries), merged per
-/// query; a few queries run on the calling thread.
+/// Parallel over candidate ranges (each read from memory once for all queries) when `split`,
+/// merged per query; a few queries run on the calling thread.
 fn by_chunks(
     nq: usize,
     n_panels: usize,
     k: usize,
+    split: bool,
     scan: impl Fn(usize, usize, &mut [TopK], &mut [f32]) + Sync,
 ) -> Vec<Vec<Scored>> {
     let chunks = n_panels.div_ceil(PANEL_CHUNK);
-    let parts = if nq < 4 { 1 } else { (rayon::current_num_threads() * 2).min(chunks).max(1) };
+    let parts = if nq < 4 || !split { 1 } else { (rayon::current_num_threads() * 2).min(chunks).max(1) };
     let part = |i: usize| -> Vec<TopK> {
         let (c0, c1) = (i * chunks / parts, (i + 1) * chunks / parts);
         let mut heaps: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
@@ -296,7 +370,8 @@ mod tests {
     fn top_k_matches_naive_with_ties_and_skips() {
         let mut rng = Rng::new(11);
         let d = 8;
-        let (nq, nc) = (70, 9000);
+        // more queries than two groups of `QUERY_GROUP`: the quantised kernel's grouped path
+        let (nq, nc) = (2 * QUERY_GROUP + 9, 9000);
         // values on a coarse grid so that ties happen
         let q: Vec<f32> = (0..nq * d).map(|_| (rng.below(5) as f32 - 2.0) * 0.5).collect();
         let c: Vec<f32> = (0..nc * d).map(|_| (rng.below(5) as f32 - 2.0) * 0.5).collect();
@@ -311,6 +386,8 @@ mod tests {
         assert_eq!(top_k_panels(&q[..d], &panels, nc, d, 10, skip)[0], want[0]);
         if let Some(qz) = Quantized::new(nc, d, |i| &c[i * d..(i + 1) * d]) {
             assert_eq!(top_k_quantized(&q, &qz, &c, d, 10, skip), want);
+            // a few queries: split over candidate ranges instead
+            assert_eq!(top_k_quantized(&q[..5 * d], &qz, &c, d, 10, skip), want[..5]);
         }
     }
 

@@ -3,6 +3,7 @@
 //! server call it; a request goes one way: caller → [`Recommender`] → [`Index`] → kernel.
 //! A [`Pipeline`] joins a retriever, a ranker and post-ranking rules ([`PostRanking`]).
 
+mod batch;
 mod evaluate;
 mod index;
 mod pipeline;
@@ -76,6 +77,14 @@ pub struct Resolved {
     /// request's exclusions.
     pub exclude: Vec<u32>,
     /// If given, the only candidate rows that may be returned, sorted.
+    pub allow: Option<Vec<u32>>,
+}
+
+/// A user's row (`None`: unknown), and the candidate rows a request leaves out (the OOV row,
+/// the user's training items when asked, the request's; sorted) and keeps to.
+pub(crate) struct UserRows {
+    pub row: Option<u32>,
+    pub exclude: Vec<u32>,
     pub allow: Option<Vec<u32>>,
 }
 
@@ -168,7 +177,7 @@ impl Recommender {
         let a = &self.artifact;
         match (query, a.model.query_kind()) {
             (Query::User(user), QueryKind::User | QueryKind::UserAtTime) => {
-                let (row, exclude, allow) = self.user_rows(user, request);
+                let UserRows { row, exclude, allow } = self.user_rows(user, request);
                 let vector =
                     row.map(|r| a.model.queries(&Queries::Users { rows: &[r], at: At::TrainingEnd })).transpose()?;
                 Ok(Resolved { vector, exclude, allow })
@@ -238,14 +247,13 @@ impl Recommender {
         Ok(self.describe(hits))
     }
 
-    /// A user's row (`None`: unknown), and the rows a request leaves out (the OOV row, the
-    /// user's training items when asked, the request's) and keeps to.
-    pub(crate) fn user_rows(&self, user: &str, request: &Request) -> (Option<u32>, Vec<u32>, Option<Vec<u32>>) {
+    /// A user's row, and the rows a request leaves out and keeps to.
+    pub(crate) fn user_rows(&self, user: &str, request: &Request) -> UserRows {
         let a = &self.artifact;
         let row = a.query_vocab.get(user);
         let seen = row.filter(|_| request.exclude_seen).map_or(&[][..], |r| a.seen.of(r));
         let (exclude, allow) = self.filter_rows(seen, request);
-        (row, exclude, allow)
+        UserRows { row, exclude, allow }
     }
 
     /// The excluded rows (the OOV row, `seen` and the request's), sorted, and the allowed ones.

@@ -348,7 +348,7 @@ impl Pipeline {
             retrieve: None,
             ..request.clone()
         };
-        let (row, exclude, allow) = self.retriever.user_rows(user, &wide);
+        let super::UserRows { row, exclude, allow } = self.retriever.user_rows(user, &wide);
         let filter = Filter { exclude: &exclude, allow: allow.as_deref() };
         let staged = self.stages(row, &filter, wide.k, request.k, &post)?;
         let items = self.describe(&staged.answer);

@@ -315,6 +315,11 @@ impl Served {
         }
     }
 
+    /// Whether this is a pipeline (its answers come from its own stages, one user at a time).
+    pub(crate) fn is_pipeline(&self) -> bool {
+        matches!(self.inner, Inner::Pipeline(_))
+    }
+
     /// What identifies the version answering.
     pub fn version(&self) -> &str {
         &self.version

@@ -163,6 +163,39 @@ impl Model {
         self.answer(py, Query::History(&history), &r, "no item of the history is known")
     }
 
+    /// The lists `recommend` gives for many users (`users`, default: every user the model
+    /// knows), as a pyarrow.Table with one row per user and rank: user, rank (1 the best), item,
+    /// score. Options as `recommend`'s; computed in blocks with every core, the GIL released.
+    #[pyo3(signature = (users=None, k=towers::recommend::DEFAULT_K, exclude_seen=false, **options))]
+    fn recommend_batch<'py>(
+        &self,
+        py: Python<'py>,
+        users: Option<Vec<String>>,
+        k: usize,
+        exclude_seen: bool,
+        options: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let r = request(py, k, exclude_seen, options)?;
+        let users = users.unwrap_or_else(|| self.served.users());
+        let mut all = towers::data::RecommendationRows::default();
+        py.detach(|| {
+            self.served.recommend_users(&users, &r, &mut towers::progress::quiet(), &mut |rows| {
+                all.users.extend_from_slice(&rows.users);
+                all.ranks.extend_from_slice(&rows.ranks);
+                all.items.extend_from_slice(&rows.items);
+                all.scores.extend_from_slice(&rows.scores);
+                Ok(())
+            })
+        })
+        .py_err(py)?;
+        let columns = PyDict::new(py);
+        columns.set_item("user", all.users)?;
+        columns.set_item("rank", all.ranks)?;
+        columns.set_item("item", all.items)?;
+        columns.set_item("score", all.scores)?;
+        py.import("pyarrow")?.call_method1("table", (columns,))
+    }
+
     /// The `k` items most similar to an item (cosine similarity of candidate embeddings);
     /// `exclude` and `allow` restrict them.
     #[pyo3(signature = (item, k=towers::recommend::DEFAULT_K, **options))]

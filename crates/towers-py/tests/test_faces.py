@@ -113,3 +113,37 @@ def test_the_largest_k_is_the_libraries_everywhere(small, towers_bin, tmp_path):
         [towers_bin, "recommend", "--model", tmp_path / "m", "--user", "7", "-k", "100001"], capture_output=True, text=True
     )
     assert out.returncode == 2 and "k must be in 1..=100000" in out.stderr
+
+
+def test_every_users_list_in_one_table_as_the_cli_writes_it(small, towers_bin, tmp_path):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    m = towers.train(small["train"], items=small["movies"], **FAST)
+    m.save(tmp_path / "m")
+    t = m.recommend_batch(k=4, exclude_seen=True)
+    assert t.column_names == ["user", "rank", "item", "score"] and t.num_rows == 4 * len(m.users)
+    out = subprocess.run(
+        [towers_bin, "recommend", "--model", tmp_path / "m", "--all-users", "-k", "4", "--exclude-seen",
+         "--out", tmp_path / "recs.parquet", "-q"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    cli = pq.read_table(tmp_path / "recs.parquet")
+    assert cli.column("item").to_pylist() == t.column("item").to_pylist()
+    assert cli.column("user").to_pylist() == t.column("user").to_pylist()
+    one = [r["id"] for r in m.recommend("7", k=4, exclude_seen=True)]
+    rows = t.filter(pc.equal(t.column("user"), "7"))
+    assert rows.column("item").to_pylist() == one and rows.column("rank").to_pylist() == [1, 2, 3, 4]
+    some = m.recommend_batch(users=["7", "nobody"], k=3)
+    assert some.column("user").to_pylist() == ["7"] * 3 + ["nobody"] * 3
+    # the CLI with a file of users, as TSV
+    (tmp_path / "users.txt").write_text("7\nnobody\n")
+    out = subprocess.run(
+        [towers_bin, "recommend", "--model", tmp_path / "m", "--users", tmp_path / "users.txt", "-k", "3",
+         "--out", tmp_path / "recs.tsv", "-q"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = (tmp_path / "recs.tsv").read_text().splitlines()
+    assert lines[0] == "user\trank\titem\tscore" and [l.split("\t")[2] for l in lines[1:]] == some.column("item").to_pylist()

@@ -3,6 +3,7 @@
 //! Every subcommand is a thin layer over the `towers` library.
 
 mod common;
+mod embed;
 mod evaluate;
 mod export;
 mod index;
@@ -42,6 +43,8 @@ enum Command {
     Recommend(recommend::Args),
     /// Re-score items for a user with a ranking model (given items, or a retriever's top candidates).
     Rank(rank::Args),
+    /// Write a model's item (and user) embeddings with their ids, as Parquet and .npy.
+    Embed(embed::Args),
     /// Items most similar to an item (cosine similarity of candidate embeddings).
     Similar(similar::Args),
     /// Build an approximate index in a model directory (`towers index build --kind ivf`).
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         Command::Recommend(a) => recommend::run(a),
         Command::Rank(a) => rank::run(a),
         Command::Similar(a) => similar::run(a),
+        Command::Embed(a) => embed::run(a),
         Command::Index(a) => index::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Export(a) => export::run(a),

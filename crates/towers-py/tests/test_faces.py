@@ -147,3 +147,22 @@ def test_every_users_list_in_one_table_as_the_cli_writes_it(small, towers_bin, t
     assert out.returncode == 0, out.stderr
     lines = (tmp_path / "recs.tsv").read_text().splitlines()
     assert lines[0] == "user\trank\titem\tscore" and [l.split("\t")[2] for l in lines[1:]] == some.column("item").to_pylist()
+
+
+def test_embeddings_written_for_other_systems_are_the_models(small, towers_bin, tmp_path):
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    m = towers.train(small["train"], items=small["movies"], **FAST)
+    m.save(tmp_path / "m")
+    out = run_cli(towers_bin, "embed", "--model", tmp_path / "m", "--out", tmp_path / "e", "--json")
+    assert out["items"] == 40 and out["users"] == len(m.users) and out["dim"] == 8
+    ids, emb = m.candidate_embeddings()
+    items = pq.read_table(tmp_path / "e" / "items.parquet")
+    assert items.column_names == ["id"] + [f"e{j}" for j in range(8)]
+    assert items.column("id").to_pylist() == ids
+    as_table = np.stack([items.column(f"e{j}").to_numpy() for j in range(8)], axis=1)
+    assert np.array_equal(as_table, emb) and np.array_equal(np.load(tmp_path / "e" / "items.npy"), emb)
+    users = pq.read_table(tmp_path / "e" / "users.parquet").column("id").to_pylist()
+    assert users == m.users
+    assert np.array_equal(np.load(tmp_path / "e" / "users.npy"), m.query_embeddings(users))

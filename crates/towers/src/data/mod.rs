@@ -3,6 +3,7 @@
 
 mod catalog;
 mod dataset;
+mod embeddings;
 pub mod features;
 mod format;
 mod interactions;
@@ -20,6 +21,7 @@ mod vocab;
 
 pub use catalog::Catalog;
 pub use dataset::{Dataset, counts};
+pub use embeddings::EmbeddingsWriter;
 pub use format::{InputFormat, ReadSequences};
 pub use interactions::{Interactions, MAX_LINE_BYTES, Roles, Row, TableFormat};
 pub use items::{CandidateKey, Items};

@@ -7,7 +7,7 @@
 
 use super::{Query, Request, Served, UserRows};
 use crate::Result;
-use crate::data::RecommendationRows;
+use crate::data::{EmbeddingsWriter, RecommendationRows};
 use crate::index::Filter;
 use crate::model::{At, Queries, QueryKind};
 use crate::progress::{Event, Observer};
@@ -82,5 +82,43 @@ impl Served {
             }
         }
         Ok(out)
+    }
+}
+
+impl Served {
+    /// Writes, for other systems (a feature store, faiss, a warehouse), the candidate embeddings
+    /// as `dir/items.parquet` and `dir/items.npy` and, for a model with a user tower, every known
+    /// user's query embedding as `dir/users.parquet` and `dir/users.npy` (a pipeline: its
+    /// retriever's), a block at a time. Returns the items and users written.
+    pub fn embed(&self, dir: impl AsRef<std::path::Path>, observer: &mut dyn Observer) -> Result<(usize, usize)> {
+        let dir = dir.as_ref();
+        let a = self.retriever().artifact();
+        let d = a.dim();
+        let n = a.items.len().saturating_sub(1);
+        let users = match a.model.query_kind() {
+            QueryKind::User | QueryKind::UserAtTime => a.query_vocab.rows().saturating_sub(1),
+            _ => 0,
+        };
+        let _ = observer.observe(Event::Started { what: "embeddings", total: (n + users).div_ceil(BLOCK) as u64 });
+        let mut items = EmbeddingsWriter::create(dir, "items", n, d)?;
+        for b0 in (1..=n).step_by(BLOCK) {
+            let b1 = (b0 + BLOCK).min(n + 1);
+            items.write(&a.items.ids[b0..b1], &a.candidates[b0 * d..b1 * d])?;
+            let _ = observer.observe(Event::Step);
+        }
+        items.finish()?;
+        if users > 0 {
+            let mut w = EmbeddingsWriter::create(dir, "users", users, d)?;
+            for b0 in (1..=users as u32).step_by(BLOCK) {
+                let rows: Vec<u32> = (b0..(b0 + BLOCK as u32).min(users as u32 + 1)).collect();
+                let ids: Vec<String> =
+                    rows.iter().map(|&r| a.query_vocab.key(r).unwrap_or_default().to_string()).collect();
+                w.write(&ids, &a.model.queries(&Queries::Users { rows: &rows, at: At::TrainingEnd })?)?;
+                let _ = observer.observe(Event::Step);
+            }
+            w.finish()?;
+        }
+        let _ = observer.observe(Event::Finished);
+        Ok((n, users))
     }
 }

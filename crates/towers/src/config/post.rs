@@ -159,6 +159,21 @@ impl PostOverrides {
     }
 }
 
+/// The visits of an optional value: `null` (or nothing) is `None`, `Some(x)` is read as `x`.
+macro_rules! absent_is_none {
+    () => {
+        fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> std::result::Result<Self::Value, D2::Error> {
+            d.deserialize_any(self)
+        }
+    };
+}
+
 /// Deserializes an optional value from its own type or from text (a query string's `k=10`, a
 /// JSON `10`, `"10"` or `null`), for the request types every face reads.
 pub fn lenient<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
@@ -191,15 +206,7 @@ where
         fn visit_bool<E: de::Error>(self, b: bool) -> std::result::Result<Self::Value, E> {
             self.visit_str(&b.to_string())
         }
-        fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> std::result::Result<Self::Value, D2::Error> {
-            d.deserialize_any(self)
-        }
+        absent_is_none!();
     }
     d.deserialize_any(V(std::marker::PhantomData))
 }
@@ -227,15 +234,7 @@ pub fn ids<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<St
             }
             Ok(Some(out))
         }
-        fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> std::result::Result<Self::Value, D2::Error> {
-            d.deserialize_any(self)
-        }
+        absent_is_none!();
     }
     d.deserialize_any(V)
 }
@@ -302,15 +301,7 @@ pub fn caps<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<C
             }
             Ok(Some(out))
         }
-        fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> std::result::Result<Self::Value, D2::Error> {
-            d.deserialize_any(self)
-        }
+        absent_is_none!();
     }
     d.deserialize_any(V)
 }

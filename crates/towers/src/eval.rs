@@ -7,7 +7,8 @@ use crate::config::post::{caps, ids, lenient};
 use crate::config::{Cap, PostOverrides};
 use crate::data::{Data, Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Vocabulary};
 use crate::metrics::{
-    Ranker, RatingMetrics, TopKMetrics, distinct_queries, popularity, ranks, rating_metrics, repeat_last,
+    Ranker, RatingMetrics, TopKMetrics, distinct_queries, popularity, popularity_ranks, ranks, rating_metrics,
+    repeat_last,
 };
 use crate::model::{At, Model, ModelSpec, Queries, QueryKind, last_position};
 use crate::{Error, Result};
@@ -142,7 +143,8 @@ pub struct Ranked {
     pub repeat_last: Option<TopKMetrics>,
     /// Whether each user's training items (sequences: the history's items) were excluded.
     pub exclude_seen: bool,
-    /// Test pairs whose user was not in the training data (scored with the OOV embedding).
+    /// Test pairs whose user was not in the training data: answered by popularity, as they are
+    /// served (per-epoch validation, which has no counts, scores them with the OOV embedding).
     pub unknown_users: usize,
     /// Test pairs whose item is unknown (always a miss).
     pub unknown_items: usize,
@@ -328,7 +330,13 @@ fn rank(artifact: &Artifact, data: &Encoded, exclude_seen: bool) -> Result<Ranke
         (true, Encoded::Sequences(_)) => Exclude::History,
     };
     let start = Instant::now();
-    let r = ranks_of(&*artifact.model, &artifact.candidates, data, exclude)?;
+    let mut r = ranks_of(&*artifact.model, &artifact.candidates, data, exclude)?;
+    // unknown users get the popularity list, as served
+    let unknown: Vec<usize> = (0..r.pairs.len()).filter(|&i| r.users.get(r.pairs[i].0 as usize) == Some(&0)).collect();
+    let cold: Vec<(u32, u32)> = unknown.iter().map(|&i| (0, r.pairs[i].1)).collect();
+    for (&i, rank) in unknown.iter().zip(popularity_ranks(&artifact.popularity, &cold, &[])) {
+        r.ranks[i] = rank;
+    }
     let eval_s = start.elapsed().as_secs_f64();
     let model = TopKMetrics::from_ranks(&r.ranks);
     Ok(match data {

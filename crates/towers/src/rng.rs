@@ -23,6 +23,16 @@ impl Rng {
         Rng { s: [next(), next(), next(), next()] }
     }
 
+    /// Its state, to continue it later ([`Rng::from_state`]).
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// A generator continuing from a [`state`](Rng::state).
+    pub fn from_state(s: [u64; 4]) -> Self {
+        Rng { s }
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);

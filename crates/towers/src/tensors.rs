@@ -40,6 +40,17 @@ impl TensorWriter {
         self.tensors.push((name.into(), Dtype::U8, vec![data.len()], data.to_vec()));
     }
 
+    /// A tensor as it is stored: its type, shape and little-endian bytes.
+    pub(crate) fn raw(&mut self, name: impl Into<String>, dtype: Dtype, shape: &[usize], bytes: Vec<u8>) {
+        self.tensors.push((name.into(), dtype, shape.to_vec(), bytes));
+    }
+
+    /// Every metadata value of `r`, as this writer's.
+    pub(crate) fn meta_of(&mut self, r: &TensorReader) {
+        self.values.extend(r.values.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.raw.extend(r.raw.iter().filter(|(k, _)| k.as_str() != META).map(|(k, v)| (k.clone(), v.clone())));
+    }
+
     /// A metadata value.
     pub fn meta<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<()> {
         self.values.insert(key.to_string(), serde_json::to_value(value).map_err(Error::internal)?);
@@ -98,6 +109,18 @@ impl<'a> TensorReader<'a> {
     /// Whether the file holds a tensor of that name.
     pub fn has(&self, name: &str) -> bool {
         self.st.tensor(name).is_ok()
+    }
+
+    /// The names of its tensors, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut n: Vec<String> = self.st.names().into_iter().map(String::from).collect();
+        n.sort();
+        n
+    }
+
+    /// A tensor as it is stored: its type, shape and little-endian bytes.
+    pub(crate) fn raw(&self, name: &str) -> Option<(Dtype, Vec<usize>, &'a [u8])> {
+        self.st.tensor(name).ok().map(|v| (v.dtype(), v.shape().to_vec(), v.data()))
     }
 
     fn view(&self, name: &str, dtype: Dtype) -> Result<TensorView<'a>> {

@@ -8,6 +8,7 @@ use crate::progress::Bar;
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use towers::data::Catalog;
+use towers::train::Checkpoints;
 use towers::{Error, EvalOptions, Report, Served, TrainOptions};
 
 /// Options of `towers train`: the files, and the model's options ([`TrainOptions`], shared with
@@ -34,6 +35,24 @@ pub struct Args {
     /// If another process is writing --out, wait for it instead of failing.
     #[arg(long, requires = "out")]
     pub wait: bool,
+    /// Continue this model (or pipeline), trained before on earlier data, with the same
+    /// options: known ids start from its embeddings and optimizer state, new ids get new rows,
+    /// seen items and item counts carry over.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
+    /// With --init-from: what an item occurrence counted by the old model weighs now in the
+    /// popularity and logQ counts, in [0, 1] (0 forgets them).
+    #[arg(long, requires = "init_from", default_value_t = 1.0)]
+    pub count_decay: f32,
+    /// Write a checkpoint every N steps (batches) to OUT.checkpoint beside --out, atomically;
+    /// deleted once the model is written.
+    #[arg(long, requires = "out", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
+    /// Resume from OUT.checkpoint (left by a killed run with the same options and data), or
+    /// start from the beginning when there is none; the model is the one an uninterrupted run
+    /// writes.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
     #[command(flatten)]
     pub options: TrainOptions,
     #[command(flatten)]
@@ -50,14 +69,29 @@ pub fn run(a: Args) -> towers::Result<()> {
     let lock = a.out.as_deref().map(|o| crate::common::lock_model_dir(o, a.wait)).transpose()?;
     let catalog = a.items.as_ref().map(Catalog::read).transpose()?;
     let (train, test) = data::read(&a, trainer.seed())?;
+    let prior = a.init_from.as_ref().map(Served::load).transpose()?;
+    let checkpoints = a
+        .out
+        .as_ref()
+        .filter(|_| a.checkpoint_every.is_some() || a.resume)
+        .map(|out| Checkpoints::beside(out, a.checkpoint_every.unwrap_or(0) as usize).resume(a.resume));
     let mut bar = Bar::new(!a.json);
     let mut trainer = trainer.catalog(catalog.as_ref()).observer(&mut bar);
     if let Some(t) = &test {
         trainer = trainer.validation(t);
     }
+    if let Some(p) = &prior {
+        trainer = trainer.init_from(p).count_decay(a.count_decay);
+    }
+    if let Some(c) = &checkpoints {
+        trainer = trainer.checkpoints(c);
+    }
     let served = trainer.fit_served(&train)?;
     if let Some(lock) = &lock {
         served.save_locked(lock)?;
+    }
+    if let Some(c) = &checkpoints {
+        c.remove()?;
     }
     let evaluation = test.as_ref().map(|t| served.evaluate(t, &EvalOptions::new())).transpose()?;
     report(&a, &served, evaluation.as_ref())

@@ -15,7 +15,7 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// The sha256 of some bytes, in hex.
-pub(super) fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -28,6 +28,19 @@ pub(super) fn read_checked(dir: &Path, files: &BTreeMap<String, String>, name: &
         return Err(bad(format!("{name} is corrupt: its sha256 does not match the manifest")));
     }
     Ok(bytes)
+}
+
+/// Writes the file `path` whole or not at all: a synced sibling temporary file (`.NAME.tmp`,
+/// so its writer must be the only one) renamed over it.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let (parent, name) = split(path)?;
+    let tmp = parent.join(format!(".{name}.tmp"));
+    let written = File::create(&tmp).and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()));
+    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    sync_dir(&parent)
 }
 
 /// The parent of a directory and its name.

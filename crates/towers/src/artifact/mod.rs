@@ -15,6 +15,8 @@
 //! history.json/.csv/.svg   per-epoch training history and its plot
 //! feature_crossing.json/.svg  a DCN's feature-pair crossing norms and their heat map
 //! index.ivf.safetensors    optional approximate index (`towers index build`)
+//! optimizer.safetensors    the optimizer's state at the end of training, to continue it
+//!                          (`Trainer::init_from`); serving never reads it
 //! ```
 //! Saving writes a temporary sibling directory and renames it into place, so a reader never
 //! sees half a model. Loading checks the format version and every checksum before parsing;
@@ -25,7 +27,7 @@ mod history;
 mod manifest;
 
 pub use dir::DirLock;
-pub(crate) use dir::Staging;
+pub(crate) use dir::{Staging, sha256_hex, write_atomically};
 pub use history::{EpochRecord, History};
 pub use manifest::{FORMAT_NAME, FORMAT_VERSION, IndexManifest, Manifest};
 
@@ -106,6 +108,9 @@ pub struct Artifact {
     pub history: History,
     /// Training figures.
     pub summary: TrainSummary,
+    /// The optimizer's state at the end of training, when trained in this process (a loaded
+    /// model reads it from its directory when continued: [`Artifact::optimizer_state`]).
+    pub optimizer: Option<OptimizerState>,
     /// The directory it was last loaded from or saved to, to refuse to overwrite a newer model
     /// that another process saved there since.
     pub(crate) origin: std::sync::Mutex<Option<Origin>>,
@@ -117,6 +122,13 @@ pub(crate) struct Origin {
     dir: PathBuf,
     manifest: String,
 }
+
+/// The optimizer's state at the end of training: its slots for every parameter and its step
+/// count (`optimizer.safetensors`), what training continues from.
+#[derive(Debug, Clone)]
+pub struct OptimizerState(pub(crate) Vec<u8>);
+
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(v).map_err(Error::internal)
@@ -212,6 +224,9 @@ impl Artifact {
             files.add("feature_crossing.json", &json(&c)?)?;
             files.add("feature_crossing.svg", c.to_svg().as_bytes())?;
         }
+        if let Some(o) = &self.optimizer {
+            files.add(OPTIMIZER_FILE, &o.0)?;
+        }
         if let Some(a) = &self.approximate {
             let mut w = TensorWriter::default();
             a.index.write(&mut w)?;
@@ -223,6 +238,30 @@ impl Artifact {
         files.commit("manifest.json", &bytes)?;
         *origin = dir.canonicalize().ok().map(|dir| Origin { dir, manifest: dir::sha256_hex(&bytes) });
         Ok(())
+    }
+
+    /// The optimizer's state to continue training from: the one kept in memory, or the one in
+    /// the directory this model was loaded from (checked against its manifest, which must be
+    /// the one loaded); `None` for a model saved without it (before towers kept it).
+    pub fn optimizer_state(&self) -> Result<Option<OptimizerState>> {
+        if let Some(o) = &self.optimizer {
+            return Ok(Some(o.clone()));
+        }
+        let origin = self.origin.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let Some(o) = origin else { return Ok(None) };
+        let bytes = std::fs::read(o.dir.join("manifest.json")).map_err(|e| Error::io(&o.dir, e))?;
+        if dir::sha256_hex(&bytes) != o.manifest {
+            return Err(Error::artifact(&o.dir, "the model there changed since this one was loaded from it"));
+        }
+        let version = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("format_version").and_then(|v| v.as_u64()))
+            .unwrap_or(0);
+        let m = manifest::read(&bytes, version as u32).map_err(|e| Error::artifact(&o.dir, e.to_string()))?.manifest;
+        if !m.files.contains_key(OPTIMIZER_FILE) {
+            return Ok(None);
+        }
+        Ok(Some(OptimizerState(dir::read_checked(&o.dir, &m.files, OPTIMIZER_FILE)?)))
     }
 
     /// Loads a model directory, verifying its format version and every file's checksum.
@@ -316,6 +355,7 @@ impl Artifact {
             popularity,
             history,
             summary: m.training,
+            optimizer: None,
             origin: origin.into(),
         })
     }

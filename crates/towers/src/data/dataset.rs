@@ -23,22 +23,67 @@ pub struct Dataset {
     pub candidates: Vec<u32>,
     /// Weight of each training example in the retrieval loss, when the table has a weight column.
     pub weights: Option<Vec<f32>>,
+    /// Occurrences of each candidate row: in this table, plus those of the model continued
+    /// (decayed); popularity and the logQ correction read them.
+    pub counts: Vec<f32>,
+}
+
+/// What a training set continues from: a model trained before. Its ids keep their rows (new
+/// ids come after them), and its counts of each candidate carry over, times `decay`.
+#[derive(Debug, Clone, Copy)]
+pub struct Earlier<'a> {
+    /// Its query vocabulary.
+    pub query_vocab: &'a Vocabulary,
+    /// Its candidates.
+    pub items: &'a Items,
+    /// Its occurrences of each candidate row.
+    pub counts: &'a [f32],
+    /// What an old occurrence weighs now (1: as much as a new one).
+    pub decay: f32,
+}
+
+impl Earlier<'_> {
+    /// `counts` (of this run's rows) plus the earlier counts, decayed.
+    pub fn add_counts(&self, counts: &mut [f32]) {
+        counts.iter_mut().zip(self.counts).for_each(|(c, &old)| *c += self.decay * old);
+    }
 }
 
 impl Dataset {
     /// Builds vocabularies from a training table (queries) and the catalogue, if any, plus the
     /// table's items (candidates), and encodes the table.
     pub fn build(train: &Interactions, catalog: Option<&Catalog>, key: CandidateKey) -> Result<Dataset> {
+        Dataset::build_on(None, train, catalog, key)
+    }
+
+    /// As [`Dataset::build`], continuing the vocabularies and counts of a model trained before.
+    pub fn build_on(
+        earlier: Option<Earlier>,
+        train: &Interactions,
+        catalog: Option<&Catalog>,
+        key: CandidateKey,
+    ) -> Result<Dataset> {
         if train.is_empty() {
             return Err(Error::Data("the training set is empty".into()));
         }
         // the table's ids are stored once: its query ids are the query vocabulary, its candidate
         // ids are mapped to candidate rows once each
-        let (items, rows) = Items::build(catalog, key, train.candidate_ids().iter())?;
-        let candidates = train.candidate_indices().iter().map(|&c| rows[c as usize - 1]).collect();
-        let query_vocab = train.query_ids().clone();
-        let queries = train.query_indices().to_vec();
-        Ok(Dataset { query_vocab, items, queries, candidates, weights: train.weights.clone() })
+        let (items, rows) = Items::build_on(earlier.map(|e| e.items), catalog, key, train.candidate_ids().iter())?;
+        let candidates: Vec<u32> = train.candidate_indices().iter().map(|&c| rows[c as usize - 1]).collect();
+        let (query_vocab, queries) = match earlier {
+            None => (train.query_ids().clone(), train.query_indices().to_vec()),
+            Some(e) => {
+                let mut vocab = e.query_vocab.clone();
+                let row: Vec<u32> =
+                    std::iter::once(0).chain(train.query_ids().iter().map(|k| vocab.insert(k))).collect();
+                (vocab, train.query_indices().iter().map(|&q| row[q as usize]).collect())
+            }
+        };
+        let mut counts = counts(&candidates, items.len());
+        if let Some(e) = earlier {
+            e.add_counts(&mut counts);
+        }
+        Ok(Dataset { query_vocab, items, queries, candidates, weights: train.weights.clone(), counts })
     }
 
     /// Number of training examples.

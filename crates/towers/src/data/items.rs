@@ -41,6 +41,17 @@ impl Items {
         key: CandidateKey,
         ids: impl Iterator<Item = &'a str>,
     ) -> Result<(Items, Vec<u32>)> {
+        Items::build_on(None, catalog, key, ids)
+    }
+
+    /// As [`Items::build`], after the rows of `earlier` (a model trained before): they keep
+    /// their rows, and new items come after them.
+    pub fn build_on<'a>(
+        earlier: Option<&Items>,
+        catalog: Option<&Catalog>,
+        key: CandidateKey,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<(Items, Vec<u32>)> {
         let mut vocab = Vocabulary::default();
         let mut items = Items { key, ids: vec![String::new()], titles: vec![String::new()], rows: HashMap::new() };
         let mut add = |items: &mut Items, id: &str, title: &str| {
@@ -56,6 +67,20 @@ impl Items {
             items.rows.insert(id.to_string(), row);
             row
         };
+        if let Some(e) = earlier {
+            if e.key != key {
+                return Err(Error::Config(format!(
+                    "the model continued keys its candidates by {:?}, this run by {key:?}",
+                    e.key
+                )));
+            }
+            for (id, title) in e.ids.iter().zip(&e.titles).skip(1) {
+                add(&mut items, id, title);
+            }
+            for (id, &row) in &e.rows {
+                items.rows.entry(id.clone()).or_insert(row);
+            }
+        }
         if let Some(c) = catalog {
             for (id, title) in c.ids.iter().zip(&c.titles) {
                 add(&mut items, id, title);

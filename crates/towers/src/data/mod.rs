@@ -20,7 +20,7 @@ pub(crate) mod text;
 mod vocab;
 
 pub use catalog::Catalog;
-pub use dataset::{Dataset, counts};
+pub use dataset::{Dataset, Earlier, counts};
 pub use embeddings::EmbeddingsWriter;
 pub use format::{InputFormat, ReadSequences};
 pub use interactions::{Interactions, MAX_LINE_BYTES, Roles, Row, TableFormat};

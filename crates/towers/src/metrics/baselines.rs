@@ -5,10 +5,15 @@ use super::TopKMetrics;
 /// The popularity baseline: every query gets the candidates ranked by how often they occur
 /// in the training data (`counts[row]`), with the same tie rule and exclusions as the model.
 pub fn popularity(counts: &[f32], pairs: &[(u32, u32)], excluded: &[&[u32]]) -> TopKMetrics {
+    TopKMetrics::from_ranks(&popularity_ranks(counts, pairs, excluded))
+}
+
+/// The rank of each pair's candidate under [`popularity`].
+pub fn popularity_ranks(counts: &[f32], pairs: &[(u32, u32)], excluded: &[&[u32]]) -> Vec<Option<usize>> {
     // every query scores the candidates alike: count higher ones in the sorted counts
     let mut sorted: Vec<f32> = counts.iter().skip(1).copied().collect();
     sorted.sort_unstable_by(f32::total_cmp);
-    let ranks: Vec<Option<usize>> = pairs
+    pairs
         .iter()
         .map(|&(q, c)| {
             let s = *counts.get(c as usize).filter(|s| c != 0 && !s.is_nan())?;
@@ -17,8 +22,7 @@ pub fn popularity(counts: &[f32], pairs: &[(u32, u32)], excluded: &[&[u32]]) -> 
             let higher_excluded = ex.iter().filter(|&&e| e != c && e != 0 && counts[e as usize] > s).count();
             Some(1 + higher - higher_excluded)
         })
-        .collect();
-    TopKMetrics::from_ranks(&ranks)
+        .collect()
 }
 
 /// The "repeat the last item" baseline of session-based recommendation: each test example's

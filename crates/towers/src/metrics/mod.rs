@@ -5,6 +5,6 @@ mod baselines;
 mod rating;
 mod topk;
 
-pub use baselines::{popularity, repeat_last};
+pub use baselines::{popularity, popularity_ranks, repeat_last};
 pub use rating::{RatingMetrics, rating_metrics};
 pub use topk::{KS, Ranker, TopKMetrics, distinct_queries, rank_metrics, ranks};

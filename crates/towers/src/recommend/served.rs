@@ -152,6 +152,11 @@ impl Served {
         }
     }
 
+    /// A pipeline's ranker; `None` for a single model.
+    pub fn ranker(&self) -> Option<&Artifact> {
+        self.pipeline().map(Pipeline::ranker)
+    }
+
     /// Answers single-model queries from `store` (the query tower runs here, the store finds
     /// the top k); a pipeline, which answers from its own retriever and ranker, refuses.
     pub fn with_store(mut self, store: Arc<dyn CandidateStore>) -> Result<Self> {
@@ -316,6 +321,13 @@ impl Served {
     }
 
     /// Whether this is a pipeline (its answers come from its own stages, one user at a time).
+    pub(crate) fn pipeline(&self) -> Option<&Pipeline> {
+        match &self.inner {
+            Inner::Pipeline(p) => Some(p),
+            Inner::Model(_) => None,
+        }
+    }
+
     pub(crate) fn is_pipeline(&self) -> bool {
         matches!(self.inner, Inner::Pipeline(_))
     }

@@ -2,33 +2,79 @@
 //! per batch, validation after every epoch, the history, and progress for the observer.
 
 use super::Optimizer;
-use crate::artifact::{EpochRecord, History};
+use super::checkpoint::{self, Checkpoints, Position, Writing};
+use super::state::{Growth, Reload, State, merge, parse, read_state, write_state};
+use crate::artifact::{EpochRecord, History, OptimizerState};
 use crate::config::TrainConfig;
 use crate::eval::Encoded;
-use crate::model::Model;
 use crate::progress::{Event, Observer};
 use crate::rng::Rng;
+use crate::tensors::TensorWriter;
 use crate::{Error, Result};
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-/// What every training loop shares: the configuration, the observer, the validation data.
+/// What every training loop shares: the configuration, the observer, the validation data, and
+/// where the run starts from (a model trained before, a checkpoint).
 pub(crate) struct Run<'a> {
     pub config: &'a TrainConfig,
     pub observer: &'a mut dyn Observer,
     pub validation: Option<&'a Encoded>,
     /// Seconds the epochs took, validation included (set by [`Run::epochs`]).
     pub seconds: f64,
+    /// The model trained before that this run continues.
+    pub prior: Option<Prior>,
+    /// Checkpoints to write, and to resume from.
+    pub checkpoints: Option<&'a Checkpoints>,
+    /// The digest of the training examples ([`checkpoint::digest`]), part of a checkpoint's
+    /// fingerprint.
+    pub examples: String,
+    /// The optimizer's state at the end (set by [`Run::epochs`]).
+    pub optimizer: Option<OptimizerState>,
 }
 
-impl Run<'_> {
-    /// Runs the epochs over `n` examples: `step` updates `model` on a batch (example indices)
-    /// and returns the batch's loss.
-    pub fn epochs<M: Model>(
+/// A model trained before, to continue: its tensors, its optimizer's state, and how its id
+/// tables grow.
+pub(crate) struct Prior {
+    pub weights: Vec<u8>,
+    pub optimizer: Option<OptimizerState>,
+    pub growth: Growth,
+}
+
+/// One batch of a training loop.
+pub(crate) struct Batch<'a> {
+    /// Example indices.
+    pub rows: &'a [u32],
+    pub opt: &'a Optimizer,
+    /// Batches of this run before it (from 0).
+    pub index: usize,
+}
+
+impl<'a> Run<'a> {
+    /// A run from scratch.
+    pub fn new(config: &'a TrainConfig, observer: &'a mut dyn Observer, validation: Option<&'a Encoded>) -> Self {
+        Run {
+            config,
+            observer,
+            validation,
+            seconds: 0.0,
+            prior: None,
+            checkpoints: None,
+            examples: String::new(),
+            optimizer: None,
+        }
+    }
+
+    /// Runs the epochs over `n` examples: `step` updates `model` and the rest of the loop's
+    /// `state` (optimizer slots, random generators) on a batch and returns the batch's loss.
+    /// The model and state start from the prior model when there is one, from the checkpoint
+    /// when resuming.
+    pub fn epochs<M: Reload, S: State>(
         &mut self,
         n: usize,
         model: &mut M,
-        mut step: impl FnMut(&mut M, &[u32], &Optimizer) -> f64,
+        state: &mut S,
+        mut step: impl FnMut(&mut M, &mut S, Batch<'_>) -> f64,
     ) -> Result<History> {
         if n == 0 {
             return Err(Error::Data("the training set is empty".into()));
@@ -37,36 +83,75 @@ impl Run<'_> {
         let mut opt = Optimizer::new(cfg.optimizer);
         let mut rng = Rng::new(cfg.seed ^ 0x5EED_5EED);
         let mut order: Vec<u32> = (0..n as u32).collect();
-        let total = (n.div_ceil(cfg.batch_size) * cfg.epochs) as u64;
-        self.observe(Event::Started { what: "training", total })?;
-        let mut history = History::default();
-        for epoch in 1..=cfg.epochs {
+        if let Some(prior) = &self.prior {
+            continue_from(prior, model, state, &mut opt)?;
+        }
+        let per_epoch = n.div_ceil(cfg.batch_size);
+        let mut at = Position::default();
+        if let Some(c) = self.checkpoints {
+            let fresh = model.tensors()?;
+            at.fingerprint = checkpoint::fingerprint(cfg, &parse("the model", &fresh)?, &self.examples)?;
+            if c.resume {
+                match checkpoint::read(c, &at.fingerprint, model, state, &mut order)? {
+                    Some(p) => {
+                        rng = Rng::from_state(p.rng);
+                        opt.set_step(p.step);
+                        tracing::info!(epoch = p.epoch, batches = p.batches, "resuming from {}", c.path.display());
+                        at = p;
+                    }
+                    None => tracing::info!("no checkpoint at {}: starting from the beginning", c.path.display()),
+                }
+            }
+        }
+        let (done, before) = (at.epoch.saturating_sub(1) * per_epoch + at.batches, at.seconds);
+        self.observe(Event::Started { what: "training", total: (per_epoch * cfg.epochs - done) as u64 })?;
+        let mut writing: Option<Writing> = None;
+        for epoch in at.epoch.max(1)..=cfg.epochs {
             let start = Instant::now();
-            rng.shuffle(&mut order);
-            let mut loss_sum = 0f64;
-            for batch in order.chunks(cfg.batch_size) {
+            if at.epoch != epoch {
+                // a new epoch (a resumed one has its order, and its loss so far)
+                rng.shuffle(&mut order);
+                (at.epoch, at.batches, at.loss_sum) = (epoch, 0, 0.0);
+            }
+            while at.batches < per_epoch {
+                let b = at.batches;
+                let rows = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)];
                 opt.next_step();
-                let loss = step(model, batch, &opt);
+                let loss = step(model, state, Batch { rows, opt: &opt, index: (epoch - 1) * per_epoch + b });
                 if !loss.is_finite() {
                     return Err(Error::Data(format!(
                         "training diverged at epoch {epoch} (loss {loss}); lower the learning rate"
                     )));
                 }
-                loss_sum += loss * batch.len() as f64;
+                at.loss_sum += loss * rows.len() as f64;
+                at.batches += 1;
                 self.observe(Event::Step)?;
+                let steps = (epoch - 1) * per_epoch + b + 1;
+                if let Some(c) = self.checkpoints.filter(|c| c.every > 0 && steps.is_multiple_of(c.every)) {
+                    (at.step, at.rng) = (opt.step(), rng.state());
+                    at.seconds = before + begin.elapsed().as_secs_f64();
+                    if let Some(w) = writing.take() {
+                        w.finish()?;
+                    }
+                    writing = Some(checkpoint::write(c, model, state, &order, &at)?);
+                }
             }
-            let (loss, seconds) = (loss_sum / n as f64, start.elapsed().as_secs_f64());
+            let (loss, seconds) = (at.loss_sum / n as f64, start.elapsed().as_secs_f64());
             let validation = match self.validation {
                 Some(v) => crate::eval::validate(&*model, v)?,
                 None => None,
             };
             self.observe(Event::Message(&format!("epoch {epoch} loss {loss:.4}")))?;
             tracing::info!(epoch, loss, seconds, top_100 = validation.map(|m| m.top_100), "epoch done");
-            history.epochs.push(EpochRecord { epoch, loss, seconds, validation });
+            at.history.epochs.push(EpochRecord { epoch, loss, seconds, validation });
         }
-        self.seconds = begin.elapsed().as_secs_f64();
+        if let Some(w) = writing {
+            w.finish()?;
+        }
+        self.seconds = before + begin.elapsed().as_secs_f64();
+        self.optimizer = Some(optimizer_state(state, &opt, cfg)?);
         self.observe(Event::Finished)?;
-        Ok(history)
+        Ok(at.history)
     }
 
     fn observe(&mut self, event: Event) -> Result<()> {
@@ -75,6 +160,34 @@ impl Run<'_> {
             ControlFlow::Break(()) => Err(Error::Interrupted),
         }
     }
+}
+
+/// Starts `model`, `state` and `opt` from a model trained before: its parameters and optimizer
+/// slots, grown to this run's tables (new ids keep their fresh rows), and its step count.
+fn continue_from<M: Reload, S: State>(prior: &Prior, model: &mut M, state: &mut S, opt: &mut Optimizer) -> Result<()> {
+    let fresh = model.tensors()?;
+    let merged =
+        merge(&parse("the model", &fresh)?, &parse("the old model", &prior.weights)?, &prior.growth, |name| {
+            model.is_parameter(name)
+        })?
+        .to_bytes()?;
+    drop(fresh);
+    *model = model.reload(&parse("the continued model", &merged)?)?;
+    if let Some(o) = &prior.optimizer {
+        let r = parse("the old model's optimizer.safetensors", &o.0)?;
+        read_state(&r, state, Some(&prior.growth))?;
+        opt.set_step(r.meta("step")?);
+    }
+    Ok(())
+}
+
+/// The optimizer's state, kept with the model: its slots (moved out of `state`) and step.
+fn optimizer_state(state: &mut dyn State, opt: &Optimizer, cfg: &TrainConfig) -> Result<OptimizerState> {
+    let mut w = TensorWriter::default();
+    write_state(&mut w, state);
+    w.meta("step", &opt.step())?;
+    w.meta("optimizer", &cfg.optimizer)?;
+    Ok(OptimizerState(w.to_bytes()?))
 }
 
 /// Distinct rows of a batch and each example's index among them.

@@ -3,10 +3,11 @@
 use super::epochs::{Dedup, Run};
 use super::optimizer::{Optimizer, Slots};
 use super::rating::MlpSlots;
+use super::state::{Part, State};
 use crate::artifact::History;
 use crate::config::OptimizerConfig;
+use crate::data::Dataset;
 use crate::data::features::AttributeTable;
-use crate::data::{Dataset, counts};
 use crate::kernels::dense::MlpCache;
 use crate::model::{Entities, FeatureConfig, FeatureModel, FeatureTower, Instances};
 use crate::rng::Rng;
@@ -43,10 +44,9 @@ pub(crate) fn build(
     let user_fit: Vec<bool> = user_rows.iter().map(|&r| r > 0).collect();
     let users = Entities { ids: &user_ids, id_rows: &user_rows, fit: &user_fit, attributes: attributes.users };
     let query = FeatureTower::build(&config.query, &config.layers, &users, time, &mut rng)?;
-    let counts = counts(&data.candidates, data.items.len());
     let item_ids: Vec<Option<&str>> =
         data.items.ids.iter().enumerate().map(|(r, id)| (r > 0).then_some(id.as_str())).collect();
-    let item_fit: Vec<bool> = counts.iter().map(|&c| c > 0.0).collect();
+    let item_fit: Vec<bool> = data.counts.iter().map(|&c| c > 0.0).collect();
     let item_rows: Vec<u32> = (0..item_ids.len() as u32).map(|r| if item_fit[r as usize] { r } else { 0 }).collect();
     let items = Entities { ids: &item_ids, id_rows: &item_rows, fit: &item_fit, attributes: attributes.items };
     let candidate = FeatureTower::build(&config.candidate, &config.layers, &items, None, &mut rng)?;
@@ -72,6 +72,13 @@ impl TowerSlots {
             tables: t.tables.iter().map(|t| Slots::new(opt, t.rows, t.dim)).collect(),
             mlp: MlpSlots::new(opt, &t.mlp),
         }
+    }
+}
+
+impl State for TowerSlots {
+    fn visit(&mut self, f: &mut dyn FnMut(Part<'_>)) {
+        self.tables.visit(f);
+        self.mlp.visit(f);
     }
 }
 
@@ -104,33 +111,37 @@ pub(crate) fn fit(
 ) -> Result<(FeatureModel, History)> {
     let cfg = run.config;
     let features = model.config.clone();
-    let (mut q_slots, mut c_slots) =
-        (TowerSlots::new(&cfg.optimizer, &model.query), TowerSlots::new(&cfg.optimizer, &model.candidate));
-    let log_q = cfg.retrieval.log_q(&counts(&data.candidates, data.items.len()));
+    let mut state = (
+        TowerSlots::new(&cfg.optimizer, &model.query),
+        TowerSlots::new(&cfg.optimizer, &model.candidate),
+        Rng::new(cfg.seed ^ 0xD80F),
+    );
+    let log_q = cfg.retrieval.log_q(&data.counts);
     let mut c_dedup = Dedup::new(data.items.len());
     let dim = model.candidate.dim();
     let times = times.filter(|_| model.query.time.is_some());
-    let mut rng = Rng::new(cfg.seed ^ 0xD80F);
-    let mut drops =
-        |n: usize, p: f32| -> Option<Vec<bool>> { (p > 0.0).then(|| (0..n).map(|_| rng.next_f32() < p).collect()) };
-    let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
+    let drops = |rng: &mut Rng, n: usize, p: f32| -> Option<Vec<bool>> {
+        (p > 0.0).then(|| (0..n).map(|_| rng.next_f32() < p).collect())
+    };
+    let history = run.epochs(data.len(), &mut model, &mut state, |model, (q_slots, c_slots, rng), b| {
+        let (batch, opt) = (b.rows, b.opt);
         let users: Vec<u32> = batch.iter().map(|&i| data.queries[i as usize]).collect();
         let ts: Option<Vec<i64>> = times.map(|t| batch.iter().map(|&i| t[i as usize]).collect());
         let pairs: Vec<(u32, u32)> =
             batch.iter().enumerate().map(|(k, &i)| (k as u32, c_dedup.index(data.candidates[i as usize]))).collect();
-        let q_drop = drops(users.len(), features.query.id_dropout);
+        let q_drop = drops(rng, users.len(), features.query.id_dropout);
         let q_batch = Instances { entities: &users, times: ts.as_deref(), drop_id: q_drop.as_deref(), uses: None };
         let (q, q_cache) = model.query.mlp.forward_train(model.query.inputs_dropping(&q_batch), users.len());
         let c_rows = &c_dedup.rows;
-        let c_drop = drops(c_rows.len(), features.candidate.id_dropout);
+        let c_drop = drops(rng, c_rows.len(), features.candidate.id_dropout);
         let c_batch =
             Instances { entities: c_rows, times: None, drop_id: c_drop.as_deref(), uses: Some(&c_dedup.weights) };
         let (c, c_cache) = model.candidate.mlp.forward_train(model.candidate.inputs_dropping(&c_batch), c_rows.len());
         let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_rows.iter().map(|&r| l[r as usize]).collect());
         let weights: Option<Vec<f32>> = data.weights.as_ref().map(|w| batch.iter().map(|&i| w[i as usize]).collect());
         let grads = cfg.retrieval.loss(&q, &c, dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
-        update(opt, cfg.l2, &mut model.query, &mut q_slots, &q_cache, &q_batch, &grads.d_queries);
-        update(opt, cfg.l2, &mut model.candidate, &mut c_slots, &c_cache, &c_batch, &grads.d_candidates);
+        update(opt, cfg.l2, &mut model.query, q_slots, &q_cache, &q_batch, &grads.d_queries);
+        update(opt, cfg.l2, &mut model.candidate, c_slots, &c_cache, &c_batch, &grads.d_candidates);
         c_dedup.clear();
         grads.loss
     })?;

@@ -1,6 +1,7 @@
 //! Training: the one entry ([`Trainer`]) for every model kind, the optimizers, the epoch loop,
 //! and each kind's training step; a pipeline's retriever and ranker are trained together.
 
+mod checkpoint;
 mod epochs;
 mod features;
 mod multitask;
@@ -11,8 +12,10 @@ mod ranking;
 mod rating;
 mod retrieval;
 mod sequential;
+mod state;
 mod trainer;
 
+pub use checkpoint::Checkpoints;
 pub use optimizer::{Optimizer, Slots};
 pub use options::{FeatureData, TrainOptions};
 pub use pipeline::PipelineConfig;

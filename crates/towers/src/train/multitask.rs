@@ -7,7 +7,7 @@ use super::rating::MlpSlots;
 use super::retrieval::{TowerSlots, update_tower};
 use crate::Result;
 use crate::artifact::History;
-use crate::data::{Dataset, counts};
+use crate::data::Dataset;
 use crate::model::{MultitaskModel, MultitaskSpec, Tower};
 use crate::task::{RatingScale, mse};
 
@@ -21,13 +21,16 @@ pub(crate) fn fit(
     let cfg = run.config;
     let d = cfg.dim;
     let mut model = MultitaskModel::new(spec, (data.query_vocab.rows(), data.items.len()), d, scale, cfg.seed);
-    let mut q_slots = TowerSlots::new(&cfg.optimizer, &model.towers.query);
-    let mut c_slots = TowerSlots::new(&cfg.optimizer, &model.towers.candidate);
-    let mut mlp_slots = MlpSlots::new(&cfg.optimizer, &model.rating);
-    let log_q = cfg.retrieval.log_q(&counts(&data.candidates, data.items.len()));
+    let mut slots = (
+        TowerSlots::new(&cfg.optimizer, &model.towers.query),
+        TowerSlots::new(&cfg.optimizer, &model.towers.candidate),
+        MlpSlots::new(&cfg.optimizer, &model.rating),
+    );
+    let log_q = cfg.retrieval.log_q(&data.counts);
     let (mut q_dedup, mut c_dedup) = (Dedup::new(data.query_vocab.rows()), Dedup::new(data.items.len()));
     let (rw, tw) = (spec.retrieval_weight, spec.rating_weight);
-    let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
+    let history = run.epochs(data.len(), &mut model, &mut slots, |model, (q_slots, c_slots, mlp_slots), b| {
+        let (batch, opt) = (b.rows, b.opt);
         let pairs: Vec<(u32, u32)> = batch
             .iter()
             .map(|&i| (q_dedup.index(data.queries[i as usize]), c_dedup.index(data.candidates[i as usize])))
@@ -65,8 +68,8 @@ pub(crate) fn fit(
             }
             mlp_slots.apply(opt, &mut model.rating, &grads);
         }
-        update_tower(opt, cfg.l2, &mut model.towers.query, &mut q_slots, &q_dedup, &q_cache, &dq);
-        update_tower(opt, cfg.l2, &mut model.towers.candidate, &mut c_slots, &c_dedup, &c_cache, &dc);
+        update_tower(opt, cfg.l2, &mut model.towers.query, q_slots, &q_dedup, &q_cache, &dq);
+        update_tower(opt, cfg.l2, &mut model.towers.candidate, c_slots, &c_dedup, &c_cache, &dc);
         q_dedup.clear();
         c_dedup.clear();
         loss

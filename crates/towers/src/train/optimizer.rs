@@ -6,8 +6,8 @@ use crate::kernels::table::{AdamStep, Table, adagrad_rows, adam_rows};
 /// Optimizer state of one parameter table.
 #[derive(Debug, Clone)]
 pub struct Slots {
-    first: Table,
-    second: Option<Table>,
+    pub(crate) first: Table,
+    pub(crate) second: Option<Table>,
 }
 
 impl Slots {
@@ -33,6 +33,16 @@ impl Optimizer {
     /// A new optimizer.
     pub fn new(config: OptimizerConfig) -> Self {
         Optimizer { config, step: 0 }
+    }
+
+    /// Steps started so far.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// Continues the step count of an earlier run.
+    pub(crate) fn set_step(&mut self, step: u64) {
+        self.step = step;
     }
 
     /// Starts the next step (Adam's bias correction depends on it).

@@ -7,11 +7,11 @@
 
 use super::epochs::Run;
 use super::ranking::{ListSource, Lists, fit_lists};
-use super::trainer::Trainer;
+use super::trainer::{Continuing, Trainer, continuable, earlier, seen_after};
 use crate::artifact::{Artifact, TrainSummary};
 use crate::config::{OptimizerConfig, TrainConfig};
 use crate::data::features::{AttributeTable, Encoder, FeatureSpec};
-use crate::data::{Catalog, Dataset, Interactions, Seen, Split, counts};
+use crate::data::{Catalog, Dataset, Interactions, Seen, Split};
 use crate::index::Filter;
 use crate::model::{
     At, Context, ContextData, ContextFeature, FeatureConfig, ModelSpec, Queries, RankingInputs, RankingModel,
@@ -103,6 +103,10 @@ pub(crate) struct PipelineTrainer<'a> {
     /// Measured after every epoch of the served retriever.
     pub validation: Option<&'a Interactions>,
     pub observer: &'a mut dyn Observer,
+    /// The pipeline trained before that this one continues: its retriever and ranker.
+    pub prior: Option<&'a Pipeline>,
+    /// What the counts of the pipeline continued weigh.
+    pub decay: f32,
 }
 
 impl PipelineTrainer<'_> {
@@ -156,10 +160,16 @@ impl PipelineTrainer<'_> {
             })
             .collect::<Result<_>>()?;
         let observer = self.observer;
-        let data = Dataset::build(train, self.catalog, cfg.retriever.key)?;
+        let old_retriever = self.prior.map(|p| p.retriever().artifact());
+        let old_ranker = match self.prior {
+            Some(p) => Some(continuable(p.ranker(), &ModelSpec::Ranking(spec.clone()), &cfg.ranker, self.decay)?),
+            None => None,
+        };
+        let data =
+            Dataset::build_on(old_ranker.map(|r| earlier(r, self.decay)), train, self.catalog, cfg.retriever.key)?;
         let (fit_part, held_out) =
             Split::Random { test_fraction: cfg.holdout as f64, seed: cfg.retriever.seed }.apply(train)?;
-        let sub = Trainer::new(ModelSpec::Retrieval).config(cfg.retriever.clone()).catalog(self.catalog);
+        let sub = retriever(cfg, self.catalog, old_retriever, self.decay);
         let sub = Recommender::new(sub.observer(&mut *observer).fit(&fit_part)?).exact();
         let item_ids: Vec<Option<&str>> =
             data.items.ids.iter().enumerate().map(|(r, id)| (r > 0).then_some(id.as_str())).collect();
@@ -191,10 +201,14 @@ impl PipelineTrainer<'_> {
         let scale = RatingScale { min: 0.0, max: 1.0, mean: 0.0 };
         let shape = (data.query_vocab.rows(), data.items.len());
         let mut ranker = RankingModel::new(&spec, shape, cfg.ranker.dim, inputs, scale, cfg.ranker.seed);
-        let mut run = Run { config: &cfg.ranker, observer: &mut *observer, validation: None, seconds: 0.0 };
+        let mut run = Run::new(&cfg.ranker, &mut *observer, None);
+        let from = Continuing { prior: old_ranker, decay: self.decay, checkpoints: None };
+        let queries = (old_ranker.map_or(0, |r| r.query_vocab.rows()), data.query_vocab.rows());
+        from.prepare(&mut run, queries, data.items.len(), String::new)?;
         let history = fit_lists(&mut run, &mut ranker, ListSource::Fixed(&lists))?;
+        let optimizer = run.optimizer.take();
         let summary = TrainSummary::new(lists.items.len(), &history, run.seconds);
-        let mut full = Trainer::new(ModelSpec::Retrieval).config(cfg.retriever.clone()).catalog(self.catalog);
+        let mut full = retriever(cfg, self.catalog, old_retriever, self.decay);
         if let Some(v) = self.validation {
             full = full.validation(v);
         }
@@ -203,13 +217,14 @@ impl PipelineTrainer<'_> {
             candidates: crate::model::Model::candidates(&ranker).into(),
             model: Box::new(ranker),
             config: cfg.ranker.clone(),
-            seen: Seen::from_pairs(data.query_vocab.rows(), all_pairs.iter().copied()),
-            popularity: counts(&data.candidates, data.items.len()),
+            seen: seen_after(old_ranker, data.query_vocab.rows(), all_pairs.iter().copied()),
+            popularity: data.counts.clone(),
             query_vocab: data.query_vocab,
             items: data.items,
             approximate: None,
             history,
             summary,
+            optimizer,
             origin: Default::default(),
         };
         let settings = PipelineSettings {
@@ -219,6 +234,17 @@ impl PipelineTrainer<'_> {
         };
         Pipeline::new(retriever, ranker, settings, self.items.cloned())
     }
+}
+
+/// A trainer of a pipeline's retriever, continuing `prior` when there is one.
+fn retriever<'t>(
+    cfg: &PipelineConfig,
+    catalog: Option<&'t Catalog>,
+    prior: Option<&'t Artifact>,
+    decay: f32,
+) -> Trainer<'t> {
+    let t = Trainer::new(ModelSpec::Retrieval).config(cfg.retriever.clone()).catalog(catalog);
+    t.init_from_model(prior).count_decay(decay)
 }
 
 /// The ranker's training lists: for each user with held-out interactions, the retriever's

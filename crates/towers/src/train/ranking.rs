@@ -5,6 +5,7 @@
 use super::epochs::{Dedup, Run};
 use super::features::Attributes;
 use super::optimizer::{Optimizer, Slots};
+use super::state::{Part, State};
 use crate::artifact::History;
 use crate::config::{OptimizerConfig, TrainConfig};
 use crate::data::{Dataset, counts};
@@ -166,7 +167,8 @@ impl ListSource<'_> {
 struct Averaging {
     from: usize,
     count: f32,
-    mean: Vec<Vec<f32>>,
+    /// Every parameter's mean, one after the other.
+    mean: Vec<f32>,
 }
 
 impl Averaging {
@@ -177,18 +179,27 @@ impl Averaging {
         self.count += 1.0;
         let params = model.params_mut();
         if self.mean.is_empty() {
-            self.mean = params.iter().map(|p| p.data.clone()).collect();
+            self.mean = params.iter().flat_map(|p| p.data.iter().copied()).collect();
             return;
         }
-        for (m, p) in self.mean.iter_mut().zip(params) {
-            m.iter_mut().zip(&p.data).for_each(|(m, x)| *m += (x - *m) / self.count);
-        }
+        let values = params.iter().flat_map(|p| p.data.iter());
+        self.mean.iter_mut().zip(values).for_each(|(m, x)| *m += (x - *m) / self.count);
     }
 
     fn finish(self, model: &mut RankingModel) {
-        for (m, p) in self.mean.into_iter().zip(model.params_mut()) {
-            p.data = m;
+        let mut rest = &self.mean[..];
+        for p in model.params_mut() {
+            let (now, after) = rest.split_at(p.data.len());
+            p.data.copy_from_slice(now);
+            rest = after;
         }
+    }
+}
+
+impl State for Averaging {
+    fn visit(&mut self, f: &mut dyn FnMut(Part<'_>)) {
+        f(Part::Floats(&mut self.mean));
+        f(Part::Scalar(&mut self.count));
     }
 }
 
@@ -216,6 +227,16 @@ impl RankerSlots {
     }
 }
 
+impl State for RankerSlots {
+    fn visit(&mut self, f: &mut dyn FnMut(Part<'_>)) {
+        self.user.visit(f);
+        self.item.visit(f);
+        self.user_features.visit(f);
+        self.item_features.visit(f);
+        self.scorer.visit(f);
+    }
+}
+
 /// Columns `start..start + w` of a `rows × width` matrix.
 fn columns(x: &[f32], width: usize, start: usize, w: usize) -> Vec<f32> {
     x.chunks_exact(width).flat_map(|r| r[start..start + w].iter().copied()).collect()
@@ -235,108 +256,111 @@ pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, source: ListSou
     let mean_len = (lists.items.len() as f64 / lists.len() as f64).max(1.0);
     let per_batch = ((cfg.batch_size as f64 / mean_len).round() as usize).max(1);
     let list_cfg = TrainConfig { batch_size: per_batch, ..cfg.clone() };
-    let mut list_run =
-        Run { config: &list_cfg, observer: &mut *run.observer, validation: run.validation, seconds: 0.0 };
-    let mut slots = RankerSlots::new(&cfg.optimizer, model);
+    let mut list_run = Run::new(&list_cfg, &mut *run.observer, run.validation);
+    (list_run.prior, list_run.checkpoints) = (run.prior.take(), run.checkpoints);
+    list_run.examples = std::mem::take(&mut run.examples);
     let (mut u_dedup, mut i_dedup) = (Dedup::new(model.users), Dedup::new(model.items));
     let loss_fn = model.spec.loss;
     let l2 = cfg.l2;
-    let mut step = |model: &mut RankingModel, lists: &Lists, batch: &[u32], opt: &Optimizer| -> f64 {
-        let mut pairs = Vec::new();
-        let mut labels = Vec::new();
-        let mut bounds = vec![0usize];
-        let mut ctx = Vec::new();
-        for &l in batch {
-            let (a, b) = (lists.offsets[l as usize], lists.offsets[l as usize + 1]);
-            let u = lists.users[l as usize];
-            pairs.extend(lists.items[a..b].iter().map(|&i| (u, i)));
-            labels.extend_from_slice(&lists.labels[a..b]);
-            if let Some((c, w)) = &lists.context {
-                ctx.extend_from_slice(&c[a * w..b * w]);
+    let mut step =
+        |model: &mut RankingModel, lists: &Lists, slots: &mut RankerSlots, batch: &[u32], opt: &Optimizer| {
+            let mut pairs = Vec::new();
+            let mut labels = Vec::new();
+            let mut bounds = vec![0usize];
+            let mut ctx = Vec::new();
+            for &l in batch {
+                let (a, b) = (lists.offsets[l as usize], lists.offsets[l as usize + 1]);
+                let u = lists.users[l as usize];
+                pairs.extend(lists.items[a..b].iter().map(|&i| (u, i)));
+                labels.extend_from_slice(&lists.labels[a..b]);
+                if let Some((c, w)) = &lists.context {
+                    ctx.extend_from_slice(&c[a * w..b * w]);
+                }
+                bounds.push(pairs.len());
             }
-            bounds.push(pairs.len());
-        }
-        let context = lists.context.as_ref().map(|_| ctx.as_slice());
-        let x = match model.inputs(&pairs, context) {
-            Ok(x) => x,
-            Err(_) => return f64::NAN,
+            let context = lists.context.as_ref().map(|_| ctx.as_slice());
+            let x = match model.inputs(&pairs, context) {
+                Ok(x) => x,
+                Err(_) => return f64::NAN,
+            };
+            let n = pairs.len();
+            let (scores, cache) = model.scorer.forward_train(x, n);
+            let mut g = vec![0f32; n];
+            let mut loss = 0f64;
+            for w in bounds.windows(2) {
+                loss += loss_fn.list(&scores[w[0]..w[1]], &labels[w[0]..w[1]], &mut g[w[0]..w[1]]);
+            }
+            let nl = batch.len() as f32;
+            g.iter_mut().for_each(|v| *v /= nl);
+            let (grads, dx) = model.scorer.backward(&cache, &g);
+            let width = dx.len() / n.max(1);
+            let mut col = 0;
+            let l2 = l2 / nl;
+            if let (Some(user), Some(item)) = (model.user.as_mut(), model.item.as_mut()) {
+                let d = user.dim;
+                for &(u, i) in &pairs {
+                    u_dedup.index(u);
+                    i_dedup.index(i);
+                }
+                let (mut du, mut di) = (vec![0f32; u_dedup.rows.len() * d], vec![0f32; i_dedup.rows.len() * d]);
+                for (&(u, i), r) in pairs.iter().zip(dx.chunks_exact(width)) {
+                    let (us, is) = (u_dedup.position(u), i_dedup.position(i));
+                    du[us * d..(us + 1) * d].iter_mut().zip(&r[..d]).for_each(|(a, b)| *a += b);
+                    di[is * d..(is + 1) * d].iter_mut().zip(&r[d..2 * d]).for_each(|(a, b)| *a += b);
+                }
+                if let (Some(su), Some(si)) = (slots.user.as_mut(), slots.item.as_mut()) {
+                    opt.apply_regularized(user, su, &u_dedup.rows, &u_dedup.weights, &mut du, l2);
+                    opt.apply_regularized(item, si, &i_dedup.rows, &i_dedup.weights, &mut di, l2);
+                }
+                u_dedup.clear();
+                i_dedup.clear();
+                col = 2 * d;
+            }
+            let users: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+            let items: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+            for (tower, tslots, entities) in [
+                (model.user_features.as_mut(), &mut slots.user_features, &users),
+                (model.item_features.as_mut(), &mut slots.item_features, &items),
+            ] {
+                let Some(t) = tower else { continue };
+                let w = t.input_dim();
+                let d_x = columns(&dx, width, col, w);
+                col += w;
+                let tg = t.table_grads(&Instances { entities, ..Default::default() }, &d_x);
+                for ((table, s), mut rg) in t.tables.iter_mut().zip(tslots.iter_mut()).zip(tg) {
+                    opt.apply_regularized(table, s, &rg.rows, &rg.uses, &mut rg.grads, l2);
+                }
+            }
+            for ((p, s), gr) in model.scorer.params_mut().into_iter().zip(&mut slots.scorer).zip(grads.flat()) {
+                opt.apply_dense(p, s, &gr);
+            }
+            loss / nl as f64
         };
-        let n = pairs.len();
-        let (scores, cache) = model.scorer.forward_train(x, n);
-        let mut g = vec![0f32; n];
-        let mut loss = 0f64;
-        for w in bounds.windows(2) {
-            loss += loss_fn.list(&scores[w[0]..w[1]], &labels[w[0]..w[1]], &mut g[w[0]..w[1]]);
-        }
-        let nl = batch.len() as f32;
-        g.iter_mut().for_each(|v| *v /= nl);
-        let (grads, dx) = model.scorer.backward(&cache, &g);
-        let width = dx.len() / n.max(1);
-        let mut col = 0;
-        let l2 = l2 / nl;
-        if let (Some(user), Some(item)) = (model.user.as_mut(), model.item.as_mut()) {
-            let d = user.dim;
-            for &(u, i) in &pairs {
-                u_dedup.index(u);
-                i_dedup.index(i);
-            }
-            let (mut du, mut di) = (vec![0f32; u_dedup.rows.len() * d], vec![0f32; i_dedup.rows.len() * d]);
-            for (&(u, i), r) in pairs.iter().zip(dx.chunks_exact(width)) {
-                let (us, is) = (u_dedup.position(u), i_dedup.position(i));
-                du[us * d..(us + 1) * d].iter_mut().zip(&r[..d]).for_each(|(a, b)| *a += b);
-                di[is * d..(is + 1) * d].iter_mut().zip(&r[d..2 * d]).for_each(|(a, b)| *a += b);
-            }
-            if let (Some(su), Some(si)) = (slots.user.as_mut(), slots.item.as_mut()) {
-                opt.apply_regularized(user, su, &u_dedup.rows, &u_dedup.weights, &mut du, l2);
-                opt.apply_regularized(item, si, &i_dedup.rows, &i_dedup.weights, &mut di, l2);
-            }
-            u_dedup.clear();
-            i_dedup.clear();
-            col = 2 * d;
-        }
-        let users: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-        let items: Vec<u32> = pairs.iter().map(|p| p.1).collect();
-        for (tower, tslots, entities) in [
-            (model.user_features.as_mut(), &mut slots.user_features, &users),
-            (model.item_features.as_mut(), &mut slots.item_features, &items),
-        ] {
-            let Some(t) = tower else { continue };
-            let w = t.input_dim();
-            let d_x = columns(&dx, width, col, w);
-            col += w;
-            let tg = t.table_grads(&Instances { entities, ..Default::default() }, &d_x);
-            for ((table, s), mut rg) in t.tables.iter_mut().zip(tslots.iter_mut()).zip(tg) {
-                opt.apply_regularized(table, s, &rg.rows, &rg.uses, &mut rg.grads, l2);
-            }
-        }
-        for ((p, s), gr) in model.scorer.params_mut().into_iter().zip(&mut slots.scorer).zip(grads.flat()) {
-            opt.apply_dense(p, s, &gr);
-        }
-        loss / nl as f64
-    };
     let steps_per_epoch = n_lists.div_ceil(per_batch);
-    let mut averaging = cfg.average_last.map(|last| Averaging {
+    let averaging = cfg.average_last.map(|last| Averaging {
         from: cfg.epochs.saturating_sub(last) + 1,
         count: 0.0,
         mean: Vec::new(),
     });
-    let mut steps = 0usize;
-    let history = list_run.epochs(n_lists, model, |model, batch, opt| {
-        if steps > 0 && steps.is_multiple_of(steps_per_epoch) && source.reshuffled() {
-            lists = source.epoch(steps / steps_per_epoch);
+    let mut state = (RankerSlots::new(&cfg.optimizer, model), averaging);
+    let mut lists_of = 0;
+    let history = list_run.epochs(n_lists, model, &mut state, |model, (slots, averaging), b| {
+        if b.index / steps_per_epoch != lists_of && source.reshuffled() {
+            lists_of = b.index / steps_per_epoch;
+            lists = source.epoch(lists_of);
             debug_assert_eq!(lists.len(), n_lists);
         }
-        let loss = step(model, &lists, batch, opt);
-        steps += 1;
+        let loss = step(model, &lists, slots, b.rows, b.opt);
+        let steps = b.index + 1;
         if let Some(a) = averaging.as_mut().filter(|_| steps.is_multiple_of(steps_per_epoch)) {
             a.add(model, steps / steps_per_epoch);
         }
         loss
     })?;
-    if let Some(a) = averaging {
+    if let Some(a) = state.1 {
         a.finish(model);
     }
-    run.seconds = list_run.seconds;
+    (run.seconds, run.optimizer) = (list_run.seconds, list_run.optimizer.take());
     Ok(history)
 }
 

@@ -4,6 +4,7 @@
 use super::epochs::{Dedup, Run};
 use super::optimizer::{Optimizer, Slots};
 use super::retrieval::{TowerSlots, update_tower};
+use super::state::{Part, State};
 use crate::Result;
 use crate::artifact::History;
 use crate::config::OptimizerConfig;
@@ -23,13 +24,13 @@ pub(crate) fn fit_rating(
     let cfg = run.config;
     let mut model = TwoTower::new(data.query_vocab.rows(), data.items.len(), cfg.dim, cfg.normalization, cfg.seed);
     model.rating_scale = Some(scale);
-    let mut q_slots = TowerSlots::new(&cfg.optimizer, &model.query);
-    let mut c_slots = TowerSlots::new(&cfg.optimizer, &model.candidate);
+    let mut slots = (TowerSlots::new(&cfg.optimizer, &model.query), TowerSlots::new(&cfg.optimizer, &model.candidate));
     let (mut q_dedup, mut c_dedup) =
         (Dedup::new(model.query.embedding.rows), Dedup::new(model.candidate.embedding.rows));
     let targets: Vec<f32> = ratings.iter().map(|&r| scale.scale(r)).collect();
     let d = cfg.dim;
-    let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
+    let history = run.epochs(data.len(), &mut model, &mut slots, |model, (q_slots, c_slots), b| {
+        let (batch, opt) = (b.rows, b.opt);
         let slots: Vec<(u32, u32)> = batch
             .iter()
             .map(|&i| (q_dedup.index(data.queries[i as usize]), c_dedup.index(data.candidates[i as usize])))
@@ -53,8 +54,8 @@ pub(crate) fn fit_rating(
         }
         // L2 per use, scaled like the loss (a mean over the batch)
         let l2 = cfg.l2 / batch.len() as f32;
-        update_tower(opt, l2, &mut model.query, &mut q_slots, &q_dedup, &q_cache, &dq);
-        update_tower(opt, l2, &mut model.candidate, &mut c_slots, &c_dedup, &c_cache, &dc);
+        update_tower(opt, l2, &mut model.query, q_slots, &q_dedup, &q_cache, &dq);
+        update_tower(opt, l2, &mut model.candidate, c_slots, &c_dedup, &c_cache, &dc);
         q_dedup.clear();
         c_dedup.clear();
         loss
@@ -81,5 +82,12 @@ impl MlpSlots {
             opt.apply_dense(&mut mlp.weights[l], &mut self.weights[l], &grads.weights[l]);
             opt.apply_dense(&mut mlp.biases[l], &mut self.biases[l], &grads.biases[l]);
         }
+    }
+}
+
+impl State for MlpSlots {
+    fn visit(&mut self, f: &mut dyn FnMut(Part<'_>)) {
+        self.weights.visit(f);
+        self.biases.visit(f);
     }
 }

@@ -2,10 +2,11 @@
 
 use super::epochs::{Dedup, Run};
 use super::optimizer::{Optimizer, Slots};
+use super::state::{Part, State};
 use crate::Result;
 use crate::artifact::History;
 use crate::config::OptimizerConfig;
-use crate::data::{Dataset, counts};
+use crate::data::Dataset;
 use crate::model::{Tower, TowerCache, TwoTower};
 
 /// Optimizer state of one id tower.
@@ -22,6 +23,14 @@ impl TowerSlots {
             gamma: Slots::new(opt, 1, t.dim()),
             beta: Slots::new(opt, 1, t.dim()),
         }
+    }
+}
+
+impl State for TowerSlots {
+    fn visit(&mut self, f: &mut dyn FnMut(Part<'_>)) {
+        self.embedding.visit(f);
+        self.gamma.visit(f);
+        self.beta.visit(f);
     }
 }
 
@@ -50,13 +59,13 @@ pub(crate) fn update_tower(
 pub(crate) fn fit(run: &mut Run, data: &Dataset) -> Result<(TwoTower, History)> {
     let cfg = run.config;
     let mut model = TwoTower::new(data.query_vocab.rows(), data.items.len(), cfg.dim, cfg.normalization, cfg.seed);
-    let mut q_slots = TowerSlots::new(&cfg.optimizer, &model.query);
-    let mut c_slots = TowerSlots::new(&cfg.optimizer, &model.candidate);
-    let log_q = cfg.retrieval.log_q(&counts(&data.candidates, data.items.len()));
+    let mut slots = (TowerSlots::new(&cfg.optimizer, &model.query), TowerSlots::new(&cfg.optimizer, &model.candidate));
+    let log_q = cfg.retrieval.log_q(&data.counts);
     let mut q_dedup = Dedup::new(model.query.embedding.rows);
     let mut c_dedup = Dedup::new(model.candidate.embedding.rows);
     let mut pairs = Vec::with_capacity(cfg.batch_size.min(data.len()));
-    let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
+    let history = run.epochs(data.len(), &mut model, &mut slots, |model, (q_slots, c_slots), b| {
+        let (batch, opt) = (b.rows, b.opt);
         pairs.clear();
         for &i in batch {
             pairs.push((q_dedup.index(data.queries[i as usize]), c_dedup.index(data.candidates[i as usize])));
@@ -73,8 +82,8 @@ pub(crate) fn fit(run: &mut Run, data: &Dataset) -> Result<(TwoTower, History)> 
         let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
         let grads = cfg.retrieval.loss(q, c, cfg.dim, &pairs, lq.as_deref(), weights.as_deref()).forward_backward();
         rayon::join(
-            || update_tower(opt, cfg.l2, query, &mut q_slots, &q_dedup, &q_cache, &grads.d_queries),
-            || update_tower(opt, cfg.l2, candidate, &mut c_slots, &c_dedup, &c_cache, &grads.d_candidates),
+            || update_tower(opt, cfg.l2, query, q_slots, &q_dedup, &q_cache, &grads.d_queries),
+            || update_tower(opt, cfg.l2, candidate, c_slots, &c_dedup, &c_cache, &grads.d_candidates),
         );
         q_dedup.clear();
         c_dedup.clear();

@@ -5,7 +5,7 @@ use super::optimizer::{Optimizer, Slots};
 use super::rating::MlpSlots;
 use crate::Result;
 use crate::artifact::History;
-use crate::data::{SequenceExamples, counts};
+use crate::data::SequenceExamples;
 use crate::kernels::table::Table;
 use crate::model::{SequenceConfig, SequentialModel};
 use crate::rng::Rng;
@@ -69,31 +69,34 @@ fn apply_dense(opt: &Optimizer, param: &mut Vec<f32>, slots: &mut Slots, grad: &
     *param = t.data;
 }
 
-/// Trains a sequential model over `items` item rows (OOV included) on `data`.
+/// Trains a sequential model on `data`, over item rows (OOV included) that occurred `counts`
+/// times as targets (logQ, sampled negatives).
 pub(crate) fn fit(
     run: &mut Run,
     seq: SequenceConfig,
-    items: usize,
     data: &SequenceExamples,
+    counts: &[f32],
 ) -> Result<(SequentialModel, History)> {
-    let cfg = run.config;
+    let (cfg, items) = (run.config, counts.len());
     let (d, steps) = (cfg.dim, data.steps);
     let mut model = SequentialModel::new(items, d, seq, cfg.seed);
     let opt = &cfg.optimizer;
-    let mut item_slots = Slots::new(opt, items, d);
-    let mut cand_slots = Slots::new(opt, items, d);
     let g = &model.gru;
-    let mut gru_slots = [g.w.len(), g.u.len(), g.b_in.len(), g.b_rec.len()].map(|n| Slots::new(opt, 1, n));
-    let mut proj_slots = model.projection.as_ref().map(|p| MlpSlots::new(opt, p));
-    let counts = counts(&data.targets, items);
-    let log_q = cfg.retrieval.log_q(&counts);
-    let sampler = (seq.sampled_negatives > 0).then(|| Sampler::new(&counts));
-    let mut sample_rng = Rng::new(cfg.seed ^ 0x05A3_B1E5);
+    let mut state = (
+        [Slots::new(opt, items, d), Slots::new(opt, items, d)],
+        [g.w.len(), g.u.len(), g.b_in.len(), g.b_rec.len()].map(|n| Slots::new(opt, 1, n)),
+        model.projection.as_ref().map(|p| MlpSlots::new(opt, p)),
+        Rng::new(cfg.seed ^ 0x05A3_B1E5),
+    );
+    let log_q = cfg.retrieval.log_q(counts);
+    let sampler = (seq.sampled_negatives > 0).then(|| Sampler::new(counts));
     let mut extra: Vec<f32> = Vec::new();
     let mut cands = Dedup::new(items);
     let mut item_grads = SparseGrad::new(items, d);
     let mut cand_grads = SparseGrad::new(items, d);
-    let history = run.epochs(data.len(), &mut model, |model, batch, opt| {
+    let history = run.epochs(data.len(), &mut model, &mut state, |model, state, b| {
+        let ([item_slots, cand_slots], gru_slots, proj_slots, sample_rng) = state;
+        let (batch, opt) = (b.rows, b.opt);
         let mut ctx = Vec::with_capacity(batch.len() * steps);
         let mut mask = Vec::with_capacity(batch.len() * steps);
         let mut pairs = Vec::with_capacity(batch.len());
@@ -106,7 +109,7 @@ pub(crate) fn fit(
         if let Some(sampler) = &sampler {
             extra.clear();
             for _ in 0..seq.sampled_negatives {
-                let j = cands.index(sampler.draw(&mut sample_rng)) as usize;
+                let j = cands.index(sampler.draw(sample_rng)) as usize;
                 if j >= extra.len() {
                     extra.resize(j + 1, 0.0);
                 }
@@ -131,11 +134,11 @@ pub(crate) fn fit(
         for (j, &row) in cands.rows.iter().enumerate() {
             cand_target.add(row, &grads.d_candidates[j * d..(j + 1) * d]);
         }
-        item_grads.apply(opt, &mut model.item_embedding, &mut item_slots, cfg.l2);
+        item_grads.apply(opt, &mut model.item_embedding, item_slots, cfg.l2);
         if let Some(table) = model.candidate_embedding.as_mut() {
-            cand_grads.apply(opt, table, &mut cand_slots, cfg.l2);
+            cand_grads.apply(opt, table, cand_slots, cfg.l2);
         }
-        let [sw, su, sbi, sbr] = &mut gru_slots;
+        let [sw, su, sbi, sbr] = gru_slots;
         apply_dense(opt, &mut model.gru.w, sw, &g.w);
         apply_dense(opt, &mut model.gru.u, su, &g.u);
         apply_dense(opt, &mut model.gru.b_in, sbi, &g.b_in);

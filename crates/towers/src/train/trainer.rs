@@ -1,21 +1,25 @@
 //! [`Trainer`]: the one entry to train any model kind, from a spec, a configuration and data,
 //! to an [`Artifact`].
 
-use super::epochs::Run;
+use super::checkpoint::{Checkpoints, digest};
+use super::epochs::{Prior, Run};
 use super::features::Attributes;
 use super::pipeline::{PipelineConfig, PipelineTrainer};
+use super::state::Growth;
 use super::{features, multitask, ranking, rating, retrieval, sequential};
 use crate::artifact::{Artifact, History, TrainSummary};
 use crate::config::TrainConfig;
 use crate::data::features::AttributeTable;
 use crate::data::{
-    CandidateKey, Catalog, Data, Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Vocabulary, counts,
+    CandidateKey, Catalog, Data, Dataset, Earlier, Interactions, Items, Positions, Seen, SequenceExamples, Vocabulary,
+    counts,
 };
 use crate::eval::Encoded;
 use crate::model::{FeatureConfig, Model, ModelSpec};
 use crate::progress::{Observer, quiet};
 use crate::recommend::Served;
 use crate::task::RatingScale;
+use crate::tensors::TensorWriter;
 use crate::{Error, Result};
 
 /// Trains a model of any kind, or a pipeline:
@@ -41,6 +45,11 @@ pub struct Trainer<'a> {
     features: Option<&'a FeatureConfig>,
     validation: Option<Data<'a>>,
     observer: Option<&'a mut dyn Observer>,
+    prior: Option<&'a Served>,
+    /// A pipeline's retrievers continue its retriever.
+    prior_model: Option<&'a Artifact>,
+    decay: f32,
+    checkpoints: Option<&'a Checkpoints>,
 }
 
 /// What a trainer trains.
@@ -73,6 +82,10 @@ impl<'a> Trainer<'a> {
             features: None,
             validation: None,
             observer: None,
+            prior: None,
+            prior_model: None,
+            decay: 1.0,
+            checkpoints: None,
         }
     }
 
@@ -132,6 +145,38 @@ impl<'a> Trainer<'a> {
         self
     }
 
+    /// Continues `prior`, a model (or pipeline) of the same spec trained before on earlier
+    /// data, instead of starting from random weights: every id it knows starts from its
+    /// embedding and optimizer state there, new users and items get fresh rows after them (the
+    /// vocabularies grow; ids absent from the new data keep their rows), what each user has
+    /// seen and the counts of each item carry over (see [`count_decay`](Self::count_decay)).
+    /// A different kind, spec, width or optimizer is refused.
+    pub fn init_from(mut self, prior: &'a Served) -> Self {
+        self.prior = Some(prior);
+        self
+    }
+
+    /// Continues one model (a pipeline's retriever).
+    pub(crate) fn init_from_model(mut self, prior: Option<&'a Artifact>) -> Self {
+        self.prior_model = prior;
+        self
+    }
+
+    /// With [`init_from`](Self::init_from): what an occurrence counted by the model continued
+    /// weighs in this run's popularity and logQ counts, in `[0, 1]` (default 1: as much as a
+    /// new one; 0 forgets them).
+    pub fn count_decay(mut self, decay: f32) -> Self {
+        self.decay = decay;
+        self
+    }
+
+    /// Writes checkpoints while training, and resumes from one (see [`Checkpoints`]); a
+    /// pipeline refuses them.
+    pub fn checkpoints(mut self, checkpoints: &'a Checkpoints) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
+    }
+
     /// Trains whatever this trainer holds — one model or a pipeline — ready to serve.
     pub fn fit_served(self, data: impl Into<Data<'a>>) -> Result<Served> {
         let Plan::Pipeline { config, misused } = self.plan else { return self.fit(data).map(Served::from) };
@@ -154,6 +199,18 @@ impl<'a> Trainer<'a> {
             return Err(Error::Config("a pipeline reads item attributes, not user attributes".into()));
         }
         let mut fallback = quiet();
+        if self.checkpoints.is_some() {
+            return Err(Error::Config("a pipeline keeps no checkpoints (it trains three models in turn)".into()));
+        }
+        let prior = match self.prior {
+            None => None,
+            Some(p) => Some(p.pipeline().ok_or_else(|| {
+                Error::Config(
+                    "`init_from`: the old model is a single model, not a pipeline: train a pipeline from scratch"
+                        .into(),
+                )
+            })?),
+        };
         let pipeline = PipelineTrainer {
             config: *config,
             catalog: self.catalog,
@@ -161,6 +218,8 @@ impl<'a> Trainer<'a> {
             features: self.features,
             validation,
             observer: self.observer.unwrap_or(&mut fallback),
+            prior,
+            decay: self.decay,
         };
         Ok(Served::from(pipeline.fit(train)?))
     }
@@ -168,7 +227,18 @@ impl<'a> Trainer<'a> {
     /// Trains one model on `data` and returns it with everything needed to evaluate and serve
     /// it (a pipeline, two models, is trained by [`Trainer::fit_served`]).
     pub fn fit(self, data: impl Into<Data<'a>>) -> Result<Artifact> {
-        let Trainer { plan, catalog, attributes, features, validation, observer } = self;
+        let Trainer {
+            plan,
+            catalog,
+            attributes,
+            features,
+            validation,
+            observer,
+            prior,
+            prior_model,
+            decay,
+            checkpoints,
+        } = self;
         let Plan::Model { spec, config } = plan else {
             return Err(Error::Config("a pipeline is two models: train it with fit_served".into()));
         };
@@ -187,6 +257,16 @@ impl<'a> Trainer<'a> {
             // tried on retrieval (MovieLens validation splits): no gain, so ranking only
             return Err(Error::Config(format!("average_last is for ranking models, not {}", spec.kind())));
         }
+        let prior = match prior {
+            None => prior_model.map(|p| continuable(p, &spec, &config, decay)).transpose()?,
+            Some(p) if p.pipeline().is_some() => {
+                return Err(Error::Config(
+                    "`init_from`: the old model is a pipeline: continue it as a pipeline".into(),
+                ));
+            }
+            Some(p) => Some(continuable(p.retriever().artifact(), &spec, &config, decay)?),
+        };
+        let from = Continuing { prior, decay, checkpoints };
         let mut fallback = quiet();
         let observer = match observer {
             Some(o) => o,
@@ -199,7 +279,7 @@ impl<'a> Trainer<'a> {
                     None => None,
                     Some(Data::Sequences(_)) => return Err(wrong_data(&spec)),
                 };
-                fit_interactions(&spec, &config, observer, train, val, catalog, attributes)?
+                fit_interactions(&spec, &config, observer, (train, val), catalog, attributes, from)?
             }
             (Data::Sequences(train), val) => {
                 let ModelSpec::Sequential(seq) = spec else { return Err(wrong_data(&spec)) };
@@ -208,8 +288,8 @@ impl<'a> Trainer<'a> {
                     None => None,
                     Some(Data::Interactions(_)) => return Err(wrong_data(&spec)),
                 };
-                let (items, _) =
-                    Items::build(catalog, CandidateKey::Id, train.items.iter().flatten().map(String::as_str))?;
+                let ids = train.items.iter().flatten().map(String::as_str);
+                let (items, _) = Items::build_on(prior.map(|p| &p.items), catalog, CandidateKey::Id, ids)?;
                 let row = |id: &str| items.rows.get(id).copied().unwrap_or(0);
                 let positions = match seq.format {
                     crate::data::InputFormat::Examples => Positions::Last,
@@ -217,9 +297,13 @@ impl<'a> Trainer<'a> {
                 };
                 let data = SequenceExamples::build(train, row, seq.steps, positions);
                 let val = val.map(|v| Encoded::Sequences(SequenceExamples::build(v, row, seq.steps, Positions::Last)));
-                let mut run = Run { config: &config, observer, validation: val.as_ref(), seconds: 0.0 };
-                let (model, history) = sequential::fit(&mut run, seq, items.len(), &data)?;
-                let popularity = counts(&data.targets, items.len());
+                let mut popularity = counts(&data.targets, items.len());
+                if let Some(p) = prior {
+                    earlier(p, decay).add_counts(&mut popularity);
+                }
+                let mut run = Run::new(&config, observer, val.as_ref());
+                from.prepare(&mut run, (1, 1), items.len(), || digest(&[&data.targets, &data.contexts]))?;
+                let (model, history) = sequential::fit(&mut run, seq, &data, &popularity)?;
                 Trained {
                     model: Box::new(model),
                     history,
@@ -229,6 +313,7 @@ impl<'a> Trainer<'a> {
                     popularity,
                     n: data.len(),
                     seconds: run.seconds,
+                    optimizer: run.optimizer,
                 }
             }
             (Data::Interactions(_), _) => return Err(wrong_data(&spec)),
@@ -245,8 +330,87 @@ impl<'a> Trainer<'a> {
             popularity: trained.popularity,
             history: trained.history,
             summary,
+            optimizer: trained.optimizer,
             origin: Default::default(),
         })
+    }
+}
+
+/// Checks that `prior` can be continued by a run of `spec` and `config`.
+pub(crate) fn continuable<'p>(
+    prior: &'p Artifact,
+    spec: &ModelSpec,
+    config: &TrainConfig,
+    decay: f32,
+) -> Result<&'p Artifact> {
+    let refuse = |what: String| Err(Error::Config(format!("`init_from`: {what}; train from scratch instead")));
+    let old = prior.model.spec();
+    if old.kind() != spec.kind() {
+        return refuse(format!("the old model is a {} model, this run trains a {} model", old.kind(), spec.kind()));
+    }
+    if &old != spec {
+        return refuse(format!("the old {} model's settings differ from this run's (layers, features)", spec.kind()));
+    }
+    if prior.config.dim != config.dim {
+        return refuse(format!("the old model's `dim` is {}, this run's {}", prior.config.dim, config.dim));
+    }
+    if prior.config.optimizer.kind != config.optimizer.kind {
+        return refuse(format!(
+            "the old model was trained with {:?}, this run's optimizer is {:?}",
+            prior.config.optimizer.kind, config.optimizer.kind
+        ));
+    }
+    if !(0.0..=1.0).contains(&decay) {
+        return Err(Error::Config(format!("`count_decay` must be in [0, 1], got {decay}")));
+    }
+    Ok(prior)
+}
+
+pub(crate) fn earlier(prior: &Artifact, decay: f32) -> Earlier<'_> {
+    Earlier { query_vocab: &prior.query_vocab, items: &prior.items, counts: &prior.popularity, decay }
+}
+
+/// What each query row has seen: `pairs`, after what it had seen in `prior` (whose rows it
+/// keeps).
+pub(crate) fn seen_after(prior: Option<&Artifact>, rows: usize, pairs: impl Iterator<Item = (u32, u32)>) -> Seen {
+    match prior {
+        None => Seen::from_pairs(rows, pairs),
+        Some(p) => {
+            let old = (0..p.query_vocab.rows() as u32).flat_map(|q| p.seen.of(q).iter().map(move |&c| (q, c)));
+            Seen::from_pairs(rows, old.chain(pairs))
+        }
+    }
+}
+
+/// Where a model's run starts: the model it continues, and its checkpoints.
+#[derive(Clone, Copy)]
+pub(crate) struct Continuing<'a> {
+    pub prior: Option<&'a Artifact>,
+    pub decay: f32,
+    pub checkpoints: Option<&'a Checkpoints>,
+}
+
+impl<'a> Continuing<'a> {
+    /// Gives `run` the model continued (its tables grown to `queries` and `candidates` rows)
+    /// and the checkpoints, with the digest of the examples they need.
+    pub fn prepare(
+        &self,
+        run: &mut Run<'a>,
+        queries: (usize, usize),
+        candidates: usize,
+        examples: impl FnOnce() -> String,
+    ) -> Result<()> {
+        run.checkpoints = self.checkpoints;
+        if self.checkpoints.is_some() {
+            run.examples = examples();
+        }
+        if let Some(p) = self.prior {
+            let mut w = TensorWriter::default();
+            p.model.save(&mut w)?;
+            let growth = Growth { queries, candidates: (p.items.len(), candidates) };
+            run.prior = Some(Prior { weights: w.to_bytes()?, optimizer: p.optimizer_state()?, growth });
+        }
+        Ok(())
     }
 }
 
@@ -262,6 +426,7 @@ struct Trained {
     n: usize,
     /// Seconds of the training loop.
     seconds: f64,
+    optimizer: Option<crate::artifact::OptimizerState>,
 }
 
 fn wrong_data(spec: &ModelSpec) -> Error {
@@ -288,14 +453,16 @@ fn fit_interactions(
     spec: &ModelSpec,
     config: &TrainConfig,
     observer: &mut dyn Observer,
-    train: &Interactions,
-    validation: Option<&Interactions>,
+    (train, validation): (&Interactions, Option<&Interactions>),
     catalog: Option<&Catalog>,
     attributes: Attributes,
+    from: Continuing,
 ) -> Result<Trained> {
-    let data = Dataset::build(train, catalog, config.key)?;
+    let data = Dataset::build_on(from.prior.map(|p| earlier(p, from.decay)), train, catalog, config.key)?;
     let val = validation.map(|v| Encoded::interactions(&data.query_vocab, &data.items, v));
-    let mut run = Run { config, observer, validation: val.as_ref(), seconds: 0.0 };
+    let mut run = Run::new(config, observer, val.as_ref());
+    let queries = (from.prior.map_or(0, |p| p.query_vocab.rows()), data.query_vocab.rows());
+    from.prepare(&mut run, queries, data.items.len(), || digest(&[&data.queries, &data.candidates]))?;
     let (model, history): (Box<dyn Model>, History) = match spec {
         ModelSpec::Retrieval => {
             let (m, h) = retrieval::fit(&mut run, &data)?;
@@ -321,14 +488,15 @@ fn fit_interactions(
         }
         ModelSpec::Sequential(_) => return Err(wrong_data(spec)),
     };
-    let seen =
-        Seen::from_pairs(data.query_vocab.rows(), data.queries.iter().copied().zip(data.candidates.iter().copied()));
-    let popularity = counts(&data.candidates, data.items.len());
+    let pairs = data.queries.iter().copied().zip(data.candidates.iter().copied());
+    let seen = seen_after(from.prior, data.query_vocab.rows(), pairs);
+    let popularity = data.counts.clone();
     Ok(Trained {
         model,
         history,
         n: data.len(),
         seconds: run.seconds,
+        optimizer: run.optimizer.take(),
         query_vocab: data.query_vocab,
         items: data.items,
         seen,

@@ -20,13 +20,14 @@ use pyo3::types::PyDict;
 use std::path::PathBuf;
 use towers::data::movielens::Download;
 use towers::data::{InputFormat, OwnedData};
-use towers::train::FeatureData;
+use towers::train::{Checkpoints, FeatureData};
 use towers::{Error, Served, TrainOptions};
 
 /// Trains a model (see `towers.train`): `options` are the CLI's training options by name,
 /// `read` says how files are read (`columns`, `delimiter`, `header`), `reporter` receives progress.
 #[pyfunction]
-#[pyo3(signature = (ratings, items, test, options, read, reporter))]
+#[pyo3(signature = (ratings, items, test, options, read, reporter, init_from, run))]
+#[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
     ratings: &Bound<'_, PyAny>,
@@ -35,8 +36,19 @@ fn train(
     options: &Bound<'_, PyDict>,
     read: &Bound<'_, PyDict>,
     reporter: Option<Py<PyAny>>,
+    init_from: Option<PyRef<'_, Model>>,
+    run: &Bound<'_, PyDict>,
 ) -> PyResult<Py<PyAny>> {
     let opts = options::train_options(py, options)?;
+    let run: RunOptions = options::from_kwargs(py, Some(run))?;
+    let checkpoints = match (&run.checkpoint, run.checkpoint_every) {
+        (Some(path), every) => Some(Checkpoints { path: path.clone(), every: every.unwrap_or(0), resume: run.resume }),
+        (None, None) if !run.resume => None,
+        (None, _) => {
+            return Err(errors::config(py, "checkpoint_every and resume need a checkpoint path (checkpoint=…)"));
+        }
+    };
+    let prior = init_from.as_ref().map(|m| m.served());
     let table = ReadOptions::from_kwargs(py, Some(read))?.table;
     let features = features(py, &opts)?;
     // checked before the data are read (the trainer itself is made where training runs)
@@ -69,6 +81,12 @@ fn train(
         if let Some(t) = &test {
             trainer = trainer.validation(t);
         }
+        if let Some(p) = prior {
+            trainer = trainer.init_from(p).count_decay(run.count_decay.unwrap_or(1.0));
+        }
+        if let Some(c) = &checkpoints {
+            trainer = trainer.checkpoints(c);
+        }
         trainer.fit_served(&train)
     });
     match (fitted, progress.error) {
@@ -76,6 +94,17 @@ fn train(
         (Err(Error::Interrupted), Some(e)) => Err(e),
         (Err(e), _) => Err(errors::to_py(py, e)),
     }
+}
+
+/// How a training run starts and keeps its place (`towers.train`'s keywords beside the options).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunOptions {
+    count_decay: Option<f32>,
+    checkpoint: Option<PathBuf>,
+    checkpoint_every: Option<usize>,
+    #[serde(default)]
+    resume: bool,
 }
 
 /// The feature data `features` names (`features="movielens"` without `movielens_dir`: the

@@ -25,6 +25,11 @@ pub struct Model {
 }
 
 impl Model {
+    /// The model served.
+    pub fn served(&self) -> &Served {
+        &self.served
+    }
+
     /// Serves `served`.
     pub fn new(served: Served) -> Self {
         let candidates = served.retriever().artifact().candidates.clone();

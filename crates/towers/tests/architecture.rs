@@ -35,6 +35,7 @@ const RULES: &[(&str, &[&str])] = &[
             "recommend",
             "rng",
             "task",
+            "tensors",
         ],
     ),
 ];

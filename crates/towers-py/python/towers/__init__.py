@@ -76,6 +76,11 @@ def train(
     columns=None,
     delimiter=None,
     header=None,
+    init_from=None,
+    count_decay=None,
+    checkpoint=None,
+    checkpoint_every=None,
+    resume=False,
     **options,
 ):
     """Trains a model and returns it (a towers.Model, a pipeline too).
@@ -100,6 +105,14 @@ def train(
     test: test data, measured after every epoch (kept in model.history); same forms as ratings.
     progress: show a progress bar (tqdm when installed, in terminals and notebooks).
     columns, delimiter, header: how files are read (the CLI's --columns, --delimiter, --header).
+    init_from: a towers.Model (or a model directory) trained before on earlier data, continued
+        with the same options (`towers train --init-from`): known ids start from its embeddings
+        and optimizer state, new ids get new rows, seen items and item counts carry over, the
+        old counts weighing `count_decay` (0 to 1, default 1). Another spec is a ConfigError.
+    checkpoint, checkpoint_every, resume: write a checkpoint file at `checkpoint` every
+        `checkpoint_every` steps; with resume=True, continue from the one there (a killed run
+        then ends with the model an uninterrupted run gives; the file stays: delete it once the
+        model is saved). Not for pipelines.
     **options: every other option of `towers train`, named as the CLI names it with "_" for "-":
         dim, optimizer ("adam", "adagrad"), lr, batch_size, recipe ("towers", "tfrs"),
         key ("id", "title"), temperature, logq, remove_accidental_hits, hard_negatives, l2,
@@ -115,9 +128,12 @@ def train(
     """
     options.update(task=task, epochs=epochs, seed=seed)
     read = {"columns": columns, "delimiter": delimiter, "header": header}
+    if init_from is not None and not isinstance(init_from, Model):
+        init_from = load(init_from)
+    run = {"count_decay": count_decay, "checkpoint": checkpoint, "checkpoint_every": checkpoint_every, "resume": resume}
     reporter = _Reporter() if progress else None
     try:
-        return _train(ratings, items, test, options, read, reporter)
+        return _train(ratings, items, test, options, read, reporter, init_from, run)
     finally:
         if reporter is not None:
             reporter.close()

@@ -31,6 +31,11 @@ def train(
     columns: Optional[Sequence[str]] = None,
     delimiter: Optional[str] = None,
     header: Optional[bool] = None,
+    init_from: Union[Model, PathLike, None] = None,
+    count_decay: Optional[float] = None,
+    checkpoint: Optional[PathLike] = None,
+    checkpoint_every: Optional[int] = None,
+    resume: bool = False,
     **options: Any,
 ) -> Model: ...
 def load(

@@ -69,6 +69,8 @@ def train(
     options: Dict[str, Any],
     read: Dict[str, Any],
     reporter: Any,
+    init_from: Optional[Model],
+    run: Dict[str, Any],
 ) -> Model: ...
 def load(
     path: PathLike,

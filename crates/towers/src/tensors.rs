@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 
 /// The metadata key of the JSON object of values.
 const META: &str = "towers";
@@ -17,32 +18,63 @@ use std::path::{Path, PathBuf};
 /// Collects tensors and metadata, then serialises them.
 #[derive(Debug, Default)]
 pub struct TensorWriter {
-    tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+    tensors: Vec<(String, Dtype, Vec<usize>, Payload)>,
     values: BTreeMap<String, Value>,
     raw: BTreeMap<String, String>,
+}
+
+/// A tensor's values: little-endian bytes, or `f32`s taken as they are (turned into bytes only
+/// as they are written).
+#[derive(Debug)]
+enum Payload {
+    Bytes(Vec<u8>),
+    F32(Vec<f32>),
+}
+
+impl Payload {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Bytes(b) => b.len(),
+            Payload::F32(v) => v.len() * 4,
+        }
+    }
+
+    fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        match self {
+            Payload::Bytes(b) => out.write_all(b),
+            Payload::F32(v) => v
+                .chunks(1 << 14)
+                .try_for_each(|c| out.write_all(&c.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())),
+        }
+    }
 }
 
 impl TensorWriter {
     /// An `f32` tensor of the given shape.
     pub fn f32(&mut self, name: impl Into<String>, shape: &[usize], data: &[f32]) {
         let bytes = data.iter().flat_map(|x| x.to_le_bytes()).collect();
-        self.tensors.push((name.into(), Dtype::F32, shape.to_vec(), bytes));
+        self.tensors.push((name.into(), Dtype::F32, shape.to_vec(), Payload::Bytes(bytes)));
+    }
+
+    /// An `f32` tensor of the given shape that keeps `data` as it is (no copy until written).
+    pub fn f32_owned(&mut self, name: impl Into<String>, shape: &[usize], data: Vec<f32>) {
+        self.tensors.push((name.into(), Dtype::F32, shape.to_vec(), Payload::F32(data)));
     }
 
     /// A 1-D `u32` tensor.
     pub fn u32(&mut self, name: impl Into<String>, data: &[u32]) {
         let bytes = data.iter().flat_map(|x| x.to_le_bytes()).collect();
-        self.tensors.push((name.into(), Dtype::U32, vec![data.len()], bytes));
+        self.tensors.push((name.into(), Dtype::U32, vec![data.len()], Payload::Bytes(bytes)));
     }
 
     /// A 1-D `u8` tensor.
     pub fn u8(&mut self, name: impl Into<String>, data: &[u8]) {
-        self.tensors.push((name.into(), Dtype::U8, vec![data.len()], data.to_vec()));
+        self.tensors.push((name.into(), Dtype::U8, vec![data.len()], Payload::Bytes(data.to_vec())));
     }
 
     /// A tensor as it is stored: its type, shape and little-endian bytes.
     pub(crate) fn raw(&mut self, name: impl Into<String>, dtype: Dtype, shape: &[usize], bytes: Vec<u8>) {
-        self.tensors.push((name.into(), dtype, shape.to_vec(), bytes));
+        self.tensors.push((name.into(), dtype, shape.to_vec(), Payload::Bytes(bytes)));
     }
 
     /// Every metadata value of `r`, as this writer's.
@@ -64,17 +96,38 @@ impl TensorWriter {
 
     /// The safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let views: Vec<(&str, TensorView)> = self
-            .tensors
-            .iter()
-            .map(|(n, dt, shape, data)| TensorView::new(*dt, shape.clone(), data).map(|v| (n.as_str(), v)))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(Error::internal)?;
-        let mut meta: HashMap<String, String> = self.raw.clone().into_iter().collect();
+        let mut bytes = Vec::with_capacity(self.tensors.iter().map(|t| t.3.len()).sum::<usize>() + 4096);
+        self.write_to(&mut bytes).map_err(Error::internal)?;
+        Ok(bytes)
+    }
+
+    /// Writes the safetensors file to `out` tensor after tensor (sorted by name), never holding
+    /// a second copy of them: the header (`__metadata__` and each tensor's type, shape and
+    /// offsets, padded with spaces to 8 bytes), then the tensors' bytes.
+    pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut order: Vec<usize> = (0..self.tensors.len()).collect();
+        order.sort_by(|&a, &b| self.tensors[a].0.cmp(&self.tensors[b].0));
+        let mut header = Map::new();
+        let mut meta: BTreeMap<String, String> = self.raw.clone();
         if !self.values.is_empty() {
-            meta.insert(META.into(), serde_json::to_string(&self.values).map_err(Error::internal)?);
+            meta.insert(META.into(), serde_json::to_string(&self.values)?);
         }
-        safetensors::serialize(views, (!meta.is_empty()).then_some(meta)).map_err(Error::internal)
+        if !meta.is_empty() {
+            header.insert("__metadata__".into(), serde_json::to_value(meta)?);
+        }
+        let mut offset = 0;
+        for &i in &order {
+            let (name, dtype, shape, data) = &self.tensors[i];
+            let end = offset + data.len();
+            let entry = serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [offset, end]});
+            header.insert(name.clone(), entry);
+            offset = end;
+        }
+        let mut text = serde_json::to_vec(&header)?;
+        text.resize(text.len().next_multiple_of(8), b' ');
+        out.write_all(&(text.len() as u64).to_le_bytes())?;
+        out.write_all(&text)?;
+        order.iter().try_for_each(|&i| self.tensors[i].3.write(out))
     }
 }
 

@@ -30,17 +30,38 @@ pub(super) fn read_checked(dir: &Path, files: &BTreeMap<String, String>, name: &
     Ok(bytes)
 }
 
-/// Writes the file `path` whole or not at all: a synced sibling temporary file (`.NAME.tmp`,
-/// so its writer must be the only one) renamed over it.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes the file `path` whole or not at all: what `write` writes goes to a synced sibling
+/// temporary file (`.NAME.tmp`, so its writer must be the only one) renamed over it.
+pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let (parent, name) = split(path)?;
     let tmp = parent.join(format!(".{name}.tmp"));
-    let written = File::create(&tmp).and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()));
+    let written = write_synced(&tmp, write).map(|_| ());
     if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
         let _ = std::fs::remove_file(&tmp);
         return Err(Error::io(path, e));
     }
     sync_dir(&parent)
+}
+
+/// Writes the file `path` with `write` through a buffer, syncs it, and gives the sha256 of
+/// what was written.
+fn write_synced(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<String> {
+    struct Hashing<W: Write>(W, Sha256);
+    impl<W: Write> Write for Hashing<W> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self.0.write(buf)?;
+            self.1.update(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.0.flush()
+        }
+    }
+    let mut out = Hashing(std::io::BufWriter::with_capacity(1 << 20, File::create(path)?), Sha256::new());
+    write(&mut out)?;
+    let Hashing(file, hash) = out;
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The parent of a directory and its name.
@@ -174,10 +195,15 @@ impl<'a> Staging<'a> {
 
     /// Writes one file (synced) and records its checksum.
     pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.add_with(name, |w| w.write_all(bytes))
+    }
+
+    /// Writes one file with `write` (synced; a large one streamed rather than first made in
+    /// memory) and records its checksum.
+    pub fn add_with(&mut self, name: &str, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
         let p = self.tmp.join(name);
-        let mut file = File::create(&p).map_err(|e| Error::io(&p, e))?;
-        file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| Error::io(&p, e))?;
-        self.files.insert(name.to_string(), sha256_hex(bytes));
+        let hash = write_synced(&p, write).map_err(|e| Error::io(&p, e))?;
+        self.files.insert(name.to_string(), hash);
         Ok(())
     }
 

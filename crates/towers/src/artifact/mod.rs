@@ -124,9 +124,15 @@ pub(crate) struct Origin {
 }
 
 /// The optimizer's state at the end of training: its slots for every parameter and its step
-/// count (`optimizer.safetensors`), what training continues from.
-#[derive(Debug, Clone)]
-pub struct OptimizerState(pub(crate) Vec<u8>);
+/// count (`optimizer.safetensors`), what training continues from. It holds the slots the
+/// training loop had (moved, not copied).
+pub struct OptimizerState(pub(crate) TensorWriter);
+
+impl std::fmt::Debug for OptimizerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OptimizerState { .. }")
+    }
+}
 
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 
@@ -205,11 +211,11 @@ impl Artifact {
         files.add("items.json", &json(&self.items)?)?;
         let mut w = TensorWriter::default();
         self.model.save(&mut w)?;
-        files.add("weights.safetensors", &w.to_bytes()?)?;
+        files.add_with("weights.safetensors", |out| w.write_to(out))?;
         drop(w);
         let mut c = TensorWriter::default();
         c.f32("embeddings", &[self.items.len(), self.dim()], &self.candidates);
-        files.add("candidates.safetensors", &c.to_bytes()?)?;
+        files.add_with("candidates.safetensors", |out| c.write_to(out))?;
         drop(c);
         let mut i = TensorWriter::default();
         i.u32("seen.offsets", &self.seen.offsets);
@@ -225,7 +231,7 @@ impl Artifact {
             files.add("feature_crossing.svg", c.to_svg().as_bytes())?;
         }
         if let Some(o) = &self.optimizer {
-            files.add(OPTIMIZER_FILE, &o.0)?;
+            files.add_with(OPTIMIZER_FILE, |w| o.0.write_to(w))?;
         }
         if let Some(a) = &self.approximate {
             let mut w = TensorWriter::default();
@@ -240,12 +246,13 @@ impl Artifact {
         Ok(())
     }
 
-    /// The optimizer's state to continue training from: the one kept in memory, or the one in
-    /// the directory this model was loaded from (checked against its manifest, which must be
-    /// the one loaded); `None` for a model saved without it (before towers kept it).
-    pub fn optimizer_state(&self) -> Result<Option<OptimizerState>> {
+    /// The optimizer's state to continue training from, as the bytes of its file: the one kept
+    /// in memory, or the one in the directory this model was loaded from (checked against its
+    /// manifest, which must be the one loaded); `None` for a model saved without it (before
+    /// towers kept it).
+    pub fn optimizer_state(&self) -> Result<Option<Vec<u8>>> {
         if let Some(o) = &self.optimizer {
-            return Ok(Some(o.clone()));
+            return o.0.to_bytes().map(Some);
         }
         let origin = self.origin.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let Some(o) = origin else { return Ok(None) };
@@ -261,7 +268,7 @@ impl Artifact {
         if !m.files.contains_key(OPTIMIZER_FILE) {
             return Ok(None);
         }
-        Ok(Some(OptimizerState(dir::read_checked(&o.dir, &m.files, OPTIMIZER_FILE)?)))
+        Ok(Some(dir::read_checked(&o.dir, &m.files, OPTIMIZER_FILE)?))
     }
 
     /// Loads a model directory, verifying its format version and every file's checksum.

@@ -2,7 +2,7 @@
 //! position, written atomically every N steps, read back to resume a killed run so that it
 //! ends with the model an uninterrupted run would have written.
 
-use super::state::{Reload, State, read_state, write_state};
+use super::state::{Keep, Reload, State, read_state, write_state};
 use crate::artifact::{History, sha256_hex, write_atomically};
 use crate::tensors::{TensorReader, TensorWriter};
 use crate::{Error, Result};
@@ -130,11 +130,11 @@ pub(crate) fn write<M: Reload>(
 ) -> Result<Writing> {
     let mut w = TensorWriter::default();
     model.save(&mut w)?;
-    write_state(&mut w, state);
+    write_state(&mut w, state, Keep::Copy);
     w.u32("order", order);
     w.meta("checkpoint", position)?;
     let path = to.path.clone();
-    Ok(Writing(Some(std::thread::spawn(move || write_atomically(&path, &w.to_bytes()?)))))
+    Ok(Writing(Some(std::thread::spawn(move || write_atomically(&path, |out| w.write_to(out))))))
 }
 
 /// Reads the checkpoint at `from` into `model`, `state` and `order`, and gives its position;

@@ -3,7 +3,7 @@
 
 use super::Optimizer;
 use super::checkpoint::{self, Checkpoints, Position, Writing};
-use super::state::{Growth, Reload, State, merge, parse, read_state, write_state};
+use super::state::{Growth, Keep, Reload, State, merge, parse, read_state, write_state};
 use crate::artifact::{EpochRecord, History, OptimizerState};
 use crate::config::TrainConfig;
 use crate::eval::Encoded;
@@ -37,7 +37,7 @@ pub(crate) struct Run<'a> {
 /// tables grow.
 pub(crate) struct Prior {
     pub weights: Vec<u8>,
-    pub optimizer: Option<OptimizerState>,
+    pub optimizer: Option<Vec<u8>>,
     pub growth: Growth,
 }
 
@@ -174,7 +174,7 @@ fn continue_from<M: Reload, S: State>(prior: &Prior, model: &mut M, state: &mut 
     drop(fresh);
     *model = model.reload(&parse("the continued model", &merged)?)?;
     if let Some(o) = &prior.optimizer {
-        let r = parse("the old model's optimizer.safetensors", &o.0)?;
+        let r = parse("the old model's optimizer.safetensors", o)?;
         read_state(&r, state, Some(&prior.growth))?;
         opt.set_step(r.meta("step")?);
     }
@@ -184,10 +184,10 @@ fn continue_from<M: Reload, S: State>(prior: &Prior, model: &mut M, state: &mut 
 /// The optimizer's state, kept with the model: its slots (moved out of `state`) and step.
 fn optimizer_state(state: &mut dyn State, opt: &Optimizer, cfg: &TrainConfig) -> Result<OptimizerState> {
     let mut w = TensorWriter::default();
-    write_state(&mut w, state);
+    write_state(&mut w, state, Keep::Move);
     w.meta("step", &opt.step())?;
     w.meta("optimizer", &cfg.optimizer)?;
-    Ok(OptimizerState(w.to_bytes()?))
+    Ok(OptimizerState(w))
 }
 
 /// Distinct rows of a batch and each example's index among them.

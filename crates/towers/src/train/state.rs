@@ -76,10 +76,31 @@ tuple_state!(A 0, B 1, C 2);
 tuple_state!(A 0, B 1, C 2, D 3);
 tuple_state!(A 0, B 1, C 2, D 3, E 4);
 
+/// How [`write_state`] treats the state.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Keep {
+    /// Copies it all (a checkpoint, training goes on).
+    Copy,
+    /// Moves the optimizer slots out, and only them (the state kept with the model at the end).
+    Move,
+}
+
 /// Writes `state` as tensors `slot.{i}.first`, `slot.{i}.second`, `rng.{j}` and `value.{j}`.
-pub(crate) fn write_state(w: &mut TensorWriter, state: &mut dyn State) {
+pub(crate) fn write_state(w: &mut TensorWriter, state: &mut dyn State, keep: Keep) {
     let (mut i, mut j) = (0, 0);
+    let put = |w: &mut TensorWriter, name: String, t: &mut Table| match keep {
+        Keep::Copy => w.f32(name, &[t.rows, t.dim], &t.data),
+        Keep::Move => w.f32_owned(name, &[t.rows, t.dim], std::mem::take(&mut t.data)),
+    };
     state.visit(&mut |part| match part {
+        Part::Slots(s) => {
+            put(w, format!("slot.{i}.first"), &mut s.first);
+            if let Some(t) = s.second.as_mut() {
+                put(w, format!("slot.{i}.second"), t);
+            }
+            i += 1;
+        }
+        _ if keep == Keep::Move => {}
         Part::Floats(v) => {
             w.f32(format!("value.{j}"), &[v.len()], v);
             j += 1;
@@ -87,13 +108,6 @@ pub(crate) fn write_state(w: &mut TensorWriter, state: &mut dyn State) {
         Part::Scalar(x) => {
             w.f32(format!("value.{j}"), &[1], &[*x]);
             j += 1;
-        }
-        Part::Slots(s) => {
-            put(w, &format!("slot.{i}.first"), &s.first);
-            if let Some(t) = &s.second {
-                put(w, &format!("slot.{i}.second"), t);
-            }
-            i += 1;
         }
         Part::Rng(r) => {
             let words: Vec<u32> = r.state().iter().flat_map(|&x| [x as u32, (x >> 32) as u32]).collect();
@@ -146,10 +160,6 @@ pub(crate) fn read_state(r: &TensorReader, state: &mut dyn State, growth: Option
         None if r.has(&format!("slot.{i}.first")) => Err(r.error("it holds more optimizer state than this run has")),
         None => Ok(()),
     }
-}
-
-fn put(w: &mut TensorWriter, name: &str, t: &Table) {
-    w.f32(name, &[t.rows, t.dim], &t.data);
 }
 
 /// Replaces `table` by the tensor `name` of `r`, grown by `growth` when given.

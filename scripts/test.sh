@@ -19,13 +19,23 @@ if [ "${TOWERS_TEST:-all}" != python ]; then
   export TOWERS_BIN="${TOWERS_BIN:-$PWD/target/debug/towers}"
 fi
 
+# the book: built with warnings as errors, its links checked (skipped without mdbook, but in CI)
+if command -v mdbook >/dev/null; then
+  scripts/book.sh
+elif [ "${CI:-}" = true ]; then
+  echo "CI=true needs mdbook (cargo install mdbook --locked --no-default-features --features search)" >&2
+  exit 1
+else
+  echo "mdbook not installed: the book is not built (cargo install mdbook --locked)"
+fi
+
 PYTHON=${PYTHON:-python3}
 VENV=${TOWERS_VENV:-$PWD/target/py-venv}
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 # what the build and the tests need (quiet when already there)
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest numpy pandas "pyarrow>=14"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest numpy pandas "pyarrow>=14" nbformat nbclient ipykernel matplotlib
 
 start=$(date +%s)
 rm -f target/wheels/towers-*.whl

@@ -446,3 +446,18 @@ fn sequential_from_retailrocket_events() {
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("bad_events.csv:3") && stderr(&o).contains("timestamp"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_books_references_are_the_generated_ones() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/src/reference");
+    for (args, file) in [(&["reference"][..], "cli.md"), (&["reference", "--openapi"][..], "openapi.json")] {
+        let o = towers(args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let want = std::fs::read_to_string(root.join(file)).unwrap();
+        assert!(
+            stdout(&o) == want,
+            "docs/src/reference/{file} is not current: `cargo run -p towers-cli -- {} > docs/src/reference/{file}`",
+            args.join(" ")
+        );
+    }
+}

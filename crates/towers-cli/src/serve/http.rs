@@ -16,15 +16,31 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use towers::config::post::Id;
-use towers::recommend::{Description, Query as Asked, Request as Ask, Timings};
+use towers::recommend::{Description, Query as Asked, Request as Ask, RequestFields, Timings};
 use towers::{Error, ErrorKind, Recommendation, Recommendations};
+use utoipa::{OpenApi, ToSchema};
 
 /// An error answer.
 pub struct ApiError(pub StatusCode, pub String);
 
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail {
+    /// The HTTP status.
+    status: u16,
+    /// What went wrong, for a person.
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": { "status": self.0.as_u16(), "message": self.1 } }))).into_response()
+        let error = ErrorDetail { status: self.0.as_u16(), message: self.1 };
+        (self.0, Json(ErrorBody { error })).into_response()
     }
 }
 
@@ -59,18 +75,22 @@ fn from_pairs(pairs: Vec<(String, String)>) -> Result<Ask, ApiError> {
 }
 
 /// The answer to `recommend` and `similar` (typed, so that `f32` scores print as `f32`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Answer<'a> {
+    /// Best first.
     items: Vec<Recommendation>,
+    /// The model's name (its directory's).
     model: &'a str,
+    /// True when the user is unknown: the answer is the most popular items.
     cold_start: bool,
     /// Pipelines with `debug=true`: the time each stage took.
     #[serde(skip_serializing_if = "Option::is_none")]
     timings: Option<Timings>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ModelInfo<'a> {
+    /// The model's name (its directory's).
     model: &'a str,
     /// Kind, sizes, index, version, configuration, training figures (and a pipeline's stages).
     #[serde(flatten)]
@@ -80,6 +100,7 @@ struct ModelInfo<'a> {
     /// Successful reloads since the start.
     reloads: u64,
     /// Where top-k comes from: `{"kind": "exact" | "ivf" | "postgres", …}`.
+    #[schema(value_type = Object)]
     store: Value,
 }
 
@@ -101,10 +122,14 @@ async fn recommend(app: &App, query: Asked<'_>, request: &Ask) -> Result<Respons
         .into_response())
 }
 
+/// The server is up.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// What the loaded model is: kind, sizes, index, version, configuration, training figures.
+#[utoipa::path(get, path = "/v1/model", responses((status = 200, body = ModelInfo)))]
 async fn model_info(State(app): State<Arc<App>>) -> Response {
     let m = app.current();
     let store = super::store::describe(&m.served).await;
@@ -118,6 +143,12 @@ async fn model_info(State(app): State<Arc<App>>) -> Response {
     .into_response()
 }
 
+/// A user's top k (the query string's keys are the request's).
+#[utoipa::path(get, path = "/v1/recommend",
+    params(("user" = String, Query, description = "The user's id"), RequestFields),
+    responses((status = 200, body = Answer), (status = 400, description = "Malformed query string", body = ErrorBody),
+        (status = 422, description = "A request the model cannot answer", body = ErrorBody),
+        (status = 503, description = "The store cannot be reached", body = ErrorBody)))]
 async fn recommend_get(
     State(app): State<Arc<App>>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -128,6 +159,14 @@ async fn recommend_get(
     recommend(&app, Asked::User(&user), &from_pairs(pairs)?).await
 }
 
+/// A user's (or, for a sequential model, a history's) top k, from a JSON body: `user` or
+/// `history` (a list of item ids, oldest first) beside the request's keys.
+#[utoipa::path(post, path = "/v1/recommend", request_body = RecommendBody,
+    responses((status = 200, body = Answer), (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Body not JSON", body = ErrorBody),
+        (status = 422, description = "Valid JSON, invalid request", body = ErrorBody),
+        (status = 503, description = "The store cannot be reached", body = ErrorBody)))]
 async fn recommend_post(
     State(app): State<Arc<App>>,
     body: Result<Json<Map<String, Value>>, JsonRejection>,
@@ -150,6 +189,12 @@ async fn recommend_post(
     }
 }
 
+/// The items most similar to an item (cosine of candidate embeddings).
+#[utoipa::path(get, path = "/v1/similar",
+    params(("item" = String, Query, description = "The item's id"), RequestFields),
+    responses((status = 200, body = Answer), (status = 400, description = "Malformed query string", body = ErrorBody),
+        (status = 404, description = "Unknown item", body = ErrorBody),
+        (status = 422, description = "An invalid request", body = ErrorBody)))]
 async fn similar(
     State(app): State<Arc<App>>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -163,8 +208,43 @@ async fn similar(
     Ok(Json(Answer { items: r.items, model: &m.name, cold_start: false, timings: None }).into_response())
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 async fn prometheus(State(app): State<Arc<App>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.render_metrics()).into_response()
+}
+
+/// The `POST /v1/recommend` body: the query beside the request's keys.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+struct RecommendBody {
+    /// A user id (a string or a number).
+    user: Option<String>,
+    /// A sequential model's history: item ids, oldest first.
+    history: Option<Vec<String>>,
+    #[serde(flatten)]
+    request: RequestFields,
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "The OpenAPI document", body = Object)))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
+
+/// The HTTP API's OpenAPI document (3.1), from the types the routes read and answer.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(OpenApi)]
+    #[openapi(
+        info(
+            title = "towers",
+            description = "Recommendations from a towers model or pipeline. Every error answer is `ErrorBody`; besides each route's own: 404 (no such route), 405 (method not allowed), 408 (body not sent in time), 413 (body over 64 KiB), 414 (request target over 8 KiB), 431 (headers too large), 500 (a handler that panicked)."
+        ),
+        paths(healthz, model_info, recommend_get, recommend_post, similar, prometheus, openapi_json),
+        components(schemas(ErrorBody, Answer, ModelInfo, RequestFields, RecommendBody))
+    )]
+    struct Doc;
+    Doc::openapi()
 }
 
 async fn not_found(req: axum::extract::Request) -> ApiError {
@@ -180,6 +260,7 @@ pub fn router(app: Arc<App>, limits: &Limits) -> Router {
         .route("/v1/recommend", get(recommend_get).post(recommend_post))
         .route("/v1/similar", get(similar))
         .route("/metrics", get(prometheus))
+        .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
         .with_state(app);
     guard::wrap(routes, limits)

@@ -16,7 +16,7 @@
 //! reload), `store.rs` (where top-k comes from).
 
 mod guard;
-mod http;
+pub mod http;
 mod listen;
 mod state;
 mod store;

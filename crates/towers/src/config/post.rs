@@ -10,6 +10,7 @@ use std::fmt;
 /// At most `max` items sharing a value of `attribute` (a multi-valued attribute such as genres,
 /// `|`-separated, counts each of its values).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Cap {
     /// A column of the pipeline's item attributes.

@@ -21,7 +21,7 @@ pub use pipeline::{
     Timings,
 };
 pub use post::{ItemAttributes, Scene, post_rank};
-pub use request::{DEFAULT_K, MAX_K, MAX_RETRIEVE, Request, check_k, check_retrieve};
+pub use request::{DEFAULT_K, MAX_K, MAX_RETRIEVE, Request, RequestFields, check_k, check_retrieve};
 pub use served::{Description, PipelineDescription, Report, Served};
 pub use store::{CandidateStore, StoreFuture};
 
@@ -34,6 +34,7 @@ use std::sync::OnceLock;
 
 /// One recommended item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recommendation {
     /// Item id.
     pub id: String,

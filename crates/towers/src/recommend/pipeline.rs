@@ -117,6 +117,7 @@ impl PipelineSettings {
 
 /// How long each stage of one answer took, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Timings {
     /// The query tower and top-`retrieve` search.
     pub retrieve_ms: f64,

@@ -137,27 +137,40 @@ pub fn check_retrieve(n: usize) -> Result<usize> {
 
 /// [`Request`] as read from a query string, a JSON body or Python keywords: every key known,
 /// lists as JSON lists or comma-separated text, numbers as numbers or text. The values are
-/// checked by [`Request::validate`] where the request is answered.
+/// checked by [`Request::validate`] where the request is answered. Its schema (feature
+/// `openapi`) is the HTTP API's.
 #[derive(Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(default, deny_unknown_fields)]
-struct RequestFields {
+pub struct RequestFields {
+    /// Number of items, 1 to 100000 (default 10).
     #[serde(deserialize_with = "lenient")]
     k: Option<usize>,
+    /// Leave out the user's training items (sequential models: the history's items).
     #[serde(deserialize_with = "lenient")]
     exclude_seen: Option<bool>,
+    /// Item ids never returned (a list, or comma-separated text).
     #[serde(deserialize_with = "ids")]
     exclude: Option<Vec<String>>,
+    /// If given, the only item ids that may be returned.
     #[serde(deserialize_with = "ids")]
     allow: Option<Vec<String>>,
+    /// Pipelines: the MMR λ in [0, 1].
     #[serde(deserialize_with = "lenient")]
     diversity: Option<f32>,
+    /// Pipelines: caps per attribute value (`attribute:max`, comma-separated, in a query string).
     #[serde(deserialize_with = "caps")]
     caps: Option<Vec<Cap>>,
+    /// Pipelines: item ids to lift.
     #[serde(deserialize_with = "ids")]
     boost: Option<Vec<String>>,
+    /// Pipelines: one item per value of this attribute.
     dedupe: Option<String>,
+    /// Pipelines: candidates to retrieve for the ranker.
     #[serde(deserialize_with = "lenient")]
     retrieve: Option<usize>,
+    /// Add the time each stage took to the answer.
     #[serde(deserialize_with = "lenient")]
     debug: Option<bool>,
 }

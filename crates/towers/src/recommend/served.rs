@@ -59,6 +59,7 @@ pub enum Report {
 
 /// What a model directory is (`/v1/model`, Python's `repr` and `describe()`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Description {
     /// The model kind (`retrieval`, `sequential`, …) or `pipeline`.
     pub kind: String,
@@ -78,11 +79,14 @@ pub struct Description {
     /// When the directory was written (Unix seconds), if the file system says.
     pub saved_at: Option<u64>,
     /// The training configuration (a pipeline's retriever's).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub config: TrainConfig,
     /// Training figures (a pipeline's retriever's).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub training: TrainSummary,
     /// Pipelines: the two stages and the rules.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub pipeline: Option<PipelineDescription>,
 }
 

@@ -24,7 +24,7 @@ pub enum RankingLoss {
     #[cfg_attr(feature = "clap", value(name = "listmle"))]
     ListMle,
     /// Minus NDCG with smooth ranks `1 + Σ_j σ((s_j − s_i)/T)` (`ApproxNDCGLoss`, T = 0.1).
-    /// Read as `approx_ndcg` or, as the CLI spells it, `approx-ndcg`.
+    // read as `approx_ndcg` or, as the CLI spells it, `approx-ndcg`
     #[serde(alias = "approx-ndcg")]
     ApproxNdcg,
     /// Implicit feedback (a pipeline's ranker): each positive (label > 0, weighted by its

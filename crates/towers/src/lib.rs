@@ -8,8 +8,7 @@
 //!
 //! ```no_run
 //! use towers::data::{Catalog, Interactions, TableFormat};
-//! use towers::recommend::{Query, Recommender, Request};
-//! use towers::{Artifact, EvalOptions, ModelSpec, Trainer, evaluate};
+//! use towers::{EvalOptions, ModelSpec, Query, Request, Served, Trainer};
 //!
 //! # fn main() -> towers::Result<()> {
 //! let dir = "../shared/data/ml-100k-splits/tfrs-80-20";
@@ -17,25 +16,29 @@
 //! let test = Interactions::read(format!("{dir}/test.tsv"), &TableFormat::default())?;
 //! let movies = Catalog::read(format!("{dir}/movies.tsv"))?;
 //!
-//! let model = Trainer::new(ModelSpec::Retrieval).catalog(&movies).fit(&train)?;
-//! let e = evaluate(&model, &test, &EvalOptions::new())?;
-//! let e = e.ranked()?;
-//! println!("top-100 {:.3} (popularity {:.3})", e.model.top_100, e.baseline.top_100);
-//!
+//! // train (any kind, or a pipeline with `Trainer::pipeline`), evaluate, save
+//! let model = Trainer::new(ModelSpec::Retrieval).catalog(&movies).fit_served(&train)?;
+//! println!("{}", model.evaluate(&test, &EvalOptions::new().exclude_seen(true))?);
 //! model.save("/tmp/towers-model")?;
-//! let recommender = Recommender::new(Artifact::load("/tmp/towers-model")?);
-//! for item in recommender.recommend(Query::User("42"), &Request::top(10).exclude_seen(true))?.items {
+//!
+//! // any model directory, a model or a pipeline: one type, one set of request rules
+//! let served = Served::load("/tmp/towers-model")?;
+//! for item in served.recommend(Query::User("42"), &Request::top(10).exclude_seen(true))?.items {
 //!     println!("{:.3}  {}", item.score, item.title);
 //! }
+//! // continue it tomorrow on new data: `Trainer::init_from(&served)`
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! Modules follow the data flow (see ARCHITECTURE.md): [`data`] → [`model`] (with [`task`]'s
-//! losses) → [`train`] → [`artifact`] → [`eval`] and [`recommend`] (over an [`index`]);
-//! [`metrics`] are the measures, [`kernels`] the hand-written numeric hot paths they share.
+//! Modules follow the data flow (see ARCHITECTURE.md, and the book under `docs/`): [`data`]
+//! reads files and tables → [`model`] (with [`task`]'s losses) is what [`train`]'s
+//! [`Trainer`] fits → [`artifact`] is the model directory → [`eval`] measures it and
+//! [`recommend`] serves it ([`Served`], over an [`index`] or a
+//! [`CandidateStore`](recommend::CandidateStore)); [`metrics`] are the measures, [`kernels`]
+//! the hand-written numeric hot paths they share.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 // Numeric kernels index several arrays with one loop variable; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 

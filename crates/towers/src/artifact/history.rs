@@ -39,67 +39,88 @@ impl History {
         s
     }
 
-    /// An SVG line plot: training loss, and validation top-100 beside it when present.
-    pub fn to_svg(&self) -> String {
-        let loss: Vec<f64> = self.epochs.iter().map(|e| e.loss).collect();
-        let val: Vec<f64> = self.epochs.iter().filter_map(|e| e.validation.map(|m| m.top_100)).collect();
-        let panels: Vec<(&str, &[f64], &str)> = if val.len() == loss.len() && !val.is_empty() {
-            vec![("training loss", &loss[..], "#1f77b4"), ("validation top-100 accuracy", &val[..], "#d62728")]
-        } else {
-            vec![("training loss", &loss[..], "#1f77b4")]
-        };
-        let (w, ph) = (640.0, 260.0);
-        let h = ph * panels.len() as f64;
-        let mut s = format!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
-        );
-        for (p, (title, ys, color)) in panels.iter().enumerate() {
-            let (x0, x1, y0, y1) = (70.0, w - 20.0, p as f64 * ph + 30.0, (p + 1) as f64 * ph - 40.0);
-            let (lo, hi) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| (a.min(y), b.max(y)));
-            let span = if hi > lo { hi - lo } else { 1.0 };
-            let n = ys.len().max(2) - 1;
-            let px = |i: usize| x0 + (x1 - x0) * i as f64 / n as f64;
-            let py = |y: f64| y1 - (y1 - y0) * (y - lo) / span;
-            let _ = write!(
-                s,
-                r#"<text x="{}" y="{}" text-anchor="middle" font-size="14">{title}</text>"#,
-                (x0 + x1) / 2.0,
-                y0 - 10.0
-            );
-            let _ = write!(
-                s,
-                r#"<line x1="{x0}" y1="{y1}" x2="{x1}" y2="{y1}" stroke="black"/><line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="black"/>"#
-            );
-            let _ = write!(
-                s,
-                r#"<text x="{}" y="{}" text-anchor="end">{hi:.4}</text><text x="{}" y="{}" text-anchor="end">{lo:.4}</text>"#,
-                x0 - 5.0,
-                y0 + 4.0,
-                x0 - 5.0,
-                y1 + 4.0
-            );
-            let _ = write!(
-                s,
-                r#"<text x="{x0}" y="{}">epoch 1</text><text x="{x1}" y="{}" text-anchor="end">epoch {}</text>"#,
-                y1 + 16.0,
-                y1 + 16.0,
-                ys.len()
-            );
-            let pts: Vec<String> = ys.iter().enumerate().map(|(i, &y)| format!("{:.1},{:.1}", px(i), py(y))).collect();
-            let _ =
-                write!(s, r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#, pts.join(" "));
-            for (i, &y) in ys.iter().enumerate() {
-                let _ = write!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#, px(i), py(y));
+    /// An SVG plot (drawn with `plotters`): the training loss per epoch, and with validation
+    /// data every metric per epoch: top-k accuracy (k = 1 … 100) in one panel, MRR@k and
+    /// NDCG@10 in another.
+    pub fn to_svg(&self) -> Result<String> {
+        type Series = (&'static str, fn(&TopKMetrics) -> f64);
+        const TOP: [Series; 6] = [
+            ("top-1", |m| m.top_1),
+            ("top-5", |m| m.top_5),
+            ("top-10", |m| m.top_10),
+            ("top-20", |m| m.top_20),
+            ("top-50", |m| m.top_50),
+            ("top-100", |m| m.top_100),
+        ];
+        const RANK: [Series; 5] = [
+            ("MRR", |m| m.mrr),
+            ("MRR@10", |m| m.mrr_10),
+            ("MRR@20", |m| m.mrr_20),
+            ("MRR@100", |m| m.mrr_100),
+            ("NDCG@10", |m| m.ndcg_10),
+        ];
+        let epoch = |e: &EpochRecord| e.epoch as f64;
+        let mut panels: Vec<(&str, Vec<(&str, Vec<(f64, f64)>)>)> =
+            vec![("training loss", vec![("loss", self.epochs.iter().map(|e| (epoch(e), e.loss)).collect())])];
+        let validated: Vec<(f64, TopKMetrics)> =
+            self.epochs.iter().filter_map(|e| Some((epoch(e), e.validation?))).collect();
+        if !validated.is_empty() {
+            for (title, series) in [("validation: top-k accuracy", &TOP[..]), ("validation: MRR and NDCG", &RANK[..])] {
+                let lines = series.iter().map(|(name, f)| (*name, validated.iter().map(|(x, m)| (*x, f(m))).collect()));
+                panels.push((title, lines.collect()));
             }
         }
-        s.push_str("</svg>\n");
-        s
+        let mut svg = String::new();
+        draw(&mut svg, &panels, self.epochs.len()).map_err(|e| Error::Internal(format!("history.svg: {e}")))?;
+        Ok(svg)
     }
 
     /// JSON.
     pub fn to_json(&self) -> Result<String> {
         serde_json::to_string_pretty(self).map_err(Error::internal)
     }
+}
+
+/// Draws `panels` (a title and named lines of (epoch, value) each) one above the other.
+fn draw(
+    svg: &mut String,
+    panels: &[(&str, Vec<(&str, Vec<(f64, f64)>)>)],
+    epochs: usize,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    const PANEL: u32 = 280;
+    let root = SVGBackend::with_string(svg, (720, PANEL * panels.len() as u32)).into_drawing_area();
+    root.fill(&WHITE)?;
+    for (area, (title, lines)) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
+        let values = lines.iter().flat_map(|(_, l)| l.iter().map(|p| p.1));
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+        let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0), lo.max(0.0) + 1.0) };
+        let pad = (hi - lo) * 0.05;
+        let mut chart = ChartBuilder::on(area)
+            .caption(*title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.5..epochs.max(1) as f64 + 0.5, lo - pad..hi + pad)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_labels(epochs.clamp(2, 12))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()?;
+        for (i, (name, points)) in lines.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)).point_size(3))?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        }
+        if lines.len() > 1 {
+            chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        }
+    }
+    root.present()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -115,7 +136,16 @@ mod tests {
             ],
         };
         assert!(h.to_csv().starts_with("epoch,loss") && h.to_csv().contains("2,1.000000,0.4000,,,"));
-        assert!(h.to_svg().contains("<polyline") && h.to_svg().ends_with("</svg>\n"));
+        let svg = h.to_svg().unwrap();
+        assert!(svg.contains("<polyline") && svg.contains("training loss") && svg.trim_end().ends_with("</svg>"));
+        assert!(!svg.contains("validation"), "no validation data, no validation panel");
+        let m = TopKMetrics { top_10: 0.1, top_100: 0.5, mrr: 0.05, ndcg_10: 0.07, ..Default::default() };
+        let mut v = h.clone();
+        v.epochs.iter_mut().for_each(|e| e.validation = Some(m));
+        let svg = v.to_svg().unwrap();
+        for label in ["training loss", "top-k accuracy", "top-100", "MRR@20", "NDCG@10"] {
+            assert!(svg.contains(label), "{label} is not drawn");
+        }
         let back: History = serde_json::from_str(&h.to_json().unwrap()).unwrap();
         assert_eq!(back, h);
     }

@@ -225,7 +225,7 @@ impl Artifact {
         drop(i);
         files.add("history.json", self.history.to_json()?.as_bytes())?;
         files.add("history.csv", self.history.to_csv().as_bytes())?;
-        files.add("history.svg", self.history.to_svg().as_bytes())?;
+        files.add("history.svg", self.history.to_svg()?.as_bytes())?;
         if let Some(c) = self.model.feature_crossing() {
             files.add("feature_crossing.json", &json(&c)?)?;
             files.add("feature_crossing.svg", c.to_svg().as_bytes())?;

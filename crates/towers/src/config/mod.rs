@@ -17,7 +17,7 @@ pub const MAX_BATCH_SIZE: usize = 1 << 16;
 pub const MAX_EPOCHS: usize = 1_000_000;
 
 /// Everything that defines a training run besides the model's kind and settings
-/// ([`ModelSpec`](crate::model::ModelSpec)). `Default` gives towers' defaults for retrieval;
+/// ([`ModelSpec`]). `Default` gives towers' defaults for retrieval;
 /// [`TrainConfig::defaults`] those of each kind and recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

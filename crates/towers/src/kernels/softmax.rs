@@ -20,7 +20,7 @@
 //! most 943 distinct users and 1,682 movies, 40× fewer logits. It never materialises even
 //! that matrix whole: one pass over blocks of 48 query rows computes each block's logits once
 //! into a buffer that stays in L2, and takes from it the row statistics, the loss, `dQ` and
-//! the block's share of `dC` ([`super::fused`]: 3 GEMM-shaped products and one exponential per
+//! the block's share of `dC` (`kernels::fused`: 3 GEMM-shaped products and one exponential per
 //! logit; AVX-512 micro-kernels where the CPU has them, `gemm` elsewhere). It is parallel over
 //! fixed runs of blocks and deterministic: every output is written by one block or summed over
 //! the runs in a fixed order, whatever the thread count.

@@ -158,7 +158,7 @@ impl dyn Model {
         Ok(raw.into_iter().zip(pairs).map(|(r, &(u, i))| if u == 0 || i == 0 { scale.mean } else { r }).collect())
     }
 
-    /// Scores of (user row, item row) pairs: the predicted ratings ([`ratings`](Self::ratings))
+    /// Scores of (user row, item row) pairs: the predicted ratings (`ratings`)
     /// of models that predict them, the raw scores of other ranking models (listwise losses).
     pub fn scores(&self, pairs: &[(u32, u32)]) -> Result<Vec<f32>> {
         match self.rating_scale() {

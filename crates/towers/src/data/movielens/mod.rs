@@ -1,6 +1,6 @@
 //! MovieLens 100K from a directory of its original files (`u.data`, `u.item`, `u.user`,
 //! `u.genre`, `u.occupation`), and, with the `download` feature, downloaded on first use
-//! ([`Download`]).
+//! (`Download`).
 
 #[cfg(feature = "download")]
 mod download;

@@ -60,7 +60,7 @@ impl History {
             ("NDCG@10", |m| m.ndcg_10),
         ];
         let epoch = |e: &EpochRecord| e.epoch as f64;
-        let mut panels: Vec<(&str, Vec<(&str, Vec<(f64, f64)>)>)> =
+        let mut panels: Vec<Panel> =
             vec![("training loss", vec![("loss", self.epochs.iter().map(|e| (epoch(e), e.loss)).collect())])];
         let validated: Vec<(f64, TopKMetrics)> =
             self.epochs.iter().filter_map(|e| Some((epoch(e), e.validation?))).collect();
@@ -81,12 +81,11 @@ impl History {
     }
 }
 
-/// Draws `panels` (a title and named lines of (epoch, value) each) one above the other.
-fn draw(
-    svg: &mut String,
-    panels: &[(&str, Vec<(&str, Vec<(f64, f64)>)>)],
-    epochs: usize,
-) -> std::result::Result<(), Box<dyn std::error::Error>> {
+/// A panel of the plot: its title and its named lines of (epoch, value) points.
+type Panel<'a> = (&'a str, Vec<(&'a str, Vec<(f64, f64)>)>);
+
+/// Draws `panels` one above the other.
+fn draw(svg: &mut String, panels: &[Panel], epochs: usize) -> std::result::Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
     const PANEL: u32 = 280;
     let root = SVGBackend::with_string(svg, (720, PANEL * panels.len() as u32)).into_drawing_area();

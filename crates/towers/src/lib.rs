@@ -66,3 +66,11 @@ pub use model::{ModelKind, ModelSpec, Recipe, Task};
 pub use recommend::{Pipeline, PipelineEvaluation};
 pub use recommend::{Query, Recommendation, Recommendations, Recommender, Report, Request, Served};
 pub use train::{TrainOptions, Trainer};
+
+// the Rust snippets of the README and the book compile (`cargo test --doc`)
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeSnippets;
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/src/guides/getting-started.md")]
+struct GettingStartedSnippets;

@@ -22,7 +22,7 @@ pub enum Kind {
     /// Inverted file: k-means lists of 4-bit codes, `nprobe` of them scanned per query and the
     /// best `reorder` candidates re-scored exactly.
     Ivf,
-    /// Builds the IVF index: towers has no HNSW index (see the README for why).
+    /// Builds the IVF index: towers has no HNSW index (the book's indexes guide says why).
     Hnsw,
     /// No approximate index: removes one, so that queries use the exact index.
     Exact,

@@ -176,7 +176,19 @@ impl Evaluation {
 /// rated table, RMSE and NDCG@10 of each user's test items re-ranked. With `exclude_seen`, each
 /// user's training items (sequences: the history's items), other than the pair's own, are
 /// removed from the ranking. Post-ranking options ([`EvalOptions::post`]) are for pipelines and
-/// refused here.
+/// refused here. ([`Served::evaluate`](crate::Served::evaluate) evaluates a pipeline too.)
+///
+/// ```no_run
+/// # fn main() -> towers::Result<()> {
+/// use towers::data::{Interactions, TableFormat};
+/// use towers::{Artifact, EvalOptions, evaluate};
+/// let model = Artifact::load("/tmp/d")?;
+/// let test = Interactions::read("test.tsv", &TableFormat::default())?;
+/// let e = evaluate(&model, &test, &EvalOptions::new().exclude_seen(true))?;
+/// let r = e.ranked()?;
+/// println!("top-10 {:.3} (popularity {:.3})", r.model.top_10, r.baseline.top_10);
+/// # Ok(()) }
+/// ```
 pub fn evaluate<'a>(artifact: &Artifact, test: impl Into<Data<'a>>, options: &EvalOptions) -> Result<Evaluation> {
     options.refuse_pipeline_options()?;
     let exclude_seen = options.exclude_seen;

@@ -13,7 +13,7 @@ use towers::{Error, EvalOptions, Report, Served, TrainOptions};
 
 /// Options of `towers train`: the files, and the model's options ([`TrainOptions`], shared with
 /// the Python package). Unset options take the value of `--config`, else of the recipe:
-/// `--recipe`, or `tfrs` when `--optimizer adagrad` is given, else `towers` (see the README).
+/// `--recipe`, or `tfrs` when `--optimizer adagrad` is given, else `towers` (see the book's retrieval guide).
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     /// Training data: interactions (CSV/TSV), or sequences for --task sequential.

@@ -85,7 +85,17 @@ pub struct Approximate {
     pub build_s: f64,
 }
 
-/// A trained model with everything needed to evaluate and serve it.
+/// A trained model with everything needed to evaluate and serve it, and its directory.
+///
+/// ```no_run
+/// # fn main() -> towers::Result<()> {
+/// use towers::{Artifact, Served};
+/// let model = Artifact::load("/tmp/d")?; // format version and every checksum checked first
+/// println!("{} users, {} items, dim {}", model.query_vocab.num_keys(), model.items.len() - 1, model.dim());
+/// model.save("/tmp/d2")?; // atomic: /tmp/d2 is the old directory or the new one, whole
+/// let served = Served::from(model); // recommend, evaluate, describe
+/// # let _ = served; Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Artifact {
     /// The model.

@@ -50,7 +50,7 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     /// towers' defaults for retrieval, chosen on a validation split of the MovieLens 100K
-    /// training data (see the README): Adam 0.01, the logQ-corrected in-batch softmax without
+    /// training data (see the book's retrieval guide): Adam 0.01, the logQ-corrected in-batch softmax without
     /// accidental hits, L2 0.1, dim 32, batch 4096, 10 epochs.
     fn default() -> Self {
         TrainConfig {
@@ -85,7 +85,7 @@ impl TrainConfig {
     }
 
     /// The defaults of a model kind and recipe. The `tfrs` recipe is TFRS's tutorial settings
-    /// ([`TrainConfig::tfrs`]) for every kind; towers' own (see the README for how they were
+    /// ([`TrainConfig::tfrs`]) for every kind; towers' own (see the book's retrieval guide for how they were
     /// chosen) are, beside [`TrainConfig::default`]:
     /// - features: L2 0.05 (the feature layers regularise too);
     /// - sequential: dim 64, Adagrad 0.1, no L2, 5 epochs;

@@ -7,6 +7,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// The items a model can recommend, with their titles, in file order.
+///
+/// ```no_run
+/// # fn main() -> towers::Result<()> {
+/// use towers::data::Catalog;
+/// let movies = Catalog::read("u.item")?; // also movies.tsv (id, title) or movies.csv
+/// println!("{} items, the first {}", movies.ids.len(), movies.titles[0]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     /// Item ids.

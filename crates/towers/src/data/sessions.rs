@@ -12,6 +12,16 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// Item sequences in order, each optionally with the id of its session or user.
+///
+/// ```no_run
+/// # fn main() -> towers::Result<()> {
+/// use towers::data::Sessions;
+/// use towers::model::SequenceConfig;
+/// use towers::{ModelSpec, Trainer};
+/// let sessions = Sessions::read_lines("train_sessions.txt")?; // one session of item ids a line
+/// let model = Trainer::new(ModelSpec::Sequential(SequenceConfig::default())).fit(&sessions)?;
+/// # let _ = model; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sessions {
     /// The item ids of each sequence, oldest first.

@@ -13,7 +13,7 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Settings of sequential retrieval. `Default` gives towers' (shared embeddings and the last
-/// item's skip connection, chosen on RetailRocket: see the README); [`SequenceConfig::tfrs`] is
+/// item's skip connection, chosen on RetailRocket: see the book's sequential guide); [`SequenceConfig::tfrs`] is
 /// TFRS's model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

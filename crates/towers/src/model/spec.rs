@@ -11,7 +11,7 @@ use strum::EnumDiscriminants;
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Recipe {
-    /// towers' defaults, chosen by experiment (see the README).
+    /// towers' defaults, chosen by experiment (see the book's experiments).
     #[default]
     Towers,
     /// TensorFlow Recommenders' tutorial settings.

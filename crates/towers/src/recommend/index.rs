@@ -11,6 +11,18 @@ use std::time::Instant;
 /// [`Artifact::approximate`] (saved with the model) and measures its recall@10 against the
 /// exact index on up to 1,000 queries: query-tower outputs of evenly spaced users, or, for
 /// sequential and ranking models, candidate embeddings (item → item).
+///
+/// ```no_run
+/// # fn main() -> towers::Result<()> {
+/// use towers::Artifact;
+/// use towers::index::IvfParams;
+/// use towers::recommend::build_index;
+/// let mut model = Artifact::load("/tmp/d")?;
+/// let built = build_index(&mut model, &IvfParams::default(), &mut towers::progress::quiet())?;
+/// println!("recall@10 {:.4} against the exact index", built.recall_10);
+/// model.save("/tmp/d")?; // recommend and serve now answer from the index
+/// # Ok(()) }
+/// ```
 pub fn build_index<'a>(
     artifact: &'a mut Artifact,
     params: &IvfParams,

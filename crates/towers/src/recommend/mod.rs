@@ -90,7 +90,17 @@ pub(crate) struct UserRows {
 }
 
 /// A trained model ready to answer: its exact index, its approximate one when it has one,
-/// and the cosine index of similar items (built on first use).
+/// and the cosine index of similar items (built on first use). [`Served`] wraps it (and
+/// pipelines) with one face; this is the single model underneath.
+///
+/// ```no_run
+/// # fn main() -> towers::Result<()> {
+/// use towers::{Artifact, Query, Recommender, Request};
+/// let r = Recommender::new(Artifact::load("/tmp/d")?);
+/// let recs = r.recommend(Query::User("42"), &Request::top(10))?;
+/// println!("{} from the {} index", recs.items.len(), r.index_kind());
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Recommender {
     artifact: Artifact,

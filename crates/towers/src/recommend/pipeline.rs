@@ -142,7 +142,18 @@ pub struct Staged {
     pub timings: Timings,
 }
 
-/// A retriever, a ranker of the same users and items, and post-ranking rules.
+/// A retriever, a ranker of the same users and items, and post-ranking rules; trained by
+/// [`Trainer::pipeline`](crate::Trainer::pipeline), served (like any model) by [`Served`](crate::Served).
+///
+/// ```no_run
+/// # fn main() -> towers::Result<()> {
+/// use towers::{Query, Request, Served};
+/// let p = Served::load("/tmp/p")?; // a pipeline directory (pipeline.toml, retriever/, ranker/)
+/// let mut request = Request::top(10).exclude_seen(true);
+/// request.post.diversity = Some(0.3); // the MMR λ, instead of the pipeline's own
+/// let recs = p.recommend(Query::User("42"), &request)?;
+/// # let _ = recs; Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Pipeline {
     retriever: Recommender,

@@ -44,7 +44,7 @@ impl RankingLoss {
     }
 
     /// Items per training list of ratings, by default (chosen on a validation split of
-    /// MovieLens, README): pairwise 10, ListMLE 5 (TFRS's listwise tutorial), ApproxNDCG 50.
+    /// MovieLens, the book's ranking experiments): pairwise 10, ListMLE 5 (TFRS's listwise tutorial), ApproxNDCG 50.
     /// (The squared error reads one rating at a time, the softmax a pipeline's candidate lists.)
     pub fn default_list_size(self) -> usize {
         match self {
@@ -55,7 +55,7 @@ impl RankingLoss {
     }
 
     /// Training epochs of a ranking model with this loss, by default (chosen on the validation
-    /// splits of MovieLens, README): ListMLE 7 (it overfits sooner: 0.837 at 7 epochs, 0.836 at
+    /// splits of MovieLens, the book's ranking experiments): ListMLE 7 (it overfits sooner: 0.837 at 7 epochs, 0.836 at
     /// 8, 0.822 at 12), the others 8.
     pub fn default_epochs(self) -> usize {
         match self {

@@ -35,7 +35,7 @@ pub struct RetrievalConfig {
     pub hard_negatives: Option<usize>,
     /// The arithmetic of the loss's three products: `bf16` operands with f32 sums where the
     /// CPU has `avx512_bf16` (the default: ~1.4–1.8× faster steps, the same metrics within
-    /// 1e-4 on MovieLens and the synthetic sets; see the README's Speed section), or `f32`.
+    /// 1e-4 on MovieLens and the synthetic sets; see the book's large-data guide), or `f32`.
     pub precision: Precision,
 }
 

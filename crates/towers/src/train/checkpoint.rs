@@ -15,6 +15,20 @@ use std::path::{Path, PathBuf};
 /// generators, the order of the examples, the position and the history so far), replaced
 /// whole every `every` steps. A run resumed from it continues bit for bit: the same model as
 /// an uninterrupted run. It is refused when the run differs (configuration, data, model shape).
+///
+/// ```no_run
+/// # fn main() -> towers::Result<()> {
+/// use towers::data::{Interactions, TableFormat};
+/// use towers::train::Checkpoints;
+/// use towers::{ModelSpec, Trainer};
+/// let train = Interactions::read("big.tsv", &TableFormat::default())?;
+/// // /tmp/m.checkpoint every 500 steps; after a crash, the same code resumes from it
+/// let checkpoints = Checkpoints::beside("/tmp/m", 500).resume(true);
+/// let model = Trainer::new(ModelSpec::Retrieval).checkpoints(&checkpoints).fit(&train)?;
+/// model.save("/tmp/m")?;
+/// checkpoints.remove()?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoints {
     /// The checkpoint file.

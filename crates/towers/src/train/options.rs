@@ -21,7 +21,17 @@ use std::path::{Path, PathBuf};
 
 /// The options of a training run. Unset options take the value of `config` (a TOML file), else
 /// of the recipe: `recipe`, or `tfrs` when `optimizer` is `adagrad`, else `towers` (see the
-/// README). Field names are the CLI's flags with `_` for `-`; deserialising rejects unknown names.
+/// book's retrieval guide). Field names are the CLI's flags with `_` for `-`; deserialising rejects
+/// unknown names.
+///
+/// ```
+/// use towers::TrainOptions;
+/// let o: TrainOptions = serde_json::from_value(serde_json::json!({"task": "ranking", "epochs": 3}))?;
+/// let trainer = o.trainer(None)?; // a ranking model's trainer, the recipe's defaults but 3 epochs
+/// assert!(serde_json::from_value::<TrainOptions>(serde_json::json!({"epoch": 3})).is_err());
+/// # let _ = trainer;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
@@ -468,7 +478,7 @@ fn is_movielens(dir: &Path) -> bool {
 fn not_for_pipelines(option: &str) -> Error {
     Error::Config(format!(
         "`{option}`: `task` pipeline takes its models' settings from `config` (a TOML file with [retriever] and \
-         [ranker] tables, see the README)"
+         [ranker] tables, see the book's configuration reference)"
     ))
 }
 

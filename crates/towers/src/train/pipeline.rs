@@ -23,7 +23,7 @@ use crate::task::RatingScale;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// How a pipeline is trained (every key has a default; see the README for how they were chosen).
+/// How a pipeline is trained (every key has a default; see the book's pipeline guide for how they were chosen).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {

@@ -51,6 +51,16 @@ pub struct TableFormat {
 
 /// A table of interactions, one row per event: query id, candidate id, and optionally a
 /// rating, a timestamp (seconds) and a weight.
+///
+/// ```
+/// use towers::data::{Interactions, Row};
+/// // from a file: Interactions::read("u.data", &TableFormat::default()), CSV/TSV/Parquet;
+/// // from rows made in code:
+/// let rows = [("u1", "i1"), ("u1", "i2"), ("u2", "i1")];
+/// let t = Interactions::from_rows(rows.iter().map(|&(query, candidate)| Row { query, candidate, ..Default::default() }))?;
+/// assert_eq!((t.len(), t.query_ids().num_keys()), (3, 2));
+/// # Ok::<(), towers::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Interactions {
     query_ids: Vocabulary,

@@ -93,7 +93,7 @@ impl From<ContextFeature> for String {
 
 impl ContextFeature {
     /// The features of a pipeline's ranker by default: chosen on a validation split of the
-    /// MovieLens training data (README, "The whole stack"); `affinity` for each attribute given.
+    /// MovieLens training data (the book's pipeline guide); `affinity` for each attribute given.
     pub fn defaults(affinity: &[String], timestamps: bool) -> Vec<ContextFeature> {
         let mut v = vec![
             ContextFeature::RetrievalScore,

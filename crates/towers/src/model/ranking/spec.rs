@@ -126,7 +126,7 @@ impl RankingSpec {
     }
 
     /// The ranker of a pipeline trained on implicit feedback: the context features named, a
-    /// linear layer, the softmax loss over each user's candidates (see the README for how the
+    /// linear layer, the softmax loss over each user's candidates (see the book's pipeline guide for how the
     /// features and settings were chosen).
     pub fn implicit(context: Vec<ContextFeature>) -> Self {
         RankingSpec { layers: Vec::new(), loss: RankingLoss::Softmax, ids: false, context, ..RankingSpec::default() }

@@ -189,6 +189,19 @@ fn a_continued_model_keeps_its_ids_grows_and_carries_its_state() {
     let loaded = Served::load(dir.join("old")).unwrap();
     let again = retrieval().init_from(&loaded).count_decay(0.5).fit(&new_data).unwrap();
     assert_eq!(weights(cont.retriever().artifact()), weights(&again));
+    // saving a loaded model again (an index built, a copy elsewhere) keeps its optimizer state
+    let mut indexed = Artifact::load(dir.join("old")).unwrap();
+    let ivf = towers::index::IvfParams { nlist: 4, nprobe: 2, ..Default::default() };
+    towers::recommend::build_index(&mut indexed, &ivf, &mut towers::progress::quiet()).unwrap();
+    indexed.save(dir.join("old")).unwrap();
+    Served::from(Artifact::load(dir.join("old")).unwrap()).save(dir.join("copy")).unwrap();
+    for d in ["old", "copy"] {
+        assert!(dir.join(d).join("optimizer.safetensors").is_file(), "{d}");
+        let prior = Served::load(dir.join(d)).unwrap();
+        let t = Trainer::new(ModelSpec::Retrieval).config(config(ModelKind::Retrieval)).catalog(&s.catalog);
+        let again = t.init_from(&prior).count_decay(0.5).fit(&new_data).unwrap();
+        assert_eq!(weights(cont.retriever().artifact()), weights(&again), "{d}");
+    }
 }
 
 #[test]

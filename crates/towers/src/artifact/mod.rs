@@ -146,6 +146,25 @@ impl std::fmt::Debug for OptimizerState {
 
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 
+/// The optimizer state in the directory a model was loaded from (`origin`), checked against the
+/// manifest loaded then; `None` when there is none.
+fn optimizer_file(origin: Option<&Origin>) -> Result<Option<Vec<u8>>> {
+    let Some(o) = origin else { return Ok(None) };
+    let bytes = std::fs::read(o.dir.join("manifest.json")).map_err(|e| Error::io(&o.dir, e))?;
+    if dir::sha256_hex(&bytes) != o.manifest {
+        return Err(Error::artifact(&o.dir, "the model there changed since this one was loaded from it"));
+    }
+    let version = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("format_version").and_then(|v| v.as_u64()))
+        .unwrap_or(0);
+    let m = manifest::read(&bytes, version as u32).map_err(|e| Error::artifact(&o.dir, e.to_string()))?.manifest;
+    if !m.files.contains_key(OPTIMIZER_FILE) {
+        return Ok(None);
+    }
+    Ok(Some(dir::read_checked(&o.dir, &m.files, OPTIMIZER_FILE)?))
+}
+
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(v).map_err(Error::internal)
 }
@@ -240,8 +259,15 @@ impl Artifact {
             files.add("feature_crossing.json", &json(&c)?)?;
             files.add("feature_crossing.svg", c.to_svg().as_bytes())?;
         }
-        if let Some(o) = &self.optimizer {
-            files.add_with(OPTIMIZER_FILE, |w| o.0.write_to(w))?;
+        match &self.optimizer {
+            Some(o) => files.add_with(OPTIMIZER_FILE, |w| o.0.write_to(w))?,
+            // a model loaded from a directory keeps the optimizer state it had there (an index
+            // built, a copy saved elsewhere: it can still be continued)
+            None => match optimizer_file(origin.as_ref()) {
+                Ok(Some(bytes)) => files.add(OPTIMIZER_FILE, &bytes)?,
+                Ok(None) => {}
+                Err(e) => tracing::warn!("the optimizer state is not kept (it cannot be continued): {e}"),
+            },
         }
         if let Some(a) = &self.approximate {
             let mut w = TensorWriter::default();
@@ -264,21 +290,7 @@ impl Artifact {
         if let Some(o) = &self.optimizer {
             return o.0.to_bytes().map(Some);
         }
-        let origin = self.origin.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let Some(o) = origin else { return Ok(None) };
-        let bytes = std::fs::read(o.dir.join("manifest.json")).map_err(|e| Error::io(&o.dir, e))?;
-        if dir::sha256_hex(&bytes) != o.manifest {
-            return Err(Error::artifact(&o.dir, "the model there changed since this one was loaded from it"));
-        }
-        let version = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("format_version").and_then(|v| v.as_u64()))
-            .unwrap_or(0);
-        let m = manifest::read(&bytes, version as u32).map_err(|e| Error::artifact(&o.dir, e.to_string()))?.manifest;
-        if !m.files.contains_key(OPTIMIZER_FILE) {
-            return Ok(None);
-        }
-        Ok(Some(dir::read_checked(&o.dir, &m.files, OPTIMIZER_FILE)?))
+        optimizer_file(self.origin.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref())
     }
 
     /// Loads a model directory, verifying its format version and every file's checksum.

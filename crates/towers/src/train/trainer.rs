@@ -459,6 +459,10 @@ fn fit_interactions(
     from: Continuing,
 ) -> Result<Trained> {
     let data = Dataset::build_on(from.prior.map(|p| earlier(p, from.decay)), train, catalog, config.key)?;
+    // what each user saw, built before training: its sorting's memory is not added to the
+    // optimizer state's, which lives on after training (to be saved with the model)
+    let pairs = data.queries.iter().copied().zip(data.candidates.iter().copied());
+    let seen = seen_after(from.prior, data.query_vocab.rows(), pairs);
     let val = validation.map(|v| Encoded::interactions(&data.query_vocab, &data.items, v));
     let mut run = Run::new(config, observer, val.as_ref());
     let queries = (from.prior.map_or(0, |p| p.query_vocab.rows()), data.query_vocab.rows());
@@ -488,8 +492,6 @@ fn fit_interactions(
         }
         ModelSpec::Sequential(_) => return Err(wrong_data(spec)),
     };
-    let pairs = data.queries.iter().copied().zip(data.candidates.iter().copied());
-    let seen = seen_after(from.prior, data.query_vocab.rows(), pairs);
     let popularity = data.counts.clone();
     Ok(Trained {
         model,

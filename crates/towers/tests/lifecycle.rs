@@ -248,3 +248,25 @@ fn a_pipeline_continues_its_retriever_and_ranker() {
     let e = Trainer::new(ModelSpec::Retrieval).init_from(&old).fit(&s.train).unwrap_err();
     assert!(e.to_string().contains("is a pipeline"), "{e}");
 }
+
+#[test]
+fn a_spilled_optimizer_state_is_saved_the_same_and_its_file_removed() {
+    let s = synthetic();
+    let dir = scratch("lifecycle-spill");
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = || Trainer::new(ModelSpec::Retrieval).config(config(ModelKind::Retrieval)).catalog(&s.catalog);
+    let kept = t().fit(&s.train).unwrap();
+    let spilled = t().spill_optimizer(&dir).fit(&s.train).unwrap();
+    let temporary = || {
+        let names = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string());
+        names.filter(|n| n.starts_with(".towers-optimizer-")).count()
+    };
+    assert_eq!(temporary(), 1, "the state waits in a file");
+    assert_eq!(kept.optimizer_state().unwrap(), spilled.optimizer_state().unwrap());
+    kept.save(dir.join("kept")).unwrap();
+    spilled.save(dir.join("spilled")).unwrap();
+    let file = |d: &str| std::fs::read(dir.join(d).join("optimizer.safetensors")).unwrap();
+    assert_eq!(file("kept"), file("spilled"));
+    drop(spilled);
+    assert_eq!(temporary(), 0, "and goes with the model");
+}

@@ -6,7 +6,7 @@ mod data;
 use crate::common::{TableArgs, print_json, print_report};
 use crate::progress::Bar;
 use clap::Args as ClapArgs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use towers::data::Catalog;
 use towers::train::Checkpoints;
 use towers::{Error, EvalOptions, Report, Served, TrainOptions};
@@ -85,6 +85,11 @@ pub fn run(a: Args) -> towers::Result<()> {
     }
     if let Some(c) = &checkpoints {
         trainer = trainer.checkpoints(c);
+    }
+    // the optimizer state waits for the save in a file beside --out, not in memory
+    let out_dir = a.out.as_deref().map(|o| o.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")));
+    if let Some(dir) = out_dir {
+        trainer = trainer.spill_optimizer(dir);
     }
     let served = trainer.fit_served(&train)?;
     if let Some(lock) = &lock {

@@ -135,8 +135,52 @@ pub(crate) struct Origin {
 
 /// The optimizer's state at the end of training: its slots for every parameter and its step
 /// count (`optimizer.safetensors`), what training continues from. It holds the slots the
-/// training loop had (moved, not copied).
-pub struct OptimizerState(pub(crate) TensorWriter);
+/// training loop had (moved, not copied), or, spilled, a temporary file of them.
+pub struct OptimizerState(pub(crate) Kept);
+
+/// Where an [`OptimizerState`] is.
+pub(crate) enum Kept {
+    Memory(TensorWriter),
+    /// A temporary file, deleted with it.
+    File(PathBuf),
+}
+
+impl OptimizerState {
+    /// The state written to a temporary file in `dir` (its memory freed), so that what is
+    /// allocated after training does not stack on it.
+    pub(crate) fn spill(self, dir: &Path) -> Result<Self> {
+        let Kept::Memory(w) = &self.0 else { return Ok(self) };
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let path = dir.join(format!(".towers-optimizer-{}-{nanos}.tmp", std::process::id()));
+        let write = |p: &Path| -> std::io::Result<()> {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(p)?);
+            w.write_to(&mut out)?;
+            std::io::Write::flush(&mut out)
+        };
+        if let Err(e) = write(&path) {
+            let _ = std::fs::remove_file(&path);
+            return Err(Error::io(&path, e));
+        }
+        Ok(OptimizerState(Kept::File(path)))
+    }
+
+    /// Writes the file's bytes to `out`.
+    fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match &self.0 {
+            Kept::Memory(w) => w.write_to(out),
+            Kept::File(p) => std::io::copy(&mut std::fs::File::open(p)?, out).map(|_| ()),
+        }
+    }
+}
+
+impl Drop for OptimizerState {
+    fn drop(&mut self) {
+        if let Kept::File(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
 
 impl std::fmt::Debug for OptimizerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -260,7 +304,7 @@ impl Artifact {
             files.add("feature_crossing.svg", c.to_svg().as_bytes())?;
         }
         match &self.optimizer {
-            Some(o) => files.add_with(OPTIMIZER_FILE, |w| o.0.write_to(w))?,
+            Some(o) => files.add_with(OPTIMIZER_FILE, |w| o.write_to(w))?,
             // a model loaded from a directory keeps the optimizer state it had there (an index
             // built, a copy saved elsewhere: it can still be continued)
             None => match optimizer_file(origin.as_ref()) {
@@ -288,7 +332,9 @@ impl Artifact {
     /// towers kept it).
     pub fn optimizer_state(&self) -> Result<Option<Vec<u8>>> {
         if let Some(o) = &self.optimizer {
-            return o.0.to_bytes().map(Some);
+            let mut bytes = Vec::new();
+            o.write_to(&mut bytes).map_err(Error::internal)?;
+            return Ok(Some(bytes));
         }
         optimizer_file(self.origin.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref())
     }

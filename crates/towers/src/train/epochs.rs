@@ -4,7 +4,7 @@
 use super::Optimizer;
 use super::checkpoint::{self, Checkpoints, Position, Writing};
 use super::state::{Growth, Keep, Reload, State, merge, parse, read_state, write_state};
-use crate::artifact::{EpochRecord, History, OptimizerState};
+use crate::artifact::{EpochRecord, History, Kept, OptimizerState};
 use crate::config::TrainConfig;
 use crate::eval::Encoded;
 use crate::progress::{Event, Observer};
@@ -31,6 +31,8 @@ pub(crate) struct Run<'a> {
     pub examples: String,
     /// The optimizer's state at the end (set by [`Run::epochs`]).
     pub optimizer: Option<OptimizerState>,
+    /// A folder to keep that state in, as a temporary file, rather than in memory.
+    pub spill: Option<&'a std::path::Path>,
 }
 
 /// A model trained before, to continue: its tensors, its optimizer's state, and how its id
@@ -62,6 +64,7 @@ impl<'a> Run<'a> {
             checkpoints: None,
             examples: String::new(),
             optimizer: None,
+            spill: None,
         }
     }
 
@@ -149,7 +152,11 @@ impl<'a> Run<'a> {
             w.finish()?;
         }
         self.seconds = before + begin.elapsed().as_secs_f64();
-        self.optimizer = Some(optimizer_state(state, &opt, cfg)?);
+        let kept = optimizer_state(state, &opt, cfg)?;
+        self.optimizer = Some(match &self.spill {
+            Some(dir) => kept.spill(dir)?,
+            None => kept,
+        });
         self.observe(Event::Finished)?;
         Ok(at.history)
     }
@@ -187,7 +194,7 @@ fn optimizer_state(state: &mut dyn State, opt: &Optimizer, cfg: &TrainConfig) ->
     write_state(&mut w, state, Keep::Move);
     w.meta("step", &opt.step())?;
     w.meta("optimizer", &cfg.optimizer)?;
-    Ok(OptimizerState(w))
+    Ok(OptimizerState(Kept::Memory(w)))
 }
 
 /// Distinct rows of a batch and each example's index among them.

@@ -50,6 +50,7 @@ pub struct Trainer<'a> {
     prior_model: Option<&'a Artifact>,
     decay: f32,
     checkpoints: Option<&'a Checkpoints>,
+    spill: Option<&'a std::path::Path>,
 }
 
 /// What a trainer trains.
@@ -86,6 +87,7 @@ impl<'a> Trainer<'a> {
             prior_model: None,
             decay: 1.0,
             checkpoints: None,
+            spill: None,
         }
     }
 
@@ -170,6 +172,15 @@ impl<'a> Trainer<'a> {
         self
     }
 
+    /// Keeps the optimizer's state at the end of training (saved with the model, to continue
+    /// it) in a temporary file in `dir` rather than in memory, so that what is allocated after
+    /// training does not add to it (the CLI gives the folder of `--out`; a pipeline keeps its
+    /// models' in memory).
+    pub fn spill_optimizer(mut self, dir: &'a std::path::Path) -> Self {
+        self.spill = Some(dir);
+        self
+    }
+
     /// Writes checkpoints while training, and resumes from one (see [`Checkpoints`]); a
     /// pipeline refuses them.
     pub fn checkpoints(mut self, checkpoints: &'a Checkpoints) -> Self {
@@ -238,6 +249,7 @@ impl<'a> Trainer<'a> {
             prior_model,
             decay,
             checkpoints,
+            spill,
         } = self;
         let Plan::Model { spec, config } = plan else {
             return Err(Error::Config("a pipeline is two models: train it with fit_served".into()));
@@ -266,7 +278,7 @@ impl<'a> Trainer<'a> {
             }
             Some(p) => Some(continuable(p.retriever().artifact(), &spec, &config, decay)?),
         };
-        let from = Continuing { prior, decay, checkpoints };
+        let from = Continuing { prior, decay, checkpoints, spill };
         let mut fallback = quiet();
         let observer = match observer {
             Some(o) => o,
@@ -388,6 +400,8 @@ pub(crate) struct Continuing<'a> {
     pub prior: Option<&'a Artifact>,
     pub decay: f32,
     pub checkpoints: Option<&'a Checkpoints>,
+    /// Where the optimizer state goes at the end ([`Trainer::spill_optimizer`]).
+    pub spill: Option<&'a std::path::Path>,
 }
 
 impl<'a> Continuing<'a> {
@@ -400,7 +414,7 @@ impl<'a> Continuing<'a> {
         candidates: usize,
         examples: impl FnOnce() -> String,
     ) -> Result<()> {
-        run.checkpoints = self.checkpoints;
+        (run.checkpoints, run.spill) = (self.checkpoints, self.spill);
         if self.checkpoints.is_some() {
             run.examples = examples();
         }
@@ -459,10 +473,6 @@ fn fit_interactions(
     from: Continuing,
 ) -> Result<Trained> {
     let data = Dataset::build_on(from.prior.map(|p| earlier(p, from.decay)), train, catalog, config.key)?;
-    // what each user saw, built before training: its sorting's memory is not added to the
-    // optimizer state's, which lives on after training (to be saved with the model)
-    let pairs = data.queries.iter().copied().zip(data.candidates.iter().copied());
-    let seen = seen_after(from.prior, data.query_vocab.rows(), pairs);
     let val = validation.map(|v| Encoded::interactions(&data.query_vocab, &data.items, v));
     let mut run = Run::new(config, observer, val.as_ref());
     let queries = (from.prior.map_or(0, |p| p.query_vocab.rows()), data.query_vocab.rows());
@@ -492,6 +502,8 @@ fn fit_interactions(
         }
         ModelSpec::Sequential(_) => return Err(wrong_data(spec)),
     };
+    let pairs = data.queries.iter().copied().zip(data.candidates.iter().copied());
+    let seen = seen_after(from.prior, data.query_vocab.rows(), pairs);
     let popularity = data.counts.clone();
     Ok(Trained {
         model,

@@ -203,8 +203,7 @@ impl PipelineTrainer<'_> {
         let mut ranker = RankingModel::new(&spec, shape, cfg.ranker.dim, inputs, scale, cfg.ranker.seed);
         let mut run = Run::new(&cfg.ranker, &mut *observer, None);
         let from = Continuing { prior: old_ranker, decay: self.decay, checkpoints: None, spill: None };
-        let queries = (old_ranker.map_or(0, |r| r.query_vocab.rows()), data.query_vocab.rows());
-        from.prepare(&mut run, queries, data.items.len(), String::new)?;
+        from.prepare(&mut run, (data.query_vocab.rows(), data.items.len()), String::new)?;
         let history = fit_lists(&mut run, &mut ranker, ListSource::Fixed(&lists))?;
         let optimizer = run.optimizer.take();
         let summary = TrainSummary::new(lists.items.len(), &history, run.seconds);

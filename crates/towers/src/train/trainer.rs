@@ -45,12 +45,18 @@ pub struct Trainer<'a> {
     features: Option<&'a FeatureConfig>,
     validation: Option<Data<'a>>,
     observer: Option<&'a mut dyn Observer>,
-    prior: Option<&'a Served>,
-    /// A pipeline's retrievers continue its retriever.
-    prior_model: Option<&'a Artifact>,
+    prior: Option<Continued<'a>>,
     decay: f32,
     checkpoints: Option<&'a Checkpoints>,
     spill: Option<&'a std::path::Path>,
+}
+
+/// What a trainer continues: a model directory as served (a model or a pipeline), or one model
+/// (a pipeline's retriever, for the retrievers of the pipeline continuing it).
+#[derive(Clone, Copy)]
+enum Continued<'a> {
+    Served(&'a Served),
+    Model(&'a Artifact),
 }
 
 /// What a trainer trains.
@@ -84,7 +90,6 @@ impl<'a> Trainer<'a> {
             validation: None,
             observer: None,
             prior: None,
-            prior_model: None,
             decay: 1.0,
             checkpoints: None,
             spill: None,
@@ -154,13 +159,13 @@ impl<'a> Trainer<'a> {
     /// seen and the counts of each item carry over (see [`count_decay`](Self::count_decay)).
     /// A different kind, spec, width or optimizer is refused.
     pub fn init_from(mut self, prior: &'a Served) -> Self {
-        self.prior = Some(prior);
+        self.prior = Some(Continued::Served(prior));
         self
     }
 
     /// Continues one model (a pipeline's retriever).
     pub(crate) fn init_from_model(mut self, prior: Option<&'a Artifact>) -> Self {
-        self.prior_model = prior;
+        self.prior = prior.map(Continued::Model);
         self
     }
 
@@ -215,7 +220,8 @@ impl<'a> Trainer<'a> {
         }
         let prior = match self.prior {
             None => None,
-            Some(p) => Some(p.pipeline().ok_or_else(|| {
+            Some(Continued::Model(_)) => return Err(Error::internal("a pipeline continues a pipeline")),
+            Some(Continued::Served(p)) => Some(p.pipeline().ok_or_else(|| {
                 Error::Config(
                     "`init_from`: the old model is a single model, not a pipeline: train a pipeline from scratch"
                         .into(),
@@ -238,19 +244,8 @@ impl<'a> Trainer<'a> {
     /// Trains one model on `data` and returns it with everything needed to evaluate and serve
     /// it (a pipeline, two models, is trained by [`Trainer::fit_served`]).
     pub fn fit(self, data: impl Into<Data<'a>>) -> Result<Artifact> {
-        let Trainer {
-            plan,
-            catalog,
-            attributes,
-            features,
-            validation,
-            observer,
-            prior,
-            prior_model,
-            decay,
-            checkpoints,
-            spill,
-        } = self;
+        let Trainer { plan, catalog, attributes, features, validation, observer, prior, decay, checkpoints, spill } =
+            self;
         let Plan::Model { spec, config } = plan else {
             return Err(Error::Config("a pipeline is two models: train it with fit_served".into()));
         };
@@ -270,13 +265,14 @@ impl<'a> Trainer<'a> {
             return Err(Error::Config(format!("average_last is for ranking models, not {}", spec.kind())));
         }
         let prior = match prior {
-            None => prior_model.map(|p| continuable(p, &spec, &config, decay)).transpose()?,
-            Some(p) if p.pipeline().is_some() => {
+            None => None,
+            Some(Continued::Model(p)) => Some(continuable(p, &spec, &config, decay)?),
+            Some(Continued::Served(p)) if p.pipeline().is_some() => {
                 return Err(Error::Config(
                     "`init_from`: the old model is a pipeline: continue it as a pipeline".into(),
                 ));
             }
-            Some(p) => Some(continuable(p.retriever().artifact(), &spec, &config, decay)?),
+            Some(Continued::Served(p)) => Some(continuable(p.retriever().artifact(), &spec, &config, decay)?),
         };
         let from = Continuing { prior, decay, checkpoints, spill };
         let mut fallback = quiet();
@@ -314,7 +310,8 @@ impl<'a> Trainer<'a> {
                     earlier(p, decay).add_counts(&mut popularity);
                 }
                 let mut run = Run::new(&config, observer, val.as_ref());
-                from.prepare(&mut run, (1, 1), items.len(), || digest(&[&data.targets, &data.contexts]))?;
+                let rows = (prior.map_or(1, |p| p.query_vocab.rows()), items.len());
+                from.prepare(&mut run, rows, || digest(&[&data.targets, &data.contexts]))?;
                 let (model, history) = sequential::fit(&mut run, seq, &data, &popularity)?;
                 Trained {
                     model: Box::new(model),
@@ -405,13 +402,12 @@ pub(crate) struct Continuing<'a> {
 }
 
 impl<'a> Continuing<'a> {
-    /// Gives `run` the model continued (its tables grown to `queries` and `candidates` rows)
-    /// and the checkpoints, with the digest of the examples they need.
+    /// Gives `run` the model continued (its tables grown to this run's `(queries, candidates)`
+    /// rows) and the checkpoints, with the digest of the examples they need.
     pub fn prepare(
         &self,
         run: &mut Run<'a>,
-        queries: (usize, usize),
-        candidates: usize,
+        (queries, candidates): (usize, usize),
         examples: impl FnOnce() -> String,
     ) -> Result<()> {
         (run.checkpoints, run.spill) = (self.checkpoints, self.spill);
@@ -421,7 +417,7 @@ impl<'a> Continuing<'a> {
         if let Some(p) = self.prior {
             let mut w = TensorWriter::default();
             p.model.save(&mut w)?;
-            let growth = Growth { queries, candidates: (p.items.len(), candidates) };
+            let growth = Growth { queries: (p.query_vocab.rows(), queries), candidates: (p.items.len(), candidates) };
             run.prior = Some(Prior { weights: w.to_bytes()?, optimizer: p.optimizer_state()?, growth });
         }
         Ok(())
@@ -475,8 +471,8 @@ fn fit_interactions(
     let data = Dataset::build_on(from.prior.map(|p| earlier(p, from.decay)), train, catalog, config.key)?;
     let val = validation.map(|v| Encoded::interactions(&data.query_vocab, &data.items, v));
     let mut run = Run::new(config, observer, val.as_ref());
-    let queries = (from.prior.map_or(0, |p| p.query_vocab.rows()), data.query_vocab.rows());
-    from.prepare(&mut run, queries, data.items.len(), || digest(&[&data.queries, &data.candidates]))?;
+    let rows = (data.query_vocab.rows(), data.items.len());
+    from.prepare(&mut run, rows, || digest(&[&data.queries, &data.candidates]))?;
     let (model, history): (Box<dyn Model>, History) = match spec {
         ModelSpec::Retrieval => {
             let (m, h) = retrieval::fit(&mut run, &data)?;

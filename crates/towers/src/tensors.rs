@@ -94,6 +94,11 @@ impl TensorWriter {
         self.raw.insert(key.to_string(), value.to_string());
     }
 
+    /// Each tensor's name and shape, in the order they were added.
+    pub(crate) fn shapes(&self) -> impl Iterator<Item = (&str, &[usize])> {
+        self.tensors.iter().map(|(n, _, shape, _)| (n.as_str(), shape.as_slice()))
+    }
+
     /// The safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut bytes = Vec::with_capacity(self.tensors.iter().map(|t| t.3.len()).sum::<usize>() + 4096);

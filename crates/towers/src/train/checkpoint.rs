@@ -87,12 +87,12 @@ pub(crate) struct Position {
 
 /// What identifies a run: its configuration, its model's tensors (names and shapes, which its
 /// data's vocabularies set), and its examples.
-pub(crate) fn fingerprint(config: &impl Serialize, fresh_tensors: &TensorReader, examples: &str) -> Result<String> {
+pub(crate) fn fingerprint(config: &impl Serialize, model: &impl Reload, examples: &str) -> Result<String> {
     let mut text = serde_json::to_string(config).map_err(Error::internal)?;
-    for name in fresh_tensors.names() {
-        if let Some((_, shape, _)) = fresh_tensors.raw(&name) {
-            text.push_str(&format!("\n{name} {shape:?}"));
-        }
+    let mut w = TensorWriter::default();
+    model.save(&mut w)?;
+    for (name, shape) in w.shapes() {
+        text.push_str(&format!("\n{name} {shape:?}"));
     }
     text.push_str(examples);
     Ok(sha256_hex(text.as_bytes()))

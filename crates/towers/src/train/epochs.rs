@@ -92,8 +92,7 @@ impl<'a> Run<'a> {
         let per_epoch = n.div_ceil(cfg.batch_size);
         let mut at = Position::default();
         if let Some(c) = self.checkpoints {
-            let fresh = model.tensors()?;
-            at.fingerprint = checkpoint::fingerprint(cfg, &parse("the model", &fresh)?, &self.examples)?;
+            at.fingerprint = checkpoint::fingerprint(cfg, model, &self.examples)?;
             if c.resume {
                 match checkpoint::read(c, &at.fingerprint, model, state, &mut order)? {
                     Some(p) => {

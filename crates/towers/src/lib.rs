@@ -45,6 +45,7 @@
 pub mod artifact;
 pub mod config;
 pub mod data;
+pub mod dist;
 mod error;
 pub mod eval;
 pub mod index;

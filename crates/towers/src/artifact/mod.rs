@@ -57,6 +57,26 @@ pub struct TrainSummary {
     pub examples_per_s: f64,
     /// Loss of the last epoch.
     pub final_loss: f64,
+    /// A distributed run: each rank's figures (empty for one process).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranks: Vec<RankSummary>,
+}
+
+/// What one rank of a distributed run held and sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankSummary {
+    /// The rank.
+    pub rank: usize,
+    /// Rows of the query (user) table it held.
+    pub user_rows: usize,
+    /// Rows of the candidate (item) table it held.
+    pub item_rows: usize,
+    /// Its peak resident memory, in MB.
+    pub peak_rss_mb: f64,
+    /// Bytes it sent to other ranks during training.
+    pub bytes_sent: u64,
+    /// Optimizer steps.
+    pub steps: u64,
 }
 
 impl TrainSummary {
@@ -68,6 +88,7 @@ impl TrainSummary {
             train_s,
             examples_per_s: (n_train * history.epochs.len()) as f64 / train_s.max(1e-9),
             final_loss: history.epochs.last().map_or(f64::NAN, |e| e.loss),
+            ranks: Vec::new(),
         }
     }
 }

@@ -23,7 +23,7 @@ pub use catalog::Catalog;
 pub use dataset::{Dataset, Earlier, counts};
 pub use embeddings::EmbeddingsWriter;
 pub use format::{InputFormat, ReadSequences};
-pub use interactions::{Interactions, MAX_LINE_BYTES, Roles, Row, TableFormat};
+pub use interactions::{Interactions, MAX_LINE_BYTES, Roles, Row, Share, TableFormat};
 pub use items::{CandidateKey, Items};
 pub use recommendations::{RecommendationRows, RecommendationsWriter, read_ids};
 pub use seen::Seen;

@@ -33,6 +33,9 @@ pub(crate) struct Run<'a> {
     pub optimizer: Option<OptimizerState>,
     /// A folder to keep that state in, as a temporary file, rather than in memory.
     pub spill: Option<&'a std::path::Path>,
+    /// Whether [`Run::epochs`] keeps the optimizer's state at the end (a distributed run
+    /// collects it from the ranks instead).
+    pub keep_optimizer: bool,
 }
 
 /// A model trained before, to continue: its tensors, its optimizer's state, and how its id
@@ -65,6 +68,7 @@ impl<'a> Run<'a> {
             examples: String::new(),
             optimizer: None,
             spill: None,
+            keep_optimizer: true,
         }
     }
 
@@ -151,13 +155,21 @@ impl<'a> Run<'a> {
             w.finish()?;
         }
         self.seconds = before + begin.elapsed().as_secs_f64();
-        let kept = optimizer_state(state, &opt, cfg)?;
+        if self.keep_optimizer {
+            self.keep_optimizer_state(state, &opt)?;
+        }
+        self.observe(Event::Finished)?;
+        Ok(at.history)
+    }
+
+    /// Keeps the optimizer's state (moved out of `state`), in memory or spilled.
+    pub fn keep_optimizer_state(&mut self, state: &mut dyn State, opt: &Optimizer) -> Result<()> {
+        let kept = optimizer_state(state, opt, self.config)?;
         self.optimizer = Some(match &self.spill {
             Some(dir) => kept.spill(dir)?,
             None => kept,
         });
-        self.observe(Event::Finished)?;
-        Ok(at.history)
+        Ok(())
     }
 
     fn observe(&mut self, event: Event) -> Result<()> {

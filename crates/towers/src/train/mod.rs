@@ -2,6 +2,7 @@
 //! and each kind's training step; a pipeline's retriever and ranker are trained together.
 
 mod checkpoint;
+mod distributed;
 mod epochs;
 mod features;
 mod multitask;
@@ -16,6 +17,7 @@ mod state;
 mod trainer;
 
 pub use checkpoint::Checkpoints;
+pub use distributed::Sharding;
 pub use optimizer::{Optimizer, Slots};
 pub use options::{FeatureData, TrainOptions};
 pub use pipeline::PipelineConfig;

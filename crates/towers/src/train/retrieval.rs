@@ -11,9 +11,9 @@ use crate::model::{Tower, TowerCache, TwoTower};
 
 /// Optimizer state of one id tower.
 pub(crate) struct TowerSlots {
-    embedding: Slots,
-    gamma: Slots,
-    beta: Slots,
+    pub(crate) embedding: Slots,
+    pub(crate) gamma: Slots,
+    pub(crate) beta: Slots,
 }
 
 impl TowerSlots {

@@ -2,6 +2,7 @@
 //! to an [`Artifact`].
 
 use super::checkpoint::{Checkpoints, digest};
+use super::distributed::{self, Job, Sharding};
 use super::epochs::{Prior, Run};
 use super::features::Attributes;
 use super::pipeline::{PipelineConfig, PipelineTrainer};
@@ -14,6 +15,7 @@ use crate::data::{
     CandidateKey, Catalog, Data, Dataset, Earlier, Interactions, Items, Positions, Seen, SequenceExamples, Vocabulary,
     counts,
 };
+use crate::dist::Collective;
 use crate::eval::Encoded;
 use crate::model::{FeatureConfig, Model, ModelSpec};
 use crate::progress::{Observer, quiet};
@@ -49,6 +51,7 @@ pub struct Trainer<'a> {
     decay: f32,
     checkpoints: Option<&'a Checkpoints>,
     spill: Option<&'a std::path::Path>,
+    sharding: Option<Sharding>,
 }
 
 /// What a trainer continues: a model directory as served (a model or a pipeline), or one model
@@ -93,6 +96,7 @@ impl<'a> Trainer<'a> {
             decay: 1.0,
             checkpoints: None,
             spill: None,
+            sharding: None,
         }
     }
 
@@ -193,6 +197,48 @@ impl<'a> Trainer<'a> {
         self
     }
 
+    /// With [`fit_distributed`](Self::fit_distributed): shards the id tables of at least
+    /// `sharding.min_rows` rows across the ranks (row-wise, with their optimizer state) instead
+    /// of replicating them.
+    pub fn sharding(mut self, sharding: Sharding) -> Self {
+        self.sharding = Some(sharding);
+        self
+    }
+
+    /// Trains one model as one rank of a distributed job: every rank of `comm` calls this with
+    /// the same trainer options and its own `share` of the data (see
+    /// [`Interactions::read_share`]). The global batch is the union of the ranks' batches and
+    /// every query is scored against all its candidates, so N ranks at batch size B train the
+    /// model one process trains at B with the same seed (within float rounding). Returns the
+    /// whole model on rank 0 and `None` on the others; every rank returns the same error.
+    ///
+    /// Built for the retrieval kind (id towers without batch normalisation); validation data is
+    /// measured after every epoch unless tables are sharded. Checkpoints and `init_from` are
+    /// for one process.
+    pub fn fit_distributed(self, comm: &dyn Collective, share: &Interactions) -> Result<Option<Artifact>> {
+        let Trainer { plan, catalog, validation, observer, prior, checkpoints, spill, sharding, .. } = self;
+        let Plan::Model { spec, mut config } = plan else {
+            return Err(Error::Config("distributed training trains one model, not a pipeline".into()));
+        };
+        if let Some(d) = spec.dim() {
+            config.dim = d;
+        }
+        config.validate()?;
+        spec.validate()?;
+        if prior.is_some() || checkpoints.is_some() {
+            return Err(Error::Config("distributed training takes no `init_from` and no checkpoints".into()));
+        }
+        let validation = match validation {
+            Some(Data::Interactions(v)) => Some(v),
+            None => None,
+            Some(Data::Sequences(_)) => return Err(wrong_data(&spec)),
+        };
+        let mut fallback = quiet();
+        let observer = observer.unwrap_or(&mut fallback);
+        let job = Job { spec: *spec, config: *config, catalog, observer, sharding, validation, spill };
+        distributed::fit(job, comm, share)
+    }
+
     /// Trains whatever this trainer holds — one model or a pipeline — ready to serve.
     pub fn fit_served(self, data: impl Into<Data<'a>>) -> Result<Served> {
         let Plan::Pipeline { config, misused } = self.plan else { return self.fit(data).map(Served::from) };
@@ -244,8 +290,9 @@ impl<'a> Trainer<'a> {
     /// Trains one model on `data` and returns it with everything needed to evaluate and serve
     /// it (a pipeline, two models, is trained by [`Trainer::fit_served`]).
     pub fn fit(self, data: impl Into<Data<'a>>) -> Result<Artifact> {
-        let Trainer { plan, catalog, attributes, features, validation, observer, prior, decay, checkpoints, spill } =
-            self;
+        let Trainer {
+            plan, catalog, attributes, features, validation, observer, prior, decay, checkpoints, spill, ..
+        } = self;
         let Plan::Model { spec, config } = plan else {
             return Err(Error::Config("a pipeline is two models: train it with fit_served".into()));
         };

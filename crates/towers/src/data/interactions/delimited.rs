@@ -1,12 +1,13 @@
 //! CSV/TSV interaction tables, plain or compressed (`.gz`, `.zst`), read as a stream: no more of
 //! the file is in memory than a buffer and the table being built.
 
+use super::Share;
 use super::{CANDIDATE_NAMES, QUERY_NAMES, RATING_NAMES, TIME_NAMES, WEIGHT_NAMES};
 use super::{DEFAULT_COLUMNS, Interactions, MAX_LINE_BYTES, Optional, Roles, TableFormat, shown};
 use crate::data::text::{LineLimit, delimiter_name, guess_delimiter};
 use crate::{Error, Result};
 use std::borrow::Cow;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Opens a table file, decompressing `.gz` and `.zst`.
@@ -21,7 +22,71 @@ fn open(path: &Path) -> Result<Box<dyn Read>> {
 
 /// Reads a CSV/TSV table (see [`Interactions::read`]).
 pub(super) fn read(path: &Path, format: &TableFormat) -> Result<Interactions> {
-    from_reader(path, open(path)?, format)
+    from_reader(path, open(path)?, format, false)
+}
+
+/// Reads one rank's share of a plain CSV/TSV file (see [`Interactions::read_share`]): the lines
+/// that start in its byte range, the first line too when it is the header. Errors name the
+/// line in the whole file.
+pub(super) fn read_share(path: &Path, format: &TableFormat, share: Share) -> Result<Interactions> {
+    if matches!(path.extension().and_then(|e| e.to_str()), Some("gz" | "zst")) {
+        return Err(Error::Config(format!(
+            "{}: a compressed file cannot be split between ranks: decompress it, or give Parquet",
+            path.display()
+        )));
+    }
+    let io = |e: std::io::Error| Error::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let (from, to) = (line_start(&mut file, len, share.part(len))?, line_start(&mut file, len, share.part_end(len))?);
+    if share.rank == 0 {
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        return from_reader(path, Box::new(file.take(to)), format, false);
+    }
+    // the first line says the columns (or is a row of rank 0's share)
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut first = Vec::new();
+    BufReader::new(&mut file).read_until(b'\n', &mut first).map_err(io)?;
+    if !first.ends_with(b"\n") {
+        first.push(b'\n');
+    }
+    file.seek(SeekFrom::Start(from)).map_err(io)?;
+    let stream = std::io::Cursor::new(first).chain(file.take(to - from));
+    from_reader(path, Box::new(stream), format, true).map_err(|e| match e {
+        // the stream's line 2 is the line starting at `from`
+        Error::Parse { path, line: Some(l), msg } => match lines_before(&path, from) {
+            Ok(n) => Error::Parse { path, line: Some(n + l - 1), msg },
+            Err(e) => e,
+        },
+        e => e,
+    })
+}
+
+/// The start of the first line that starts at or after byte `at`.
+fn line_start(file: &mut std::fs::File, len: u64, at: u64) -> Result<u64> {
+    if at == 0 || at >= len {
+        return Ok(at.min(len));
+    }
+    file.seek(SeekFrom::Start(at - 1)).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut skipped = Vec::new();
+    BufReader::new(file).read_until(b'\n', &mut skipped).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(at - 1 + skipped.len() as u64)
+}
+
+/// Lines that end before byte `at` of a file.
+fn lines_before(path: &Path, at: u64) -> Result<u64> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = BufReader::new(file.take(at));
+    let mut n = 0;
+    loop {
+        let buf = reader.fill_buf().map_err(|e| Error::io(path, e))?;
+        if buf.is_empty() {
+            return Ok(n);
+        }
+        n += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        let k = buf.len();
+        reader.consume(k);
+    }
 }
 
 /// A field as text: UTF-8 when it is, latin-1 otherwise (as MovieLens' files are).
@@ -40,8 +105,14 @@ fn inner_name(path: &Path) -> &Path {
     }
 }
 
-/// Parses a table from a stream (named `path` in errors).
-pub(super) fn from_reader(path: &Path, reader: Box<dyn Read>, format: &TableFormat) -> Result<Interactions> {
+/// Parses a table from a stream (named `path` in errors). `share`: the stream is a share of the
+/// file after its first line, which is not one of the share's rows even when it is not a header.
+pub(super) fn from_reader(
+    path: &Path,
+    reader: Box<dyn Read>,
+    format: &TableFormat,
+    share: bool,
+) -> Result<Interactions> {
     let io = |e: std::io::Error| Error::parse(path, None, e.to_string());
     let limited = LineLimit::new(reader, format.max_line_bytes.unwrap_or(MAX_LINE_BYTES));
     let mut buffered = BufReader::with_capacity(1 << 16, limited);
@@ -87,7 +158,7 @@ pub(super) fn from_reader(path: &Path, reader: Box<dyn Read>, format: &TableForm
     let Roles { query: q, candidate: c, rating: r, timestamp: t, weight: w } = Roles::of_file(path, &names, format)?;
     let mut out =
         Interactions::with_columns(Optional { rating: r.is_some(), timestamp: t.is_some(), weight: w.is_some() });
-    let rows = std::iter::once(Ok(first)).skip(usize::from(header)).chain(records);
+    let rows = std::iter::once(Ok(first)).skip(usize::from(header || share)).chain(records);
     for (i, rec) in rows.enumerate() {
         let rec = rec.map_err(csv_error)?;
         let line = rec.position().map(|p| p.line()).unwrap_or(i as u64 + 1);
@@ -145,7 +216,7 @@ pub(super) fn from_reader(path: &Path, reader: Box<dyn Read>, format: &TableForm
             v.push(x.ok_or_else(|| bad(k, "a unix timestamp", &s))?);
         }
     }
-    if out.is_empty() {
+    if out.is_empty() && !share {
         return Err(Error::parse(path, None, "no interactions (only a header)"));
     }
     Ok(out)
@@ -157,7 +228,7 @@ mod tests {
 
     fn parse(name: &str, text: &str, f: &TableFormat) -> Result<Interactions> {
         let path = Path::new(name);
-        from_reader(path, Box::new(std::io::Cursor::new(text.as_bytes().to_vec())), f)
+        from_reader(path, Box::new(std::io::Cursor::new(text.as_bytes().to_vec())), f, false)
     }
 
     fn ids(t: &Interactions) -> (Vec<&str>, Vec<&str>) {

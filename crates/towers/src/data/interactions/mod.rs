@@ -49,6 +49,27 @@ pub struct TableFormat {
     pub max_line_bytes: Option<usize>,
 }
 
+/// One rank's part of a data set split between `ranks` ranks ([`Interactions::read_share`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// This rank, in `0..ranks`.
+    pub rank: usize,
+    /// Ranks sharing the data.
+    pub ranks: usize,
+}
+
+impl Share {
+    /// Where this rank's part of `0..len` starts.
+    pub fn part(&self, len: u64) -> u64 {
+        (len as u128 * self.rank as u128 / self.ranks as u128) as u64
+    }
+
+    /// Where it ends (the next rank's start).
+    pub fn part_end(&self, len: u64) -> u64 {
+        Share { rank: self.rank + 1, ..*self }.part(len)
+    }
+}
+
 /// A table of interactions, one row per event: query id, candidate id, and optionally a
 /// rating, a timestamp (seconds) and a weight.
 ///
@@ -282,9 +303,23 @@ impl Interactions {
     pub fn read(path: impl AsRef<Path>, format: &TableFormat) -> Result<Interactions> {
         let path = path.as_ref();
         if path.is_dir() || path.extension().is_some_and(|e| e == "parquet") {
-            parquet::read(path, format)
+            parquet::read(path, format, None)
         } else {
             delimited::read(path, format)
+        }
+    }
+
+    /// Reads one rank's share of an interaction table, for distributed training: of a CSV/TSV
+    /// file (not compressed), the lines that start in the rank's part of the file's bytes; of
+    /// Parquet, its part of the row groups (of all files, in order). The shares of ranks
+    /// `0..ranks`, one after the other, are the table [`Interactions::read`] reads; no rank
+    /// reads the others' rows. A share may be empty.
+    pub fn read_share(path: impl AsRef<Path>, format: &TableFormat, share: Share) -> Result<Interactions> {
+        let path = path.as_ref();
+        if path.is_dir() || path.extension().is_some_and(|e| e == "parquet") {
+            parquet::read(path, format, Some(share))
+        } else {
+            delimited::read_share(path, format, share)
         }
     }
 }

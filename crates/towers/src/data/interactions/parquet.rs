@@ -3,7 +3,7 @@
 //! strings, ratings and weights any number, timestamps integers (a `TIMESTAMP` column is
 //! converted to seconds). Read one row group at a time.
 
-use super::{Interactions, Optional, Roles, TableFormat};
+use super::{Interactions, Optional, Roles, Share, TableFormat};
 use crate::{Error, Result};
 use parquet::basic::{LogicalType, TimeUnit};
 use parquet::column::reader::ColumnReader;
@@ -92,10 +92,24 @@ fn time_divisor(c: &ColumnDescriptor) -> i64 {
     }
 }
 
-/// Reads a Parquet data set (see [`Interactions::read`]).
-pub(super) fn read(path: &Path, format: &TableFormat) -> Result<Interactions> {
+/// Reads a Parquet data set (see [`Interactions::read`]), or a rank's share of its row groups.
+pub(super) fn read(path: &Path, format: &TableFormat, share: Option<Share>) -> Result<Interactions> {
+    let files = files(path)?;
+    // the row groups of this share, numbered over all files
+    let mut mine = 0..u64::MAX;
+    if let Some(s) = share {
+        let mut total = 0u64;
+        for file in &files {
+            let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+            let r = SerializedFileReader::new(f)
+                .map_err(|e| Error::parse(file, None, format!("not a Parquet file: {e}")))?;
+            total += r.num_row_groups() as u64;
+        }
+        mine = s.part(total)..s.part_end(total);
+    }
+    let mut numbered = 0u64;
     let mut out: Option<(Interactions, Optional)> = None;
-    for file in files(path)? {
+    for file in files {
         let f = std::fs::File::open(&file).map_err(|e| Error::io(&file, e))?;
         let reader =
             SerializedFileReader::new(f).map_err(|e| Error::parse(&file, None, format!("not a Parquet file: {e}")))?;
@@ -109,6 +123,10 @@ pub(super) fn read(path: &Path, format: &TableFormat) -> Result<Interactions> {
             return Err(Error::parse(&file, None, "its rating, time and weight columns differ from the first file's"));
         }
         for g in 0..reader.num_row_groups() {
+            numbered += 1;
+            if !mine.contains(&(numbered - 1)) {
+                continue;
+            }
             let at =
                 |k: usize, m: String| Error::parse(&file, None, format!("row group {g}, column '{}': {m}", names[k]));
             let group =
@@ -148,7 +166,7 @@ pub(super) fn read(path: &Path, format: &TableFormat) -> Result<Interactions> {
         }
     }
     match out {
-        Some((table, _)) if !table.is_empty() => Ok(table),
+        Some((table, _)) if !table.is_empty() || share.is_some() => Ok(table),
         _ => Err(Error::parse(path, None, "no interactions")),
     }
 }

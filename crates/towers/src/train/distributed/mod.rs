@@ -1,0 +1,160 @@
+//! Distributed training ([`Trainer::fit_distributed`](crate::Trainer::fit_distributed)): data
+//! parallel over the ranks of a [`Collective`] (MPI), each reading its share of the data, with
+//! id tables replicated or sharded row-wise ([`Sharding`]). The objective is one process's at
+//! the same global batch: N ranks train the model one process trains, within float rounding.
+//! Rank 0 ends with the whole model, the ordinary one.
+
+mod data;
+mod retrieval;
+mod tables;
+
+use super::epochs::Run;
+use super::optimizer::Optimizer;
+use crate::artifact::{Artifact, RankSummary, TrainSummary};
+use crate::config::TrainConfig;
+use crate::data::{Catalog, Interactions, Seen};
+use crate::dist::{Collective, Counted};
+use crate::eval::Encoded;
+use crate::model::{Model, ModelSpec, Normalization};
+use crate::progress::Observer;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use tables::Placement;
+
+/// How a distributed run places its id tables: tables of at least `min_rows` rows are sharded
+/// row-wise across the ranks (row `r` and its optimizer state on rank `r mod N`), smaller ones
+/// replicated. Without it every table is replicated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sharding {
+    /// The smallest table that is sharded, in rows.
+    pub min_rows: usize,
+}
+
+impl Default for Sharding {
+    /// Tables of 100,000 rows and more are sharded.
+    fn default() -> Self {
+        Sharding { min_rows: 100_000 }
+    }
+}
+
+/// What a distributed run trains, and with what.
+pub(crate) struct Job<'a> {
+    pub spec: ModelSpec,
+    pub config: TrainConfig,
+    pub catalog: Option<&'a Catalog>,
+    pub observer: &'a mut dyn Observer,
+    pub sharding: Option<Sharding>,
+    pub validation: Option<&'a Interactions>,
+    pub spill: Option<&'a std::path::Path>,
+}
+
+/// Options of a run that every rank must share, with the columns of its data.
+#[derive(Serialize)]
+struct Fingerprint<'a> {
+    spec: &'a ModelSpec,
+    config: &'a TrainConfig,
+    sharding: Option<Sharding>,
+    columns: [bool; 3],
+    validation: bool,
+}
+
+/// Refuses a run whose ranks were given different options or data columns.
+fn check_same(comm: &Counted, f: &Fingerprint) -> Result<()> {
+    let mine = serde_json::to_string(f).map_err(Error::internal)?;
+    let all = comm.all_gather_bytes(mine.as_bytes());
+    match all.iter().position(|b| b != &all[0]) {
+        None => Ok(()),
+        Some(r) => Err(Error::Config(format!(
+            "rank {r}'s options or data columns differ from rank 0's: every rank must run the same command on data \
+             of the same columns (rank 0: {}; rank {r}: {})",
+            String::from_utf8_lossy(&all[0]),
+            String::from_utf8_lossy(&all[r])
+        ))),
+    }
+}
+
+/// Peak resident memory of this process, in MB.
+fn peak_rss_mb() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    match unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } {
+        0 => usage.ru_maxrss as f64 / 1024.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Trains `job` on this rank's `share`; the model on rank 0, `None` on the others.
+pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Result<Option<Artifact>> {
+    let comm = Counted::new(comm);
+    let Job { spec, config, catalog, observer, sharding, validation, spill } = job;
+    let columns = [share.ratings.is_some(), share.timestamps.is_some(), share.weights.is_some()];
+    let fingerprint = Fingerprint { spec: &spec, config: &config, sharding, columns, validation: validation.is_some() };
+    check_same(&comm, &fingerprint)?;
+    if spec != ModelSpec::Retrieval {
+        return Err(Error::Config(format!(
+            "distributed training is built for the retrieval kind; a {} model trains in one process",
+            spec.kind()
+        )));
+    }
+    if config.normalization == Normalization::BatchNorm || config.retrieval.hard_negatives.is_some() {
+        return Err(Error::Config(
+            "distributed training takes no batch normalisation and no hard-negative mining (both need the whole \
+             batch's statistics)"
+                .into(),
+        ));
+    }
+    let shared = data::build(&comm, share, catalog, config.key)?;
+    let d = &shared.dataset;
+    let place = |rows: usize| Placement {
+        rank: comm.rank(),
+        ranks: comm.size(),
+        rows,
+        sharded: sharding.is_some_and(|s| rows >= s.min_rows) && comm.size() > 1,
+    };
+    let layout = retrieval::Layout { queries: place(d.query_vocab.rows()), candidates: place(d.items.len()) };
+    let sharded = layout.queries.sharded || layout.candidates.sharded;
+    if sharded && validation.is_some() {
+        return Err(Error::Config(
+            "per-epoch validation needs the whole model on a rank: with sharded tables, evaluate the model written"
+                .into(),
+        ));
+    }
+    let val = validation.map(|v| Encoded::interactions(&d.query_vocab, &d.items, v));
+    let mut run = Run::new(&config, observer, val.as_ref());
+    (run.spill, run.keep_optimizer) = (spill, false);
+    let trained = retrieval::fit(&mut run, &comm, &shared, &layout)?;
+    let steps = (config.epochs * shared.total.div_ceil(config.batch_size)) as u64;
+    let pairs = data::pairs_on_root(&comm, d);
+    let me = RankSummary {
+        rank: comm.rank(),
+        user_rows: layout.queries.local_rows(),
+        item_rows: layout.candidates.local_rows(),
+        peak_rss_mb: peak_rss_mb(),
+        bytes_sent: comm.sent(),
+        steps,
+    };
+    let all = comm.all_gather_bytes(&serde_json::to_vec(&me).map_err(Error::internal)?);
+    let ranks = all.iter().map(|b| serde_json::from_slice(b).map_err(Error::internal)).collect::<Result<Vec<_>>>()?;
+    let (Some(mut t), Some(pairs)) = (trained, pairs) else { return Ok(None) };
+    let mut opt = Optimizer::new(config.optimizer);
+    opt.set_step(steps);
+    run.keep_optimizer_state(&mut t.slots, &opt)?;
+    let summary = TrainSummary { ranks, ..TrainSummary::new(shared.total, &t.history, run.seconds) };
+    let optimizer = run.optimizer.take();
+    let shared = shared.dataset;
+    Ok(Some(Artifact {
+        candidates: t.model.candidates().into(),
+        model: Box::new(t.model),
+        config,
+        seen: Seen::from_pairs(shared.query_vocab.rows(), pairs),
+        query_vocab: shared.query_vocab,
+        items: shared.items,
+        approximate: None,
+        popularity: shared.counts,
+        history: t.history,
+        summary,
+        optimizer,
+        origin: Default::default(),
+    }))
+}

@@ -1,0 +1,129 @@
+//! Distributed training on ranks that are threads ([`Threads`]): N ranks, each reading its own
+//! share of the file, train the model one process trains (within float rounding), with tables
+//! replicated or sharded; ranks given different options are refused.
+
+mod common;
+
+use std::path::Path;
+use towers::data::synthetic::Synthetic;
+use towers::data::{Interactions, Share, TableFormat};
+use towers::dist::{Collective, Threads, agree};
+use towers::kernels::softmax::Precision;
+use towers::train::Sharding;
+use towers::{Artifact, ModelSpec, Result, TrainConfig, Trainer};
+
+fn config() -> TrainConfig {
+    // towers' defaults (logQ correction, accidental hits removed, L2 per use, Adam) in f32
+    let mut c = TrainConfig { batch_size: 1024, epochs: 2, seed: 3, dim: 16, ..TrainConfig::default() };
+    c.retrieval.precision = Precision::F32;
+    c
+}
+
+/// Every rank's result, rank 0 first; `config` gives each rank its configuration.
+fn ranks(
+    path: &Path,
+    n: usize,
+    sharding: Option<Sharding>,
+    config: impl Fn(usize) -> TrainConfig + Sync,
+) -> Vec<Result<Option<Artifact>>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = Threads::group(n)
+            .into_iter()
+            .map(|comm| {
+                let config = &config;
+                s.spawn(move || {
+                    let share = Share { rank: comm.rank(), ranks: n };
+                    let share = agree(&comm, Interactions::read_share(path, &TableFormat::default(), share))?;
+                    let mut t = Trainer::new(ModelSpec::Retrieval).config(config(comm.rank()));
+                    if let Some(s) = sharding {
+                        t = t.sharding(s);
+                    }
+                    t.fit_distributed(&comm, &share)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn n_ranks_train_the_model_one_process_trains() {
+    let dir = common::scratch("distributed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("train.tsv");
+    Synthetic { users: 3000, items: 800, rows: 12_000, clusters: 16, seed: 5 }.write(&path).unwrap();
+    let one = Trainer::new(ModelSpec::Retrieval)
+        .config(config())
+        .fit(&Interactions::read(&path, &TableFormat::default()).unwrap())
+        .unwrap();
+    let q_one = one
+        .model
+        .queries(&towers::model::Queries::Users { rows: &[1, 2, 3, 500, 2000], at: towers::model::At::Unknown })
+        .unwrap();
+    for (n, sharding) in
+        [(1, None), (2, None), (2, Some(Sharding { min_rows: 1000 })), (3, Some(Sharding { min_rows: 1 }))]
+    {
+        let mut out = ranks(&path, n, sharding, |_| config());
+        let others: Vec<_> = out.drain(1..).map(|r| r.unwrap()).collect();
+        assert!(others.iter().all(Option::is_none), "only rank 0 has the model");
+        let model = out.remove(0).unwrap().expect("rank 0 has the model");
+        assert_eq!(model.query_vocab, one.query_vocab, "{n} ranks: the same user rows");
+        assert_eq!(model.items.ids, one.items.ids, "{n} ranks: the same item rows");
+        assert_eq!(model.popularity, one.popularity);
+        assert_eq!(model.summary.n_train, 12_000);
+        let within = if n == 1 { 0.0 } else { 2e-5 };
+        let d = max_diff(&model.candidates, &one.candidates);
+        assert!(d <= within, "{n} ranks, {sharding:?}: candidates differ by {d}");
+        let q = model
+            .model
+            .queries(&towers::model::Queries::Users { rows: &[1, 2, 3, 500, 2000], at: towers::model::At::Unknown })
+            .unwrap();
+        assert!(max_diff(&q, &q_one) <= within, "{n} ranks: queries differ by {}", max_diff(&q, &q_one));
+        let (l1, l2) = (model.history.epochs[1].loss, one.history.epochs[1].loss);
+        assert!((l1 - l2).abs() <= 1e-4 * l2.abs(), "{n} ranks: loss {l1} against {l2}");
+        for u in [1u32, 7, 2000] {
+            assert_eq!(model.seen.of(u), one.seen.of(u), "what user row {u} saw");
+        }
+        // each rank's figures; sharded tables split evenly
+        let r = &model.summary.ranks;
+        assert_eq!(r.len(), n);
+        let users: usize = r.iter().map(|r| r.user_rows).sum();
+        match sharding {
+            Some(_) if n > 1 => {
+                assert_eq!(users, one.query_vocab.rows());
+                assert!(r.iter().all(|r| r.user_rows <= one.query_vocab.rows().div_ceil(n)));
+                assert!(r.iter().all(|r| r.bytes_sent > 0));
+            }
+            _ => assert_eq!(users, n * one.query_vocab.rows()),
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ranks_given_different_options_or_bad_data_are_refused_on_every_rank() {
+    let dir = common::scratch("distributed-refused");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("train.tsv");
+    Synthetic { users: 300, items: 80, rows: 2_000, clusters: 4, seed: 5 }.write(&path).unwrap();
+    let out = ranks(&path, 2, None, |rank| TrainConfig { seed: rank as u64, ..config() });
+    for r in out {
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("rank 1's options") && e.contains("differ from rank 0's"), "{e}");
+    }
+    // a bad line in rank 1's share: rank 1 names the file and line, rank 0 says which rank failed
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1900] = "12\tnot-enough-fields";
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let out = ranks(&path, 2, None, |_| config());
+    let errors: Vec<String> = out.into_iter().map(|r| r.unwrap_err().to_string()).collect();
+    assert!(errors[1].contains("train.tsv:1901"), "{}", errors[1]);
+    assert!(errors[0].starts_with("rank 1: ") && errors[0].contains("train.tsv:1901"), "{}", errors[0]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -2,6 +2,7 @@
 //! report.
 
 mod data;
+mod distributed;
 
 use crate::common::{TableArgs, print_json, print_report};
 use crate::progress::Bar;
@@ -60,10 +61,25 @@ pub struct Args {
     /// Print one JSON object with the training figures (and test metrics) as the last line.
     #[arg(long)]
     pub json: bool,
+    /// Train as one rank of an MPI job: `mpirun -np N towers train … --distributed` (a build
+    /// with `--features mpi`). Each rank reads its share of --train; the global batch is the
+    /// union of the ranks' batches; rank 0 writes --out. The retrieval kind only.
+    #[arg(long)]
+    pub distributed: bool,
+    /// With --distributed: shard id tables of at least --shard-min-rows rows across the ranks
+    /// (row-wise, with their optimizer state) instead of replicating them.
+    #[arg(long, requires = "distributed")]
+    pub shard_tables: bool,
+    /// With --shard-tables: the smallest table that is sharded, in rows.
+    #[arg(long, requires = "shard_tables", default_value_t = towers::train::Sharding::default().min_rows)]
+    pub shard_min_rows: usize,
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
     let features = a.options.read_features(crate::common::movielens_dir(None))?;
+    if a.distributed {
+        return distributed::run(&a, features.as_ref());
+    }
     let trainer = a.options.trainer(features.as_ref())?;
     // one writer per model directory, from the start: a second fails at once (or waits)
     let lock = a.out.as_deref().map(|o| crate::common::lock_model_dir(o, a.wait)).transpose()?;
@@ -103,7 +119,7 @@ pub fn run(a: Args) -> towers::Result<()> {
 }
 
 /// Prints the training figures, the evaluation on the test data, and where the model went.
-fn report(a: &Args, served: &Served, evaluation: Option<&Report>) -> towers::Result<()> {
+pub(super) fn report(a: &Args, served: &Served, evaluation: Option<&Report>) -> towers::Result<()> {
     let model = served.retriever().artifact();
     if a.json {
         let mut v = serde_json::to_value(&model.summary).map_err(Error::internal)?;

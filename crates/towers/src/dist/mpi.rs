@@ -43,10 +43,16 @@ impl Mpi {
         let mut counts: Vec<Count> = vec![0; n];
         self.world.all_gather_into(&(data.len() as Count), &mut counts[..]);
         let displs = displacements(&counts);
-        let mut all = vec![T::default(); counts.iter().map(|&c| c as usize).sum()];
+        let total = counts.iter().map(|&c| c as usize).sum();
+        if total == 0 {
+            return vec![Vec::new(); n];
+        }
+        let mut all = vec![T::default(); total];
+        let one = [T::default()];
+        let send = if data.is_empty() { &one[..0] } else { data };
         {
             let mut part = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
-            self.world.all_gather_varcount_into(data, &mut part);
+            self.world.all_gather_varcount_into(send, &mut part);
         }
         displs.iter().zip(&counts).map(|(&d, &c)| all[d as usize..(d + c) as usize].to_vec()).collect()
     }
@@ -93,7 +99,13 @@ impl Collective for Mpi {
         self.world.all_to_all_into(&send_counts[..], &mut recv_counts[..]);
         let flat: Vec<u8> = data.concat();
         let (send_displs, recv_displs) = (displacements(&send_counts), displacements(&recv_counts));
-        let mut all = vec![0u8; recv_counts.iter().map(|&c| c as usize).sum()];
+        // buffers of at least one byte: MPI does not take the address of an empty one
+        let total: usize = recv_counts.iter().map(|&c| c as usize).sum();
+        let mut all = vec![0u8; total.max(1)];
+        let mut flat = flat;
+        if flat.is_empty() {
+            flat.push(0);
+        }
         {
             let send = Partition::new(&flat[..], &send_counts[..], &send_displs[..]);
             let mut recv = PartitionMut::new(&mut all[..], &recv_counts[..], &recv_displs[..]);

@@ -3,8 +3,9 @@
 use crate::common::{PostArgs, TableArgs, print_json, print_report};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use towers::data::InputFormat;
-use towers::{EvalOptions, Served};
+use towers::data::{InputFormat, Interactions, Share};
+use towers::dist::{Collective, agree};
+use towers::{Error, EvalOptions, Evaluation, Report, Served};
 
 /// Options of `towers evaluate`.
 #[derive(ClapArgs, Debug)]
@@ -32,6 +33,11 @@ pub struct Args {
     /// their answers, retriever (the retriever's own order), ild_10, coverage_10.
     #[arg(long)]
     pub json: bool,
+    /// Evaluate as one rank of an MPI job (`mpirun -np N towers evaluate … --distributed`; a
+    /// build with `--features mpi`): each rank ranks its share of --test, rank 0 reports the
+    /// metrics of all. Ranking metrics of a model on an interaction table.
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 pub fn run(a: Args) -> towers::Result<()> {
@@ -41,8 +47,32 @@ pub fn run(a: Args) -> towers::Result<()> {
         retrieve: a.post.retrieve,
         ..EvalOptions::default()
     };
+    if a.distributed {
+        return crate::mpi::as_rank(|comm| distributed(comm, &a, &options));
+    }
     let served = Served::load(&a.model)?;
     let test = served.read_test(&a.test, a.test_format, &a.table.format()?)?;
     let report = served.evaluate(&test, &options)?;
     if a.json { print_json(&report) } else { print_report(&report) }
+}
+
+/// One rank of `towers evaluate --distributed`.
+fn distributed(comm: &dyn Collective, a: &Args, options: &EvalOptions) -> towers::Result<()> {
+    let loaded = Served::load(&a.model).and_then(|served| {
+        if served.describe().kind == "pipeline" || served.sequence_format().is_some() || a.test_format.is_some() {
+            return Err(Error::Config(
+                "--distributed evaluates a model (not a pipeline) on an interaction table (not sequences)".into(),
+            ));
+        }
+        let share = Share { rank: comm.rank(), ranks: comm.size() };
+        Ok((Interactions::read_share(&a.test, &a.table.format()?, share)?, served))
+    });
+    let (share, served) = agree(comm, loaded)?;
+    let evaluation = Evaluation::distributed(comm, served.retriever().artifact(), &share, options)?;
+    let report = Report::Model(evaluation);
+    match (comm.rank(), a.json) {
+        (0, true) => print_json(&report),
+        (0, false) => print_report(&report),
+        _ => Ok(()),
+    }
 }

@@ -7,6 +7,7 @@ mod embed;
 mod evaluate;
 mod export;
 mod index;
+mod mpi;
 mod progress;
 mod quickstart;
 mod rank;

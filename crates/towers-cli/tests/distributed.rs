@@ -1,6 +1,7 @@
 //! `mpirun -np N towers train … --distributed` (a build with `--features mpi`): N = 2 and 3
 //! ranks train the one-process model, sharded tables are split evenly, ranks given different
-//! options or a bad line are refused with a clear error, and a rank killed with SIGKILL ends
+//! options or a bad line are refused with a clear error, `evaluate --distributed` gives the
+//! one-process metrics, and a rank killed with SIGKILL ends
 //! the job non-zero within 30 s without touching the model in --out. Skipped where the binary
 //! was built without MPI or `mpirun` is missing, but under CI=true.
 
@@ -91,6 +92,15 @@ fn ranks_train_the_one_process_model_and_shard_tables_evenly() {
             assert!((a - b).abs() <= 0.002, "{n} ranks: {k} {b} against one process's {a}");
         }
     }
+    // evaluated by 3 ranks, each its share of the test pairs: the metrics of all of them
+    let o = run(mpirun(3, &["evaluate", "--model", &one, "--test", &test, "--distributed", "--json"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&o);
+    for k in ["top_10", "top_100", "mrr", "ndcg_10"] {
+        let d = (j[k].as_f64().unwrap() - metric(&one, &test, k)).abs();
+        assert!(d < 1e-9, "distributed evaluation: {k} differs by {d}");
+    }
+    assert_eq!(j["n"].as_u64(), Some(4_000));
 }
 
 #[test]

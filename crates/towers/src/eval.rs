@@ -6,6 +6,7 @@ use crate::artifact::Artifact;
 use crate::config::post::{caps, ids, lenient};
 use crate::config::{Cap, PostOverrides};
 use crate::data::{Data, Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Vocabulary};
+use crate::dist::Collective;
 use crate::metrics::{
     Ranker, RatingMetrics, TopKMetrics, distinct_queries, popularity, popularity_ranks, ranks, rating_metrics,
     repeat_last,
@@ -165,6 +166,44 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// Evaluates `artifact` as one rank of a distributed job: every rank of `comm` ranks its
+    /// `share` of the test pairs (see [`Interactions::read_share`]), and every rank returns the
+    /// metrics of all of them (counts summed, means weighted by pairs; `eval_s` the slowest
+    /// rank's). Ranking metrics of an interaction table only (rating metrics are not combined).
+    pub fn distributed(
+        comm: &dyn Collective,
+        artifact: &Artifact,
+        share: &Interactions,
+        options: &EvalOptions,
+    ) -> Result<Evaluation> {
+        let mine = match share.is_empty() {
+            true => Ok(None),
+            false => evaluate(artifact, share, options).and_then(|e| e.ranked().cloned().map(Some)),
+        };
+        let mine = crate::dist::agree(comm, mine)?;
+        let all = comm.all_gather(&serde_json::to_vec(&mine).map_err(Error::internal)?);
+        let parts: Vec<Ranked> = all
+            .iter()
+            .map(|b| serde_json::from_slice::<Option<Ranked>>(b).map_err(Error::internal))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let first = parts.first().ok_or_else(|| Error::Data("the test set is empty".into()))?;
+        let combine = |f: fn(&Ranked) -> TopKMetrics| TopKMetrics::combine(&parts.iter().map(f).collect::<Vec<_>>());
+        let repeat_last = first.repeat_last.is_some().then(|| combine(|r| r.repeat_last.unwrap_or_default()));
+        let ranked = Ranked {
+            model: combine(|r| r.model),
+            baseline: combine(|r| r.baseline),
+            repeat_last,
+            exclude_seen: first.exclude_seen,
+            unknown_users: parts.iter().map(|r| r.unknown_users).sum(),
+            unknown_items: parts.iter().map(|r| r.unknown_items).sum(),
+            eval_s: parts.iter().map(|r| r.eval_s).fold(0.0, f64::max),
+        };
+        Ok(Evaluation { ranked: Some(ranked), rating: None })
+    }
+
     /// The ranking metrics, or an error for models evaluated on ratings alone.
     pub fn ranked(&self) -> Result<&Ranked> {
         self.ranked.as_ref().ok_or_else(|| Error::Unsupported("this evaluation has no ranking metrics".into()))

@@ -19,7 +19,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("model", &["data", "kernels", "rng", "task", "tensors"]),
     ("config", &["data", "model", "task"]),
     ("artifact", &["config", "data", "index", "metrics", "model", "task", "tensors"]),
-    ("eval", &["artifact", "config", "data", "metrics", "model"]),
+    ("eval", &["artifact", "config", "data", "dist", "metrics", "model"]),
     ("recommend", &["artifact", "config", "data", "eval", "index", "kernels", "metrics", "model", "progress"]),
     (
         "train",

@@ -2,39 +2,17 @@
 //! --distributed`). Each rank reads its share of `--train`; rank 0 writes `--out` and reports.
 
 use super::Args;
-use towers::Result;
+use crate::progress::Bar;
+use towers::data::{Catalog, Interactions, Share};
+use towers::dist::{Collective, agree};
 use towers::train::FeatureData;
+use towers::{Error, EvalOptions, Result};
 
-#[cfg(not(feature = "mpi"))]
-pub fn run(_: &Args, _: Option<&FeatureData>) -> Result<()> {
-    Err(towers::Error::Config(
-        "this towers was built without MPI: build it with `cargo build --release -p towers-cli --features mpi` \
-         (needs Open MPI: apt-get install libopenmpi-dev openmpi-bin libclang-dev)"
-            .into(),
-    ))
-}
-
-/// Runs this rank; every rank ends with the same outcome. Ranks other than 0 print nothing:
-/// an error ends them with its exit code, rank 0 says it.
-#[cfg(feature = "mpi")]
 pub fn run(a: &Args, features: Option<&FeatureData>) -> Result<()> {
-    use towers::dist::Collective;
-    let mpi = towers::dist::Mpi::init()?;
-    let result = towers::dist::agree(&mpi, rank(&mpi, a, features));
-    if let (Err(e), true) = (&result, mpi.rank() != 0) {
-        let code = crate::common::exit_code(e);
-        drop(mpi);
-        std::process::exit(i32::from(code));
-    }
-    result
+    crate::mpi::as_rank(|comm| rank(comm, a, features))
 }
 
-#[cfg(feature = "mpi")]
-fn rank(comm: &dyn towers::dist::Collective, a: &Args, features: Option<&FeatureData>) -> Result<()> {
-    use crate::progress::Bar;
-    use towers::data::{Catalog, Interactions, Share};
-    use towers::dist::agree;
-    use towers::{Error, EvalOptions};
+fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Result<()> {
     if a.split.is_some() || a.init_from.is_some() || a.checkpoint_every.is_some() || a.resume {
         return Err(Error::Config(
             "--distributed takes no --split (give --test), --init-from, --checkpoint-every or --resume".into(),
@@ -45,7 +23,8 @@ fn rank(comm: &dyn towers::dist::Collective, a: &Args, features: Option<&Feature
     }
     let root = comm.rank() == 0;
     // one writer: rank 0 holds the lock of --out from the start
-    let lock = agree(comm, a.out.as_deref().filter(|_| root).map(|o| crate::common::lock_model_dir(o, a.wait)).transpose())?;
+    let lock =
+        agree(comm, a.out.as_deref().filter(|_| root).map(|o| crate::common::lock_model_dir(o, a.wait)).transpose())?;
     let catalog = agree(comm, a.items.as_ref().map(Catalog::read).transpose())?;
     let share = Share { rank: comm.rank(), ranks: comm.size() };
     let train = agree(comm, a.table.format().and_then(|f| Interactions::read_share(&a.train, &f, share)))?;

@@ -85,7 +85,8 @@ mod tests {
 
     #[test]
     fn a_group_gathers_exchanges_and_sums() {
-        let out: Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<f32>)> = std::thread::scope(|s| {
+        type Got = (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<f32>);
+        let out: Vec<Got> = std::thread::scope(|s| {
             let handles: Vec<_> = Threads::group(3)
                 .into_iter()
                 .map(|t| {

@@ -51,6 +51,33 @@ pub struct TopKMetrics {
 pub const KS: [usize; 6] = [1, 5, 10, 20, 50, 100];
 
 impl TopKMetrics {
+    /// The metrics of the union of disjoint sets of test pairs, from each set's (means
+    /// weighted by their pairs).
+    pub fn combine(parts: &[TopKMetrics]) -> TopKMetrics {
+        let n: usize = parts.iter().map(|p| p.n).sum();
+        let mean = |f: fn(&TopKMetrics) -> f64| match n {
+            0 => 0.0,
+            _ => parts.iter().map(|p| f(p) * p.n as f64).sum::<f64>() / n as f64,
+        };
+        TopKMetrics {
+            top_1: mean(|m| m.top_1),
+            top_5: mean(|m| m.top_5),
+            top_10: mean(|m| m.top_10),
+            top_20: mean(|m| m.top_20),
+            top_50: mean(|m| m.top_50),
+            top_100: mean(|m| m.top_100),
+            mrr: mean(|m| m.mrr),
+            mrr_1: mean(|m| m.mrr_1),
+            mrr_5: mean(|m| m.mrr_5),
+            mrr_10: mean(|m| m.mrr_10),
+            mrr_20: mean(|m| m.mrr_20),
+            mrr_50: mean(|m| m.mrr_50),
+            mrr_100: mean(|m| m.mrr_100),
+            ndcg_10: mean(|m| m.ndcg_10),
+            n,
+        }
+    }
+
     /// Recall@k (`top_k`) for each k of [`KS`].
     pub fn recalls(&self) -> [f64; 6] {
         [self.top_1, self.top_5, self.top_10, self.top_20, self.top_50, self.top_100]

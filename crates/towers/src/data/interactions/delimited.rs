@@ -22,7 +22,7 @@ fn open(path: &Path) -> Result<Box<dyn Read>> {
 
 /// Reads a CSV/TSV table (see [`Interactions::read`]).
 pub(super) fn read(path: &Path, format: &TableFormat) -> Result<Interactions> {
-    from_reader(path, open(path)?, format, false)
+    from_reader(path, open(path)?, format)
 }
 
 /// Reads one rank's share of a plain CSV/TSV file (see [`Interactions::read_share`]): the lines
@@ -41,7 +41,7 @@ pub(super) fn read_share(path: &Path, format: &TableFormat, share: Share) -> Res
     let (from, to) = (line_start(&mut file, len, share.part(len))?, line_start(&mut file, len, share.part_end(len))?);
     if share.rank == 0 {
         file.seek(SeekFrom::Start(0)).map_err(io)?;
-        return from_reader(path, Box::new(file.take(to)), format, false);
+        return from_reader(path, Box::new(file.take(to)), format);
     }
     // the first line says the columns (or is a row of rank 0's share)
     file.seek(SeekFrom::Start(0)).map_err(io)?;
@@ -52,7 +52,7 @@ pub(super) fn read_share(path: &Path, format: &TableFormat, share: Share) -> Res
     }
     file.seek(SeekFrom::Start(from)).map_err(io)?;
     let stream = std::io::Cursor::new(first).chain(file.take(to - from));
-    from_reader(path, Box::new(stream), format, true).map_err(|e| match e {
+    parse(path, Box::new(stream), format, Part::Share).map_err(|e| match e {
         // the stream's line 2 is the line starting at `from`
         Error::Parse { path, line: Some(l), msg } => match lines_before(&path, from) {
             Ok(n) => Error::Parse { path, line: Some(n + l - 1), msg },
@@ -105,14 +105,22 @@ fn inner_name(path: &Path) -> &Path {
     }
 }
 
-/// Parses a table from a stream (named `path` in errors). `share`: the stream is a share of the
-/// file after its first line, which is not one of the share's rows even when it is not a header.
-pub(super) fn from_reader(
-    path: &Path,
-    reader: Box<dyn Read>,
-    format: &TableFormat,
-    share: bool,
-) -> Result<Interactions> {
+/// What a stream holds of its file.
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Whole,
+    /// The file's first line, then a share of its lines (the first line is not one of the
+    /// share's rows, even when it is not a header).
+    Share,
+}
+
+/// Parses a table from a stream (named `path` in errors).
+pub(super) fn from_reader(path: &Path, reader: Box<dyn Read>, format: &TableFormat) -> Result<Interactions> {
+    parse(path, reader, format, Part::Whole)
+}
+
+fn parse(path: &Path, reader: Box<dyn Read>, format: &TableFormat, part: Part) -> Result<Interactions> {
+    let share = part == Part::Share;
     let io = |e: std::io::Error| Error::parse(path, None, e.to_string());
     let limited = LineLimit::new(reader, format.max_line_bytes.unwrap_or(MAX_LINE_BYTES));
     let mut buffered = BufReader::with_capacity(1 << 16, limited);
@@ -228,7 +236,7 @@ mod tests {
 
     fn parse(name: &str, text: &str, f: &TableFormat) -> Result<Interactions> {
         let path = Path::new(name);
-        from_reader(path, Box::new(std::io::Cursor::new(text.as_bytes().to_vec())), f, false)
+        from_reader(path, Box::new(std::io::Cursor::new(text.as_bytes().to_vec())), f)
     }
 
     fn ids(t: &Interactions) -> (Vec<&str>, Vec<&str>) {

@@ -153,22 +153,28 @@ pub(crate) fn apply_exchanged(comm: &Counted, p: &Placement, table: &mut Table, 
     u.opt.apply_regularized(table, slots, &rows, &uses, &mut grads, u.l2);
 }
 
-/// The whole table on rank 0 (`None` elsewhere), from the rows each rank holds.
+/// The whole table on rank 0 (`None` elsewhere), from the rows each rank holds, gathered in
+/// blocks of about 4 MB per rank (no rank makes a second copy of its part).
 pub(crate) fn collect(comm: &Counted, p: &Placement, table: Table) -> Option<Table> {
     if !p.sharded {
         return (p.rank == 0).then_some(table);
     }
-    let d = table.dim;
-    let parts = comm.gather(&table.data)?;
-    drop(table);
-    let mut full = Table::zeros(p.rows, d);
-    for (owner, part) in parts.iter().enumerate() {
-        for (i, row) in part.chunks_exact(d).enumerate() {
-            let r = i * p.ranks + owner;
-            full.data[r * d..(r + 1) * d].copy_from_slice(row);
+    let d = table.dim.max(1);
+    let block = ((1 << 20) / d).max(1);
+    let mut full = (p.rank == 0).then(|| Table::zeros(p.rows, table.dim));
+    // rank 0 holds the most rows
+    for start in (0..p.rows.div_ceil(p.ranks)).step_by(block) {
+        let (from, to) = (start.min(table.rows), (start + block).min(table.rows));
+        let Some(parts) = comm.gather(&table.data[from * d..to * d]) else { continue };
+        let full = full.as_mut().expect("rank 0 collects");
+        for (owner, rows) in parts.iter().enumerate() {
+            for (i, row) in rows.chunks_exact(d).enumerate() {
+                let r = (start + i) * p.ranks + owner;
+                full.data[r * d..(r + 1) * d].copy_from_slice(row);
+            }
         }
     }
-    Some(full)
+    full
 }
 
 /// The whole optimizer state of a table on rank 0.

@@ -44,6 +44,6 @@ fn main() -> towers::Result<()> {
     std::thread::scope(|s| {
         let ranks: Vec<_> =
             towers::dist::Threads::group(3).into_iter().map(|comm| s.spawn(move || rank(&comm, train, out))).collect();
-        ranks.into_iter().map(|r| r.join().expect("a rank panicked")).collect()
+        ranks.into_iter().try_for_each(|r| r.join().expect("a rank panicked"))
     })
 }

@@ -34,7 +34,8 @@ fn ranks(
                 s.spawn(move || {
                     let share = Share { rank: comm.rank(), ranks: n };
                     let share = agree(&comm, Interactions::read_share(path, &TableFormat::default(), share))?;
-                    let mut t = Trainer::new(ModelSpec::Retrieval).config(config(comm.rank()));
+                    let validation = Interactions::read(path, &TableFormat::default())?.select(&(0..500).collect::<Vec<_>>());
+                    let mut t = Trainer::new(ModelSpec::Retrieval).config(config(comm.rank())).validation(&validation);
                     if let Some(s) = sharding {
                         t = t.sharding(s);
                     }
@@ -57,10 +58,9 @@ fn n_ranks_train_the_model_one_process_trains() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("train.tsv");
     Synthetic { users: 3000, items: 800, rows: 12_000, clusters: 16, seed: 5 }.write(&path).unwrap();
-    let one = Trainer::new(ModelSpec::Retrieval)
-        .config(config())
-        .fit(&Interactions::read(&path, &TableFormat::default()).unwrap())
-        .unwrap();
+    let table = Interactions::read(&path, &TableFormat::default()).unwrap();
+    let validation = table.select(&(0..500).collect::<Vec<_>>());
+    let one = Trainer::new(ModelSpec::Retrieval).config(config()).validation(&validation).fit(&table).unwrap();
     let q_one = one
         .model
         .queries(&towers::model::Queries::Users { rows: &[1, 2, 3, 500, 2000], at: towers::model::At::Unknown })
@@ -84,6 +84,12 @@ fn n_ranks_train_the_model_one_process_trains() {
             .queries(&towers::model::Queries::Users { rows: &[1, 2, 3, 500, 2000], at: towers::model::At::Unknown })
             .unwrap();
         assert!(max_diff(&q, &q_one) <= within, "{n} ranks: queries differ by {}", max_diff(&q, &q_one));
+        // validated after every epoch, each rank its share of the pairs
+        for (a, b) in model.history.epochs.iter().zip(&one.history.epochs) {
+            let (a, b) = (a.validation.unwrap(), b.validation.unwrap());
+            assert_eq!(a.n, 500);
+            assert!((a.top_100 - b.top_100).abs() <= 0.002 && (a.mrr - b.mrr).abs() <= 1e-3, "{a:?} against {b:?}");
+        }
         let (l1, l2) = (model.history.epochs[1].loss, one.history.epochs[1].loss);
         assert!((l1 - l2).abs() <= 1e-4 * l2.abs(), "{n} ranks: loss {l1} against {l2}");
         for u in [1u32, 7, 2000] {

@@ -33,8 +33,8 @@ fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Resu
     let mut trainer = a.options.trainer(features)?.catalog(catalog.as_ref()).observer(&mut bar);
     if a.shard_tables {
         trainer = trainer.sharding(towers::train::Sharding { min_rows: a.shard_min_rows });
-    } else if let Some(t) = &test {
-        // validation after every epoch needs the whole model on every rank
+    }
+    if let Some(t) = &test {
         trainer = trainer.validation(t);
     }
     let Some(model) = trainer.fit_distributed(comm, &train)? else { return Ok(()) };

@@ -213,7 +213,7 @@ impl<'a> Trainer<'a> {
     /// whole model on rank 0 and `None` on the others; every rank returns the same error.
     ///
     /// Built for the retrieval kind (id towers without batch normalisation); validation data is
-    /// measured after every epoch unless tables are sharded. Checkpoints and `init_from` are
+    /// measured after every epoch, each rank ranking its share. Checkpoints and `init_from` are
     /// for one process.
     pub fn fit_distributed(self, comm: &dyn Collective, share: &Interactions) -> Result<Option<Artifact>> {
         let Trainer { plan, catalog, validation, observer, prior, checkpoints, spill, sharding, .. } = self;

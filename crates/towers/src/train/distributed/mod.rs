@@ -113,17 +113,10 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
         sharded: sharding.is_some_and(|s| rows >= s.min_rows) && comm.size() > 1,
     };
     let layout = retrieval::Layout { queries: place(d.query_vocab.rows()), candidates: place(d.items.len()) };
-    let sharded = layout.queries.sharded || layout.candidates.sharded;
-    if sharded && validation.is_some() {
-        return Err(Error::Config(
-            "per-epoch validation needs the whole model on a rank: with sharded tables, evaluate the model written"
-                .into(),
-        ));
-    }
     let val = validation.map(|v| Encoded::interactions(&d.query_vocab, &d.items, v));
-    let mut run = Run::new(&config, observer, val.as_ref());
+    let mut run = Run::new(&config, observer, None);
     (run.spill, run.keep_optimizer) = (spill, false);
-    let trained = retrieval::fit(&mut run, &comm, &shared, &layout)?;
+    let trained = retrieval::fit(&mut run, &comm, &shared, &layout, val.as_ref())?;
     let steps = (config.epochs * shared.total.div_ceil(config.batch_size)) as u64;
     let pairs = data::pairs_on_root(&comm, d);
     let me = RankSummary {

@@ -13,7 +13,10 @@ use super::data::Shared;
 use super::tables::{self, Placement, Update};
 use crate::Result;
 use crate::artifact::History;
+use crate::data::Share;
 use crate::dist::Counted;
+use crate::eval::Encoded;
+use crate::metrics::TopKMetrics;
 use crate::kernels::table::Table;
 use crate::model::{Tower, TwoTower};
 use crate::task::Reduction;
@@ -44,8 +47,15 @@ fn batch_tower(t: &Tower, data: Vec<f32>) -> Tower {
     Tower { embedding: Table { rows: data.len() / dim, dim, data }, normalization: t.normalization, batch_norm: None }
 }
 
-/// Trains this rank's part of a two-tower model; returns the whole model on rank 0.
-pub(crate) fn fit(run: &mut Run, comm: &Counted, shared: &Shared, layout: &Layout) -> Result<Option<Trained>> {
+/// Trains this rank's part of a two-tower model, measured on `validation` after every epoch;
+/// returns the whole model on rank 0.
+pub(crate) fn fit(
+    run: &mut Run,
+    comm: &Counted,
+    shared: &Shared,
+    layout: &Layout,
+    validation: Option<&Encoded>,
+) -> Result<Option<Trained>> {
     let (cfg, data, dim) = (run.config, &shared.dataset, run.config.dim);
     let mut rng = crate::rng::Rng::new(cfg.seed);
     let tower = |p: &Placement, rng: &mut crate::rng::Rng| Tower {
@@ -62,7 +72,11 @@ pub(crate) fn fit(run: &mut Run, comm: &Counted, shared: &Shared, layout: &Layou
     let mut q_dedup = Dedup::new(layout.queries.rows);
     let mut c_dedup = Dedup::new(layout.candidates.rows);
     let (first, end) = (shared.offset as u32, (shared.offset + data.len()) as u32);
-    let history = run.epochs(shared.total, &mut model, &mut slots, |model, (q_slots, c_slots), b| {
+    let per_epoch = shared.total.div_ceil(cfg.batch_size);
+    // measured by every rank together after each epoch's last step (and its time kept out of
+    // the epoch's), then put in the history
+    let mut measured: Vec<(Result<Option<TopKMetrics>>, f64)> = Vec::new();
+    let mut history = run.epochs(shared.total, &mut model, &mut slots, |model, (q_slots, c_slots), b| {
         let local: Vec<usize> =
             b.rows.iter().filter(|&&g| g >= first && g < end).map(|&g| (g - first) as usize).collect();
         // the global batch's candidates, every rank's in rank order
@@ -117,8 +131,15 @@ pub(crate) fn fit(run: &mut Run, comm: &Counted, shared: &Shared, layout: &Layou
         tables::apply_exchanged(comm, &layout.queries, &mut model.query.embedding, &mut q_slots.embedding, update);
         q_dedup.clear();
         c_dedup.clear();
+        if let Some(v) = validation.filter(|_| (b.index + 1) % per_epoch == 0) {
+            let start = std::time::Instant::now();
+            measured.push((validate(comm, layout, model, v), start.elapsed().as_secs_f64()));
+        }
         total[0]
     })?;
+    for (epoch, (metrics, seconds)) in history.epochs.iter_mut().zip(measured) {
+        (epoch.validation, epoch.seconds) = (metrics?, epoch.seconds - seconds);
+    }
     let TwoTower { query, candidate, .. } = model;
     let (normalization, (q_slots, c_slots)) = (query.normalization, slots);
     let q_table = tables::collect(comm, &layout.queries, query.embedding);
@@ -132,6 +153,35 @@ pub(crate) fn fit(run: &mut Run, comm: &Counted, shared: &Shared, layout: &Layou
         slots: (qs, cs),
         history,
     }))
+}
+
+/// Metrics of the model on `v`: each rank ranks its share of the pairs, its queries' rows asked
+/// of their owners, against every candidate (the whole candidate table on every rank); the
+/// ranks' metrics are combined.
+fn validate(comm: &Counted, layout: &Layout, model: &TwoTower, v: &Encoded) -> Result<Option<TopKMetrics>> {
+    let Encoded::Pairs { pairs, .. } = v else { return Ok(None) };
+    let share = Share { rank: comm.rank(), ranks: comm.size() };
+    let mine = &pairs[share.part(pairs.len() as u64) as usize..share.part_end(pairs.len() as u64) as usize];
+    let mut dedup = Dedup::new(layout.queries.rows);
+    let renumbered: Vec<(u32, u32)> = mine.iter().map(|&(q, c)| (dedup.index(q), c)).collect();
+    let queries = tables::fetch(comm, &layout.queries, &model.query.embedding, &dedup.rows);
+    let every: Vec<u32> = (0..layout.candidates.rows as u32).collect();
+    let candidates = tables::share(comm, &layout.candidates, &model.candidate.embedding, &every);
+    let whole = TwoTower {
+        query: batch_tower(&model.query, queries),
+        candidate: batch_tower(&model.candidate, candidates),
+        rating_scale: None,
+    };
+    let metrics = match renumbered.is_empty() {
+        true => None,
+        false => crate::eval::validate(&whole, &Encoded::Pairs { pairs: renumbered, times: None })?,
+    };
+    let parts = comm.all_gather_bytes(&serde_json::to_vec(&metrics).map_err(crate::Error::internal)?);
+    let mut all = Vec::new();
+    for p in parts {
+        all.extend(serde_json::from_slice::<Option<TopKMetrics>>(&p).map_err(crate::Error::internal)?);
+    }
+    Ok((!all.is_empty()).then(|| TopKMetrics::combine(&all)))
 }
 
 fn collect_tower_slots(comm: &Counted, p: &Placement, s: TowerSlots) -> Option<TowerSlots> {

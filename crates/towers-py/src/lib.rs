@@ -7,6 +7,7 @@ mod columns;
 mod errors;
 mod index;
 mod inputs;
+mod live;
 mod model;
 mod options;
 mod progress;
@@ -187,6 +188,8 @@ mod towers_native {
     use super::{Model, load, movielens_100k, movielens_100k_status, train};
     #[pymodule_export]
     use crate::index::build_index;
+    #[pymodule_export]
+    use crate::live::Live;
 
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {

@@ -34,7 +34,8 @@ fn ranks(
                 s.spawn(move || {
                     let share = Share { rank: comm.rank(), ranks: n };
                     let share = agree(&comm, Interactions::read_share(path, &TableFormat::default(), share))?;
-                    let validation = Interactions::read(path, &TableFormat::default())?.select(&(0..500).collect::<Vec<_>>());
+                    let validation =
+                        Interactions::read(path, &TableFormat::default())?.select(&(0..500).collect::<Vec<_>>());
                     let mut t = Trainer::new(ModelSpec::Retrieval).config(config(comm.rank())).validation(&validation);
                     if let Some(s) = sharding {
                         t = t.sharding(s);

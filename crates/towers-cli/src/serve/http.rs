@@ -4,6 +4,7 @@
 //! (headers too large), 500 (a bug, the server goes on), 503 (the store is unreachable).
 
 use super::Limits;
+use super::events::{__path_events_post, events_post};
 use super::guard;
 use super::state::App;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use towers::config::post::Id;
-use towers::recommend::{Description, Query as Asked, Request as Ask, RequestFields, Timings};
+use towers::recommend::{Description, Event, Query as Asked, Request as Ask, RequestFields, Timings};
 use towers::{Error, ErrorKind, Recommendation, Recommendations};
 use utoipa::{OpenApi, ToSchema};
 
@@ -25,7 +26,7 @@ pub struct ApiError(pub StatusCode, pub String);
 
 /// The body of every error answer.
 #[derive(Serialize, ToSchema)]
-struct ErrorBody {
+pub struct ErrorBody {
     error: ErrorDetail,
 }
 
@@ -117,6 +118,17 @@ fn api_error(e: Error) -> ApiError {
 
 async fn recommend(app: &App, query: Asked<'_>, request: &Ask) -> Result<Response, ApiError> {
     let model = app.current();
+    // a user's live events (`--events`) come before the request's own recent items
+    let live = match (&app.live, query) {
+        (Some(live), Asked::User(user)) => {
+            let mut recent = live.recent(user);
+            recent.extend(request.recent.iter().cloned());
+            let skip = recent.len().saturating_sub(towers::recommend::MAX_RECENT);
+            Some(Ask { recent: recent.split_off(skip), ..request.clone() })
+        }
+        _ => None,
+    };
+    let request = live.as_ref().unwrap_or(request);
     let r: Recommendations = model.served.answer(query, request).await.map_err(api_error)?;
     Ok(Json(Answer { items: r.items, model: &model.name, cold_start: r.cold_start, timings: r.timings })
         .into_response())
@@ -240,8 +252,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             title = "towers",
             description = "Recommendations from a towers model or pipeline. Every error answer is `ErrorBody`; besides each route's own: 404 (no such route), 405 (method not allowed), 408 (body not sent in time), 413 (body over 64 KiB), 414 (request target over 8 KiB), 431 (headers too large), 500 (a handler that panicked)."
         ),
-        paths(healthz, model_info, recommend_get, recommend_post, similar, prometheus, openapi_json),
-        components(schemas(ErrorBody, Answer, ModelInfo, RequestFields, RecommendBody))
+        paths(healthz, model_info, recommend_get, recommend_post, similar, events_post, prometheus, openapi_json),
+        components(schemas(ErrorBody, Answer, ModelInfo, RequestFields, RecommendBody, Event))
     )]
     struct Doc;
     Doc::openapi()
@@ -259,6 +271,7 @@ pub fn router(app: Arc<App>, limits: &Limits) -> Router {
         .route("/v1/model", get(model_info))
         .route("/v1/recommend", get(recommend_get).post(recommend_post))
         .route("/v1/similar", get(similar))
+        .route("/v1/events", axum::routing::post(events_post))
         .route("/metrics", get(prometheus))
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)

@@ -7,14 +7,16 @@
 //! POST /v1/recommend  {"user":"42","k":10,"exclude_seen":true}   or, for sequential models,
 //!                     {"history":["12","45","9"],"k":10}
 //! GET  /v1/similar?item=50&k=10
+//! POST /v1/events     {"user":"42","item":"50"}  (with --events: live histories)
 //! GET  /metrics                                   Prometheus text format
 //! ```
 //! Top-k comes from the model's own index (exact or IVF) or, with `--postgres`, from a catalogue
 //! exported to PostgreSQL + pgvector (`towers export`); the query tower always runs here.
 //! Rooms: `http.rs` (routes and answers), `guard.rs` (limits, timeouts, JSON errors, panics,
 //! metrics), `listen.rs` (connections, bounded shutdown), `state.rs` (the model and its hot
-//! reload), `store.rs` (where top-k comes from).
+//! reload), `store.rs` (where top-k comes from), `events.rs` (live events).
 
+mod events;
 mod guard;
 pub mod http;
 mod listen;
@@ -27,6 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use towers::Error;
+use towers::recommend::{Live, LiveConfig};
 
 pub use http::router;
 pub use listen::serve;
@@ -63,6 +66,17 @@ pub struct Args {
     /// Connections per PostgreSQL server, 1..=1000.
     #[arg(long, default_value_t = 16, requires = "postgres")]
     pub pg_pool: usize,
+    /// Keep users' live events (`POST /v1/events`) in this log: appended as they come, synced
+    /// within a second, replayed at start-up, compacted. A sequential model then recommends
+    /// for a user from their training history followed by their events.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// With --events: events kept per user (the oldest dropped).
+    #[arg(long, default_value_t = 100, requires = "events")]
+    pub events_per_user: usize,
+    /// With --events: users kept (the least recently active dropped).
+    #[arg(long, default_value_t = 1_000_000, requires = "events")]
+    pub events_users: usize,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -173,7 +187,12 @@ pub fn run(a: Args) -> towers::Result<()> {
     let rt = rt.enable_all().build().map_err(|e| Error::io("tokio runtime", e))?;
     let result = rt.block_on(async {
         use tokio::signal::unix::SignalKind;
-        let app = Arc::new(App::load(&a.model, a.exact, store::postgres(&a)?)?);
+        let mut app = App::load(&a.model, a.exact, store::postgres(&a)?)?;
+        if let Some(path) = &a.events {
+            let config = LiveConfig { per_user: a.events_per_user, users: a.events_users, ..LiveConfig::default() };
+            app.live = Some(Arc::new(Live::open(path, config)?));
+        }
+        let app = Arc::new(app);
         // handlers first: a SIGHUP or SIGTERM from now on never kills the process outright
         let mut hup = signal(SignalKind::hangup());
         let mut term = signal(SignalKind::terminate());

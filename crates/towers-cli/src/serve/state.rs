@@ -32,6 +32,8 @@ pub struct App {
     store: Option<Arc<dyn CandidateStore>>,
     metrics: OnceLock<PrometheusHandle>,
     reloads: Mutex<u64>,
+    /// Users' live events (`--events`), for sequential models.
+    pub live: Option<Arc<towers::recommend::Live>>,
 }
 
 fn unix_now() -> u64 {
@@ -72,6 +74,7 @@ impl App {
             store,
             metrics: OnceLock::new(),
             reloads: Mutex::new(0),
+            live: None,
         })
     }
 

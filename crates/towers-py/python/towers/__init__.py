@@ -36,7 +36,7 @@ from ._errors import (
     TowersError,
 )
 from ._progress import Reporter as _Reporter
-from ._towers import Model, __version__
+from ._towers import Live, Model, __version__
 from ._towers import build_index as _build_index
 from ._towers import load as _load
 from ._towers import train as _train
@@ -51,6 +51,7 @@ __all__ = [
     "build_index",
     "Model",
     "Pipeline",
+    "Live",
     "datasets",
     "TowersError",
     "InputError",

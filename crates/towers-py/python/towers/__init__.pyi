@@ -12,7 +12,7 @@ from ._errors import (
     ModelError as ModelError,
     TowersError as TowersError,
 )
-from ._towers import Model as Model, Pipeline as Pipeline, __version__ as __version__
+from ._towers import Live as Live, Model as Model, Pipeline as Pipeline, __version__ as __version__
 
 PathLike = Union[str, "os.PathLike[str]"]
 # a path, a pandas.DataFrame, a pyarrow.Table (anything with __arrow_c_stream__), a dict of arrays,

@@ -10,6 +10,17 @@ __version__: str
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+class Live:
+    """Users' live events: `append(user, item)`, then `model.recommend(user, recent=live.recent(user))`
+    (a sequential model follows the user's training history with them). With `path`, a durable
+    log: appended as events come, synced within a second, replayed when opened again, compacted."""
+
+    def __init__(self, path: Optional[PathLike] = None, per_user: int = 100, users: int = 1000000) -> None: ...
+    def append(self, user: str, item: str, timestamp: Optional[int] = None) -> None: ...
+    def recent(self, user: str) -> List[str]: ...
+    def sync(self) -> None: ...
+    def __len__(self) -> int: ...
+
 class Model:
     """A model or a pipeline directory: `towers.train(...)` or `towers.load(dir)`. Options are
     read by the library's rules, the same as the CLI's flags and the HTTP API's fields."""
@@ -19,7 +30,8 @@ class Model:
         diversity, caps, boost, dedupe, exclude, retrieve."""
         ...
     def recommend(self, user: str, k: int = 10, exclude_seen: bool = False, **options: Any) -> Any:
-        """options: exclude, allow, debug; pipelines: diversity, caps, boost, dedupe, retrieve.
+        """options: exclude, allow, debug, recent (sequential models: the user's items since
+        training, oldest first); pipelines: diversity, caps, boost, dedupe, retrieve.
         A list of {"id", "title", "score"}, or with debug=True a dict with "timings"."""
         ...
     def recommend_history(self, history: Sequence[str], k: int = 10, exclude_seen: bool = False, **options: Any) -> Any: ...

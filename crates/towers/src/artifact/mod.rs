@@ -133,6 +133,10 @@ pub struct Artifact {
     pub approximate: Option<Approximate>,
     /// Training items of each query row.
     pub seen: Seen,
+    /// Sequential models trained on users' sequences: each user's last items (the model's
+    /// history length), oldest first, that `Query::User` starts from ([`Seen::from_lists`]);
+    /// empty otherwise.
+    pub histories: Seen,
     /// Training occurrences of each candidate row.
     pub popularity: Vec<f32>,
     /// Per-epoch history.
@@ -315,6 +319,10 @@ impl Artifact {
         i.u32("seen.offsets", &self.seen.offsets);
         i.u32("seen.items", &self.seen.items);
         i.f32("popularity", &[self.popularity.len()], &self.popularity);
+        if !self.histories.offsets.is_empty() {
+            i.u32("history.offsets", &self.histories.offsets);
+            i.u32("history.items", &self.histories.items);
+        }
         files.add("interactions.safetensors", &i.to_bytes()?)?;
         drop(i);
         files.add("history.json", self.history.to_json()?.as_bytes())?;
@@ -418,6 +426,20 @@ impl Artifact {
             return Err(bad("interactions.safetensors: inconsistent seen-item index".into()));
         }
         let popularity = it.f32("popularity", &[shape.candidates])?;
+        let histories = match it.has("history.offsets") {
+            false => Seen::default(),
+            true => Seen {
+                offsets: it.u32("history.offsets", Some(shape.queries + 1))?,
+                items: it.u32("history.items", None)?,
+            },
+        };
+        if !histories.offsets.is_empty()
+            && (histories.offsets.windows(2).any(|w| w[0] > w[1])
+                || histories.offsets.last().copied() != Some(histories.items.len() as u32)
+                || histories.items.iter().any(|&c| c as usize >= shape.candidates))
+        {
+            return Err(bad("interactions.safetensors: inconsistent user histories".into()));
+        }
         let approximate = match &m.index {
             Some(ix) if ix.kind == "ivf" && ix.file == IVF_FILE => {
                 let bytes = file(IVF_FILE)?;
@@ -448,6 +470,7 @@ impl Artifact {
             candidates: candidates.into(),
             approximate,
             seen,
+            histories,
             popularity,
             history,
             summary: m.training,

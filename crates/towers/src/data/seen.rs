@@ -1,6 +1,7 @@
 //! What each query (user) interacted with in training, for "exclude what the user has seen".
 
-/// Items each query has already interacted with, in compressed rows (sorted, distinct).
+/// Items each query has already interacted with, in compressed rows (sorted, distinct; in their
+/// own order when made by [`Seen::from_lists`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Seen {
     /// `offsets[q]..offsets[q + 1]` indexes `items` for query row `q`.
@@ -23,6 +24,17 @@ impl Seen {
             offsets[i + 1] += offsets[i];
         }
         Seen { offsets, items: all.into_iter().map(|(_, c)| c).collect() }
+    }
+
+    /// Lists in their own order, one per query row (`lists[q]`): a sequential model's users'
+    /// recent items, oldest first (its [`histories`](crate::Artifact::histories)).
+    pub fn from_lists(lists: &[Vec<u32>]) -> Self {
+        let mut offsets = Vec::with_capacity(lists.len() + 1);
+        offsets.push(0u32);
+        for l in lists {
+            offsets.push(offsets[offsets.len() - 1] + l.len() as u32);
+        }
+        Seen { offsets, items: lists.concat() }
     }
 
     /// The items of a query row (empty for an unknown row).

@@ -5,8 +5,8 @@
 //! GRU4Rec's `SessionId<TAB>ItemId<TAB>Time` table, interaction tables turned into per-user
 //! histories, and the raw RetailRocket `events.csv` with GRU4Rec's published preprocessing.
 
-use super::Interactions;
 use super::text::{csv_reader, read_text};
+use super::{Interactions, Seen, Vocabulary};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
@@ -153,6 +153,27 @@ impl Sessions {
             .map(|i| (table.query(i).to_string(), ts[i] as f64, i, table.candidate(i).to_string()))
             .collect();
         Ok(group_sessions(events))
+    }
+
+    /// The users of sequences that have ids (an interaction table read as each user's
+    /// sequence; `row` gives an item's candidate row, 0 if unknown): their vocabulary, the
+    /// items each saw, and each one's last `steps` items, oldest first ([`Seen::from_lists`]).
+    /// Without ids: no users.
+    pub fn user_histories(&self, row: impl Fn(&str) -> u32, steps: usize) -> (Vocabulary, Seen, Seen) {
+        let Some(ids) = &self.ids else { return (Vocabulary::default(), Seen::from_pairs(1, []), Seen::default()) };
+        let mut vocab = Vocabulary::default();
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new()];
+        for (id, items) in ids.iter().zip(&self.items) {
+            let u = vocab.insert(id) as usize;
+            if u == lists.len() {
+                lists.push(Vec::new());
+            }
+            lists[u].extend(items.iter().map(|i| row(i)).filter(|&r| r > 0));
+        }
+        let pairs = lists.iter().enumerate().flat_map(|(u, l)| l.iter().map(move |&c| (u as u32, c)));
+        let seen = Seen::from_pairs(lists.len(), pairs);
+        let last: Vec<Vec<u32>> = lists.iter().map(|l| l[l.len().saturating_sub(steps)..].to_vec()).collect();
+        (vocab, seen, Seen::from_lists(&last))
     }
 
     /// Leave-last-out: (every sequence without its last item, for training; the sequences of

@@ -6,6 +6,7 @@
 mod batch;
 mod evaluate;
 mod index;
+mod live;
 mod pipeline;
 mod post;
 mod report;
@@ -16,12 +17,13 @@ mod store;
 pub use crate::config::{Cap, PostOverrides, PostRanking};
 pub use evaluate::{PipelineEvaluation, diversity};
 pub use index::build_index;
+pub use live::{Event, Live, LiveConfig};
 pub use pipeline::{
     DEFAULT_RETRIEVE, PIPELINE_FILE, PIPELINE_FORMAT, PIPELINE_FORMAT_VERSION, Pipeline, PipelineSettings, Staged,
     Timings,
 };
 pub use post::{ItemAttributes, Scene, post_rank};
-pub use request::{DEFAULT_K, MAX_K, MAX_RETRIEVE, Request, RequestFields, check_k, check_retrieve};
+pub use request::{DEFAULT_K, MAX_K, MAX_RECENT, MAX_RETRIEVE, Request, RequestFields, check_k, check_retrieve};
 pub use served::{Description, PipelineDescription, Report, Served};
 pub use store::{CandidateStore, StoreFuture};
 
@@ -193,13 +195,35 @@ impl Recommender {
                     row.map(|r| a.model.queries(&Queries::Users { rows: &[r], at: At::TrainingEnd })).transpose()?;
                 Ok(Resolved { vector, exclude, allow })
             }
-            (Query::History(history), QueryKind::History) => {
+            (Query::History(_), QueryKind::History) | (Query::User(_), QueryKind::History) => {
                 let ModelSpec::Sequential(seq) = a.model.spec() else {
                     return Err(Error::Internal("a history model that is not sequential".into()));
                 };
-                let known: Vec<u32> = history.iter().filter_map(|h| a.items.find(h)).filter(|&r| r > 0).collect();
-                let mut seen = if request.exclude_seen { known.clone() } else { Vec::new() };
+                let find = |ids: &mut dyn Iterator<Item = &String>| -> Vec<u32> {
+                    ids.filter_map(|h| a.items.find(h)).filter(|&r| r > 0).collect()
+                };
+                // a user: their training history (and what they saw), then what they did since
+                let (mut known, mut seen) = match query {
+                    Query::History(history) => (find(&mut history.iter()), Vec::new()),
+                    _ if a.query_vocab.num_keys() == 0 && request.recent.is_empty() => {
+                        return Err(Error::Unsupported(
+                            "this sequential model has no users (it was trained on sequences without ids): \
+                             recommend from a history of items, or give the user's recent items"
+                                .into(),
+                        ));
+                    }
+                    Query::User(user) => match a.query_vocab.get(user) {
+                        Some(r) => (a.histories.of(r).to_vec(), a.seen.of(r).to_vec()),
+                        None => (Vec::new(), Vec::new()),
+                    },
+                };
+                known.extend(find(&mut request.recent.iter()));
+                seen.extend_from_slice(&known);
                 seen.sort_unstable();
+                seen.dedup();
+                if !request.exclude_seen {
+                    seen.clear();
+                }
                 let (exclude, allow) = self.filter_rows(&seen, request);
                 if known.is_empty() {
                     return Ok(Resolved { vector: None, exclude, allow });
@@ -212,9 +236,6 @@ impl Recommender {
             (Query::User(_), QueryKind::Pairs) => Err(Error::Unsupported(
                 "this ranking model has no query tower (it scores user-item pairs): serve it from its own index".into(),
             )),
-            (Query::User(_), _) => {
-                Err(Error::Unsupported("this is a sequential model: recommend from a history of items".into()))
-            }
             (Query::History(_), _) => {
                 Err(Error::Unsupported("this is a user → item model: recommend for a user".into()))
             }

@@ -45,7 +45,14 @@ pub struct Request {
     pub retrieve: Option<usize>,
     /// Add the time each stage took to the answer.
     pub debug: bool,
+    /// Items the user interacted with since training, oldest first: a sequential model
+    /// recommends for a user from their training history followed by these (the server's live
+    /// events); with `exclude_seen` they are left out too.
+    pub recent: Vec<String>,
 }
+
+/// The most recent items a request may carry.
+pub const MAX_RECENT: usize = 1000;
 
 impl Default for Request {
     fn default() -> Self {
@@ -57,6 +64,7 @@ impl Default for Request {
             post: PostOverrides::default(),
             retrieve: None,
             debug: false,
+            recent: Vec::new(),
         }
     }
 }
@@ -103,10 +111,20 @@ impl Request {
         self
     }
 
+    /// Items the user interacted with since training, oldest first (appended to what the
+    /// request had).
+    pub fn recent(mut self, ids: impl IntoIterator<Item = String>) -> Self {
+        self.recent.extend(ids);
+        self
+    }
+
     /// Checks every value: `k` in `1..=MAX_K`, `retrieve` in `1..=MAX_RETRIEVE`, the
     /// post-ranking overrides' ranges.
     pub fn validate(&self) -> Result<()> {
         check_k(self.k)?;
+        if self.recent.len() > MAX_RECENT {
+            return Err(Error::Config(format!("recent: at most {MAX_RECENT} items, got {}", self.recent.len())));
+        }
         if let Some(r) = self.retrieve {
             check_retrieve(r)?;
         }
@@ -173,6 +191,10 @@ pub struct RequestFields {
     /// Add the time each stage took to the answer.
     #[serde(deserialize_with = "lenient")]
     debug: Option<bool>,
+    /// Sequential models: item ids the user interacted with since training, oldest first (a
+    /// list, or comma-separated text).
+    #[serde(deserialize_with = "ids")]
+    recent: Option<Vec<String>>,
 }
 
 impl TryFrom<RequestFields> for Request {
@@ -186,6 +208,7 @@ impl TryFrom<RequestFields> for Request {
             post: PostOverrides { diversity: f.diversity, caps: f.caps, boost: f.boost, dedupe: f.dedupe },
             retrieve: f.retrieve,
             debug: f.debug.unwrap_or(false),
+            recent: f.recent.unwrap_or_default(),
         };
         Ok(r)
     }

@@ -147,6 +147,11 @@ impl Served {
         Served { inner, ..self }
     }
 
+    /// Whether the model knows an item id.
+    pub fn has_item(&self, id: &str) -> bool {
+        self.retriever().artifact().items.rows.contains_key(id)
+    }
+
     /// The single model, or the pipeline's retriever: its embeddings, its index, its users
     /// and items (what a store outside the process and `similar` read).
     pub fn retriever(&self) -> &Recommender {

@@ -224,6 +224,7 @@ impl PipelineTrainer<'_> {
             history,
             summary,
             optimizer,
+            histories: Default::default(),
             origin: Default::default(),
         };
         let settings = PipelineSettings {

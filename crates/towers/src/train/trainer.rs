@@ -360,12 +360,14 @@ impl<'a> Trainer<'a> {
                 let rows = (prior.map_or(1, |p| p.query_vocab.rows()), items.len());
                 from.prepare(&mut run, rows, || digest(&[&data.targets, &data.contexts]))?;
                 let (model, history) = sequential::fit(&mut run, seq, &data, &popularity)?;
+                let (query_vocab, seen, histories) = train.user_histories(row, seq.steps);
                 Trained {
                     model: Box::new(model),
                     history,
-                    query_vocab: Vocabulary::default(),
+                    query_vocab,
                     items,
-                    seen: Seen::from_pairs(1, []),
+                    seen,
+                    histories,
                     popularity,
                     n: data.len(),
                     seconds: run.seconds,
@@ -383,6 +385,7 @@ impl<'a> Trainer<'a> {
             items: trained.items,
             approximate: None,
             seen: trained.seen,
+            histories: trained.histories,
             popularity: trained.popularity,
             history: trained.history,
             summary,
@@ -478,6 +481,7 @@ struct Trained {
     query_vocab: Vocabulary,
     items: Items,
     seen: Seen,
+    histories: Seen,
     popularity: Vec<f32>,
     /// Training examples.
     n: usize,
@@ -557,6 +561,7 @@ fn fit_interactions(
         query_vocab: data.query_vocab,
         items: data.items,
         seen,
+        histories: Seen::default(),
         popularity,
     })
 }

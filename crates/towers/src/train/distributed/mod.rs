@@ -148,6 +148,7 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
         history: t.history,
         summary,
         optimizer,
+        histories: Default::default(),
         origin: Default::default(),
     }))
 }

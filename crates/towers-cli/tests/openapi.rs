@@ -35,6 +35,7 @@ fn the_document_has_every_route_and_real_answers_validate() {
         ("get", "/v1/recommend"),
         ("post", "/v1/recommend"),
         ("get", "/v1/similar"),
+        ("post", "/v1/events"),
         ("get", "/metrics"),
         ("get", "/openapi.json"),
     ];

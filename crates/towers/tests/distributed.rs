@@ -5,6 +5,7 @@
 mod common;
 
 use std::path::Path;
+use towers::config::OptimizerConfig;
 use towers::data::synthetic::Synthetic;
 use towers::data::{Interactions, Share, TableFormat};
 use towers::dist::{Collective, Threads, agree};
@@ -132,5 +133,61 @@ fn ranks_given_different_options_or_bad_data_are_refused_on_every_rank() {
     let errors: Vec<String> = out.into_iter().map(|r| r.unwrap_err().to_string()).collect();
     assert!(errors[1].contains("train.tsv:1901"), "{}", errors[1]);
     assert!(errors[0].starts_with("rank 1: ") && errors[0].contains("train.tsv:1901"), "{}", errors[0]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_feature_model_trains_the_same_on_n_ranks() {
+    let dir = common::scratch("distributed-features");
+    let s = common::synthetic::synthetic();
+    let (users, items, features) = s.tables(&dir);
+    // the training table as a file (user, item, rating, timestamp) each rank reads its share of
+    let path = dir.join("train.tsv");
+    let t = &s.train;
+    let lines: Vec<String> = (0..t.len())
+        .map(|i| {
+            let (r, ts) = (t.ratings.as_ref().unwrap()[i], t.timestamps.as_ref().unwrap()[i]);
+            format!("{}\t{}\t{r}\t{ts}", t.query(i), t.candidate(i))
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let table = Interactions::read(&path, &TableFormat::default()).unwrap();
+    // Adagrad: the same embeddings within rounding; Adam (ε = 1e-7) turns the rounding of
+    // near-zero gradients into whole steps, so there the same losses
+    for (optimizer, within) in [(OptimizerConfig::adagrad(), 1e-4), (OptimizerConfig::default(), f32::INFINITY)] {
+        let mut cfg = TrainConfig { batch_size: 64, epochs: 3, seed: 3, optimizer, ..TrainConfig::default() };
+        cfg.retrieval.precision = Precision::F32;
+        let spec = ModelSpec::Features(features.clone());
+        let trainer = || Trainer::new(spec.clone()).config(cfg.clone()).user_attributes(&users).item_attributes(&items);
+        let one = trainer().fit(&table).unwrap();
+        for n in [1, 2, 3] {
+            let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = Threads::group(n)
+                    .into_iter()
+                    .map(|comm| {
+                        let (path, trainer) = (&path, &trainer);
+                        sc.spawn(move || {
+                            let share = Share { rank: comm.rank(), ranks: n };
+                            let share = Interactions::read_share(path, &TableFormat::default(), share).unwrap();
+                            trainer().fit_distributed(&comm, &share).unwrap()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let model = models.into_iter().next().unwrap().expect("rank 0 has the model");
+            let d = max_diff(&model.candidates, &one.candidates);
+            assert!(d <= within, "{n} ranks: candidate embeddings differ by {d}");
+            for (a, b) in model.history.epochs.iter().zip(&one.history.epochs) {
+                assert!(
+                    (a.loss - b.loss).abs() <= 1e-6 * b.loss.abs(),
+                    "{n} ranks: loss {} against {}",
+                    a.loss,
+                    b.loss
+                );
+            }
+            assert_eq!(model.summary.ranks.len(), n);
+        }
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -31,6 +31,14 @@ pub struct MlpGrads {
     pub biases: Vec<Vec<f32>>,
 }
 
+impl MlpGrads {
+    /// Zero gradients of every parameter of `mlp`.
+    pub fn zeros(mlp: &Mlp) -> Self {
+        let zeros = |t: &Vec<Table>| t.iter().map(|w| vec![0.0; w.data.len()]).collect();
+        MlpGrads { weights: zeros(&mlp.weights), biases: zeros(&mlp.biases) }
+    }
+}
+
 impl Mlp {
     /// Layers of the given widths after an input of width `input`; Glorot-uniform weights and
     /// zero biases, as Keras initialises `Dense`. No widths: the identity.

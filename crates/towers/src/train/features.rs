@@ -61,13 +61,13 @@ pub(crate) fn build(
 }
 
 /// Optimizer state of a feature tower.
-struct TowerSlots {
-    tables: Vec<Slots>,
-    mlp: MlpSlots,
+pub(crate) struct TowerSlots {
+    pub(crate) tables: Vec<Slots>,
+    pub(crate) mlp: MlpSlots,
 }
 
 impl TowerSlots {
-    fn new(opt: &OptimizerConfig, t: &FeatureTower) -> Self {
+    pub(crate) fn new(opt: &OptimizerConfig, t: &FeatureTower) -> Self {
         TowerSlots {
             tables: t.tables.iter().map(|t| Slots::new(opt, t.rows, t.dim)).collect(),
             mlp: MlpSlots::new(opt, &t.mlp),
@@ -84,7 +84,7 @@ impl State for TowerSlots {
 
 /// Backward pass and update of one tower from the gradient of its outputs; `l2` per use of
 /// an embedding row, as for id towers.
-fn update(
+pub(crate) fn update(
     opt: &Optimizer,
     l2: f32,
     tower: &mut FeatureTower,

@@ -212,11 +212,13 @@ impl<'a> Trainer<'a> {
     /// model one process trains at B with the same seed (within float rounding). Returns the
     /// whole model on rank 0 and `None` on the others; every rank returns the same error.
     ///
-    /// Built for the retrieval kind (id towers without batch normalisation); validation data is
+    /// Built for the retrieval kind (id towers without batch normalisation; tables replicated or
+    /// sharded) and the feature kind (every table and layer replicated, the layers' gradients
+    /// all-reduced); validation data is
     /// measured after every epoch, each rank ranking its share. Checkpoints and `init_from` are
     /// for one process.
     pub fn fit_distributed(self, comm: &dyn Collective, share: &Interactions) -> Result<Option<Artifact>> {
-        let Trainer { plan, catalog, validation, observer, prior, checkpoints, spill, sharding, .. } = self;
+        let Trainer { plan, catalog, validation, observer, prior, checkpoints, spill, sharding, attributes, .. } = self;
         let Plan::Model { spec, mut config } = plan else {
             return Err(Error::Config("distributed training trains one model, not a pipeline".into()));
         };
@@ -235,7 +237,7 @@ impl<'a> Trainer<'a> {
         };
         let mut fallback = quiet();
         let observer = observer.unwrap_or(&mut fallback);
-        let job = Job { spec: *spec, config: *config, catalog, observer, sharding, validation, spill };
+        let job = Job { spec: *spec, config: *config, catalog, observer, sharding, validation, spill, attributes };
         distributed::fit(job, comm, share)
     }
 

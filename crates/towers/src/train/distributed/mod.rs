@@ -5,16 +5,19 @@
 //! Rank 0 ends with the whole model, the ordinary one.
 
 mod data;
+mod features;
 mod retrieval;
 mod tables;
 
 use super::epochs::Run;
+use super::features::Attributes;
 use super::optimizer::Optimizer;
 use crate::artifact::{Artifact, RankSummary, TrainSummary};
 use crate::config::TrainConfig;
-use crate::data::{Catalog, Interactions, Seen};
+use crate::data::{Catalog, Interactions, Seen, Share};
 use crate::dist::{Collective, Counted};
 use crate::eval::Encoded;
+use crate::metrics::TopKMetrics;
 use crate::model::{Model, ModelSpec, Normalization};
 use crate::progress::Observer;
 use crate::{Error, Result};
@@ -47,6 +50,7 @@ pub(crate) struct Job<'a> {
     pub sharding: Option<Sharding>,
     pub validation: Option<&'a Interactions>,
     pub spill: Option<&'a std::path::Path>,
+    pub attributes: Attributes<'a>,
 }
 
 /// Options of a run that every rank must share, with the columns of its data.
@@ -74,6 +78,36 @@ fn check_same(comm: &Counted, f: &Fingerprint) -> Result<()> {
     }
 }
 
+/// This rank's share of validation pairs (`None` when it has none).
+fn share_of(comm: &Counted, v: &Encoded) -> Option<Encoded> {
+    let Encoded::Pairs { pairs, .. } = v else { return None };
+    let share = Share { rank: comm.rank(), ranks: comm.size() };
+    let n = pairs.len() as u64;
+    let mine = pairs[share.part(n) as usize..share.part_end(n) as usize].to_vec();
+    (!mine.is_empty()).then_some(Encoded::Pairs { pairs: mine, times: None })
+}
+
+/// Every rank's metrics on its share, combined (on every rank).
+fn combine(comm: &Counted, mine: Option<TopKMetrics>) -> Result<Option<TopKMetrics>> {
+    let parts = comm.all_gather_bytes(&serde_json::to_vec(&mine).map_err(Error::internal)?);
+    let mut all = Vec::new();
+    for p in parts {
+        all.extend(serde_json::from_slice::<Option<TopKMetrics>>(&p).map_err(Error::internal)?);
+    }
+    Ok((!all.is_empty()).then(|| TopKMetrics::combine(&all)))
+}
+
+/// The first and last timestamps of every rank's share.
+fn time_span(comm: &Counted, times: Option<&[i64]>) -> Option<[i64; 2]> {
+    let (lo, hi) = times.map_or((i64::MAX, i64::MIN), |t| {
+        (t.iter().copied().min().unwrap_or(i64::MAX), t.iter().copied().max().unwrap_or(i64::MIN))
+    });
+    let all = comm.all_gather(&[lo as u64, hi as u64]);
+    let lo = all.iter().map(|v| v[0] as i64).min()?;
+    let hi = all.iter().map(|v| v[1] as i64).max()?;
+    (lo <= hi).then_some([lo, hi])
+}
+
 /// Peak resident memory of this process, in MB.
 fn peak_rss_mb() -> f64 {
     // SAFETY: getrusage writes into the struct it is given.
@@ -87,13 +121,13 @@ fn peak_rss_mb() -> f64 {
 /// Trains `job` on this rank's `share`; the model on rank 0, `None` on the others.
 pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Result<Option<Artifact>> {
     let comm = Counted::new(comm);
-    let Job { spec, config, catalog, observer, sharding, validation, spill } = job;
+    let Job { spec, config, catalog, observer, sharding, validation, spill, attributes } = job;
     let columns = [share.ratings.is_some(), share.timestamps.is_some(), share.weights.is_some()];
     let fingerprint = Fingerprint { spec: &spec, config: &config, sharding, columns, validation: validation.is_some() };
     check_same(&comm, &fingerprint)?;
-    if spec != ModelSpec::Retrieval {
+    if !matches!(spec, ModelSpec::Retrieval | ModelSpec::Features(_)) {
         return Err(Error::Config(format!(
-            "distributed training is built for the retrieval kind; a {} model trains in one process",
+            "distributed training is built for the retrieval and feature kinds; a {} model trains in one process",
             spec.kind()
         )));
     }
@@ -115,10 +149,41 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
     let layout = retrieval::Layout { queries: place(d.query_vocab.rows()), candidates: place(d.items.len()) };
     let val = validation.map(|v| Encoded::interactions(&d.query_vocab, &d.items, v));
     let mut run = Run::new(&config, observer, None);
-    (run.spill, run.keep_optimizer) = (spill, false);
+    run.spill = spill;
+    if let ModelSpec::Features(f) = &spec {
+        // every table and layer replicated: rank 0's copy is the model
+        let span = time_span(&comm, share.timestamps.as_deref());
+        let model = super::features::build(f, d, attributes, span.as_ref().map(|s| &s[..]), config.seed)?;
+        let (model, history) =
+            features::fit(&mut run, &comm, &shared, model, share.timestamps.as_deref(), val.as_ref())?;
+        let ranks = summaries(&comm, &layout, (config.epochs * shared.total.div_ceil(config.batch_size)) as u64)?;
+        let pairs = data::pairs_on_root(&comm, d);
+        let Some(pairs) = pairs else { return Ok(None) };
+        let done =
+            Finished { model: Box::new(model), history, ranks, seconds: run.seconds, optimizer: run.optimizer.take() };
+        return Ok(Some(artifact(done, config, shared, pairs)));
+    }
+    run.keep_optimizer = false;
     let trained = retrieval::fit(&mut run, &comm, &shared, &layout, val.as_ref())?;
     let steps = (config.epochs * shared.total.div_ceil(config.batch_size)) as u64;
     let pairs = data::pairs_on_root(&comm, d);
+    let ranks = summaries(&comm, &layout, steps)?;
+    let (Some(mut t), Some(pairs)) = (trained, pairs) else { return Ok(None) };
+    let mut opt = Optimizer::new(config.optimizer);
+    opt.set_step(steps);
+    run.keep_optimizer_state(&mut t.slots, &opt)?;
+    let done = Finished {
+        model: Box::new(t.model),
+        history: t.history,
+        ranks,
+        seconds: run.seconds,
+        optimizer: run.optimizer.take(),
+    };
+    Ok(Some(artifact(done, config, shared, pairs)))
+}
+
+/// Every rank's figures, on every rank.
+fn summaries(comm: &Counted, layout: &retrieval::Layout, steps: u64) -> Result<Vec<RankSummary>> {
     let me = RankSummary {
         rank: comm.rank(),
         user_rows: layout.queries.local_rows(),
@@ -128,27 +193,37 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
         steps,
     };
     let all = comm.all_gather_bytes(&serde_json::to_vec(&me).map_err(Error::internal)?);
-    let ranks = all.iter().map(|b| serde_json::from_slice(b).map_err(Error::internal)).collect::<Result<Vec<_>>>()?;
-    let (Some(mut t), Some(pairs)) = (trained, pairs) else { return Ok(None) };
-    let mut opt = Optimizer::new(config.optimizer);
-    opt.set_step(steps);
-    run.keep_optimizer_state(&mut t.slots, &opt)?;
-    let summary = TrainSummary { ranks, ..TrainSummary::new(shared.total, &t.history, run.seconds) };
-    let optimizer = run.optimizer.take();
-    let shared = shared.dataset;
-    Ok(Some(Artifact {
-        candidates: t.model.candidates().into(),
-        model: Box::new(t.model),
+    all.iter().map(|b| serde_json::from_slice(b).map_err(Error::internal)).collect()
+}
+
+/// What rank 0 has at the end of training.
+struct Finished {
+    model: Box<dyn Model>,
+    history: crate::artifact::History,
+    ranks: Vec<RankSummary>,
+    seconds: f64,
+    optimizer: Option<crate::artifact::OptimizerState>,
+}
+
+/// The model rank 0 writes: what it trained, the job's vocabularies and counts, and every
+/// rank's (query, candidate) pairs.
+fn artifact(done: Finished, config: TrainConfig, shared: data::Shared, pairs: Vec<(u32, u32)>) -> Artifact {
+    let Finished { model, history, ranks, seconds, optimizer } = done;
+    let summary = TrainSummary { ranks, ..TrainSummary::new(shared.total, &history, seconds) };
+    let d = shared.dataset;
+    Artifact {
+        candidates: model.candidates().into(),
+        model,
         config,
-        seen: Seen::from_pairs(shared.query_vocab.rows(), pairs),
-        query_vocab: shared.query_vocab,
-        items: shared.items,
+        seen: Seen::from_pairs(d.query_vocab.rows(), pairs),
+        query_vocab: d.query_vocab,
+        items: d.items,
         approximate: None,
-        popularity: shared.counts,
-        history: t.history,
+        popularity: d.counts,
+        history,
         summary,
         optimizer,
         histories: Default::default(),
         origin: Default::default(),
-    }))
+    }
 }

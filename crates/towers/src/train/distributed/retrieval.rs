@@ -13,7 +13,6 @@ use super::data::Shared;
 use super::tables::{self, Placement, Update};
 use crate::Result;
 use crate::artifact::History;
-use crate::data::Share;
 use crate::dist::Counted;
 use crate::eval::Encoded;
 use crate::kernels::table::Table;
@@ -159,11 +158,12 @@ pub(crate) fn fit(
 /// of their owners, against every candidate (the whole candidate table on every rank); the
 /// ranks' metrics are combined.
 fn validate(comm: &Counted, layout: &Layout, model: &TwoTower, v: &Encoded) -> Result<Option<TopKMetrics>> {
-    let Encoded::Pairs { pairs, .. } = v else { return Ok(None) };
-    let share = Share { rank: comm.rank(), ranks: comm.size() };
-    let mine = &pairs[share.part(pairs.len() as u64) as usize..share.part_end(pairs.len() as u64) as usize];
+    let mine = super::share_of(comm, v);
     let mut dedup = Dedup::new(layout.queries.rows);
-    let renumbered: Vec<(u32, u32)> = mine.iter().map(|&(q, c)| (dedup.index(q), c)).collect();
+    let renumbered: Vec<(u32, u32)> = match &mine {
+        Some(Encoded::Pairs { pairs, .. }) => pairs.iter().map(|&(q, c)| (dedup.index(q), c)).collect(),
+        _ => Vec::new(),
+    };
     let queries = tables::fetch(comm, &layout.queries, &model.query.embedding, &dedup.rows);
     let every: Vec<u32> = (0..layout.candidates.rows as u32).collect();
     let candidates = tables::share(comm, &layout.candidates, &model.candidate.embedding, &every);
@@ -173,15 +173,12 @@ fn validate(comm: &Counted, layout: &Layout, model: &TwoTower, v: &Encoded) -> R
         rating_scale: None,
     };
     let metrics = match renumbered.is_empty() {
-        true => None,
-        false => crate::eval::validate(&whole, &Encoded::Pairs { pairs: renumbered, times: None })?,
+        true => Ok(None),
+        false => crate::eval::validate(&whole, &Encoded::Pairs { pairs: renumbered, times: None }),
     };
-    let parts = comm.all_gather_bytes(&serde_json::to_vec(&metrics).map_err(crate::Error::internal)?);
-    let mut all = Vec::new();
-    for p in parts {
-        all.extend(serde_json::from_slice::<Option<TopKMetrics>>(&p).map_err(crate::Error::internal)?);
-    }
-    Ok((!all.is_empty()).then(|| TopKMetrics::combine(&all)))
+    // every rank combines, whatever its own outcome
+    let all = super::combine(comm, metrics.as_ref().ok().copied().flatten());
+    metrics.and(all)
 }
 
 fn collect_tower_slots(comm: &Counted, p: &Placement, s: TowerSlots) -> Option<TowerSlots> {

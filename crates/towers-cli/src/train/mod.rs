@@ -63,7 +63,7 @@ pub struct Args {
     pub json: bool,
     /// Train as one rank of an MPI job: `mpirun -np N towers train … --distributed` (a build
     /// with `--features mpi`). Each rank reads its share of --train; the global batch is the
-    /// union of the ranks' batches; rank 0 writes --out. Retrieval and feature models.
+    /// union of the ranks' batches; rank 0 writes --out. Retrieval, feature and multitask models.
     #[arg(long)]
     pub distributed: bool,
     /// With --distributed: shard id tables of at least --shard-min-rows rows across the ranks

@@ -213,8 +213,9 @@ impl<'a> Trainer<'a> {
     /// whole model on rank 0 and `None` on the others; every rank returns the same error.
     ///
     /// Built for the retrieval kind (id towers without batch normalisation; tables replicated or
-    /// sharded) and the feature kind (every table and layer replicated, the layers' gradients
-    /// all-reduced); validation data is
+    /// sharded), the multitask kind (the same, its rating network replicated) and the feature
+    /// kind (every table and layer replicated); dense layers' gradients are all-reduced.
+    /// Validation data is
     /// measured after every epoch, each rank ranking its share. Checkpoints and `init_from` are
     /// for one process.
     pub fn fit_distributed(self, comm: &dyn Collective, share: &Interactions) -> Result<Option<Artifact>> {

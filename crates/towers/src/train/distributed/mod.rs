@@ -20,6 +20,7 @@ use crate::eval::Encoded;
 use crate::metrics::TopKMetrics;
 use crate::model::{Model, ModelSpec, Normalization};
 use crate::progress::Observer;
+use crate::task::RatingScale;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tables::Placement;
@@ -108,6 +109,23 @@ fn time_span(comm: &Counted, times: Option<&[i64]>) -> Option<[i64; 2]> {
     (lo <= hi).then_some([lo, hi])
 }
 
+/// The scale of every rank's ratings (as `RatingScale::of` all of them).
+fn rating_scale(comm: &Counted, ratings: &[f32]) -> Result<RatingScale> {
+    let lo = ratings.iter().copied().fold(f32::INFINITY, f32::min);
+    let hi = ratings.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = ratings.iter().map(|&r| r as f64).sum();
+    let all = comm.all_gather(&[lo as f64, hi as f64, sum, ratings.len() as f64]);
+    let (min, max) = (
+        all.iter().map(|v| v[0]).fold(f64::INFINITY, f64::min),
+        all.iter().map(|v| v[1]).fold(f64::NEG_INFINITY, f64::max),
+    );
+    let (sum, n): (f64, f64) = (all.iter().map(|v| v[2]).sum(), all.iter().map(|v| v[3]).sum());
+    let scale = RatingScale { min: min as f32, max: max as f32, mean: (sum / n.max(1.0)) as f32 };
+    (scale.max > scale.min)
+        .then_some(scale)
+        .ok_or_else(|| Error::Data("the training ratings are all equal: nothing to learn".into()))
+}
+
 /// Peak resident memory of this process, in MB.
 fn peak_rss_mb() -> f64 {
     // SAFETY: getrusage writes into the struct it is given.
@@ -125,9 +143,10 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
     let columns = [share.ratings.is_some(), share.timestamps.is_some(), share.weights.is_some()];
     let fingerprint = Fingerprint { spec: &spec, config: &config, sharding, columns, validation: validation.is_some() };
     check_same(&comm, &fingerprint)?;
-    if !matches!(spec, ModelSpec::Retrieval | ModelSpec::Features(_)) {
+    if !matches!(spec, ModelSpec::Retrieval | ModelSpec::Features(_) | ModelSpec::Multitask(_)) {
         return Err(Error::Config(format!(
-            "distributed training is built for the retrieval and feature kinds; a {} model trains in one process",
+            "distributed training is built for the retrieval, feature and multitask kinds; a {} model trains in \
+             one process",
             spec.kind()
         )));
     }
@@ -164,13 +183,27 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
         return Ok(Some(artifact(done, config, shared, pairs)));
     }
     run.keep_optimizer = false;
-    let trained = retrieval::fit(&mut run, &comm, &shared, &layout, val.as_ref())?;
     let steps = (config.epochs * shared.total.div_ceil(config.batch_size)) as u64;
+    let mut opt = Optimizer::new(config.optimizer);
+    opt.set_step(steps);
+    if let ModelSpec::Multitask(m) = &spec {
+        let ratings = share.ratings.as_deref().ok_or_else(|| {
+            Error::Data("a multitask model needs ratings: the training table has no rating column".into())
+        })?;
+        let scale = rating_scale(&comm, ratings)?;
+        let trained = retrieval::fit_multitask(&mut run, &comm, (&shared, &layout), m, (ratings, scale), val.as_ref())?;
+        let pairs = data::pairs_on_root(&comm, d);
+        let ranks = summaries(&comm, &layout, steps)?;
+        let (Some((model, mut slots, history)), Some(pairs)) = (trained, pairs) else { return Ok(None) };
+        run.keep_optimizer_state(&mut slots, &opt)?;
+        let done =
+            Finished { model: Box::new(model), history, ranks, seconds: run.seconds, optimizer: run.optimizer.take() };
+        return Ok(Some(artifact(done, config, shared, pairs)));
+    }
+    let trained = retrieval::fit(&mut run, &comm, &shared, &layout, val.as_ref())?;
     let pairs = data::pairs_on_root(&comm, d);
     let ranks = summaries(&comm, &layout, steps)?;
     let (Some(mut t), Some(pairs)) = (trained, pairs) else { return Ok(None) };
-    let mut opt = Optimizer::new(config.optimizer);
-    opt.set_step(steps);
     run.keep_optimizer_state(&mut t.slots, &opt)?;
     let done = Finished {
         model: Box::new(t.model),

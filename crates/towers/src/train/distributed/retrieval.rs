@@ -7,7 +7,8 @@
 //! sharded); each rank looks its own queries up (all-to-all when sharded), runs the fused loss
 //! over its queries and all the columns (each column counted as often as the global batch holds
 //! it), all-reduces the candidates' gradient and the loss, updates the candidate rows it holds,
-//! and sends its queries' gradients to their rows' holders.
+//! and sends its queries' gradients to their rows' holders. A multi-task model adds its rating
+//! network over each rank's pairs, its gradients all-reduced.
 
 use super::data::Shared;
 use super::tables::{self, Placement, Update};
@@ -15,13 +16,17 @@ use crate::Result;
 use crate::artifact::History;
 use crate::dist::Counted;
 use crate::eval::Encoded;
+use crate::kernels::dense::{Mlp, MlpGrads};
 use crate::kernels::table::Table;
 use crate::metrics::TopKMetrics;
-use crate::model::{Tower, TwoTower};
-use crate::task::Reduction;
+use crate::model::{MultitaskModel, MultitaskSpec, Normalization, Tower, TwoTower};
+use crate::rng::Rng;
+use crate::task::{RatingScale, Reduction, mse};
 use crate::train::Slots;
-use crate::train::epochs::{Dedup, Run};
+use crate::train::epochs::{Batch, Dedup, Run};
+use crate::train::rating::MlpSlots;
 use crate::train::retrieval::TowerSlots;
+use crate::train::state::{Reload, State};
 
 /// Where the two tables live.
 pub(crate) struct Layout {
@@ -46,36 +51,39 @@ fn batch_tower(t: &Tower, data: Vec<f32>) -> Tower {
     Tower { embedding: Table { rows: data.len() / dim, dim, data }, normalization: t.normalization, batch_norm: None }
 }
 
-/// Trains this rank's part of a two-tower model, measured on `validation` after every epoch;
-/// returns the whole model on rank 0.
-pub(crate) fn fit(
-    run: &mut Run,
-    comm: &Counted,
-    shared: &Shared,
-    layout: &Layout,
-    validation: Option<&Encoded>,
-) -> Result<Option<Trained>> {
-    let (cfg, data, dim) = (run.config, &shared.dataset, run.config.dim);
-    let mut rng = crate::rng::Rng::new(cfg.seed);
-    let tower = |p: &Placement, rng: &mut crate::rng::Rng| Tower {
-        embedding: p.init(dim, 0.05, rng),
-        normalization: cfg.normalization,
-        batch_norm: None,
-    };
-    let query = tower(&layout.queries, &mut rng);
-    let candidate = tower(&layout.candidates, &mut rng);
-    let mut model = TwoTower { query, candidate, rating_scale: None };
-    let mut slots =
-        (tower_slots(&layout.queries, &cfg.optimizer, dim), tower_slots(&layout.candidates, &cfg.optimizer, dim));
-    let log_q = cfg.retrieval.log_q(&data.counts);
-    let mut q_dedup = Dedup::new(layout.queries.rows);
-    let mut c_dedup = Dedup::new(layout.candidates.rows);
-    let (first, end) = (shared.offset as u32, (shared.offset + data.len()) as u32);
-    let per_epoch = shared.total.div_ceil(cfg.batch_size);
-    // measured by every rank together after each epoch's last step (and its time kept out of
-    // the epoch's), then put in the history
-    let mut measured: Vec<(Result<Option<TopKMetrics>>, f64)> = Vec::new();
-    let mut history = run.epochs(shared.total, &mut model, &mut slots, |model, (q_slots, c_slots), b| {
+/// The rating task of a multi-task model in a step: its network over `[query, candidate]`, its
+/// optimizer state, this rank's ratings and the two tasks' weights.
+pub(crate) struct Head<'a> {
+    pub mlp: &'a mut Mlp,
+    pub slots: &'a mut MlpSlots,
+    pub targets: &'a [f32],
+    /// (retrieval, rating).
+    pub weights: (f32, f32),
+}
+
+/// What every step of a run keeps.
+struct Step<'a> {
+    comm: &'a Counted<'a>,
+    shared: &'a Shared,
+    layout: &'a Layout,
+    cfg: &'a crate::config::TrainConfig,
+    log_q: Option<Vec<f32>>,
+    q_dedup: Dedup,
+    c_dedup: Dedup,
+}
+
+impl Step<'_> {
+    /// One step over the global batch `b`; returns its loss (every rank's, summed).
+    fn run(
+        &mut self,
+        towers: &mut TwoTower,
+        (q_slots, c_slots): (&mut TowerSlots, &mut TowerSlots),
+        head: Option<Head>,
+        b: Batch,
+    ) -> f64 {
+        let (comm, layout, cfg, data, dim) = (self.comm, self.layout, self.cfg, &self.shared.dataset, self.cfg.dim);
+        let (first, end) = (self.shared.offset as u32, (self.shared.offset + data.len()) as u32);
+        let (q_dedup, c_dedup) = (&mut self.q_dedup, &mut self.c_dedup);
         let local: Vec<usize> =
             b.rows.iter().filter(|&&g| g >= first && g < end).map(|&g| (g - first) as usize).collect();
         // the global batch's candidates, every rank's in rank order
@@ -92,66 +100,206 @@ pub(crate) fn fit(
         let pairs: Vec<(u32, u32)> =
             local.iter().zip(&mine).map(|(&i, &k)| (q_dedup.index(data.queries[i]), k)).collect();
         let mut q_tower =
-            batch_tower(&model.query, tables::fetch(comm, &layout.queries, &model.query.embedding, &q_dedup.rows));
+            batch_tower(&towers.query, tables::fetch(comm, &layout.queries, &towers.query.embedding, &q_dedup.rows));
         let mut c_tower = batch_tower(
-            &model.candidate,
-            tables::share(comm, &layout.candidates, &model.candidate.embedding, &c_dedup.rows),
+            &towers.candidate,
+            tables::share(comm, &layout.candidates, &towers.candidate.embedding, &c_dedup.rows),
         );
         let iota = |n: usize| (0..n as u32).collect::<Vec<u32>>();
         let q_cache = q_tower.forward_train(&iota(q_dedup.rows.len()), &q_dedup.weights);
         let c_cache = c_tower.forward_train(&iota(c_dedup.rows.len()), &c_dedup.weights);
-        // each column as often as the global batch holds it: the other ranks' occurrences are
-        // extra negatives here
-        let mut extra = c_dedup.weights.clone();
-        mine.iter().for_each(|&k| extra[k as usize] -= 1.0);
-        let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| c_dedup.rows.iter().map(|&c| l[c as usize]).collect());
-        let weights: Option<Vec<f32>> = data.weights.as_ref().map(|w| local.iter().map(|&i| w[i]).collect());
         let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
-        let mut loss = cfg.retrieval.loss(q, c, dim, &pairs, lq.as_deref(), weights.as_deref());
-        loss.extra_counts = Some(&extra);
-        if cfg.retrieval.reduction == Reduction::Mean {
-            loss.grad_scale = 1.0 / b.rows.len() as f32;
-        }
-        let (mut total, d_queries, mut d_candidates) = match pairs.is_empty() {
-            true => ([0.0], Vec::new(), vec![0.0; c.len()]),
-            false => {
-                let g = loss.forward_backward();
-                ([g.loss], g.d_queries, g.d_candidates)
+        let (rw, tw) = head.as_ref().map_or((1.0, 0.0), |h| h.weights);
+        let (mut total, mut dq, mut dc) = ([0.0], vec![0f32; q.len()], vec![0f32; c.len()]);
+        if rw > 0.0 && !pairs.is_empty() {
+            // each column as often as the global batch holds it: the other ranks' occurrences
+            // are extra negatives here
+            let mut extra = c_dedup.weights.clone();
+            mine.iter().for_each(|&k| extra[k as usize] -= 1.0);
+            let lq: Option<Vec<f32>> =
+                self.log_q.as_ref().map(|l| c_dedup.rows.iter().map(|&c| l[c as usize]).collect());
+            let weights: Option<Vec<f32>> = data.weights.as_ref().map(|w| local.iter().map(|&i| w[i]).collect());
+            let mut loss = cfg.retrieval.loss(q, c, dim, &pairs, lq.as_deref(), weights.as_deref());
+            loss.extra_counts = Some(&extra);
+            if cfg.retrieval.reduction == Reduction::Mean {
+                loss.grad_scale = 1.0 / b.rows.len() as f32;
             }
-        };
-        comm.all_reduce_f32(&mut d_candidates);
+            let g = loss.forward_backward();
+            dq.iter_mut().zip(&g.d_queries).for_each(|(a, b)| *a += rw * b);
+            dc.iter_mut().zip(&g.d_candidates).for_each(|(a, b)| *a += rw * b);
+            total[0] += rw as f64 * g.loss;
+        }
+        if let Some(h) = head.filter(|_| tw > 0.0) {
+            // the squared error is a mean over the global batch: this rank's share of it
+            let share = local.len() as f32 / b.rows.len() as f32;
+            let mut grads = MlpGrads::zeros(h.mlp);
+            if !pairs.is_empty() {
+                let mut x = Vec::with_capacity(pairs.len() * 2 * dim);
+                for &(qs, cs) in &pairs {
+                    x.extend_from_slice(&q[qs as usize * dim..(qs as usize + 1) * dim]);
+                    x.extend_from_slice(&c[cs as usize * dim..(cs as usize + 1) * dim]);
+                }
+                let (preds, cache) = h.mlp.forward_train(x, pairs.len());
+                let targets: Vec<f32> = local.iter().map(|&i| h.targets[i]).collect();
+                let mut g = vec![0f32; pairs.len()];
+                total[0] += (tw * share) as f64 * mse(&preds, &targets, &mut g);
+                g.iter_mut().for_each(|v| *v *= tw * share);
+                let dx;
+                (grads, dx) = h.mlp.backward(&cache, &g);
+                for (&(qs, cs), r) in pairs.iter().zip(dx.chunks_exact(2 * dim)) {
+                    let (qr, cr) = (qs as usize * dim, cs as usize * dim);
+                    dq[qr..qr + dim].iter_mut().zip(&r[..dim]).for_each(|(a, b)| *a += b);
+                    dc[cr..cr + dim].iter_mut().zip(&r[dim..]).for_each(|(a, b)| *a += b);
+                }
+            }
+            grads.weights.iter_mut().chain(grads.biases.iter_mut()).for_each(|g| comm.all_reduce_f32(g));
+            h.slots.apply(b.opt, h.mlp, &grads);
+        }
+        comm.all_reduce_f32(&mut dc);
         comm.all_reduce_f64(&mut total);
         let (l2, opt) = (cfg.l2, b.opt);
-        let grads = c_tower.backward(&c_cache, &d_candidates).embedding;
+        let grads = c_tower.backward(&c_cache, &dc).embedding;
         let update = Update { opt, l2, rows: &c_dedup.rows, uses: &c_dedup.weights, grads };
-        tables::apply_owned(&layout.candidates, &mut model.candidate.embedding, &mut c_slots.embedding, update);
-        let grads = if d_queries.is_empty() { Vec::new() } else { q_tower.backward(&q_cache, &d_queries).embedding };
+        tables::apply_owned(&layout.candidates, &mut towers.candidate.embedding, &mut c_slots.embedding, update);
+        let grads = if pairs.is_empty() { Vec::new() } else { q_tower.backward(&q_cache, &dq).embedding };
         let update = Update { opt, l2, rows: &q_dedup.rows, uses: &q_dedup.weights, grads };
-        tables::apply_exchanged(comm, &layout.queries, &mut model.query.embedding, &mut q_slots.embedding, update);
+        tables::apply_exchanged(comm, &layout.queries, &mut towers.query.embedding, &mut q_slots.embedding, update);
         q_dedup.clear();
         c_dedup.clear();
-        if let Some(v) = validation.filter(|_| (b.index + 1) % per_epoch == 0) {
-            let start = std::time::Instant::now();
-            measured.push((validate(comm, layout, model, v), start.elapsed().as_secs_f64()));
-        }
         total[0]
+    }
+}
+
+/// A model's towers, each rank's rows (initialised as one process initialises the whole).
+fn towers(cfg: &crate::config::TrainConfig, layout: &Layout, normalization: Normalization) -> TwoTower {
+    let mut rng = Rng::new(cfg.seed);
+    let mut tower =
+        |p: &Placement| Tower { embedding: p.init(cfg.dim, 0.05, &mut rng), normalization, batch_norm: None };
+    let query = tower(&layout.queries);
+    TwoTower { query, candidate: tower(&layout.candidates), rating_scale: None }
+}
+
+/// Runs the epochs: `step` per batch, validation on `validation` after each epoch's last
+/// step (its time kept out of the epoch's).
+fn epochs<M: Reload, S: State>(
+    run: &mut Run,
+    comm: &Counted,
+    (shared, layout): (&Shared, &Layout),
+    (model, state): (&mut M, &mut S),
+    validation: Option<&Encoded>,
+    towers_of: impl Fn(&M) -> &TwoTower,
+    mut step: impl FnMut(&mut Step, &mut M, &mut S, Batch) -> f64,
+) -> Result<History> {
+    let cfg = run.config;
+    let mut s = Step {
+        comm,
+        shared,
+        layout,
+        cfg,
+        log_q: cfg.retrieval.log_q(&shared.dataset.counts),
+        q_dedup: Dedup::new(layout.queries.rows),
+        c_dedup: Dedup::new(layout.candidates.rows),
+    };
+    let per_epoch = shared.total.div_ceil(cfg.batch_size);
+    let mut measured: Vec<(Result<Option<TopKMetrics>>, f64)> = Vec::new();
+    let mut history = run.epochs(shared.total, model, state, |model, state, b| {
+        let index = b.index;
+        let loss = step(&mut s, model, state, b);
+        if let Some(v) = validation.filter(|_| (index + 1) % per_epoch == 0) {
+            let start = std::time::Instant::now();
+            measured.push((validate(comm, layout, towers_of(model), v), start.elapsed().as_secs_f64()));
+        }
+        loss
     })?;
     for (epoch, (metrics, seconds)) in history.epochs.iter_mut().zip(measured) {
         (epoch.validation, epoch.seconds) = (metrics?, epoch.seconds - seconds);
     }
+    Ok(history)
+}
+
+/// Trains this rank's part of a two-tower model, measured on `validation` after every epoch;
+/// returns the whole model on rank 0.
+pub(crate) fn fit(
+    run: &mut Run,
+    comm: &Counted,
+    shared: &Shared,
+    layout: &Layout,
+    validation: Option<&Encoded>,
+) -> Result<Option<Trained>> {
+    let cfg = run.config;
+    let mut model = towers(cfg, layout, cfg.normalization);
+    let mut slots = (
+        tower_slots(&layout.queries, &cfg.optimizer, cfg.dim),
+        tower_slots(&layout.candidates, &cfg.optimizer, cfg.dim),
+    );
+    let history = epochs(
+        run,
+        comm,
+        (shared, layout),
+        (&mut model, &mut slots),
+        validation,
+        |m| m,
+        |s, m, (qs, cs), b| s.run(m, (qs, cs), None, b),
+    )?;
+    Ok(collect(comm, layout, model, slots).map(|(model, slots)| Trained { model, slots, history }))
+}
+
+/// Trains this rank's part of a multi-task model (retrieval and rating on shared embeddings;
+/// the rating network replicated, its gradients all-reduced); the whole model on rank 0, with
+/// its optimizer state.
+pub(crate) fn fit_multitask(
+    run: &mut Run,
+    comm: &Counted,
+    (shared, layout): (&Shared, &Layout),
+    spec: &MultitaskSpec,
+    (ratings, scale): (&[f32], RatingScale),
+    validation: Option<&Encoded>,
+) -> Result<Option<(MultitaskModel, (TowerSlots, TowerSlots, MlpSlots), History)>> {
+    let cfg = run.config;
+    // as `MultitaskModel::new`: the towers, then the rating network from its own seed
+    let fresh = MultitaskModel::new(spec, (1, 1), cfg.dim, scale, cfg.seed);
+    let mut model = MultitaskModel { towers: towers(cfg, layout, Normalization::None), ..fresh };
+    let opt = &cfg.optimizer;
+    let mut slots = (
+        tower_slots(&layout.queries, opt, cfg.dim),
+        tower_slots(&layout.candidates, opt, cfg.dim),
+        MlpSlots::new(opt, &model.rating),
+    );
+    let weights = (spec.retrieval_weight, spec.rating_weight);
+    let history = epochs(
+        run,
+        comm,
+        (shared, layout),
+        (&mut model, &mut slots),
+        validation,
+        |m| &m.towers,
+        |s, m, (qs, cs, ms), b| {
+            let head = Head { mlp: &mut m.rating, slots: ms, targets: ratings, weights };
+            s.run(&mut m.towers, (qs, cs), Some(head), b)
+        },
+    )?;
+    let MultitaskModel { towers, rating, scale, spec } = model;
+    let (qs, cs, ms) = slots;
+    Ok(collect(comm, layout, towers, (qs, cs))
+        .map(|(towers, (qs, cs))| (MultitaskModel { towers, rating, scale, spec }, (qs, cs, ms), history)))
+}
+
+/// The whole towers and their optimizer state on rank 0.
+fn collect(
+    comm: &Counted,
+    layout: &Layout,
+    model: TwoTower,
+    (q_slots, c_slots): (TowerSlots, TowerSlots),
+) -> Option<(TwoTower, (TowerSlots, TowerSlots))> {
     let TwoTower { query, candidate, .. } = model;
-    let (normalization, (q_slots, c_slots)) = (query.normalization, slots);
+    let normalization = query.normalization;
     let q_table = tables::collect(comm, &layout.queries, query.embedding);
     let c_table = tables::collect(comm, &layout.candidates, candidate.embedding);
     let q_slots = collect_tower_slots(comm, &layout.queries, q_slots);
     let c_slots = collect_tower_slots(comm, &layout.candidates, c_slots);
-    let (Some(q), Some(c), Some(qs), Some(cs)) = (q_table, c_table, q_slots, c_slots) else { return Ok(None) };
+    let (Some(q), Some(c), Some(qs), Some(cs)) = (q_table, c_table, q_slots, c_slots) else { return None };
     let tower = |embedding| Tower { embedding, normalization, batch_norm: None };
-    Ok(Some(Trained {
-        model: TwoTower { query: tower(q), candidate: tower(c), rating_scale: None },
-        slots: (qs, cs),
-        history,
-    }))
+    Some((TwoTower { query: tower(q), candidate: tower(c), rating_scale: None }, (qs, cs)))
 }
 
 /// Metrics of the model on `v`: each rank ranks its share of the pairs, its queries' rows asked

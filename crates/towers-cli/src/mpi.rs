@@ -5,13 +5,17 @@ use towers::Result;
 use towers::dist::Collective;
 
 /// Runs `rank` as this process's rank of the MPI job; every rank ends with the same outcome
-/// ([`towers::dist::agree`]). Ranks other than 0 print nothing: an error ends them with its
-/// exit code, and rank 0 says it.
+/// ([`towers::dist::agree`]). On an error rank 0 says it, and every rank waits for that before
+/// it exits with the error's code (a rank that ends first makes `mpirun` stop the others).
 #[cfg(feature = "mpi")]
 pub fn as_rank(rank: impl FnOnce(&dyn Collective) -> Result<()>) -> Result<()> {
     let mpi = towers::dist::Mpi::init()?;
     let result = towers::dist::agree(&mpi, rank(&mpi));
-    if let (Err(e), true) = (&result, mpi.rank() != 0) {
+    if let Err(e) = &result {
+        if mpi.rank() == 0 {
+            eprintln!("error: {}", crate::common::cli_spelling::<crate::Cli>(&e.to_string()));
+        }
+        mpi.all_gather(&[]);
         let code = crate::common::exit_code(e);
         drop(mpi);
         std::process::exit(i32::from(code));

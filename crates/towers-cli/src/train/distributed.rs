@@ -19,7 +19,9 @@ fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Resu
         ));
     }
     if a.options.reads_sequences() {
-        return Err(Error::Config("--distributed trains a retrieval, feature or multitask model on an interaction table".into()));
+        return Err(Error::Config(
+            "--distributed trains a retrieval, feature or multitask model on an interaction table".into(),
+        ));
     }
     let root = comm.rank() == 0;
     // one writer: rank 0 holds the lock of --out from the start

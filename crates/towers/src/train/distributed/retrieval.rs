@@ -244,6 +244,9 @@ pub(crate) fn fit(
     Ok(collect(comm, layout, model, slots).map(|(model, slots)| Trained { model, slots, history }))
 }
 
+/// A multi-task model, its optimizer state and its history.
+pub(crate) type MultitaskTrained = (MultitaskModel, (TowerSlots, TowerSlots, MlpSlots), History);
+
 /// Trains this rank's part of a multi-task model (retrieval and rating on shared embeddings;
 /// the rating network replicated, its gradients all-reduced); the whole model on rank 0, with
 /// its optimizer state.
@@ -254,7 +257,7 @@ pub(crate) fn fit_multitask(
     spec: &MultitaskSpec,
     (ratings, scale): (&[f32], RatingScale),
     validation: Option<&Encoded>,
-) -> Result<Option<(MultitaskModel, (TowerSlots, TowerSlots, MlpSlots), History)>> {
+) -> Result<Option<MultitaskTrained>> {
     let cfg = run.config;
     // as `MultitaskModel::new`: the towers, then the rating network from its own seed
     let fresh = MultitaskModel::new(spec, (1, 1), cfg.dim, scale, cfg.seed);

@@ -25,10 +25,11 @@ use towers::train::{Checkpoints, FeatureData};
 use towers::{Error, Served, TrainOptions};
 
 /// Trains a model (see `towers.train`): `options` are the CLI's training options by name,
-/// `read` says how files are read (`columns`, `delimiter`, `header`), `reporter` receives progress.
+/// `read` says how files are read (`columns`, `delimiter`, `header`), `run` how the run goes:
+/// `reporter` (receives progress), `init_from` (a model to continue), `count_decay`,
+/// `checkpoint`, `checkpoint_every`, `resume`.
 #[pyfunction]
-#[pyo3(signature = (ratings, items, test, options, read, reporter, init_from, run))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (ratings, items, test, options, read, run))]
 fn train(
     py: Python<'_>,
     ratings: &Bound<'_, PyAny>,
@@ -36,10 +37,19 @@ fn train(
     test: Option<&Bound<'_, PyAny>>,
     options: &Bound<'_, PyDict>,
     read: &Bound<'_, PyDict>,
-    reporter: Option<Py<PyAny>>,
-    init_from: Option<PyRef<'_, Model>>,
     run: &Bound<'_, PyDict>,
 ) -> PyResult<Py<PyAny>> {
+    // the objects among the run's keys, before the rest is read by name
+    let take = |key: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+        let v = run.get_item(key)?;
+        if v.is_some() {
+            run.del_item(key)?;
+        }
+        Ok(v.filter(|v| !v.is_none()))
+    };
+    let reporter: Option<Py<PyAny>> = take("reporter")?.map(Bound::unbind);
+    let prior_model = take("init_from")?;
+    let init_from: Option<PyRef<'_, Model>> = prior_model.as_ref().map(|m| m.extract()).transpose()?;
     let opts = options::train_options(py, options)?;
     let run: RunOptions = options::from_kwargs(py, Some(run))?;
     let checkpoints = match (&run.checkpoint, run.checkpoint_every) {

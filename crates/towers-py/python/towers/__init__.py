@@ -131,10 +131,17 @@ def train(
     read = {"columns": columns, "delimiter": delimiter, "header": header}
     if init_from is not None and not isinstance(init_from, Model):
         init_from = load(init_from)
-    run = {"count_decay": count_decay, "checkpoint": checkpoint, "checkpoint_every": checkpoint_every, "resume": resume}
     reporter = _Reporter() if progress else None
+    run = {
+        "reporter": reporter,
+        "init_from": init_from,
+        "count_decay": count_decay,
+        "checkpoint": checkpoint,
+        "checkpoint_every": checkpoint_every,
+        "resume": resume,
+    }
     try:
-        return _train(ratings, items, test, options, read, reporter, init_from, run)
+        return _train(ratings, items, test, options, read, run)
     finally:
         if reporter is not None:
             reporter.close()

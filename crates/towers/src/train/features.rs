@@ -101,6 +101,20 @@ pub(crate) fn update(
     }
 }
 
+/// A feature model's loop state: both towers' optimizer slots and the id dropout's generator.
+pub(crate) fn loop_state(cfg: &crate::config::TrainConfig, model: &FeatureModel) -> (TowerSlots, TowerSlots, Rng) {
+    (
+        TowerSlots::new(&cfg.optimizer, &model.query),
+        TowerSlots::new(&cfg.optimizer, &model.candidate),
+        Rng::new(cfg.seed ^ 0xD80F),
+    )
+}
+
+/// Which of `n` instances use the OOV id (id dropout at rate `p`; `None` when 0).
+pub(crate) fn drops(rng: &mut Rng, n: usize, p: f32) -> Option<Vec<bool>> {
+    (p > 0.0).then(|| (0..n).map(|_| rng.next_f32() < p).collect())
+}
+
 /// Trains a feature model on `data` (query rows are the query tower's entities, candidate rows
 /// the candidate tower's), with each example's timestamp when the query tower reads them.
 pub(crate) fn fit(
@@ -111,18 +125,11 @@ pub(crate) fn fit(
 ) -> Result<(FeatureModel, History)> {
     let cfg = run.config;
     let features = model.config.clone();
-    let mut state = (
-        TowerSlots::new(&cfg.optimizer, &model.query),
-        TowerSlots::new(&cfg.optimizer, &model.candidate),
-        Rng::new(cfg.seed ^ 0xD80F),
-    );
+    let mut state = loop_state(cfg, &model);
     let log_q = cfg.retrieval.log_q(&data.counts);
     let mut c_dedup = Dedup::new(data.items.len());
     let dim = model.candidate.dim();
     let times = times.filter(|_| model.query.time.is_some());
-    let drops = |rng: &mut Rng, n: usize, p: f32| -> Option<Vec<bool>> {
-        (p > 0.0).then(|| (0..n).map(|_| rng.next_f32() < p).collect())
-    };
     let history = run.epochs(data.len(), &mut model, &mut state, |model, (q_slots, c_slots, rng), b| {
         let (batch, opt) = (b.rows, b.opt);
         let users: Vec<u32> = batch.iter().map(|&i| data.queries[i as usize]).collect();

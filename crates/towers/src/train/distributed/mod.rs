@@ -9,18 +9,22 @@ mod features;
 mod retrieval;
 mod tables;
 
-use super::epochs::Run;
+use super::epochs::{Batch, Run};
 use super::features::Attributes;
 use super::optimizer::Optimizer;
-use crate::artifact::{Artifact, RankSummary, TrainSummary};
+use super::state::{Reload, State};
+use crate::artifact::{Artifact, History, RankSummary, TrainSummary};
 use crate::config::TrainConfig;
 use crate::data::{Catalog, Interactions, Seen, Share};
 use crate::dist::{Collective, Counted};
 use crate::eval::Encoded;
+use crate::kernels::dense::MlpGrads;
+use crate::kernels::softmax::{InBatchSoftmax, SoftmaxGrads};
 use crate::metrics::TopKMetrics;
 use crate::model::{Model, ModelSpec, Normalization};
 use crate::progress::Observer;
 use crate::task::RatingScale;
+use crate::task::Reduction;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tables::Placement;
@@ -88,14 +92,65 @@ fn share_of(comm: &Counted, v: &Encoded) -> Option<Encoded> {
     (!mine.is_empty()).then_some(Encoded::Pairs { pairs: mine, times: None })
 }
 
-/// Every rank's metrics on its share, combined (on every rank).
-fn combine(comm: &Counted, mine: Option<TopKMetrics>) -> Result<Option<TopKMetrics>> {
-    let parts = comm.all_gather_bytes(&serde_json::to_vec(&mine).map_err(Error::internal)?);
+/// Every rank's metrics on its share, combined (on every rank). Every rank takes part, whatever
+/// its own outcome; its error is its result.
+fn combine(comm: &Counted, mine: Result<Option<TopKMetrics>>) -> Result<Option<TopKMetrics>> {
+    let sent = mine.as_ref().ok().copied().flatten();
+    let parts = comm.all_gather_bytes(&serde_json::to_vec(&sent).map_err(Error::internal)?);
     let mut all = Vec::new();
     for p in parts {
         all.extend(serde_json::from_slice::<Option<TopKMetrics>>(&p).map_err(Error::internal)?);
     }
+    mine?;
     Ok((!all.is_empty()).then(|| TopKMetrics::combine(&all)))
+}
+
+/// Runs the epochs over the job's `total` examples with `step`, and after each epoch's last
+/// step `measure` (every rank together; its time kept out of the epoch's).
+fn epochs<M: Reload, S: State>(
+    run: &mut Run,
+    total: usize,
+    (model, state): (&mut M, &mut S),
+    mut measure: Option<impl FnMut(&M) -> Result<Option<TopKMetrics>>>,
+    mut step: impl FnMut(&mut M, &mut S, Batch) -> f64,
+) -> Result<History> {
+    let per_epoch = total.div_ceil(run.config.batch_size);
+    let mut measured: Vec<(Result<Option<TopKMetrics>>, f64)> = Vec::new();
+    let mut history = run.epochs(total, model, state, |model, state, b| {
+        let index = b.index;
+        let loss = step(model, state, b);
+        if let Some(m) = measure.as_mut().filter(|_| (index + 1) % per_epoch == 0) {
+            let start = std::time::Instant::now();
+            measured.push((m(model), start.elapsed().as_secs_f64()));
+        }
+        loss
+    })?;
+    for (epoch, (metrics, seconds)) in history.epochs.iter_mut().zip(measured) {
+        (epoch.validation, epoch.seconds) = (metrics?, epoch.seconds - seconds);
+    }
+    Ok(history)
+}
+
+/// `loss`, this rank's pairs against every column of the global batch of `batch` examples, as
+/// one process computes it over the whole batch: each column counted as often as the batch
+/// holds it (`uses`; the other ranks' occurrences are extra negatives here), a mean over the
+/// whole batch. `None` when the rank has no example in the batch.
+fn over_global_batch(loss: InBatchSoftmax, uses: &[f32], batch: usize, reduction: Reduction) -> Option<SoftmaxGrads> {
+    if loss.pairs.is_empty() {
+        return None;
+    }
+    let mut extra = uses.to_vec();
+    loss.pairs.iter().for_each(|&(_, k)| extra[k as usize] -= 1.0);
+    let mut loss = InBatchSoftmax { extra_counts: Some(&extra), ..loss };
+    if reduction == Reduction::Mean {
+        loss.grad_scale = 1.0 / batch as f32;
+    }
+    Some(loss.forward_backward())
+}
+
+/// Sums a replicated network's gradients over the ranks.
+fn sum_over_ranks(comm: &Counted, grads: &mut MlpGrads) {
+    grads.weights.iter_mut().chain(grads.biases.iter_mut()).for_each(|g| comm.all_reduce_f32(g));
 }
 
 /// The first and last timestamps of every rank's share.
@@ -169,49 +224,49 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
     let val = validation.map(|v| Encoded::interactions(&d.query_vocab, &d.items, v));
     let mut run = Run::new(&config, observer, None);
     run.spill = spill;
-    if let ModelSpec::Features(f) = &spec {
-        // every table and layer replicated: rank 0's copy is the model
-        let span = time_span(&comm, share.timestamps.as_deref());
-        let model = super::features::build(f, d, attributes, span.as_ref().map(|s| &s[..]), config.seed)?;
-        let (model, history) =
-            features::fit(&mut run, &comm, &shared, model, share.timestamps.as_deref(), val.as_ref())?;
-        let ranks = summaries(&comm, &layout, (config.epochs * shared.total.div_ceil(config.batch_size)) as u64)?;
-        let pairs = data::pairs_on_root(&comm, d);
-        let Some(pairs) = pairs else { return Ok(None) };
-        let done =
-            Finished { model: Box::new(model), history, ranks, seconds: run.seconds, optimizer: run.optimizer.take() };
-        return Ok(Some(artifact(done, config, shared, pairs)));
-    }
-    run.keep_optimizer = false;
     let steps = (config.epochs * shared.total.div_ceil(config.batch_size)) as u64;
+    // the sharded kinds gather their optimizer state on rank 0, and keep it there
     let mut opt = Optimizer::new(config.optimizer);
     opt.set_step(steps);
-    if let ModelSpec::Multitask(m) = &spec {
-        let ratings = share.ratings.as_deref().ok_or_else(|| {
-            Error::Data("a multitask model needs ratings: the training table has no rating column".into())
-        })?;
-        let scale = rating_scale(&comm, ratings)?;
-        let trained = retrieval::fit_multitask(&mut run, &comm, (&shared, &layout), m, (ratings, scale), val.as_ref())?;
-        let pairs = data::pairs_on_root(&comm, d);
-        let ranks = summaries(&comm, &layout, steps)?;
-        let (Some((model, mut slots, history)), Some(pairs)) = (trained, pairs) else { return Ok(None) };
-        run.keep_optimizer_state(&mut slots, &opt)?;
-        let done =
-            Finished { model: Box::new(model), history, ranks, seconds: run.seconds, optimizer: run.optimizer.take() };
-        return Ok(Some(artifact(done, config, shared, pairs)));
-    }
-    let trained = retrieval::fit(&mut run, &comm, &shared, &layout, val.as_ref())?;
+    let trained: Option<(Box<dyn Model>, History)> = match &spec {
+        ModelSpec::Features(f) => {
+            // every table and layer replicated: rank 0's copy is the model
+            let span = time_span(&comm, share.timestamps.as_deref());
+            let model = super::features::build(f, d, attributes, span.as_ref().map(|s| &s[..]), config.seed)?;
+            let (model, history) =
+                features::fit(&mut run, &comm, &shared, model, share.timestamps.as_deref(), val.as_ref())?;
+            Some((Box::new(model), history))
+        }
+        ModelSpec::Multitask(m) => {
+            run.keep_optimizer = false;
+            let ratings = share.ratings.as_deref().ok_or_else(|| {
+                Error::Data("a multitask model needs ratings: the training table has no rating column".into())
+            })?;
+            let scale = rating_scale(&comm, ratings)?;
+            let fitted = (&shared, &layout);
+            match retrieval::fit_multitask(&mut run, &comm, fitted, m, (ratings, scale), val.as_ref())? {
+                Some((model, mut slots, history)) => {
+                    run.keep_optimizer_state(&mut slots, &opt)?;
+                    Some((Box::new(model), history))
+                }
+                None => None,
+            }
+        }
+        _ => {
+            run.keep_optimizer = false;
+            match retrieval::fit(&mut run, &comm, &shared, &layout, val.as_ref())? {
+                Some(mut t) => {
+                    run.keep_optimizer_state(&mut t.slots, &opt)?;
+                    Some((Box::new(t.model), t.history))
+                }
+                None => None,
+            }
+        }
+    };
     let pairs = data::pairs_on_root(&comm, d);
     let ranks = summaries(&comm, &layout, steps)?;
-    let (Some(mut t), Some(pairs)) = (trained, pairs) else { return Ok(None) };
-    run.keep_optimizer_state(&mut t.slots, &opt)?;
-    let done = Finished {
-        model: Box::new(t.model),
-        history: t.history,
-        ranks,
-        seconds: run.seconds,
-        optimizer: run.optimizer.take(),
-    };
+    let (Some((model, history)), Some(pairs)) = (trained, pairs) else { return Ok(None) };
+    let done = Finished { model, history, ranks, seconds: run.seconds, optimizer: run.optimizer.take() };
     Ok(Some(artifact(done, config, shared, pairs)))
 }
 
@@ -232,7 +287,7 @@ fn summaries(comm: &Counted, layout: &retrieval::Layout, steps: u64) -> Result<V
 /// What rank 0 has at the end of training.
 struct Finished {
     model: Box<dyn Model>,
-    history: crate::artifact::History,
+    history: History,
     ranks: Vec<RankSummary>,
     seconds: f64,
     optimizer: Option<crate::artifact::OptimizerState>,

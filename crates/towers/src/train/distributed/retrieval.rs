@@ -21,7 +21,7 @@ use crate::kernels::table::Table;
 use crate::metrics::TopKMetrics;
 use crate::model::{MultitaskModel, MultitaskSpec, Normalization, Tower, TwoTower};
 use crate::rng::Rng;
-use crate::task::{RatingScale, Reduction, mse};
+use crate::task::{RatingScale, mse};
 use crate::train::Slots;
 use crate::train::epochs::{Batch, Dedup, Run};
 use crate::train::rating::MlpSlots;
@@ -111,23 +111,16 @@ impl Step<'_> {
         let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
         let (rw, tw) = head.as_ref().map_or((1.0, 0.0), |h| h.weights);
         let (mut total, mut dq, mut dc) = ([0.0], vec![0f32; q.len()], vec![0f32; c.len()]);
-        if rw > 0.0 && !pairs.is_empty() {
-            // each column as often as the global batch holds it: the other ranks' occurrences
-            // are extra negatives here
-            let mut extra = c_dedup.weights.clone();
-            mine.iter().for_each(|&k| extra[k as usize] -= 1.0);
+        if rw > 0.0 {
             let lq: Option<Vec<f32>> =
                 self.log_q.as_ref().map(|l| c_dedup.rows.iter().map(|&c| l[c as usize]).collect());
             let weights: Option<Vec<f32>> = data.weights.as_ref().map(|w| local.iter().map(|&i| w[i]).collect());
-            let mut loss = cfg.retrieval.loss(q, c, dim, &pairs, lq.as_deref(), weights.as_deref());
-            loss.extra_counts = Some(&extra);
-            if cfg.retrieval.reduction == Reduction::Mean {
-                loss.grad_scale = 1.0 / b.rows.len() as f32;
+            let loss = cfg.retrieval.loss(q, c, dim, &pairs, lq.as_deref(), weights.as_deref());
+            if let Some(g) = super::over_global_batch(loss, &c_dedup.weights, b.rows.len(), cfg.retrieval.reduction) {
+                dq.iter_mut().zip(&g.d_queries).for_each(|(a, b)| *a += rw * b);
+                dc.iter_mut().zip(&g.d_candidates).for_each(|(a, b)| *a += rw * b);
+                total[0] += rw as f64 * g.loss;
             }
-            let g = loss.forward_backward();
-            dq.iter_mut().zip(&g.d_queries).for_each(|(a, b)| *a += rw * b);
-            dc.iter_mut().zip(&g.d_candidates).for_each(|(a, b)| *a += rw * b);
-            total[0] += rw as f64 * g.loss;
         }
         if let Some(h) = head.filter(|_| tw > 0.0) {
             // the squared error is a mean over the global batch: this rank's share of it
@@ -152,7 +145,7 @@ impl Step<'_> {
                     dc[cr..cr + dim].iter_mut().zip(&r[dim..]).for_each(|(a, b)| *a += b);
                 }
             }
-            grads.weights.iter_mut().chain(grads.biases.iter_mut()).for_each(|g| comm.all_reduce_f32(g));
+            super::sum_over_ranks(comm, &mut grads);
             h.slots.apply(b.opt, h.mlp, &grads);
         }
         comm.all_reduce_f32(&mut dc);
@@ -179,13 +172,13 @@ fn towers(cfg: &crate::config::TrainConfig, layout: &Layout, normalization: Norm
     TwoTower { query, candidate: tower(&layout.candidates), rating_scale: None }
 }
 
-/// Runs the epochs: `step` per batch, validation on `validation` after each epoch's last
-/// step (its time kept out of the epoch's).
+/// Runs the epochs: `step` per batch with a [`Step`], validation on `validation` after each
+/// epoch.
 fn epochs<M: Reload, S: State>(
     run: &mut Run,
     comm: &Counted,
     (shared, layout): (&Shared, &Layout),
-    (model, state): (&mut M, &mut S),
+    parts: (&mut M, &mut S),
     validation: Option<&Encoded>,
     towers_of: impl Fn(&M) -> &TwoTower,
     mut step: impl FnMut(&mut Step, &mut M, &mut S, Batch) -> f64,
@@ -200,21 +193,13 @@ fn epochs<M: Reload, S: State>(
         q_dedup: Dedup::new(layout.queries.rows),
         c_dedup: Dedup::new(layout.candidates.rows),
     };
-    let per_epoch = shared.total.div_ceil(cfg.batch_size);
-    let mut measured: Vec<(Result<Option<TopKMetrics>>, f64)> = Vec::new();
-    let mut history = run.epochs(shared.total, model, state, |model, state, b| {
-        let index = b.index;
-        let loss = step(&mut s, model, state, b);
-        if let Some(v) = validation.filter(|_| (index + 1) % per_epoch == 0) {
-            let start = std::time::Instant::now();
-            measured.push((validate(comm, layout, towers_of(model), v), start.elapsed().as_secs_f64()));
-        }
-        loss
-    })?;
-    for (epoch, (metrics, seconds)) in history.epochs.iter_mut().zip(measured) {
-        (epoch.validation, epoch.seconds) = (metrics?, epoch.seconds - seconds);
-    }
-    Ok(history)
+    let measure = validation.map(|v| move |m: &M| validate(comm, layout, towers_of(m), v));
+    super::epochs(run, shared.total, parts, measure, |m, st, b| step(&mut s, m, st, b))
+}
+
+/// This rank's optimizer state of the two tables.
+fn slots(layout: &Layout, opt: &crate::config::OptimizerConfig, dim: usize) -> (TowerSlots, TowerSlots) {
+    (tower_slots(&layout.queries, opt, dim), tower_slots(&layout.candidates, opt, dim))
 }
 
 /// Trains this rank's part of a two-tower model, measured on `validation` after every epoch;
@@ -228,10 +213,7 @@ pub(crate) fn fit(
 ) -> Result<Option<Trained>> {
     let cfg = run.config;
     let mut model = towers(cfg, layout, cfg.normalization);
-    let mut slots = (
-        tower_slots(&layout.queries, &cfg.optimizer, cfg.dim),
-        tower_slots(&layout.candidates, &cfg.optimizer, cfg.dim),
-    );
+    let mut slots = slots(layout, &cfg.optimizer, cfg.dim);
     let history = epochs(
         run,
         comm,
@@ -263,11 +245,8 @@ pub(crate) fn fit_multitask(
     let fresh = MultitaskModel::new(spec, (1, 1), cfg.dim, scale, cfg.seed);
     let mut model = MultitaskModel { towers: towers(cfg, layout, Normalization::None), ..fresh };
     let opt = &cfg.optimizer;
-    let mut slots = (
-        tower_slots(&layout.queries, opt, cfg.dim),
-        tower_slots(&layout.candidates, opt, cfg.dim),
-        MlpSlots::new(opt, &model.rating),
-    );
+    let (qs, cs) = slots(layout, opt, cfg.dim);
+    let mut slots = (qs, cs, MlpSlots::new(opt, &model.rating));
     let weights = (spec.retrieval_weight, spec.rating_weight);
     let history = epochs(
         run,
@@ -327,9 +306,7 @@ fn validate(comm: &Counted, layout: &Layout, model: &TwoTower, v: &Encoded) -> R
         true => Ok(None),
         false => crate::eval::validate(&whole, &Encoded::Pairs { pairs: renumbered, times: None }),
     };
-    // every rank combines, whatever its own outcome
-    let all = super::combine(comm, metrics.as_ref().ok().copied().flatten());
-    metrics.and(all)
+    super::combine(comm, metrics)
 }
 
 fn collect_tower_slots(comm: &Counted, p: &Placement, s: TowerSlots) -> Option<TowerSlots> {

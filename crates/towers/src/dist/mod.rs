@@ -155,8 +155,12 @@ impl<'a> Counted<'a> {
 
     /// Every rank's `v` to rank 0 (`Some` there, `None` elsewhere).
     pub fn gather<T: Plain>(&self, v: &[T]) -> Option<Vec<Vec<T>>> {
-        let send: Vec<Vec<T>> = (0..self.size()).map(|r| if r == 0 { v.to_vec() } else { Vec::new() }).collect();
-        let got = self.all_to_all(&send);
-        (self.rank() == 0).then_some(got)
+        let mut send = vec![Vec::new(); self.size()];
+        send[0] = bytes(v);
+        if self.rank() != 0 {
+            self.count(send[0].len());
+        }
+        let got = self.inner.all_to_all(send);
+        (self.rank() == 0).then(|| got.iter().map(|b| values(b)).collect())
     }
 }

@@ -10,6 +10,10 @@ use mpi::{Count, Threading};
 /// Largest message, in elements, of one MPI call (counts are 32-bit).
 const CHUNK: usize = 1 << 30;
 
+fn displacements(counts: &[Count]) -> Vec<Count> {
+    counts.iter().scan(0, |at, &c| Some(std::mem::replace(at, *at + c))).collect()
+}
+
 /// The ranks of the MPI job this process belongs to (`MPI_COMM_WORLD`). Made once per process;
 /// MPI is finalised when it is dropped.
 pub struct Mpi {
@@ -26,18 +30,6 @@ impl Mpi {
         Ok(Mpi { world: universe.world(), _universe: universe })
     }
 
-    /// Ends every rank of the job at once, with exit code `code` (`MPI_Abort`): what a rank does
-    /// when it cannot go on, so that the others do not wait for it.
-    pub fn abort(&self, code: i32) -> ! {
-        self.world.abort(code)
-    }
-}
-
-fn displacements(counts: &[Count]) -> Vec<Count> {
-    counts.iter().scan(0, |at, &c| Some(std::mem::replace(at, *at + c))).collect()
-}
-
-impl Mpi {
     fn gather_chunk<T: Equivalence + Copy + Default>(&self, data: &[T]) -> Vec<Vec<T>> {
         let n = self.size();
         let mut counts: Vec<Count> = vec![0; n];

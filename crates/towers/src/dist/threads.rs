@@ -1,6 +1,6 @@
 //! [`Threads`]: the ranks of a job as threads of one process.
 
-use super::{Collective, bytes, values};
+use super::{Collective, Plain, bytes, values};
 use std::sync::{Arc, Barrier, Mutex};
 
 /// One rank of a group whose ranks are threads of this process: [`Threads::group`] makes the
@@ -44,6 +44,17 @@ impl Threads {
     }
 }
 
+impl Threads {
+    /// Every rank's `data` summed in rank order.
+    fn sum<T: Plain + Default + std::ops::AddAssign>(&self, data: &mut [T]) {
+        let all = self.all_gather(&bytes(data));
+        data.fill(T::default());
+        for b in &all {
+            data.iter_mut().zip(values::<T>(b)).for_each(|(s, x)| *s += x);
+        }
+    }
+}
+
 impl Collective for Threads {
     fn rank(&self) -> usize {
         self.rank
@@ -63,19 +74,11 @@ impl Collective for Threads {
     }
 
     fn all_reduce_f32(&self, data: &mut [f32]) {
-        let all = self.all_gather(&bytes(data));
-        data.fill(0.0);
-        for b in &all {
-            data.iter_mut().zip(values::<f32>(b)).for_each(|(s, x)| *s += x);
-        }
+        self.sum(data)
     }
 
     fn all_reduce_f64(&self, data: &mut [f64]) {
-        let all = self.all_gather(&bytes(data));
-        data.fill(0.0);
-        for b in &all {
-            data.iter_mut().zip(values::<f64>(b)).for_each(|(s, x)| *s += x);
-        }
+        self.sum(data)
     }
 }
 

@@ -223,11 +223,7 @@ impl<'a> Trainer<'a> {
         let Plan::Model { spec, mut config } = plan else {
             return Err(Error::Config("distributed training trains one model, not a pipeline".into()));
         };
-        if let Some(d) = spec.dim() {
-            config.dim = d;
-        }
-        config.validate()?;
-        spec.validate()?;
+        checked(&spec, &mut config)?;
         if prior.is_some() || checkpoints.is_some() {
             return Err(Error::Config("distributed training takes no `init_from` and no checkpoints".into()));
         }
@@ -305,11 +301,7 @@ impl<'a> Trainer<'a> {
                 "feature_config is for pipelines: a feature model has its own in its spec".into(),
             ));
         }
-        if let Some(d) = spec.dim() {
-            config.dim = d;
-        }
-        config.validate()?;
-        spec.validate()?;
+        checked(&spec, &mut config)?;
         if config.average_last.is_some() && !matches!(spec, ModelSpec::Ranking(_)) {
             // tried on retrieval (MovieLens validation splits): no gain, so ranking only
             return Err(Error::Config(format!("average_last is for ranking models, not {}", spec.kind())));
@@ -396,6 +388,15 @@ impl<'a> Trainer<'a> {
             origin: Default::default(),
         })
     }
+}
+
+/// Takes the spec's width, if it has one, and checks the spec and the configuration.
+fn checked(spec: &ModelSpec, config: &mut TrainConfig) -> Result<()> {
+    if let Some(d) = spec.dim() {
+        config.dim = d;
+    }
+    config.validate()?;
+    spec.validate()
 }
 
 /// Checks that `prior` can be continued by a run of `spec` and `config`.

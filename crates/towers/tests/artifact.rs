@@ -7,7 +7,7 @@ use common::scratch;
 use towers::EvalOptions;
 use towers::data::{Catalog, Interactions, Row, Sessions};
 use towers::index::IvfParams;
-use towers::model::{Normalization, RankingSpec, SequenceConfig};
+use towers::model::{Encoder, Normalization, RankingSpec, SequenceConfig};
 use towers::progress::quiet;
 use towers::recommend::build_index;
 use towers::tensors::TensorWriter;
@@ -186,7 +186,9 @@ fn same_seed_same_model_whatever_the_thread_count() {
     let cfg =
         |kind| TrainConfig { dim: 8, batch_size: 64, epochs: 2, ..TrainConfig::defaults(kind, Default::default()) };
     let sequential = ModelSpec::Sequential(SequenceConfig { sampled_negatives: 16, ..Default::default() });
+    let sasrec = ModelSpec::Sequential(SequenceConfig { encoder: Encoder::Sasrec, ..Default::default() });
     for spec in [
+        sasrec,
         ModelSpec::Features(features),
         ModelSpec::Multitask(MultitaskSpec::default()),
         ModelSpec::Rating,
@@ -289,26 +291,27 @@ fn sessions() -> Sessions {
 fn sequential_models_train_save_load_and_recommend_from_histories() {
     let s = sessions();
     let cfg = TrainConfig { dim: 8, batch_size: 128, epochs: 8, ..TrainConfig::default() };
-    for (share, add_last_item, projection) in [(false, false, false), (true, true, false), (true, true, true)] {
-        let sampled_negatives = if projection { 32 } else { 0 };
-        let seq = SequenceConfig {
-            share_embeddings: share,
-            add_last_item,
-            projection,
-            sampled_negatives,
-            ..Default::default()
-        };
+    let gru = |share_embeddings, add_last_item, projection| SequenceConfig {
+        share_embeddings,
+        add_last_item,
+        projection,
+        sampled_negatives: if projection { 32 } else { 0 },
+        ..Default::default()
+    };
+    let sasrec = SequenceConfig { encoder: Encoder::Sasrec, ..Default::default() };
+    for seq in [gru(false, false, false), gru(true, true, false), gru(true, true, true), sasrec] {
+        let (share, projection) = (seq.share_embeddings, seq.projection);
         let fit = || Trainer::new(ModelSpec::Sequential(seq)).config(cfg.clone()).fit(&s).unwrap();
         let m = fit();
         let e = evaluate(&m, &s, &EvalOptions::new()).unwrap();
         let e = e.ranked().unwrap();
         assert!(e.model.top_5 > e.baseline.top_5 + 0.2, "model {} vs popularity {}", e.model.top_5, e.baseline.top_5);
         assert!(e.repeat_last.is_some());
-        if projection {
-            // sampled negatives are seeded: the same model again
+        if projection || seq.encoder == Encoder::Sasrec {
+            // sampled negatives and dropout are seeded: the same model again
             assert_eq!(weights(&fit()), weights(&m));
         }
-        let dir = scratch(&format!("seq-{share}-{projection}"));
+        let dir = scratch(&format!("seq-{share}-{projection}-{}", seq.encoder));
         m.save(&dir).unwrap();
         let back = Artifact::load(&dir).unwrap();
         assert_eq!(weights(&back), weights(&m));

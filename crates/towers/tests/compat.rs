@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use towers::EvalOptions;
 use towers::artifact::FORMAT_VERSION;
 use towers::index::IvfParams;
-use towers::model::{ModelKind, MultitaskSpec, RankerKind, RankingSpec, SequenceConfig};
+use towers::model::{Encoder, ModelKind, MultitaskSpec, RankerKind, RankingSpec, SequenceConfig};
 use towers::recommend::{PostOverrides, build_index};
 use towers::train::PipelineConfig;
 use towers::{Artifact, ModelSpec, Query, Recommendations, Request, Served, TrainConfig, Trainer, evaluate};
 
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 10] = [
     "retrieval",
     "retrieval-ivf",
     "rating",
@@ -30,6 +30,7 @@ const KINDS: [&str; 9] = [
     "multitask",
     "ranking-dcn",
     "pipeline",
+    "sequential-sasrec",
 ];
 
 fn fixtures() -> PathBuf {
@@ -78,7 +79,7 @@ fn answers(kind: &str, r: Served, s: &Synthetic) -> Value {
             let e = e.ranked().unwrap();
             json!({"recommend": users(), "evaluate": {"model": e.model, "baseline": e.baseline}})
         }
-        "sequential" => {
+        "sequential" | "sequential-sasrec" => {
             let h = |v: &[&str]| {
                 let history: Vec<String> = v.iter().map(|s| s.to_string()).collect();
                 recs(&r.recommend(Query::History(&history), &Request::top(5)).unwrap())
@@ -252,6 +253,15 @@ fn train(kind: &str, s: &Synthetic, tables: &Path) -> Served {
             .fit(&s.sessions)
             .unwrap()
             .into(),
+        "sequential-sasrec" => {
+            let spec = SequenceConfig { steps: 4, encoder: Encoder::Sasrec, ..Default::default() };
+            Trainer::new(ModelSpec::Sequential(spec))
+                .config(small(ModelKind::Sequential, 32))
+                .catalog(&s.catalog)
+                .fit(&s.sessions)
+                .unwrap()
+                .into()
+        }
         other => panic!("no fixture kind {other}"),
     }
 }

@@ -6,7 +6,7 @@ pub mod post;
 pub use post::{Cap, PostOverrides, PostRanking};
 
 use crate::data::CandidateKey;
-use crate::model::{ModelKind, ModelSpec, Normalization, Recipe};
+use crate::model::{Encoder, ModelKind, ModelSpec, Normalization, Recipe};
 use crate::task::{RankingLoss, RetrievalConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -121,8 +121,17 @@ impl TrainConfig {
     /// a ranking loss's own number of epochs ([`RankingLoss::default_epochs`]).
     pub fn for_spec(spec: &ModelSpec, recipe: Recipe) -> Self {
         let mut c = TrainConfig::defaults(spec.kind(), recipe);
-        if let (ModelSpec::Ranking(r), Recipe::Towers) = (spec, recipe) {
-            c.epochs = r.loss.default_epochs();
+        match (spec, recipe) {
+            (ModelSpec::Ranking(r), Recipe::Towers) => c.epochs = r.loss.default_epochs(),
+            (ModelSpec::Sequential(s), Recipe::Towers) if s.encoder == Encoder::Sasrec => {
+                c = TrainConfig {
+                    optimizer: OptimizerConfig { learning_rate: 0.001, ..OptimizerConfig::default() },
+                    batch_size: 128,
+                    epochs: 10,
+                    ..c
+                }
+            }
+            _ => {}
         }
         c
     }

@@ -73,6 +73,81 @@ impl SequenceExamples {
     }
 }
 
+/// No target at this position (packed [`Sequences`]).
+pub const NO_TARGET: u32 = u32::MAX;
+
+/// Packed sequences for an encoder trained on every position (SASRec): each sequence's item
+/// rows, oldest first, and at each position the next item, its target, or [`NO_TARGET`].
+#[derive(Debug, Clone, Default)]
+pub struct Sequences {
+    /// Item rows of all sequences, one after another.
+    pub items: Vec<u32>,
+    /// `n + 1` offsets into `items`.
+    pub offsets: Vec<usize>,
+    /// The target of each position of `items`.
+    pub targets: Vec<u32>,
+}
+
+impl Sequences {
+    /// With [`Positions::All`], every item of a session but its first is a target: a session of
+    /// more than `steps + 1` items becomes several sequences of at most `steps` positions,
+    /// counted from its end, each reading the items just before its targets. With
+    /// [`Positions::Last`], one sequence per session: its last `steps` items before the last,
+    /// which is the only target.
+    pub fn build(sessions: &Sessions, row: impl Fn(&str) -> u32, steps: usize, positions: Positions) -> Self {
+        let mut s = Sequences { offsets: vec![0], ..Default::default() };
+        for session in &sessions.items {
+            let rows: Vec<u32> = session.iter().map(|i| row(i)).collect();
+            let m = rows.len();
+            if m < 2 {
+                continue;
+            }
+            match positions {
+                Positions::All => {
+                    let mut end = m;
+                    let mut chunks = Vec::new();
+                    while end > 1 {
+                        let start = end.saturating_sub(steps).max(1);
+                        chunks.push((start, end));
+                        end = start;
+                    }
+                    for &(start, end) in chunks.iter().rev() {
+                        s.push(&rows[start - 1..end - 1], &rows[start..end]);
+                    }
+                }
+                Positions::Last => {
+                    let inputs = &rows[(m - 1).saturating_sub(steps)..m - 1];
+                    let mut targets = vec![NO_TARGET; inputs.len()];
+                    targets[inputs.len() - 1] = rows[m - 1];
+                    s.push(inputs, &targets);
+                }
+            }
+        }
+        s
+    }
+
+    fn push(&mut self, inputs: &[u32], targets: &[u32]) {
+        self.items.extend_from_slice(inputs);
+        self.targets.extend_from_slice(targets);
+        self.offsets.push(self.items.len());
+    }
+
+    /// Number of sequences.
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The targets, without the positions that have none.
+    pub fn real_targets(&self) -> impl Iterator<Item = u32> + '_ {
+        self.targets.iter().copied().filter(|&t| t != NO_TARGET)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +166,21 @@ mod tests {
         assert_eq!((last.targets, last.contexts, last.mask), (vec![4], vec![1, 2, 3], vec![true; 3]));
         let one = Sessions { items: vec![vec!["a".into()]], ids: None };
         assert!(SequenceExamples::build(&one, |i| v.lookup(i), 2, Positions::All).is_empty());
+    }
+
+    #[test]
+    fn packed_sequences_cover_every_target_once() {
+        let ids = |n: usize| (0..n).map(|i| format!("{}", i + 1)).collect::<Vec<_>>();
+        let s = Sessions { items: vec![ids(6), ids(1), ids(3)], ids: None };
+        let row = |i: &str| i.parse::<u32>().unwrap();
+        let all = Sequences::build(&s, row, 2, Positions::All);
+        // 6 items: targets 2..6 in chunks [2], [3 4], [5 6] counted from the end; then [2 3]
+        assert_eq!(all.offsets, [0, 1, 3, 5, 7]);
+        assert_eq!(all.items, [1, 2, 3, 4, 5, 1, 2]);
+        assert_eq!(all.targets, [2, 3, 4, 5, 6, 2, 3]);
+        let last = Sequences::build(&s, row, 2, Positions::Last);
+        assert_eq!((&last.items[..], &last.offsets[..]), (&[4, 5, 1, 2][..], &[0, 2, 4][..]));
+        assert_eq!(last.targets, [NO_TARGET, 6, NO_TARGET, 3]);
+        assert_eq!(last.real_targets().collect::<Vec<_>>(), [6, 3]);
     }
 }

@@ -2,6 +2,7 @@
 //! tables with row-sparse optimizer updates, the fused in-batch softmax loss, and blocked
 //! exact top-k scoring. Plain `f32` slices in and out, row-major, no framework types.
 
+pub mod attention;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(target_arch = "x86_64")]
@@ -13,6 +14,7 @@ pub mod fastscan;
 mod fused;
 pub mod gru;
 mod hard_negatives;
+pub mod linear;
 pub mod panel;
 pub mod softmax;
 pub mod table;

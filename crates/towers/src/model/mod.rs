@@ -2,6 +2,7 @@
 //! how they save and load their own named tensors. [`ModelSpec`] is the taxonomy; a trained
 //! model of any kind is a `Box<dyn Model>`.
 
+mod attention;
 mod features;
 mod multitask;
 mod ranking;
@@ -10,6 +11,7 @@ mod spec;
 mod tower;
 mod two_tower;
 
+pub use attention::{AttentionConfig, AttentionModel, EncoderCache, EncoderGrads};
 pub(crate) use features::Instances;
 pub use features::{
     Entities, FeatureConfig, FeatureModel, FeatureTower, TimeFeature, TimeSpec, TowerFeatures, TowerLayout,
@@ -19,7 +21,7 @@ pub use ranking::{
     ACTIVE_WINDOW_S, Context, ContextData, ContextFeature, CrossSpec, FeatureCrossing, RankerKind, RankingInputs,
     RankingModel, RankingSpec, Retrieved, Scorer, ScorerCache, ScorerGrads, Structure, TimeContext, norms,
 };
-pub use sequential::{QueryCache, SequenceConfig, SequentialGrads, SequentialModel, last_position};
+pub use sequential::{Encoder, QueryCache, SequenceConfig, SequentialGrads, SequentialModel, last_position};
 pub use spec::{ModelKind, ModelSpec, Recipe, Task};
 pub use tower::{BatchNorm, Normalization, Tower, TowerCache, TowerGrads};
 pub use two_tower::TwoTower;
@@ -176,7 +178,10 @@ pub fn load(spec: &ModelSpec, shape: Shape, r: &TensorReader) -> Result<Box<dyn 
         ModelSpec::Ranking(s) => Box::new(RankingModel::load(r, shape, s)?),
         ModelSpec::Multitask(s) => Box::new(MultitaskModel::load(r, shape, s)?),
         ModelSpec::Features(c) => Box::new(FeatureModel::load(r, shape, c)?),
-        ModelSpec::Sequential(s) => Box::new(SequentialModel::load(r, shape, *s)?),
+        ModelSpec::Sequential(s) => match s.encoder {
+            Encoder::Gru => Box::new(SequentialModel::load(r, shape, *s)?),
+            Encoder::Sasrec => Box::new(AttentionModel::load(r, shape, *s)?),
+        },
     })
 }
 

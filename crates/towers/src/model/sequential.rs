@@ -2,6 +2,7 @@
 //! projection) as the query; the candidate tower is an item embedding, separate or shared with
 //! the query side.
 
+use super::attention::AttentionConfig;
 use super::{Model, ModelSpec, Queries, QueryKind, Shape, put_mlp, put_table, read_mlp, read_table};
 use crate::data::InputFormat;
 use crate::kernels::dense::{Mlp, MlpCache, MlpGrads};
@@ -32,6 +33,24 @@ pub struct SequenceConfig {
     /// targets' frequency distribution and appended to every row of the in-batch softmax;
     /// logQ-corrected like the batch's own candidates when `logq_correction` is on.
     pub sampled_negatives: usize,
+    /// The history encoder: TFRS's GRU, or SASRec's self-attention.
+    pub encoder: Encoder,
+    /// The attention encoder's settings (with `encoder = "sasrec"`).
+    pub attention: AttentionConfig,
+}
+
+/// The encoder of a sequential model's histories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, strum::EnumString, strum::Display)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum Encoder {
+    /// A GRU over the last `steps` items; its last state is the query (TFRS's tutorial).
+    #[default]
+    Gru,
+    /// Causal self-attention blocks over the last `steps` items, trained on every position
+    /// ([`crate::model::AttentionModel`]).
+    Sasrec,
 }
 
 impl Default for SequenceConfig {
@@ -43,6 +62,8 @@ impl Default for SequenceConfig {
             add_last_item: true,
             projection: false,
             sampled_negatives: 0,
+            encoder: Encoder::Gru,
+            attention: AttentionConfig::default(),
         }
     }
 }
@@ -58,6 +79,9 @@ impl SequenceConfig {
     pub fn validate(&self) -> Result<()> {
         if !(1..=1000).contains(&self.steps) {
             return Err(Error::Config(format!("steps must be in 1..=1000, got {}", self.steps)));
+        }
+        if self.encoder == Encoder::Sasrec && !self.share_embeddings {
+            return Err(Error::Config("the sasrec encoder shares its item table with the candidates".into()));
         }
         if self.sampled_negatives > 1_000_000 {
             return Err(Error::Config(format!(

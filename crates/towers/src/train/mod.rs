@@ -1,6 +1,7 @@
 //! Training: the one entry ([`Trainer`]) for every model kind, the optimizers, the epoch loop,
 //! and each kind's training step; a pipeline's retriever and ranker are trained together.
 
+mod attention;
 mod checkpoint;
 mod distributed;
 mod epochs;

@@ -11,8 +11,8 @@ use crate::data::text::read_toml;
 use crate::data::{CandidateKey, InputFormat};
 use crate::kernels::softmax::Precision;
 use crate::model::{
-    FeatureConfig, ModelKind, ModelSpec, Normalization, RankerKind, RankingSpec, Recipe, SequenceConfig, Structure,
-    Task,
+    Encoder, FeatureConfig, ModelKind, ModelSpec, Normalization, RankerKind, RankingSpec, Recipe, SequenceConfig,
+    Structure, Task,
 };
 use crate::task::{RankingLoss, Reduction};
 use crate::{Error, Result};
@@ -94,6 +94,19 @@ pub struct TrainOptions {
     /// (logQ-corrected with --logq true; default 0).
     #[cfg_attr(feature = "clap", arg(long))]
     pub sampled_negatives: Option<usize>,
+    /// Sequential: the history encoder, gru (TFRS's) or sasrec (self-attention, trained on every
+    /// position; default gru).
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub encoder: Option<Encoder>,
+    /// Sequential, sasrec: self-attention blocks (default 2).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub blocks: Option<usize>,
+    /// Sequential, sasrec: attention heads (default 1).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub heads: Option<usize>,
+    /// Sequential, sasrec: dropout rate (default 0.2).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub dropout: Option<f32>,
     /// A TOML file with a training configuration (keys as in the manifest's "config").
     #[cfg_attr(feature = "clap", arg(long, conflicts_with = "recipe"))]
     pub config: Option<PathBuf>,
@@ -184,6 +197,10 @@ impl Default for TrainOptions {
             add_last_item: None,
             projection: None,
             sampled_negatives: None,
+            encoder: None,
+            blocks: None,
+            heads: None,
+            dropout: None,
             config: None,
             recipe: None,
             key: None,
@@ -314,6 +331,14 @@ impl TrainOptions {
         if let Some((name, _)) = pipeline.iter().find(|o| o.1).filter(|_| kind.is_some()) {
             return Err(Error::Config(format!("`{name}` is for `task` pipeline")));
         }
+        let attention =
+            [("blocks", self.blocks.is_some()), ("heads", self.heads.is_some()), ("dropout", self.dropout.is_some())];
+        if let Some((name, _)) = attention.iter().find(|o| o.1).filter(|_| self.encoder != Some(Encoder::Sasrec)) {
+            return Err(Error::Config(format!("`{name}` is for `encoder` sasrec")));
+        }
+        if self.encoder.is_some() && kind != Some(ModelKind::Sequential) {
+            return Err(Error::Config("`encoder` is for `task` sequential".into()));
+        }
         let dcn = self.cross_layers.is_some() || self.projection_dim.is_some() || self.structure.is_some();
         if dcn && self.ranker != Some(RankerKind::Dcn) {
             return Err(Error::Config("`cross_layers`, `projection_dim` and `structure` are for `ranker` dcn".into()));
@@ -354,6 +379,10 @@ impl TrainOptions {
             set(&mut s.add_last_item, self.add_last_item);
             set(&mut s.projection, self.projection);
             set(&mut s.sampled_negatives, self.sampled_negatives);
+            set(&mut s.encoder, self.encoder);
+            set(&mut s.attention.blocks, self.blocks);
+            set(&mut s.attention.heads, self.heads);
+            set(&mut s.attention.dropout, self.dropout);
         }
         if let Some(l) = &self.layers {
             spec.set_layers(l.clone())?;
@@ -367,10 +396,13 @@ impl TrainOptions {
         let mut c: TrainConfig = match &self.config {
             Some(p) => read_toml(p)?,
             None => {
-                // only the kind and the loss matter here (the rest of the spec is checked by `spec`)
+                // only the kind, the loss and the encoder matter here (the rest of the spec is checked by `spec`)
                 let mut spec = ModelSpec::defaults(self.kind()?, self.recipe());
                 if let ModelSpec::Ranking(r) = &mut spec {
                     set(&mut r.loss, self.loss);
+                }
+                if let ModelSpec::Sequential(s) = &mut spec {
+                    set(&mut s.encoder, self.encoder);
                 }
                 TrainConfig::for_spec(&spec, self.recipe())
             }

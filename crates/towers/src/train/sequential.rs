@@ -11,18 +11,18 @@ use crate::model::{SequenceConfig, SequentialModel};
 use crate::rng::Rng;
 
 /// Gradient rows of an embedding table gathered over a batch, summed per distinct row.
-struct SparseGrad {
+pub(super) struct SparseGrad {
     rows: Dedup,
     grads: Vec<f32>,
     dim: usize,
 }
 
 impl SparseGrad {
-    fn new(table_rows: usize, dim: usize) -> Self {
+    pub(super) fn new(table_rows: usize, dim: usize) -> Self {
         SparseGrad { rows: Dedup::new(table_rows), grads: Vec::new(), dim }
     }
 
-    fn add(&mut self, row: u32, g: &[f32]) {
+    pub(super) fn add(&mut self, row: u32, g: &[f32]) {
         let i = self.rows.index(row) as usize;
         if i * self.dim == self.grads.len() {
             self.grads.resize((i + 1) * self.dim, 0.0);
@@ -31,7 +31,7 @@ impl SparseGrad {
     }
 
     /// Adds L2 regularisation and applies the optimizer to the touched rows, then forgets them.
-    fn apply(&mut self, opt: &Optimizer, table: &mut Table, slots: &mut Slots, l2: f32) {
+    pub(super) fn apply(&mut self, opt: &Optimizer, table: &mut Table, slots: &mut Slots, l2: f32) {
         opt.apply_regularized(table, slots, &self.rows.rows, &self.rows.weights, &mut self.grads, l2);
         self.rows.clear();
         self.grads.clear();
@@ -63,7 +63,7 @@ impl Sampler {
 }
 
 /// Applies the optimizer to a dense parameter vector.
-fn apply_dense(opt: &Optimizer, param: &mut Vec<f32>, slots: &mut Slots, grad: &[f32]) {
+pub(super) fn apply_dense(opt: &Optimizer, param: &mut Vec<f32>, slots: &mut Slots, grad: &[f32]) {
     let mut t = Table { rows: 1, dim: param.len(), data: std::mem::take(param) };
     opt.apply(&mut t, slots, &[0], grad);
     *param = t.data;

@@ -4,7 +4,9 @@
 
 use super::optimizer::Slots;
 use crate::kernels::table::Table;
-use crate::model::{FeatureModel, Model, MultitaskModel, RankingModel, SequentialModel, Shape, TwoTower};
+use crate::model::{
+    AttentionModel, FeatureModel, Model, MultitaskModel, RankingModel, SequentialModel, Shape, TwoTower,
+};
 use crate::rng::Rng;
 use crate::tensors::{TensorReader, TensorWriter};
 use crate::{Error, Result};
@@ -290,6 +292,12 @@ impl Reload for RankingModel {
 impl Reload for SequentialModel {
     fn reload(&self, r: &TensorReader) -> Result<Self> {
         SequentialModel::load(r, shape(0, self.item_embedding.rows, self.dim()), self.config)
+    }
+}
+
+impl Reload for AttentionModel {
+    fn reload(&self, r: &TensorReader) -> Result<Self> {
+        AttentionModel::load(r, shape(0, self.item_embedding.rows, self.dim()), self.config)
     }
 }
 

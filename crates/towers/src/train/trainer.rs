@@ -7,17 +7,17 @@ use super::epochs::{Prior, Run};
 use super::features::Attributes;
 use super::pipeline::{PipelineConfig, PipelineTrainer};
 use super::state::Growth;
-use super::{features, multitask, ranking, rating, retrieval, sequential};
+use super::{attention, features, multitask, ranking, rating, retrieval, sequential};
 use crate::artifact::{Artifact, History, TrainSummary};
 use crate::config::TrainConfig;
 use crate::data::features::AttributeTable;
 use crate::data::{
-    CandidateKey, Catalog, Data, Dataset, Earlier, Interactions, Items, Positions, Seen, SequenceExamples, Vocabulary,
-    counts,
+    CandidateKey, Catalog, Data, Dataset, Earlier, Interactions, Items, Positions, Seen, SequenceExamples, Sequences,
+    Vocabulary, counts,
 };
 use crate::dist::Collective;
 use crate::eval::Encoded;
-use crate::model::{FeatureConfig, Model, ModelSpec};
+use crate::model::{Encoder, FeatureConfig, Model, ModelSpec};
 use crate::progress::{Observer, quiet};
 use crate::recommend::Served;
 use crate::task::RatingScale;
@@ -345,26 +345,38 @@ impl<'a> Trainer<'a> {
                     crate::data::InputFormat::Examples => Positions::Last,
                     _ => Positions::All,
                 };
-                let data = SequenceExamples::build(train, row, seq.steps, positions);
                 let val = val.map(|v| Encoded::Sequences(SequenceExamples::build(v, row, seq.steps, Positions::Last)));
-                let mut popularity = counts(&data.targets, items.len());
-                if let Some(p) = prior {
-                    earlier(p, decay).add_counts(&mut popularity);
-                }
                 let mut run = Run::new(&config, observer, val.as_ref());
+                let earlier = |popularity: &mut Vec<f32>| prior.map(|p| earlier(p, decay).add_counts(popularity));
                 let rows = (prior.map_or(1, |p| p.query_vocab.rows()), items.len());
-                from.prepare(&mut run, rows, || digest(&[&data.targets, &data.contexts]))?;
-                let (model, history) = sequential::fit(&mut run, seq, &data, &popularity)?;
+                let (model, history, popularity, n): (Box<dyn Model>, _, _, _) = match seq.encoder {
+                    Encoder::Gru => {
+                        let data = SequenceExamples::build(train, row, seq.steps, positions);
+                        let mut popularity = counts(&data.targets, items.len());
+                        earlier(&mut popularity);
+                        from.prepare(&mut run, rows, || digest(&[&data.targets, &data.contexts]))?;
+                        let (model, history) = sequential::fit(&mut run, seq, &data, &popularity)?;
+                        (Box::new(model), history, popularity, data.len())
+                    }
+                    Encoder::Sasrec => {
+                        let data = Sequences::build(train, row, seq.steps, positions);
+                        let mut popularity = counts(&data.real_targets().collect::<Vec<_>>(), items.len());
+                        earlier(&mut popularity);
+                        from.prepare(&mut run, rows, || digest(&[&data.targets, &data.items]))?;
+                        let (model, history) = attention::fit(&mut run, seq, &data, &popularity)?;
+                        (Box::new(model), history, popularity, data.targets.len())
+                    }
+                };
                 let (query_vocab, seen, histories) = train.user_histories(row, seq.steps);
                 Trained {
-                    model: Box::new(model),
+                    model,
                     history,
                     query_vocab,
                     items,
                     seen,
                     histories,
                     popularity,
-                    n: data.len(),
+                    n,
                     seconds: run.seconds,
                     optimizer: run.optimizer,
                 }

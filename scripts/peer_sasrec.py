@@ -131,6 +131,7 @@ class SASRec(nn.Module):
         self.p = a.dropout
         self.blocks = nn.ModuleList(Block(a.dim, a.heads, a.dropout, a.attn) for _ in range(a.blocks))
         self.ln = nn.LayerNorm(a.dim, eps=1e-6)
+        self.skip = a.add_last_item
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
@@ -144,7 +145,10 @@ class SASRec(nn.Module):
         x = dropout(e[:ids.numel()].view(*ids.shape, -1) + self.pos[:ids.shape[1]], self.p, self.training)
         for block in self.blocks:
             x = block(x)
-        return self.ln(x), e[ids.numel():]
+        out = self.ln(x)
+        if self.skip:  # towers' skip connection: the item at a position added to its output
+            out = out + e[:ids.numel()].view(*ids.shape, -1)
+        return out, e[ids.numel():]
 
 
 def train_epoch(model, opt, data, log_q, a, rng):
@@ -209,6 +213,8 @@ def main():
     p.add_argument("--max-len", type=int, default=50)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--loss", choices=["inbatch", "ce"], default="inbatch")
+    p.add_argument("--add-last-item", type=int, choices=[0, 1], default=1,
+                   help="1: the input item's embedding added to each output (towers' default)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.001)
     p.add_argument("--epochs", type=int, default=10)

@@ -8,8 +8,9 @@ import towers
 from conftest import FAST
 
 
-def test_a_users_events_change_their_recommendations_and_are_replayed(small, tmp_path):
-    m = towers.train(pd.DataFrame(small["train"]), task="sequential", **FAST)
+@pytest.mark.parametrize("encoder", ["gru", "sasrec"])
+def test_a_users_events_change_their_recommendations_and_are_replayed(small, tmp_path, encoder):
+    m = towers.train(pd.DataFrame(small["train"]), task="sequential", encoder=encoder, **FAST)
     ids = lambda answer: [r["id"] for r in answer]
     before = ids(m.recommend("7", k=5, exclude_seen=True))
     log = tmp_path / "events.log"

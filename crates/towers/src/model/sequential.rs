@@ -75,6 +75,13 @@ impl SequenceConfig {
         SequenceConfig { share_embeddings: false, add_last_item: false, ..Default::default() }
     }
 
+    /// towers' SASRec (chosen on a validation split of RetailRocket's training sessions: see the
+    /// book's sequential guide): the attention encoder over the last 30 items, with the last
+    /// item's skip connection.
+    pub fn sasrec() -> Self {
+        SequenceConfig { steps: 30, encoder: Encoder::Sasrec, ..Default::default() }
+    }
+
     /// Checks the values.
     pub fn validate(&self) -> Result<()> {
         if !(1..=1000).contains(&self.steps) {

@@ -3,7 +3,7 @@
 
 use super::epochs::{Dedup, Run};
 use super::optimizer::Slots;
-use super::sequential::{SparseGrad, apply_dense};
+use super::sequential::{Sampler, SparseGrad, apply_dense};
 use crate::Result;
 use crate::artifact::History;
 use crate::data::{NO_TARGET, Sequences};
@@ -47,14 +47,21 @@ pub(crate) fn fit(
     let mut model = AttentionModel::new(items, d, seq, cfg.seed);
     let opt = &cfg.optimizer;
     let dense: Vec<Slots> = model.params().iter().map(|p| Slots::new(opt, 1, p.len())).collect();
-    let mut state = (Slots::new(opt, items, d), dense, Rng::new(cfg.seed ^ 0xA77E_4710));
+    let mut state =
+        (Slots::new(opt, items, d), dense, Rng::new(cfg.seed ^ 0xA77E_4710), Rng::new(cfg.seed ^ 0x05A3_B1E5));
+    let sampler = (seq.sampled_negatives > 0).then(|| Sampler::new(counts));
+    let mut extra: Vec<f32> = Vec::new();
     let log_q = cfg.retrieval.log_q(counts);
     let mut cands = Dedup::new(items);
     let mut item_grads = SparseGrad::new(items, d);
     let mut batch = Packed::default();
     let (mut q, mut pairs, mut scored) = (Vec::new(), Vec::new(), Vec::new());
+    // the batch size counts targets (positions), whatever the sequences' lengths: as many
+    // sequences per batch as hold that many on average
+    let targets = data.real_targets().count().max(1);
+    run.batch_size = ((cfg.batch_size * data.len()) as f64 / targets as f64).round().max(1.0) as usize;
     let history = run.epochs(data.len(), &mut model, &mut state, |model, state, b| {
-        let (item_slots, dense_slots, rng) = state;
+        let (item_slots, dense_slots, rng, sample_rng) = state;
         batch.gather(data, b.rows);
         let (y, cache) = model.forward(&batch.items, &batch.offsets, Some(rng));
         q.clear();
@@ -67,9 +74,14 @@ pub(crate) fn fit(
                 q.extend_from_slice(&y[p * d..(p + 1) * d]);
             }
         }
+        if let Some(sampler) = &sampler {
+            sampler.negatives(seq.sampled_negatives, sample_rng, &mut cands, &mut extra);
+        }
         let c = model.item_embedding.gather(&cands.rows);
         let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| cands.rows.iter().map(|&r| l[r as usize]).collect());
-        let grads = cfg.retrieval.loss(&q, &c, d, &pairs, lq.as_deref(), None).forward_backward();
+        let mut loss = cfg.retrieval.loss(&q, &c, d, &pairs, lq.as_deref(), None);
+        loss.extra_counts = sampler.as_ref().map(|_| &extra[..]);
+        let grads = loss.forward_backward();
         let mut d_y = vec![0f32; y.len()];
         for (k, &p) in scored.iter().enumerate() {
             d_y[p * d..(p + 1) * d].copy_from_slice(&grads.d_queries[k * d..(k + 1) * d]);

@@ -36,6 +36,8 @@ pub(crate) struct Run<'a> {
     /// Whether [`Run::epochs`] keeps the optimizer's state at the end (a distributed run
     /// collects it from the ranks instead).
     pub keep_optimizer: bool,
+    /// Examples per batch: the configuration's, unless a loop counts its batches otherwise.
+    pub batch_size: usize,
 }
 
 /// A model trained before, to continue: its tensors, its optimizer's state, and how its id
@@ -69,6 +71,7 @@ impl<'a> Run<'a> {
             optimizer: None,
             spill: None,
             keep_optimizer: true,
+            batch_size: config.batch_size,
         }
     }
 
@@ -93,7 +96,8 @@ impl<'a> Run<'a> {
         if let Some(prior) = &self.prior {
             continue_from(prior, model, state, &mut opt)?;
         }
-        let per_epoch = n.div_ceil(cfg.batch_size);
+        let batch_size = self.batch_size;
+        let per_epoch = n.div_ceil(batch_size);
         let mut at = Position::default();
         if let Some(c) = self.checkpoints {
             at.fingerprint = checkpoint::fingerprint(cfg, model, &self.examples)?;
@@ -121,7 +125,7 @@ impl<'a> Run<'a> {
             }
             while at.batches < per_epoch {
                 let b = at.batches;
-                let rows = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)];
+                let rows = &order[b * batch_size..((b + 1) * batch_size).min(n)];
                 opt.next_step();
                 let loss = step(model, state, Batch { rows, opt: &opt, index: (epoch - 1) * per_epoch + b });
                 if !loss.is_finite() {

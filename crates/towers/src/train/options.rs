@@ -76,9 +76,9 @@ pub struct TrainOptions {
     /// time order), or sessions / examples / gru4rec / retailrocket-events for --task sequential.
     #[cfg_attr(feature = "clap", arg(long, value_enum, default_value = "interactions"))]
     pub train_format: InputFormat,
-    /// Sequential: items of history the GRU reads.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 10))]
-    pub steps: usize,
+    /// Sequential: items of history the encoder reads (default: 10 for gru, 30 for sasrec).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub steps: Option<usize>,
     /// Sequential: one item table for the history and the candidates: true or false
     /// (default: true, false with the tfrs recipe).
     #[cfg_attr(feature = "clap", arg(long))]
@@ -125,7 +125,7 @@ pub struct TrainOptions {
     /// Learning rate.
     #[cfg_attr(feature = "clap", arg(long))]
     pub lr: Option<f32>,
-    /// Batch size (in-batch negatives per example + 1).
+    /// Batch size (in-batch negatives per example + 1; sasrec: target positions per batch).
     #[cfg_attr(feature = "clap", arg(long))]
     pub batch_size: Option<usize>,
     /// Epochs.
@@ -192,7 +192,7 @@ impl Default for TrainOptions {
             retrieve: None,
             diversity: None,
             train_format: InputFormat::Interactions,
-            steps: 10,
+            steps: None,
             share_embeddings: None,
             add_last_item: None,
             projection: None,
@@ -374,12 +374,14 @@ impl TrainOptions {
             set(&mut m.rating_weight, self.rating_weight);
         }
         if let ModelSpec::Sequential(s) = &mut spec {
-            *s = SequenceConfig { format: self.train_format, steps: self.steps, ..*s };
+            if self.encoder == Some(Encoder::Sasrec) {
+                *s = SequenceConfig::sasrec();
+            }
+            *s = SequenceConfig { format: self.train_format, steps: self.steps.unwrap_or(s.steps), ..*s };
             set(&mut s.share_embeddings, self.share_embeddings);
             set(&mut s.add_last_item, self.add_last_item);
             set(&mut s.projection, self.projection);
             set(&mut s.sampled_negatives, self.sampled_negatives);
-            set(&mut s.encoder, self.encoder);
             set(&mut s.attention.blocks, self.blocks);
             set(&mut s.attention.heads, self.heads);
             set(&mut s.attention.dropout, self.dropout);

@@ -39,12 +39,12 @@ impl SparseGrad {
 }
 
 /// Draws item rows with probability proportional to their counts (inverse CDF by binary search).
-struct Sampler {
+pub(super) struct Sampler {
     cumulative: Vec<f64>,
 }
 
 impl Sampler {
-    fn new(counts: &[f32]) -> Self {
+    pub(super) fn new(counts: &[f32]) -> Self {
         let cumulative = counts
             .iter()
             .scan(0f64, |total, &c| {
@@ -55,7 +55,21 @@ impl Sampler {
         Sampler { cumulative }
     }
 
-    fn draw(&self, rng: &mut Rng) -> u32 {
+    /// Draws `n` shared negatives: their rows are added to `cands`, and `extra` (one per
+    /// column of `cands`) counts how often each was drawn.
+    pub(super) fn negatives(&self, n: usize, rng: &mut Rng, cands: &mut Dedup, extra: &mut Vec<f32>) {
+        extra.clear();
+        for _ in 0..n {
+            let j = cands.index(self.draw(rng)) as usize;
+            if j >= extra.len() {
+                extra.resize(j + 1, 0.0);
+            }
+            extra[j] += 1.0;
+        }
+        extra.resize(cands.rows.len(), 0.0);
+    }
+
+    pub(super) fn draw(&self, rng: &mut Rng) -> u32 {
         let total = self.cumulative.last().copied().unwrap_or(0.0);
         let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
         self.cumulative.partition_point(|&c| c <= u).min(self.cumulative.len() - 1) as u32
@@ -107,15 +121,7 @@ pub(crate) fn fit(
             pairs.push((k as u32, cands.index(data.targets[i])));
         }
         if let Some(sampler) = &sampler {
-            extra.clear();
-            for _ in 0..seq.sampled_negatives {
-                let j = cands.index(sampler.draw(sample_rng)) as usize;
-                if j >= extra.len() {
-                    extra.resize(j + 1, 0.0);
-                }
-                extra[j] += 1.0;
-            }
-            extra.resize(cands.rows.len(), 0.0);
+            sampler.negatives(seq.sampled_negatives, sample_rng, &mut cands, &mut extra);
         }
         let (q, cache) = model.forward(&ctx, &mask, steps);
         let c = model.candidate_table().gather(&cands.rows);

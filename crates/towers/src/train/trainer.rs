@@ -364,7 +364,7 @@ impl<'a> Trainer<'a> {
                         earlier(&mut popularity);
                         from.prepare(&mut run, rows, || digest(&[&data.targets, &data.items]))?;
                         let (model, history) = attention::fit(&mut run, seq, &data, &popularity)?;
-                        (Box::new(model), history, popularity, data.targets.len())
+                        (Box::new(model), history, popularity, data.real_targets().count())
                     }
                 };
                 let (query_vocab, seen, histories) = train.user_histories(row, seq.steps);

@@ -88,8 +88,8 @@ impl TrainConfig {
     /// ([`TrainConfig::tfrs`]) for every kind; towers' own (see the book's retrieval guide for how they were
     /// chosen) are, beside [`TrainConfig::default`]:
     /// - features: L2 0.05 (the feature layers regularise too);
-    /// - sequential: dim 64, Adagrad 0.1, no L2, 5 epochs; with the sasrec encoder Adam 0.02,
-    ///   batch 16384 targets (positions), 14 epochs ([`TrainConfig::for_spec`]);
+    /// - sequential: dim 64, Adagrad 0.1, no L2, 5 epochs; with the sasrec encoder Adam 0.03,
+    ///   batch 32768 targets (positions), 14 epochs ([`TrainConfig::for_spec`]);
     /// - rating: batch 1024, L2 0.05;
     /// - ranking: Adam 0.001, batch 1024, 8 epochs (ListMLE: 7, [`TrainConfig::for_spec`]), no
     ///   L2, the weights averaged over the last 5 epochs;
@@ -126,8 +126,8 @@ impl TrainConfig {
             (ModelSpec::Ranking(r), Recipe::Towers) => c.epochs = r.loss.default_epochs(),
             (ModelSpec::Sequential(s), Recipe::Towers) if s.encoder == Encoder::Sasrec => {
                 c = TrainConfig {
-                    optimizer: OptimizerConfig { learning_rate: 0.02, ..OptimizerConfig::default() },
-                    batch_size: 16384,
+                    optimizer: OptimizerConfig { learning_rate: 0.03, ..OptimizerConfig::default() },
+                    batch_size: 32768,
                     epochs: 14,
                     ..c
                 }

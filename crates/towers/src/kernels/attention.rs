@@ -230,6 +230,17 @@ mod tests {
         out
     }
 
+    /// Every gradient of `qkv` against central differences of step `h`, within `tolerance`.
+    fn check(qkv: &[f32], g: &[f32], loss: &dyn Fn(&[f32]) -> f64, h: f32, tolerance: f64) {
+        for i in 0..qkv.len() {
+            let (mut p, mut m) = (qkv.to_vec(), qkv.to_vec());
+            p[i] += h;
+            m[i] -= h;
+            let fd = (loss(&p) - loss(&m)) / (2.0 * h as f64);
+            assert!((fd - g[i] as f64).abs() < tolerance, "qkv[{i}]: fd {fd} vs {}", g[i]);
+        }
+    }
+
     #[test]
     fn forward_matches_naive_and_backward_finite_differences() {
         let (d, heads) = (4, 2);
@@ -242,14 +253,7 @@ mod tests {
         let c = values(8 * d, 2);
         let loss = |x: &[f32]| -> f64 { naive(x, &offsets, d, heads).iter().zip(&c).map(|(a, b)| a * *b as f64).sum() };
         let g = backward(&qkv, &offsets, shape, &cache, &c);
-        let h = 1e-3f32;
-        for i in 0..qkv.len() {
-            let (mut p, mut m) = (qkv.clone(), qkv.clone());
-            p[i] += h;
-            m[i] -= h;
-            let fd = (loss(&p) - loss(&m)) / (2.0 * h as f64);
-            assert!((fd - g[i] as f64).abs() < 1e-3, "qkv[{i}]: fd {fd} vs {}", g[i]);
-        }
+        check(&qkv, &g, &loss, 1e-3, 1e-3);
     }
 
     #[test]
@@ -265,14 +269,7 @@ mod tests {
         let (_, cache) = forward(&qkv, &offsets, shape, Some(9));
         assert!(cache.dropped.iter().flatten().any(|&v| v == 0.0));
         let g = backward(&qkv, &offsets, shape, &cache, &c);
-        let h = 1e-2f32;
-        for i in 0..qkv.len() {
-            let (mut p, mut m) = (qkv.clone(), qkv.clone());
-            p[i] += h;
-            m[i] -= h;
-            let fd = (loss(&p) - loss(&m)) / (2.0 * h as f64);
-            assert!((fd - g[i] as f64).abs() < 5e-3, "qkv[{i}]: fd {fd} vs {}", g[i]);
-        }
+        check(&qkv, &g, &loss, 1e-2, 5e-3);
     }
 
     #[test]

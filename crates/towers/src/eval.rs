@@ -364,7 +364,16 @@ fn ranks_of(model: &dyn Model, candidates: &[f32], data: &Encoded, exclude: Excl
                 let pairs: Vec<(u32, u32)> = (b0..b1).map(|i| ((i - b0) as u32, examples.targets[i])).collect();
                 let history = exclude.histories(examples, b0, b1);
                 let refs: Vec<&[u32]> = history.iter().map(Vec::as_slice).collect();
-                all.extend(ranker.ranks(&q, &pairs, &refs));
+                let added: Vec<Vec<(u32, f32)>> = (b0..b1)
+                    .map(|i| {
+                        model.repeat_scores(
+                            &examples.contexts[i * steps..(i + 1) * steps],
+                            &examples.mask[i * steps..(i + 1) * steps],
+                        )
+                    })
+                    .collect();
+                let added: Vec<&[(u32, f32)]> = added.iter().map(Vec::as_slice).collect();
+                all.extend(ranker.ranks_added(&q, &pairs, &refs, &added));
             }
             let pairs = (0..n as u32).map(|i| (i, examples.targets[i as usize])).collect();
             Ok(QueryRanks { ranks: all, pairs, users: Vec::new() })

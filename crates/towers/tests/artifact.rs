@@ -342,6 +342,36 @@ fn sequential_models_train_save_load_and_recommend_from_histories() {
     assert!(matches!(e, Error::Config(_)), "{e}");
 }
 
+/// SASRec learns repeat scores from sessions held out of training: in sessions that never come
+/// back to an item, the history's items sink to the bottom of every answer and of the
+/// evaluation's rankings, as if they were excluded.
+#[test]
+fn sasrec_repeat_scores_sink_items_that_never_come_again() {
+    let mut rng = towers::rng::Rng::new(3);
+    let items = (0..2500)
+        .map(|_| {
+            let mut i = rng.below(30);
+            (0..6)
+                .map(|_| {
+                    i = (i + 1 + rng.below(2)) % 30;
+                    i.to_string()
+                })
+                .collect()
+        })
+        .collect();
+    let s = Sessions { items, ids: None };
+    let cfg = TrainConfig { dim: 8, batch_size: 512, epochs: 2, ..TrainConfig::default() };
+    let seq = SequenceConfig { encoder: Encoder::Sasrec, ..Default::default() };
+    let m = Recommender::new(Trainer::new(ModelSpec::Sequential(seq)).config(cfg).fit(&s).unwrap());
+    let h: Vec<String> = ["3", "4", "6"].map(String::from).to_vec();
+    let all = m.recommend(Query::History(&h), &Request::top(30)).unwrap().items;
+    let last: Vec<&str> = all[27..].iter().map(|i| i.id.as_str()).collect();
+    assert!(h.iter().all(|i| last.contains(&i.as_str())), "history last: {all:?}");
+    let kept = evaluate(m.artifact(), &s, &EvalOptions::new()).unwrap();
+    let excluded = evaluate(m.artifact(), &s, &EvalOptions::new().exclude_seen(true)).unwrap();
+    assert_eq!(kept.ranked().unwrap().model.top_10, excluded.ranked().unwrap().model.top_10);
+}
+
 /// The synthetic data with ratings: users rate items near their own id higher.
 fn rated() -> (Interactions, Catalog) {
     let (mut train, catalog) = data();

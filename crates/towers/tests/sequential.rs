@@ -1,5 +1,5 @@
-//! Sequential retrieval (GRU query tower) on MovieLens 100K's `seq-last-out` split and on
-//! RetailRocket sessions.
+//! Sequential retrieval (the GRU and SASRec query towers) on MovieLens 100K's `seq-last-out`
+//! split and on RetailRocket sessions.
 
 mod common;
 
@@ -52,8 +52,20 @@ fn retailrocket_sessions_with_sasrec_defaults() {
     let model = Trainer::new(ModelSpec::Sequential(SequenceConfig::sasrec())).fit(&train).unwrap();
     let e = evaluate(&model, &test, &EvalOptions::new()).unwrap();
     let e = e.ranked().unwrap();
-    // at least the GRU's defaults (0.532 / 0.255); the issue asks 0.55 / 0.28 (see the book's
-    // sequential guide for what these defaults measure)
+    // the GRU's defaults: 0.532 / 0.255 (the book's sequential guide has how these were chosen)
     let (r, m) = (e.model.top_20, e.model.mrr_20);
-    assert!(r >= 0.53 && m >= 0.25, "recall@20 {r} MRR@20 {m}");
+    assert!(r >= 0.55 && m >= 0.28, "recall@20 {r} MRR@20 {m}");
+}
+
+#[test]
+fn seq_last_out_with_sasrec_defaults() {
+    let Some(dir) = common::shared_data("ml-100k-splits/seq-last-out") else { return };
+    let train = Sessions::read_examples(dir.join("train.tsv")).unwrap();
+    let test = Sessions::read_examples(dir.join("test.tsv")).unwrap();
+    let spec = SequenceConfig { format: InputFormat::Examples, ..SequenceConfig::sasrec() };
+    let model = Trainer::new(ModelSpec::Sequential(spec)).fit(&train).unwrap();
+    let e = evaluate(&model, &test, &EvalOptions::new()).unwrap();
+    // the GRU's defaults: 0.158; no film is rated twice, and the repeat scores learned so
+    let top_10 = e.ranked().unwrap().model.top_10;
+    assert!(top_10 >= 0.17, "top-10 {top_10}");
 }

@@ -89,7 +89,8 @@ impl TrainConfig {
     /// chosen) are, beside [`TrainConfig::default`]:
     /// - features: L2 0.05 (the feature layers regularise too);
     /// - sequential: dim 64, Adagrad 0.1, no L2, 5 epochs; with the sasrec encoder Adam 0.03,
-    ///   batch 32768 targets (positions), 14 epochs ([`TrainConfig::for_spec`]);
+    ///   batch 32768 targets (positions; at most the catalogue's size rounded up to a power of
+    ///   two, and at least 4096), 14 epochs ([`TrainConfig::for_spec`]);
     /// - rating: batch 1024, L2 0.05;
     /// - ranking: Adam 0.001, batch 1024, 8 epochs (ListMLE: 7, [`TrainConfig::for_spec`]), no
     ///   L2, the weights averaged over the last 5 epochs;

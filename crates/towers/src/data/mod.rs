@@ -27,7 +27,7 @@ pub use interactions::{Interactions, MAX_LINE_BYTES, Roles, Row, Share, TableFor
 pub use items::{CandidateKey, Items};
 pub use recommendations::{RecommendationRows, RecommendationsWriter, read_ids};
 pub use seen::Seen;
-pub use sequence::{NO_TARGET, Positions, SequenceExamples, Sequences, window};
+pub use sequence::{Positions, SequenceExamples, Sequences, window};
 pub use sessions::{RetailRocketPrep, Sessions};
 pub use split::Split;
 pub use vocab::Vocabulary;

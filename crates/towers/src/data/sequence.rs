@@ -73,11 +73,8 @@ impl SequenceExamples {
     }
 }
 
-/// No target at this position (packed [`Sequences`]).
-pub const NO_TARGET: u32 = u32::MAX;
-
 /// Packed sequences for an encoder trained on every position (SASRec): each sequence's item
-/// rows, oldest first, and at each position the next item, its target, or [`NO_TARGET`].
+/// rows, oldest first, and at each position the next item, its target.
 #[derive(Debug, Clone, Default)]
 pub struct Sequences {
     /// Item rows of all sequences, one after another.
@@ -89,38 +86,22 @@ pub struct Sequences {
 }
 
 impl Sequences {
-    /// With [`Positions::All`], every item of a session but its first is a target: a session of
-    /// more than `steps + 1` items becomes several sequences of at most `steps` positions,
-    /// counted from its end, each reading the items just before its targets. With
-    /// [`Positions::Last`], one sequence per session: its last `steps` items before the last,
-    /// which is the only target.
-    pub fn build(sessions: &Sessions, row: impl Fn(&str) -> u32, steps: usize, positions: Positions) -> Self {
+    /// Every item of a session but its first is a target: a session of more than `steps + 1`
+    /// items becomes several sequences of at most `steps` positions, counted from its end, each
+    /// reading the items just before its targets.
+    pub fn build(sessions: &Sessions, row: impl Fn(&str) -> u32, steps: usize) -> Self {
         let mut s = Sequences { offsets: vec![0], ..Default::default() };
         for session in &sessions.items {
             let rows: Vec<u32> = session.iter().map(|i| row(i)).collect();
-            let m = rows.len();
-            if m < 2 {
-                continue;
+            let mut end = rows.len();
+            let mut chunks = Vec::new();
+            while end > 1 {
+                let start = end.saturating_sub(steps).max(1);
+                chunks.push((start, end));
+                end = start;
             }
-            match positions {
-                Positions::All => {
-                    let mut end = m;
-                    let mut chunks = Vec::new();
-                    while end > 1 {
-                        let start = end.saturating_sub(steps).max(1);
-                        chunks.push((start, end));
-                        end = start;
-                    }
-                    for &(start, end) in chunks.iter().rev() {
-                        s.push(&rows[start - 1..end - 1], &rows[start..end]);
-                    }
-                }
-                Positions::Last => {
-                    let inputs = &rows[(m - 1).saturating_sub(steps)..m - 1];
-                    let mut targets = vec![NO_TARGET; inputs.len()];
-                    targets[inputs.len() - 1] = rows[m - 1];
-                    s.push(inputs, &targets);
-                }
+            for &(start, end) in chunks.iter().rev() {
+                s.push(&rows[start - 1..end - 1], &rows[start..end]);
             }
         }
         s
@@ -142,9 +123,18 @@ impl Sequences {
         self.len() == 0
     }
 
-    /// The targets, without the positions that have none.
-    pub fn real_targets(&self) -> impl Iterator<Item = u32> + '_ {
-        self.targets.iter().copied().filter(|&t| t != NO_TARGET)
+    /// Splits off every `n`-th sequence (the `n`-th, the `2n`-th, …): (the others, those).
+    pub fn split_every(&self, n: usize) -> (Sequences, Sequences) {
+        let mut parts = [
+            Sequences { offsets: vec![0], ..Default::default() },
+            Sequences { offsets: vec![0], ..Default::default() },
+        ];
+        for s in 0..self.len() {
+            let (a, b) = (self.offsets[s], self.offsets[s + 1]);
+            parts[usize::from((s + 1).is_multiple_of(n))].push(&self.items[a..b], &self.targets[a..b]);
+        }
+        let [rest, every] = parts;
+        (rest, every)
     }
 }
 
@@ -173,14 +163,13 @@ mod tests {
         let ids = |n: usize| (0..n).map(|i| format!("{}", i + 1)).collect::<Vec<_>>();
         let s = Sessions { items: vec![ids(6), ids(1), ids(3)], ids: None };
         let row = |i: &str| i.parse::<u32>().unwrap();
-        let all = Sequences::build(&s, row, 2, Positions::All);
+        let all = Sequences::build(&s, row, 2);
         // 6 items: targets 2..6 in chunks [2], [3 4], [5 6] counted from the end; then [2 3]
         assert_eq!(all.offsets, [0, 1, 3, 5, 7]);
         assert_eq!(all.items, [1, 2, 3, 4, 5, 1, 2]);
         assert_eq!(all.targets, [2, 3, 4, 5, 6, 2, 3]);
-        let last = Sequences::build(&s, row, 2, Positions::Last);
-        assert_eq!((&last.items[..], &last.offsets[..]), (&[4, 5, 1, 2][..], &[0, 2, 4][..]));
-        assert_eq!(last.targets, [NO_TARGET, 6, NO_TARGET, 3]);
-        assert_eq!(last.real_targets().collect::<Vec<_>>(), [6, 3]);
+        let (rest, every) = all.split_every(2);
+        assert_eq!((rest.offsets, rest.items, rest.targets), (vec![0, 1, 3], vec![1, 4, 5], vec![2, 5, 6]));
+        assert_eq!((every.offsets, every.items, every.targets), (vec![0, 2, 4], vec![2, 3, 1, 2], vec![3, 4, 2, 3]));
     }
 }

@@ -157,6 +157,18 @@ impl<'a> Ranker<'a> {
 
     /// The rank of each pair's candidate: see [`ranks`].
     pub fn ranks(&self, queries: &[f32], pairs: &[(u32, u32)], excluded: &[&[u32]]) -> Vec<Option<usize>> {
+        self.ranks_added(queries, pairs, excluded, &[])
+    }
+
+    /// [`Ranker::ranks`] with scores added to some candidates of each query: `added[q]` holds
+    /// (candidate row, added score), distinct rows (a sequential model's repeat scores).
+    pub fn ranks_added(
+        &self,
+        queries: &[f32],
+        pairs: &[(u32, u32)],
+        excluded: &[&[u32]],
+        added: &[&[(u32, f32)]],
+    ) -> Vec<Option<usize>> {
         let (dim, candidates) = (self.dim, self.candidates);
         let (nq, n) = (queries.len() / dim, candidates.len() / dim);
         let query = |q: usize| &queries[q * dim..(q + 1) * dim];
@@ -171,7 +183,11 @@ impl<'a> Ranker<'a> {
             .par_iter()
             .map(|&i| {
                 let (q, c) = (pairs[i].0 as usize, pairs[i].1 as usize);
-                if c == 0 || c >= n { f32::NAN } else { exact_dot(query(q), cand(c)) }
+                if c == 0 || c >= n {
+                    return f32::NAN;
+                }
+                let plus = added.get(q).and_then(|a| a.iter().find(|e| e.0 as usize == c)).map_or(0.0, |e| e.1);
+                exact_dot(query(q), cand(c)) + plus
             })
             .collect();
         let counts = self.counter.count(queries, &starts, &scores);
@@ -188,7 +204,18 @@ impl<'a> Ranker<'a> {
                 let above = |e: u32| (e as usize) < n && exact_dot(query(q), cand(e as usize)) > s;
                 let ex = excluded.get(q).copied().unwrap_or(&[]);
                 let removed = usize::from(above(0)) + ex.iter().filter(|&&e| e != c && e != 0 && above(e)).count();
-                (i, Some(1 + higher as usize - removed))
+                // a candidate with an added score: counted by its dot product, ranked by the sum
+                // (the pair's own candidate, counted when its added score is negative, is not)
+                let mut moved = 0isize;
+                for &(e, plus) in added.get(q).copied().unwrap_or(&[]) {
+                    if e == c {
+                        moved -= isize::from(exact_dot(query(q), cand(c as usize)) > s);
+                    } else if e != 0 && (e as usize) < n && !ex.contains(&e) {
+                        let dot = exact_dot(query(q), cand(e as usize));
+                        moved += isize::from(dot + plus > s) - isize::from(dot > s);
+                    }
+                }
+                (i, Some((1 + higher as isize - removed as isize + moved) as usize))
             })
             .collect();
         let mut out = vec![None; pairs.len()];
@@ -225,6 +252,19 @@ mod tests {
         let ex: [&[u32]; 1] = [&[1, 4]]; // exclude item 1 (and 4, which is the positive of pair 3)
         let r = ranks(&q, &c, 1, &pairs, &ex);
         assert_eq!(r, vec![Some(1), Some(1), Some(3), Some(1), None]);
+    }
+
+    #[test]
+    fn added_scores_move_their_candidates() {
+        // candidates OOV, then scores 3, 2, 2, 1; candidate 4 gets +2.5 (3.5), candidate 1 gets -2 (1)
+        let (q, c) = ([1.0f32], [9.0f32, 3.0, 2.0, 2.0, 1.0]);
+        let pairs = [(0, 4), (0, 1), (0, 2), (0, 3)];
+        let added: [&[(u32, f32)]; 1] = [&[(1, -2.0), (4, 2.5)]];
+        let ranker = Ranker::new(&c, 1);
+        assert_eq!(ranker.ranks_added(&q, &pairs, &[], &added), vec![Some(1), Some(4), Some(2), Some(2)]);
+        // an excluded candidate is gone, its added score with it
+        let ex: [&[u32]; 1] = [&[4]];
+        assert_eq!(ranker.ranks_added(&q, &pairs, &ex, &added), vec![Some(1), Some(3), Some(1), Some(1)]);
     }
 
     /// The counting kernel against the definition, with exclusions, unknown items and a

@@ -101,6 +101,10 @@ pub struct AttentionModel {
     pub positions: Table,
     blocks: Vec<Block>,
     norm: LayerNorm,
+    /// Repeat scores (`steps`): added to the score of an item for each time it occurs `a` steps
+    /// before the query (`a = 0`: the last item). Fitted after the rest (`train::repeat`);
+    /// zeros in models saved without them.
+    pub repeat: Vec<f32>,
     /// Its settings.
     pub config: SequenceConfig,
 }
@@ -157,7 +161,8 @@ impl AttentionModel {
         let item_embedding = Table::uniform(items, dim, 0.05, &mut rng);
         let positions = Table::uniform(config.steps, dim, 0.05, &mut rng);
         let blocks = (0..config.attention.blocks).map(|_| Block::new(dim, &mut rng)).collect();
-        AttentionModel { item_embedding, positions, blocks, norm: LayerNorm::new(dim), config }
+        let repeat = vec![0.0; config.steps];
+        AttentionModel { item_embedding, positions, blocks, norm: LayerNorm::new(dim), repeat, config }
     }
 
     /// Reads the tables and blocks `config` says it has.
@@ -166,6 +171,9 @@ impl AttentionModel {
         m.item_embedding = read_table(r, "items.embedding", shape.candidates, shape.dim)?;
         for (name, dims, p) in m.named() {
             *p = r.f32(&name, &dims)?;
+        }
+        if r.has(REPEAT) {
+            m.repeat = r.f32(REPEAT, &[config.steps])?;
         }
         Ok(m)
     }
@@ -285,7 +293,7 @@ impl AttentionModel {
     fn clone_dense(&self) -> Self {
         let item_embedding = Table::zeros(0, self.width());
         let (positions, blocks, norm) = (self.positions.clone(), self.blocks.clone(), self.norm.clone());
-        AttentionModel { item_embedding, positions, blocks, norm, config: self.config }
+        AttentionModel { item_embedding, positions, blocks, norm, repeat: self.repeat.clone(), config: self.config }
     }
 
     /// Packs fixed-width histories (`n × steps`, padding after the real items) into sequences;
@@ -338,9 +346,36 @@ impl Model for AttentionModel {
         for (name, dims, p) in m.named() {
             w.f32(&name, &dims, p);
         }
+        w.f32(REPEAT, &[self.repeat.len()], &self.repeat);
         Ok(())
     }
+
+    fn repeat_scores(&self, context: &[u32], mask: &[bool]) -> Vec<(u32, f32)> {
+        if self.repeat.iter().all(|&b| b == 0.0) {
+            return Vec::new();
+        }
+        let real = mask.iter().take_while(|&&m| m).count();
+        let mut out: Vec<(u32, f32)> = context[..real]
+            .iter()
+            .enumerate()
+            .filter(|&(_, &row)| row > 0)
+            .map(|(j, &row)| (row, self.repeat[real - 1 - j]))
+            .collect();
+        out.sort_by_key(|&(row, _)| row);
+        // an item seen several times: its repeat scores added, in age order
+        out.dedup_by(|later, first| {
+            let same = later.0 == first.0;
+            if same {
+                first.1 += later.1;
+            }
+            same
+        });
+        out
+    }
 }
+
+/// The saved name of the repeat scores.
+const REPEAT: &str = "attention.repeat";
 
 #[cfg(test)]
 mod tests {
@@ -426,8 +461,21 @@ mod tests {
     }
 
     #[test]
+    fn repeat_scores_add_up_by_age() {
+        let mut m = model(0.0, false);
+        let (context, mask) = ([5u32, 3, 5, 0], [true, true, true, false]);
+        assert!(m.repeat_scores(&context, &mask).is_empty(), "no repeat scores, nothing added");
+        m.repeat = vec![1.0, 10.0, 100.0, 1000.0];
+        // 5 was seen 2 steps and 0 steps ago, 3 one step ago; the padding adds nothing
+        assert_eq!(m.repeat_scores(&context, &mask), vec![(3, 10.0), (5, 101.0)]);
+        // the OOV row 0 is no item
+        assert_eq!(m.repeat_scores(&[0, 4, 0, 0], &[true, true, false, false]), vec![(4, 1.0)]);
+    }
+
+    #[test]
     fn saved_and_loaded_unchanged() {
-        let m = model(0.1, false);
+        let mut m = model(0.1, false);
+        m.repeat = vec![0.5, -1.0, 0.0, 2.0];
         let mut w = TensorWriter::default();
         m.save(&mut w).unwrap();
         let bytes = w.to_bytes().unwrap();

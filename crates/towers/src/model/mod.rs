@@ -140,6 +140,15 @@ pub trait Model: std::fmt::Debug + Send + Sync {
         self.predict(&pairs)
     }
 
+    /// What a history adds to the scores of the items in it (sequential models that learned
+    /// how likely an item seen `a` steps ago comes again): `(row, added score)` for one history
+    /// window (`steps` rows, oldest first, `mask` true for real items, as in
+    /// [`Queries::Histories`]), sorted by row. Default: nothing.
+    fn repeat_scores(&self, context: &[u32], mask: &[bool]) -> Vec<(u32, f32)> {
+        let _ = (context, mask);
+        Vec::new()
+    }
+
     /// A DCN's feature crossing (the norms of its cross matrix's blocks), for other kinds none.
     fn feature_crossing(&self) -> Option<FeatureCrossing> {
         None

@@ -81,6 +81,10 @@ pub struct Resolved {
     pub exclude: Vec<u32>,
     /// If given, the only candidate rows that may be returned, sorted.
     pub allow: Option<Vec<u32>>,
+    /// Scores added to some rows' dot products, sorted by row (a sequential model's repeat
+    /// scores for the items of the history): search `k + added.len()` by dot product, then
+    /// re-score these rows ([`Recommender::add_scores`]).
+    pub added: Vec<(u32, f32)>,
 }
 
 /// A user's row (`None`: unknown), and the candidate rows a request leaves out (the OOV row,
@@ -175,11 +179,14 @@ impl Recommender {
         let filter = Filter { exclude: &resolved.exclude, allow: resolved.allow.as_deref() };
         Ok(match &resolved.vector {
             None => self.popular(request.k, &filter),
-            Some(q) => Recommendations {
-                items: self.describe(self.index().search(q, request.k, &filter)),
-                cold_start: false,
-                timings: None,
-            },
+            Some(q) => {
+                let hits = self.describe(self.index().search(q, request.k + resolved.added.len(), &filter));
+                Recommendations {
+                    items: self.add_scores(hits, q, &resolved, request.k),
+                    cold_start: false,
+                    timings: None,
+                }
+            }
         })
     }
 
@@ -193,7 +200,7 @@ impl Recommender {
                 let UserRows { row, exclude, allow } = self.user_rows(user, request);
                 let vector =
                     row.map(|r| a.model.queries(&Queries::Users { rows: &[r], at: At::TrainingEnd })).transpose()?;
-                Ok(Resolved { vector, exclude, allow })
+                Ok(Resolved { vector, exclude, allow, added: Vec::new() })
             }
             (Query::History(_), QueryKind::History) | (Query::User(_), QueryKind::History) => {
                 let ModelSpec::Sequential(seq) = a.model.spec() else {
@@ -226,12 +233,13 @@ impl Recommender {
                 }
                 let (exclude, allow) = self.filter_rows(&seen, request);
                 if known.is_empty() {
-                    return Ok(Resolved { vector: None, exclude, allow });
+                    return Ok(Resolved { vector: None, exclude, allow, added: Vec::new() });
                 }
                 let (mut contexts, mut mask) = (Vec::new(), Vec::new());
                 crate::data::window(&known, seq.steps, &mut contexts, &mut mask);
                 let q = a.model.queries(&Queries::Histories { contexts: &contexts, mask: &mask })?;
-                Ok(Resolved { vector: Some(q), exclude, allow })
+                let added = a.model.repeat_scores(&contexts, &mask);
+                Ok(Resolved { vector: Some(q), exclude, allow, added })
             }
             (Query::User(_), QueryKind::Pairs) => Err(Error::Unsupported(
                 "this ranking model has no query tower (it scores user-item pairs): serve it from its own index".into(),
@@ -313,6 +321,37 @@ impl Recommender {
             cold_start: true,
             timings: None,
         }
+    }
+
+    /// The `k` best of `items`, the best `k + resolved.added.len()` by dot product with `q`,
+    /// once `resolved.added` is applied: each added row the filter keeps, found or not, is
+    /// scored by its dot product plus its added score. (An item outside the added rows in the
+    /// true top `k` has at most `k - 1` others and the added rows above it by dot product.)
+    pub(crate) fn add_scores(
+        &self,
+        mut items: Vec<Recommendation>,
+        q: &[f32],
+        resolved: &Resolved,
+        k: usize,
+    ) -> Vec<Recommendation> {
+        if !resolved.added.is_empty() {
+            let a = &self.artifact;
+            let filter = Filter { exclude: &resolved.exclude, allow: resolved.allow.as_deref() };
+            let id = |row: u32| &a.items.ids[row as usize];
+            items.retain(|r| resolved.added.iter().all(|&(row, _)| *id(row) != r.id));
+            let (d, rows) = (a.dim(), a.candidates.len() / a.dim().max(1));
+            let kept = resolved.added.iter().filter(|&&(row, _)| (row as usize) < rows && !filter.skips(row));
+            let scored: Vec<Scored> = kept
+                .map(|&(row, plus)| {
+                    let c = &a.candidates[row as usize * d..(row as usize + 1) * d];
+                    Scored { id: row, score: crate::kernels::panel::exact_dot(q, c) + plus }
+                })
+                .collect();
+            items.extend(self.describe(scored));
+            items.sort_by(|x, y| y.score.total_cmp(&x.score));
+        }
+        items.truncate(k);
+        items
     }
 
     fn describe(&self, hits: Vec<Scored>) -> Vec<Recommendation> {

@@ -200,9 +200,12 @@ impl Served {
         let ids = &self.retriever().artifact().items.ids;
         let exclude: Vec<String> =
             resolved.exclude.iter().filter(|&&r| r > 0).filter_map(|&r| ids.get(r as usize).cloned()).collect();
-        let (items, cold_start) = match resolved.vector {
+        let (items, cold_start) = match &resolved.vector {
             None => (store.popular(request.k, &exclude).await?, true),
-            Some(q) => (store.search(&q, request.k, &exclude).await?, false),
+            Some(q) => {
+                let found = store.search(q, request.k + resolved.added.len(), &exclude).await?;
+                (self.retriever().add_scores(found, q, &resolved, request.k), false)
+            }
         };
         Ok(Recommendations { items, cold_start, timings: None })
     }

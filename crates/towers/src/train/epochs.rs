@@ -5,7 +5,7 @@ use super::Optimizer;
 use super::checkpoint::{self, Checkpoints, Position, Writing};
 use super::state::{Growth, Keep, Reload, State, merge, parse, read_state, write_state};
 use crate::artifact::{EpochRecord, History, Kept, OptimizerState};
-use crate::config::TrainConfig;
+use crate::config::{OptimizerConfig, TrainConfig};
 use crate::eval::Encoded;
 use crate::progress::{Event, Observer};
 use crate::rng::Rng;
@@ -38,6 +38,8 @@ pub(crate) struct Run<'a> {
     pub keep_optimizer: bool,
     /// Examples per batch: the configuration's, unless a loop counts its batches otherwise.
     pub batch_size: usize,
+    /// The learning rate: the configuration's, unless a loop scales it with its batch.
+    pub learning_rate: f32,
 }
 
 /// A model trained before, to continue: its tensors, its optimizer's state, and how its id
@@ -72,6 +74,7 @@ impl<'a> Run<'a> {
             spill: None,
             keep_optimizer: true,
             batch_size: config.batch_size,
+            learning_rate: config.optimizer.learning_rate,
         }
     }
 
@@ -90,7 +93,7 @@ impl<'a> Run<'a> {
             return Err(Error::Data("the training set is empty".into()));
         }
         let (cfg, begin) = (self.config, Instant::now());
-        let mut opt = Optimizer::new(cfg.optimizer);
+        let mut opt = Optimizer::new(OptimizerConfig { learning_rate: self.learning_rate, ..cfg.optimizer });
         let mut rng = Rng::new(cfg.seed ^ 0x5EED_5EED);
         let mut order: Vec<u32> = (0..n as u32).collect();
         if let Some(prior) = &self.prior {

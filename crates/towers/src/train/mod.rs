@@ -12,6 +12,7 @@ mod options;
 mod pipeline;
 mod ranking;
 mod rating;
+mod repeat;
 mod retrieval;
 mod sequential;
 mod state;

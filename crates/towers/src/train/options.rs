@@ -125,7 +125,8 @@ pub struct TrainOptions {
     /// Learning rate.
     #[cfg_attr(feature = "clap", arg(long))]
     pub lr: Option<f32>,
-    /// Batch size (in-batch negatives per example + 1; sasrec: target positions per batch).
+    /// Batch size (in-batch negatives per example + 1; sasrec: target positions per batch, at
+    /// most the catalogue's size rounded up to a power of two, and at least 4096).
     #[cfg_attr(feature = "clap", arg(long))]
     pub batch_size: Option<usize>,
     /// Epochs.

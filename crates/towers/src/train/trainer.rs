@@ -341,7 +341,9 @@ impl<'a> Trainer<'a> {
                 let ids = train.items.iter().flatten().map(String::as_str);
                 let (items, _) = Items::build_on(prior.map(|p| &p.items), catalog, CandidateKey::Id, ids)?;
                 let row = |id: &str| items.rows.get(id).copied().unwrap_or(0);
-                let positions = match seq.format {
+                // the GRU trains on an examples file's lines as they are; SASRec on every
+                // position of each line's items (its history and its target)
+                let gru_positions = match seq.format {
                     crate::data::InputFormat::Examples => Positions::Last,
                     _ => Positions::All,
                 };
@@ -351,7 +353,7 @@ impl<'a> Trainer<'a> {
                 let rows = (prior.map_or(1, |p| p.query_vocab.rows()), items.len());
                 let (model, history, popularity, n): (Box<dyn Model>, _, _, _) = match seq.encoder {
                     Encoder::Gru => {
-                        let data = SequenceExamples::build(train, row, seq.steps, positions);
+                        let data = SequenceExamples::build(train, row, seq.steps, gru_positions);
                         let mut popularity = counts(&data.targets, items.len());
                         earlier(&mut popularity);
                         from.prepare(&mut run, rows, || digest(&[&data.targets, &data.contexts]))?;
@@ -359,12 +361,12 @@ impl<'a> Trainer<'a> {
                         (Box::new(model), history, popularity, data.len())
                     }
                     Encoder::Sasrec => {
-                        let data = Sequences::build(train, row, seq.steps, positions);
-                        let mut popularity = counts(&data.real_targets().collect::<Vec<_>>(), items.len());
+                        let data = Sequences::build(train, row, seq.steps);
+                        let mut popularity = counts(&data.targets, items.len());
                         earlier(&mut popularity);
                         from.prepare(&mut run, rows, || digest(&[&data.targets, &data.items]))?;
                         let (model, history) = attention::fit(&mut run, seq, &data, &popularity)?;
-                        (Box::new(model), history, popularity, data.real_targets().count())
+                        (Box::new(model), history, popularity, data.targets.len())
                     }
                 };
                 let (query_vocab, seen, histories) = train.user_histories(row, seq.steps);

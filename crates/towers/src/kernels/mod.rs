@@ -12,6 +12,7 @@ pub mod cross;
 pub mod dense;
 pub mod fastscan;
 mod fused;
+pub mod gbce;
 pub mod gru;
 mod hard_negatives;
 pub mod linear;

@@ -25,11 +25,16 @@ pub struct AttentionConfig {
     pub heads: usize,
     /// Dropout rate of the embeddings, the attention probabilities and each block's two outputs.
     pub dropout: f32,
+    /// With `n > 0`, trained with gBCE over `n` negatives sampled uniformly per position
+    /// (gSASRec, [`crate::kernels::gbce`]) instead of the in-batch softmax.
+    pub gbce_negatives: usize,
+    /// gBCE's calibration `t` (gSASRec's default 0.75).
+    pub gbce_t: f32,
 }
 
 impl Default for AttentionConfig {
     fn default() -> Self {
-        AttentionConfig { blocks: 2, heads: 1, dropout: 0.2 }
+        AttentionConfig { blocks: 2, heads: 1, dropout: 0.2, gbce_negatives: 0, gbce_t: 0.75 }
     }
 }
 
@@ -44,6 +49,12 @@ impl AttentionConfig {
         }
         if !(0.0..0.9).contains(&self.dropout) {
             return Err(Error::Config(format!("dropout must be in [0, 0.9), got {}", self.dropout)));
+        }
+        if self.gbce_negatives > 100_000 || !(0.0..=1.0).contains(&self.gbce_t) {
+            return Err(Error::Config(format!(
+                "gbce_negatives must be at most 100000 and gbce_t in [0, 1], got {} and {}",
+                self.gbce_negatives, self.gbce_t
+            )));
         }
         Ok(())
     }
@@ -382,7 +393,7 @@ mod tests {
     use super::*;
 
     fn model(dropout: f32, add_last_item: bool) -> AttentionModel {
-        let attention = AttentionConfig { blocks: 2, heads: 2, dropout };
+        let attention = AttentionConfig { blocks: 2, heads: 2, dropout, ..Default::default() };
         let encoder = super::super::Encoder::Sasrec;
         let config = SequenceConfig { steps: 4, encoder, attention, add_last_item, ..Default::default() };
         let mut m = AttentionModel::new(6, 4, config, 3);

@@ -7,6 +7,8 @@ use super::sequential::{Sampler, SparseGrad, apply_dense};
 use crate::Result;
 use crate::artifact::History;
 use crate::data::Sequences;
+use crate::kernels::gbce;
+use crate::kernels::table::Table;
 use crate::model::{AttentionModel, SequenceConfig};
 use crate::rng::Rng;
 
@@ -99,33 +101,71 @@ pub(crate) fn fit(
         let (item_slots, dense_slots, rng, sample_rng) = state;
         batch.gather(data, b.rows);
         let (y, cache) = model.forward(&batch.items, &batch.offsets, Some(rng));
-        // every position is a query, its target a candidate
-        pairs.clear();
-        pairs.extend(batch.targets.iter().enumerate().map(|(p, &t)| (p as u32, cands.index(t))));
-        if let Some(sampler) = &sampler {
-            sampler.negatives(seq.sampled_negatives, sample_rng, &mut cands, &mut extra);
-        }
-        let c = model.item_embedding.gather(&cands.rows);
-        let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| cands.rows.iter().map(|&r| l[r as usize]).collect());
-        let mut loss = cfg.retrieval.loss(&y, &c, d, &pairs, lq.as_deref(), None);
-        loss.extra_counts = sampler.as_ref().map(|_| &extra[..]);
-        let grads = loss.forward_backward();
-        let g = model.backward(&cache, &grads.d_queries);
+        let (loss, d_y) = match seq.attention.gbce_negatives {
+            0 => {
+                // every position is a query, its target a candidate
+                pairs.clear();
+                pairs.extend(batch.targets.iter().enumerate().map(|(p, &t)| (p as u32, cands.index(t))));
+                if let Some(sampler) = &sampler {
+                    sampler.negatives(seq.sampled_negatives, sample_rng, &mut cands, &mut extra);
+                }
+                let c = model.item_embedding.gather(&cands.rows);
+                let lq: Option<Vec<f32>> = log_q.as_ref().map(|l| cands.rows.iter().map(|&r| l[r as usize]).collect());
+                let mut loss = cfg.retrieval.loss(&y, &c, d, &pairs, lq.as_deref(), None);
+                loss.extra_counts = sampler.as_ref().map(|_| &extra[..]);
+                let grads = loss.forward_backward();
+                for (j, &row) in cands.rows.iter().enumerate() {
+                    item_grads.add(row, &grads.d_candidates[j * d..(j + 1) * d]);
+                }
+                cands.clear();
+                (grads.loss, grads.d_queries)
+            }
+            k => {
+                let beta = gbce::beta(k, items - 1, seq.attention.gbce_t);
+                gbce_step(&y, &batch.targets, &model.item_embedding, (k, beta), sample_rng, &mut item_grads)
+            }
+        };
+        let g = model.backward(&cache, &d_y);
         for (&row, gi) in batch.items.iter().zip(g.inputs.chunks_exact(d)) {
             item_grads.add(row, gi);
-        }
-        for (j, &row) in cands.rows.iter().enumerate() {
-            item_grads.add(row, &grads.d_candidates[j * d..(j + 1) * d]);
         }
         item_grads.apply(b.opt, &mut model.item_embedding, item_slots, cfg.l2);
         for ((p, slots), grad) in model.params().into_iter().zip(dense_slots.iter_mut()).zip(&g.dense) {
             apply_dense(b.opt, p, slots, grad);
         }
-        cands.clear();
-        grads.loss
+        loss
     })?;
     if let Some(held) = held {
         super::repeat::fit(&mut model, &held);
     }
     Ok((model, history))
+}
+
+/// gBCE's loss and query gradients for one batch (`y`: each position's output, `targets` its
+/// next item) over `k` negatives per position drawn uniformly from the item rows (the OOV row
+/// 0 aside); the rows' gradients are added to `item_grads`.
+fn gbce_step(
+    y: &[f32],
+    targets: &[u32],
+    table: &Table,
+    (k, beta): (usize, f32),
+    rng: &mut Rng,
+    item_grads: &mut SparseGrad,
+) -> (f64, Vec<f32>) {
+    let d = table.dim;
+    let flat: Vec<u32> = targets
+        .iter()
+        .flat_map(|&t| {
+            std::iter::once(t).chain((0..k).map(|_| 1 + rng.below((table.rows - 1).max(1)) as u32)).collect::<Vec<_>>()
+        })
+        .collect();
+    let (loss, d_queries, d_scores) = gbce::forward_backward(y, &table.data, d, &flat, beta);
+    let mut g = vec![0f32; d];
+    for (p, (r, s)) in flat.chunks_exact(k + 1).zip(d_scores.chunks_exact(k + 1)).enumerate() {
+        for (&row, &s) in r.iter().zip(s).filter(|(_, s)| **s != 0.0) {
+            g.iter_mut().zip(&y[p * d..(p + 1) * d]).for_each(|(a, &q)| *a = s * q);
+            item_grads.add(row, &g);
+        }
+    }
+    (loss, d_queries)
 }

@@ -107,6 +107,9 @@ pub struct TrainOptions {
     /// Sequential, sasrec: dropout rate (default 0.2).
     #[cfg_attr(feature = "clap", arg(long))]
     pub dropout: Option<f32>,
+    /// Sequential, sasrec: gBCE over this many sampled negatives per position (default: off).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub gbce_negatives: Option<usize>,
     /// A TOML file with a training configuration (keys as in the manifest's "config").
     #[cfg_attr(feature = "clap", arg(long, conflicts_with = "recipe"))]
     pub config: Option<PathBuf>,
@@ -202,6 +205,7 @@ impl Default for TrainOptions {
             blocks: None,
             heads: None,
             dropout: None,
+            gbce_negatives: None,
             config: None,
             recipe: None,
             key: None,
@@ -332,8 +336,12 @@ impl TrainOptions {
         if let Some((name, _)) = pipeline.iter().find(|o| o.1).filter(|_| kind.is_some()) {
             return Err(Error::Config(format!("`{name}` is for `task` pipeline")));
         }
-        let attention =
-            [("blocks", self.blocks.is_some()), ("heads", self.heads.is_some()), ("dropout", self.dropout.is_some())];
+        let attention = [
+            ("blocks", self.blocks.is_some()),
+            ("heads", self.heads.is_some()),
+            ("dropout", self.dropout.is_some()),
+            ("gbce_negatives", self.gbce_negatives.is_some()),
+        ];
         if let Some((name, _)) = attention.iter().find(|o| o.1).filter(|_| self.encoder != Some(Encoder::Sasrec)) {
             return Err(Error::Config(format!("`{name}` is for `encoder` sasrec")));
         }
@@ -386,6 +394,7 @@ impl TrainOptions {
             set(&mut s.attention.blocks, self.blocks);
             set(&mut s.attention.heads, self.heads);
             set(&mut s.attention.dropout, self.dropout);
+            set(&mut s.attention.gbce_negatives, self.gbce_negatives);
         }
         if let Some(l) = &self.layers {
             spec.set_layers(l.clone())?;

@@ -174,7 +174,7 @@ mod tests {
 
     /// Sequences over 8 items where the next item is the last one again, or never one seen.
     fn fitted(repeat: bool) -> Vec<f32> {
-        let attention = AttentionConfig { blocks: 1, heads: 1, dropout: 0.0 };
+        let attention = AttentionConfig { blocks: 1, heads: 1, dropout: 0.0, ..Default::default() };
         let config = SequenceConfig { steps: 4, encoder: Encoder::Sasrec, attention, ..Default::default() };
         let mut model = AttentionModel::new(9, 4, config, 1);
         let mut data = Sequences { offsets: vec![0], ..Default::default() };

@@ -122,7 +122,7 @@ def train(
         features ("movielens" or a TOML file), movielens_dir, train_format ("sessions",
         "examples", "gru4rec", "interactions", "retailrocket-events"), steps,
         share_embeddings, add_last_item, projection, sampled_negatives, encoder ("gru",
-        "sasrec"), blocks, heads, dropout, config (a TOML file).
+        "sasrec"), blocks, heads, dropout, gbce_negatives, config (a TOML file).
 
     Training releases the GIL; Ctrl-C stops it with KeyboardInterrupt. Bad data raises
     towers.InputError (naming file, line and field, or column and row), bad options

@@ -83,7 +83,7 @@ pub struct Resolved {
     pub allow: Option<Vec<u32>>,
     /// Scores added to some rows' dot products, sorted by row (a sequential model's repeat
     /// scores for the items of the history): search `k + added.len()` by dot product, then
-    /// re-score these rows ([`Recommender::add_scores`]).
+    /// re-score these rows, as [`Recommender::recommend`] does.
     pub added: Vec<(u32, f32)>,
 }
 

@@ -101,7 +101,7 @@ pub(crate) fn fit(
         let (item_slots, dense_slots, rng, sample_rng) = state;
         batch.gather(data, b.rows);
         let (y, cache) = model.forward(&batch.items, &batch.offsets, Some(rng));
-        let (loss, d_y) = match seq.attention.gbce_negatives {
+        let (loss, d_y, rows) = match seq.attention.gbce_negatives {
             0 => {
                 // every position is a query, its target a candidate
                 pairs.clear();
@@ -114,20 +114,28 @@ pub(crate) fn fit(
                 let mut loss = cfg.retrieval.loss(&y, &c, d, &pairs, lq.as_deref(), None);
                 loss.extra_counts = sampler.as_ref().map(|_| &extra[..]);
                 let grads = loss.forward_backward();
-                for (j, &row) in cands.rows.iter().enumerate() {
-                    item_grads.add(row, &grads.d_candidates[j * d..(j + 1) * d]);
-                }
-                cands.clear();
-                (grads.loss, grads.d_queries)
+                (grads.loss, grads.d_queries, RowGrads::Candidates(grads.d_candidates))
             }
             k => {
                 let beta = gbce::beta(k, items - 1, seq.attention.gbce_t);
-                gbce_step(&y, &batch.targets, &model.item_embedding, (k, beta), sample_rng, &mut item_grads)
+                let (loss, d_y, rows, d_scores) =
+                    gbce_step(&y, &batch.targets, &model.item_embedding, (k, beta), sample_rng);
+                (loss, d_y, RowGrads::Sampled(rows, d_scores))
             }
         };
         let g = model.backward(&cache, &d_y);
+        // the input rows' gradients first, then the scored rows' (a fixed order of sums)
         for (&row, gi) in batch.items.iter().zip(g.inputs.chunks_exact(d)) {
             item_grads.add(row, gi);
+        }
+        match rows {
+            RowGrads::Candidates(d_c) => {
+                for (j, &row) in cands.rows.iter().enumerate() {
+                    item_grads.add(row, &d_c[j * d..(j + 1) * d]);
+                }
+                cands.clear();
+            }
+            RowGrads::Sampled(rows, d_scores) => add_sampled(&y, &rows, &d_scores, d, &mut item_grads),
         }
         item_grads.apply(b.opt, &mut model.item_embedding, item_slots, cfg.l2);
         for ((p, slots), grad) in model.params().into_iter().zip(dense_slots.iter_mut()).zip(&g.dense) {
@@ -141,31 +149,43 @@ pub(crate) fn fit(
     Ok((model, history))
 }
 
+/// The scored item rows' gradients of one batch: the in-batch softmax's distinct candidates
+/// (`Dedup::rows` order), or gBCE's rows of each position (`(k + 1)` per position, the target
+/// first) with the gradient of each score.
+enum RowGrads {
+    Candidates(Vec<f32>),
+    Sampled(Vec<u32>, Vec<f32>),
+}
+
 /// gBCE's loss and query gradients for one batch (`y`: each position's output, `targets` its
 /// next item) over `k` negatives per position drawn uniformly from the item rows (the OOV row
-/// 0 aside); the rows' gradients are added to `item_grads`.
+/// 0 aside), with the rows and their scores' gradients ([`add_sampled`]).
 fn gbce_step(
     y: &[f32],
     targets: &[u32],
     table: &Table,
     (k, beta): (usize, f32),
     rng: &mut Rng,
-    item_grads: &mut SparseGrad,
-) -> (f64, Vec<f32>) {
-    let d = table.dim;
-    let flat: Vec<u32> = targets
+) -> (f64, Vec<f32>, Vec<u32>, Vec<f32>) {
+    let rows: Vec<u32> = targets
         .iter()
         .flat_map(|&t| {
             std::iter::once(t).chain((0..k).map(|_| 1 + rng.below((table.rows - 1).max(1)) as u32)).collect::<Vec<_>>()
         })
         .collect();
-    let (loss, d_queries, d_scores) = gbce::forward_backward(y, &table.data, d, &flat, beta);
+    let (loss, d_queries, d_scores) = gbce::forward_backward(y, &table.data, table.dim, &rows, beta);
+    (loss, d_queries, rows, d_scores)
+}
+
+/// Adds each sampled row's gradient (its score's gradient times its position's query) to
+/// `item_grads`.
+fn add_sampled(y: &[f32], rows: &[u32], d_scores: &[f32], d: usize, item_grads: &mut SparseGrad) {
+    let per = rows.len() / (y.len() / d).max(1);
     let mut g = vec![0f32; d];
-    for (p, (r, s)) in flat.chunks_exact(k + 1).zip(d_scores.chunks_exact(k + 1)).enumerate() {
+    for (p, (r, s)) in rows.chunks_exact(per).zip(d_scores.chunks_exact(per)).enumerate() {
         for (&row, &s) in r.iter().zip(s).filter(|(_, s)| **s != 0.0) {
             g.iter_mut().zip(&y[p * d..(p + 1) * d]).for_each(|(a, &q)| *a = s * q);
             item_grads.add(row, &g);
         }
     }
-    (loss, d_queries)
 }

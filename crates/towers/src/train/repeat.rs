@@ -28,7 +28,7 @@ struct Position {
     target: Option<usize>,
 }
 
-/// Fits `model.repeat` on `data` (the sequences it was trained on).
+/// Fits `model.repeat` on `data`, sequences held out of its training.
 pub(crate) fn fit(model: &mut AttentionModel, data: &Sequences) {
     let positions = sample(model, data);
     if positions.is_empty() {
@@ -79,36 +79,31 @@ fn gradient(positions: &[Position], b: &[f64]) -> Vec<f64> {
 /// fitted here, 0.621 / 0.367 fitted on every position.
 fn sample(model: &AttentionModel, data: &Sequences) -> Vec<Position> {
     let every = data.len().div_ceil(SAMPLE).max(1);
-    // (sequence, position in the packed items) of the sampled targets
-    let picked: Vec<(usize, usize)> = (0..data.len())
-        .step_by(every)
-        .filter(|&s| data.offsets[s + 1] > data.offsets[s])
-        .map(|s| (s, data.offsets[s + 1] - 1))
-        .collect();
+    let picked: Vec<usize> =
+        (0..data.len()).step_by(every).filter(|&s| data.offsets[s + 1] > data.offsets[s]).collect();
     let d = model.width();
     let candidates = model.candidates();
     let rows = candidates.len() / d;
     picked
         .par_chunks(256)
         .flat_map_iter(|chunk| {
-            // the chunk's sequences, packed once each, in order
-            let (mut items, mut offsets, mut at) = (Vec::new(), vec![0usize], Vec::with_capacity(chunk.len()));
-            for (i, &(s, p)) in chunk.iter().enumerate() {
-                if i == 0 || chunk[i - 1].0 != s {
-                    items.extend_from_slice(&data.items[data.offsets[s]..data.offsets[s + 1]]);
-                    offsets.push(items.len());
-                }
-                at.push((offsets.len() - 2, p - data.offsets[s]));
+            let (mut items, mut offsets) = (Vec::new(), vec![0usize]);
+            for &s in chunk {
+                items.extend_from_slice(&data.items[data.offsets[s]..data.offsets[s + 1]]);
+                offsets.push(items.len());
             }
             let (y, _) = model.forward(&items, &offsets, None);
-            let q: Vec<f32> =
-                at.iter().flat_map(|&(j, t)| y[(offsets[j] + t) * d..(offsets[j] + t + 1) * d].to_vec()).collect();
-            let mut scores = vec![0f32; at.len() * rows];
-            matmul_abt(&q, &candidates, &mut scores, at.len(), rows, d);
+            // each sequence's last output
+            let q: Vec<f32> = offsets[1..].iter().flat_map(|&end| y[(end - 1) * d..end * d].to_vec()).collect();
+            let mut scores = vec![0f32; chunk.len() * rows];
+            matmul_abt(&q, &candidates, &mut scores, chunk.len(), rows, d);
             chunk
                 .iter()
                 .zip(scores.chunks_exact(rows))
-                .map(|(&(s, p), row_scores)| position(&data.items[data.offsets[s]..=p], data.targets[p], row_scores))
+                .map(|(&s, row_scores)| {
+                    let (a, b) = (data.offsets[s], data.offsets[s + 1]);
+                    position(&data.items[a..b], data.targets[b - 1], row_scores)
+                })
                 .collect::<Vec<_>>()
         })
         .collect()

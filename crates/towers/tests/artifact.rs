@@ -272,8 +272,13 @@ fn progress_is_reported_and_an_observer_can_stop_training() {
 
 /// Sessions that walk through 30 items in steps of 1 or 2: the next item follows the last.
 fn sessions() -> Sessions {
-    let mut rng = towers::rng::Rng::new(5);
-    let items = (0..300)
+    walks(300, 5)
+}
+
+/// `n` sessions of 6 items walking through 30 items in steps of 1 or 2 (never back to one).
+fn walks(n: usize, seed: u64) -> Sessions {
+    let mut rng = towers::rng::Rng::new(seed);
+    let items = (0..n)
         .map(|_| {
             let mut i = rng.below(30);
             (0..6)
@@ -351,19 +356,7 @@ fn sequential_models_train_save_load_and_recommend_from_histories() {
 /// 10, as if they were excluded.
 #[test]
 fn sasrec_repeat_scores_sink_items_that_never_come_again() {
-    let mut rng = towers::rng::Rng::new(3);
-    let items = (0..2500)
-        .map(|_| {
-            let mut i = rng.below(30);
-            (0..6)
-                .map(|_| {
-                    i = (i + 1 + rng.below(2)) % 30;
-                    i.to_string()
-                })
-                .collect()
-        })
-        .collect();
-    let s = Sessions { items, ids: None };
+    let s = walks(2500, 3);
     let cfg = TrainConfig { dim: 8, batch_size: 512, epochs: 2, ..TrainConfig::default() };
     let seq = SequenceConfig { encoder: Encoder::Sasrec, ..Default::default() };
     let m = Recommender::new(Trainer::new(ModelSpec::Sequential(seq)).config(cfg).fit(&s).unwrap());

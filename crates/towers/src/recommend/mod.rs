@@ -339,8 +339,8 @@ impl Recommender {
             let filter = Filter { exclude: &resolved.exclude, allow: resolved.allow.as_deref() };
             let id = |row: u32| &a.items.ids[row as usize];
             items.retain(|r| resolved.added.iter().all(|&(row, _)| *id(row) != r.id));
-            let (d, rows) = (a.dim(), a.candidates.len() / a.dim().max(1));
-            let kept = resolved.added.iter().filter(|&&(row, _)| (row as usize) < rows && !filter.skips(row));
+            let d = a.dim();
+            let kept = resolved.added.iter().filter(|&&(row, _)| !filter.skips(row));
             let scored: Vec<Scored> = kept
                 .map(|&(row, plus)| {
                     let c = &a.candidates[row as usize * d..(row as usize + 1) * d];

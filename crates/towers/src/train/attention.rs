@@ -167,12 +167,11 @@ fn gbce_step(
     (k, beta): (usize, f32),
     rng: &mut Rng,
 ) -> (f64, Vec<f32>, Vec<u32>, Vec<f32>) {
-    let rows: Vec<u32> = targets
-        .iter()
-        .flat_map(|&t| {
-            std::iter::once(t).chain((0..k).map(|_| 1 + rng.below((table.rows - 1).max(1)) as u32)).collect::<Vec<_>>()
-        })
-        .collect();
+    let mut rows = Vec::with_capacity(targets.len() * (k + 1));
+    for &t in targets {
+        rows.push(t);
+        rows.extend((0..k).map(|_| 1 + rng.below((table.rows - 1).max(1)) as u32));
+    }
     let (loss, d_queries, d_scores) = gbce::forward_backward(y, &table.data, table.dim, &rows, beta);
     (loss, d_queries, rows, d_scores)
 }

@@ -110,6 +110,17 @@ impl TensorWriter {
     /// a second copy of them: the header (`__metadata__` and each tensor's type, shape and
     /// offsets, padded with spaces to 8 bytes), then the tensors' bytes.
     pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        self.write_streamed(out, "", &mut ())
+    }
+
+    /// [`TensorWriter::write_to`] for the file named `file`, with the tensors that `streams`
+    /// has for it (an `f32` tensor of its shape) written by it instead of from this writer.
+    pub(crate) fn write_streamed(
+        &self,
+        out: &mut dyn Write,
+        file: &str,
+        streams: &mut dyn Streams,
+    ) -> std::io::Result<()> {
         let mut order: Vec<usize> = (0..self.tensors.len()).collect();
         order.sort_by(|&a, &b| self.tensors[a].0.cmp(&self.tensors[b].0));
         let mut header = Map::new();
@@ -123,7 +134,11 @@ impl TensorWriter {
         let mut offset = 0;
         for &i in &order {
             let (name, dtype, shape, data) = &self.tensors[i];
-            let end = offset + data.len();
+            let (shape, len) = match streams.shape(file, name) {
+                Some(s) => (s.to_vec(), s.iter().product::<usize>() * 4),
+                None => (shape.clone(), data.len()),
+            };
+            let end = offset + len;
             let entry = serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [offset, end]});
             header.insert(name.clone(), entry);
             offset = end;
@@ -132,7 +147,31 @@ impl TensorWriter {
         text.resize(text.len().next_multiple_of(8), b' ');
         out.write_all(&(text.len() as u64).to_le_bytes())?;
         out.write_all(&text)?;
-        order.iter().try_for_each(|&i| self.tensors[i].3.write(out))
+        order.iter().try_for_each(|&i| {
+            let (name, _, _, data) = &self.tensors[i];
+            match streams.shape(file, name) {
+                Some(_) => streams.write(file, name, out),
+                None => data.write(out),
+            }
+        })
+    }
+}
+
+/// `f32` tensors whose values come from elsewhere as their file is written (a distributed
+/// run's sharded tables, from the ranks that hold their rows), by file and tensor name.
+pub(crate) trait Streams {
+    /// The shape of the tensor `name` of `file`, when it is streamed.
+    fn shape(&self, file: &str, name: &str) -> Option<&[usize]>;
+    /// Writes the values of `name` (little-endian, row after row).
+    fn write(&mut self, file: &str, name: &str, out: &mut dyn Write) -> std::io::Result<()>;
+}
+
+impl Streams for () {
+    fn shape(&self, _: &str, _: &str) -> Option<&[usize]> {
+        None
+    }
+    fn write(&mut self, _: &str, _: &str, _: &mut dyn Write) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -5,11 +5,13 @@
 mod common;
 
 use std::path::Path;
+use towers::artifact::DirLock;
 use towers::config::OptimizerConfig;
 use towers::data::synthetic::Synthetic;
 use towers::data::{Interactions, Share, TableFormat};
 use towers::dist::{Collective, Threads, agree};
 use towers::kernels::softmax::Precision;
+use towers::model::Normalization;
 use towers::train::Sharding;
 use towers::{Artifact, ModelSpec, Result, TrainConfig, Trainer};
 
@@ -27,11 +29,22 @@ fn ranks(
     sharding: Option<Sharding>,
     config: impl Fn(usize) -> TrainConfig + Sync,
 ) -> Vec<Result<Option<Artifact>>> {
+    ranks_with(path, n, sharding, config, |t, comm, share| t.fit_distributed(comm, share))
+}
+
+/// Every rank's result of `fit`, given its trainer, rank 0 first.
+fn ranks_with<T: Send>(
+    path: &Path,
+    n: usize,
+    sharding: Option<Sharding>,
+    config: impl Fn(usize) -> TrainConfig + Sync,
+    fit: impl Fn(Trainer, &Threads, &Interactions) -> Result<T> + Sync,
+) -> Vec<Result<T>> {
     std::thread::scope(|s| {
         let handles: Vec<_> = Threads::group(n)
             .into_iter()
             .map(|comm| {
-                let config = &config;
+                let (config, fit) = (&config, &fit);
                 s.spawn(move || {
                     let share = Share { rank: comm.rank(), ranks: n };
                     let share = agree(&comm, Interactions::read_share(path, &TableFormat::default(), share))?;
@@ -41,7 +54,7 @@ fn ranks(
                     if let Some(s) = sharding {
                         t = t.sharding(s);
                     }
-                    t.fit_distributed(&comm, &share)
+                    fit(t, &comm, &share)
                 })
             })
             .collect();
@@ -109,6 +122,63 @@ fn n_ranks_train_the_model_one_process_trains() {
             }
             _ => assert_eq!(users, n * one.query_vocab.rows()),
         }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sharded_tables_written_streamed_are_the_model_gathered_whole() {
+    let dir = common::scratch("distributed-streamed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("train.tsv");
+    Synthetic { users: 2000, items: 600, rows: 8_000, clusters: 8, seed: 7 }.write(&path).unwrap();
+    for (n, min_rows, normalization) in
+        [(2, 1, Normalization::None), (3, 500, Normalization::L2), (3, 700, Normalization::None)]
+    {
+        let sharding = Some(Sharding { min_rows });
+        let config = || TrainConfig { normalization, epochs: 1, ..config() };
+        let whole = dir.join(format!("whole{n}"));
+        let mut out = ranks(&path, n, sharding, |_| config());
+        out.remove(0).unwrap().unwrap().save(&whole).unwrap();
+        let streamed = dir.join(format!("streamed{n}"));
+        let lock = DirLock::acquire(&streamed).unwrap();
+        let out = ranks_with(
+            &path,
+            n,
+            sharding,
+            |_| config(),
+            |t, comm, share| t.fit_distributed_into(comm, share, (comm.rank() == 0).then_some(&lock)),
+        );
+        let mut out = out.into_iter().map(|r| r.unwrap());
+        let written = out.next().unwrap().expect("rank 0 says what it wrote");
+        assert!(out.all(|w| w.is_none()));
+        let (a, b) = (Artifact::load(&whole).unwrap(), Artifact::load(&streamed).unwrap());
+        assert_eq!(written.manifest.query_rows, a.query_vocab.rows());
+        assert_eq!(written.history.epochs.len(), 1);
+        for file in [
+            "weights.safetensors",
+            "candidates.safetensors",
+            "optimizer.safetensors",
+            "vocab.json",
+            "interactions.safetensors",
+        ] {
+            let (a, b) = (std::fs::read(whole.join(file)).unwrap(), std::fs::read(streamed.join(file)).unwrap());
+            assert!(a == b, "{n} ranks, tables of {min_rows}+ rows sharded: {file} differs");
+        }
+        assert_eq!(a.candidates, b.candidates);
+        assert_eq!(a.items.ids, b.items.ids);
+        drop(lock);
+    }
+    // rank 0 without the directory's lock: every rank fails, none waits
+    let out = ranks_with(
+        &path,
+        2,
+        Some(Sharding { min_rows: 1 }),
+        |_| config(),
+        |t, comm, share| t.fit_distributed_into(comm, share, None),
+    );
+    for r in out {
+        assert!(r.unwrap_err().to_string().contains("holds the directory's lock"));
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

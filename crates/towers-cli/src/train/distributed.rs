@@ -39,6 +39,12 @@ fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Resu
     if let Some(t) = &test {
         trainer = trainer.validation(t);
     }
+    if a.shard_tables && a.out.is_some() {
+        // no table whole on any rank: rank 0 writes the sharded ones' rows as their ranks send
+        // them; --test is measured after every epoch, each rank its share
+        let Some(w) = trainer.fit_distributed_into(comm, &train, lock.as_ref())? else { return Ok(()) };
+        return super::report(a, (&w.manifest.training, &w.history), None);
+    }
     let Some(model) = trainer.fit_distributed(comm, &train)? else { return Ok(()) };
     drop(train);
     let served = towers::Served::from(model);
@@ -46,5 +52,6 @@ fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Resu
         served.save_locked(lock)?;
     }
     let evaluation = test.as_ref().map(|t| served.evaluate(t, &EvalOptions::new())).transpose()?;
-    super::report(a, &served, evaluation.as_ref())
+    let model = served.retriever().artifact();
+    super::report(a, (&model.summary, &model.history), evaluation.as_ref())
 }

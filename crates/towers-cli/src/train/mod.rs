@@ -10,6 +10,7 @@ use clap::Args as ClapArgs;
 use std::path::{Path, PathBuf};
 use towers::data::Catalog;
 use towers::train::Checkpoints;
+use towers::artifact::{History, TrainSummary};
 use towers::{Error, EvalOptions, Report, Served, TrainOptions};
 
 /// Options of `towers train`: the files, and the model's options ([`TrainOptions`], shared with
@@ -67,7 +68,9 @@ pub struct Args {
     #[arg(long)]
     pub distributed: bool,
     /// With --distributed: shard id tables of at least --shard-min-rows rows across the ranks
-    /// (row-wise, with their optimizer state) instead of replicating them.
+    /// (row-wise, with their optimizer state) instead of replicating them. Rank 0 writes --out
+    /// as the ranks send the rows, never holding a sharded table whole; --test is then measured
+    /// after every epoch only (evaluate the model with `towers evaluate`).
     #[arg(long, requires = "distributed")]
     pub shard_tables: bool,
     /// With --shard-tables: the smallest table that is sharded, in rows.
@@ -115,14 +118,18 @@ pub fn run(a: Args) -> towers::Result<()> {
         c.remove()?;
     }
     let evaluation = test.as_ref().map(|t| served.evaluate(t, &EvalOptions::new())).transpose()?;
-    report(&a, &served, evaluation.as_ref())
+    let model = served.retriever().artifact();
+    report(&a, (&model.summary, &model.history), evaluation.as_ref())
 }
 
 /// Prints the training figures, the evaluation on the test data, and where the model went.
-pub(super) fn report(a: &Args, served: &Served, evaluation: Option<&Report>) -> towers::Result<()> {
-    let model = served.retriever().artifact();
+pub(super) fn report(
+    a: &Args,
+    (summary, history): (&TrainSummary, &History),
+    evaluation: Option<&Report>,
+) -> towers::Result<()> {
     if a.json {
-        let mut v = serde_json::to_value(&model.summary).map_err(Error::internal)?;
+        let mut v = serde_json::to_value(summary).map_err(Error::internal)?;
         if let Some(obj) = v.as_object_mut() {
             obj.insert("max_rss_mb".into(), serde_json::json!(crate::common::max_rss_mb()));
             if let Some(e) = evaluation {
@@ -131,14 +138,14 @@ pub(super) fn report(a: &Args, served: &Served, evaluation: Option<&Report>) -> 
         }
         return print_json(&v);
     }
-    for e in &model.history.epochs {
+    for e in &history.epochs {
         let val = e
             .validation
             .map(|m| format!("  test top-10 {:.4} top-100 {:.4} MRR@20 {:.4}", m.top_10, m.top_100, m.mrr_20))
             .unwrap_or_default();
         crate::outln!("epoch {:>3}  loss {:>12.4}  {:>7.3} s{val}", e.epoch, e.loss, e.seconds)?;
     }
-    let s = &model.summary;
+    let s = summary;
     crate::outln!(
         "trained on {} examples in {:.2} s ({:.0} examples/s; peak memory {:.0} MB)",
         s.n_train,

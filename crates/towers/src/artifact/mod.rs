@@ -35,7 +35,7 @@ use crate::config::TrainConfig;
 use crate::data::{Items, Seen, Vocabulary};
 use crate::index::IvfIndex;
 use crate::model::{Model, Shape};
-use crate::tensors::{TensorReader, TensorWriter};
+use crate::tensors::{Streams, TensorReader, TensorWriter};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -190,10 +190,10 @@ impl OptimizerState {
         Ok(OptimizerState(Kept::File(path)))
     }
 
-    /// Writes the file's bytes to `out`.
-    fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    /// Writes the file's bytes to `out` (with `streams`' tensors, when in memory).
+    fn write_to(&self, out: &mut dyn std::io::Write, streams: &mut dyn Streams) -> std::io::Result<()> {
         match &self.0 {
-            Kept::Memory(w) => w.write_to(out),
+            Kept::Memory(w) => w.write_streamed(out, OPTIMIZER_FILE, streams),
             Kept::File(p) => std::io::copy(&mut std::fs::File::open(p)?, out).map(|_| ()),
         }
     }
@@ -213,7 +213,9 @@ impl std::fmt::Debug for OptimizerState {
     }
 }
 
-const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub(crate) const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub(crate) const WEIGHTS_FILE: &str = "weights.safetensors";
+pub(crate) const CANDIDATES_FILE: &str = "candidates.safetensors";
 
 /// The optimizer state in the directory a model was loaded from (`origin`), checked against the
 /// manifest loaded then; `None` when there is none.
@@ -293,6 +295,12 @@ impl Artifact {
     /// half-written. A model loaded from (or saved to) that directory is not written over a
     /// newer one that another process saved there since ([`Error::Busy`]).
     pub fn save_locked(&self, lock: &DirLock) -> Result<()> {
+        self.save_streamed(lock, &mut ())
+    }
+
+    /// [`Artifact::save_locked`], with the tensors `streams` has written by it (a distributed
+    /// run's sharded tables: this artifact holds only rank 0's rows of them).
+    pub(crate) fn save_streamed(&self, lock: &DirLock, streams: &mut dyn Streams) -> Result<()> {
         let dir = lock.dir();
         let mut origin = self.origin.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(o) = origin.as_ref() {
@@ -309,11 +317,11 @@ impl Artifact {
         files.add("items.json", &json(&self.items)?)?;
         let mut w = TensorWriter::default();
         self.model.save(&mut w)?;
-        files.add_with("weights.safetensors", |out| w.write_to(out))?;
+        files.add_with(WEIGHTS_FILE, |out| w.write_streamed(out, WEIGHTS_FILE, streams))?;
         drop(w);
         let mut c = TensorWriter::default();
         c.f32("embeddings", &[self.items.len(), self.dim()], &self.candidates);
-        files.add_with("candidates.safetensors", |out| c.write_to(out))?;
+        files.add_with(CANDIDATES_FILE, |out| c.write_streamed(out, CANDIDATES_FILE, streams))?;
         drop(c);
         let mut i = TensorWriter::default();
         i.u32("seen.offsets", &self.seen.offsets);
@@ -333,7 +341,7 @@ impl Artifact {
             files.add("feature_crossing.svg", c.to_svg().as_bytes())?;
         }
         match &self.optimizer {
-            Some(o) => files.add_with(OPTIMIZER_FILE, |w| o.write_to(w))?,
+            Some(o) => files.add_with(OPTIMIZER_FILE, |w| o.write_to(w, streams))?,
             // a model loaded from a directory keeps the optimizer state it had there (an index
             // built, a copy saved elsewhere: it can still be continued)
             None => match optimizer_file(origin.as_ref()) {
@@ -362,7 +370,7 @@ impl Artifact {
     pub fn optimizer_state(&self) -> Result<Option<Vec<u8>>> {
         if let Some(o) = &self.optimizer {
             let mut bytes = Vec::new();
-            o.write_to(&mut bytes).map_err(Error::internal)?;
+            o.write_to(&mut bytes, &mut ()).map_err(Error::internal)?;
             return Ok(Some(bytes));
         }
         optimizer_file(self.origin.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref())
@@ -405,14 +413,14 @@ impl Artifact {
         if items.titles.len() != items.ids.len() || items.rows.values().any(|&r| r == 0 || r as usize >= items.len()) {
             return Err(bad("items.json: titles or item rows out of range".into()));
         }
-        let wbytes = file("weights.safetensors")?;
-        let mut weights = TensorReader::parse(&dir.join("weights.safetensors"), &wbytes)?;
+        let wbytes = file(WEIGHTS_FILE)?;
+        let mut weights = TensorReader::parse(&dir.join(WEIGHTS_FILE), &wbytes)?;
         for (key, value) in read.weights_meta {
             weights.insert_meta(key, value);
         }
         let model = crate::model::load(&m.model, shape, &weights)?;
-        let cbytes = file("candidates.safetensors")?;
-        let candidates = TensorReader::parse(&dir.join("candidates.safetensors"), &cbytes)?
+        let cbytes = file(CANDIDATES_FILE)?;
+        let candidates = TensorReader::parse(&dir.join(CANDIDATES_FILE), &cbytes)?
             .f32("embeddings", &[shape.candidates, shape.dim])?;
         let ibytes = file("interactions.safetensors")?;
         let it = TensorReader::parse(&dir.join("interactions.safetensors"), &ibytes)?;

@@ -4,7 +4,7 @@
 use crate::rng::Rng;
 
 /// A dense `rows × dim` table of `f32`, row-major.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Table {
     /// Number of rows.
     pub rows: usize,

@@ -19,7 +19,7 @@ mod state;
 mod trainer;
 
 pub use checkpoint::Checkpoints;
-pub use distributed::Sharding;
+pub use distributed::{Sharding, Written};
 pub use optimizer::{Optimizer, Slots};
 pub use options::{FeatureData, TrainOptions};
 pub use pipeline::PipelineConfig;

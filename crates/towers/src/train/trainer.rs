@@ -2,13 +2,13 @@
 //! to an [`Artifact`].
 
 use super::checkpoint::{Checkpoints, digest};
-use super::distributed::{self, Job, Sharding};
+use super::distributed::{self, Job, Output, Sharding, Written};
 use super::epochs::{Prior, Run};
 use super::features::Attributes;
 use super::pipeline::{PipelineConfig, PipelineTrainer};
 use super::state::Growth;
 use super::{attention, features, multitask, ranking, rating, retrieval, sequential};
-use crate::artifact::{Artifact, History, TrainSummary};
+use crate::artifact::{Artifact, DirLock, History, TrainSummary};
 use crate::config::TrainConfig;
 use crate::data::features::AttributeTable;
 use crate::data::{
@@ -197,9 +197,8 @@ impl<'a> Trainer<'a> {
         self
     }
 
-    /// With [`fit_distributed`](Self::fit_distributed): shards the id tables of at least
-    /// `sharding.min_rows` rows across the ranks (row-wise, with their optimizer state) instead
-    /// of replicating them.
+    /// Distributed training shards the id tables of at least `sharding.min_rows` rows across
+    /// the ranks (row-wise, with their optimizer state) instead of replicating them.
     pub fn sharding(mut self, sharding: Sharding) -> Self {
         self.sharding = Some(sharding);
         self
@@ -210,15 +209,31 @@ impl<'a> Trainer<'a> {
     /// [`Interactions::read_share`]). The global batch is the union of the ranks' batches and
     /// every query is scored against all its candidates, so N ranks at batch size B train the
     /// model one process trains at B with the same seed (within float rounding). Returns the
-    /// whole model on rank 0 and `None` on the others; every rank returns the same error.
-    ///
-    /// Built for the retrieval kind (id towers without batch normalisation; tables replicated or
-    /// sharded), the multitask kind (the same, its rating network replicated) and the feature
-    /// kind (every table and layer replicated); dense layers' gradients are all-reduced.
-    /// Validation data is
-    /// measured after every epoch, each rank ranking its share. Checkpoints and `init_from` are
-    /// for one process.
+    /// whole model on rank 0 (sharded tables gathered there), `None` on the others; every rank
+    /// returns the same error. Built for the retrieval and multitask kinds (id tables replicated
+    /// or sharded, no batch normalisation) and the feature kind (every table replicated); dense
+    /// layers are replicated, their gradients all-reduced. Validation data is measured after
+    /// every epoch, each rank ranking its share.
     pub fn fit_distributed(self, comm: &dyn Collective, share: &Interactions) -> Result<Option<Artifact>> {
+        self.distributed(comm, share, Output::Memory)
+    }
+
+    /// [`fit_distributed`](Self::fit_distributed), the model written to the directory `out`
+    /// that rank 0 holds (`None` elsewhere), replaced as [`Artifact::save_locked`] does: no
+    /// sharded table is ever whole on a rank, its ranks send its rows (and their candidate
+    /// embeddings and optimizer state) in blocks as rank 0 writes them. Returns what was
+    /// written on rank 0, `None` on the others.
+    pub fn fit_distributed_into(
+        self,
+        comm: &dyn Collective,
+        share: &Interactions,
+        out: Option<&DirLock>,
+    ) -> Result<Option<Written>> {
+        let written = self.distributed(comm, share, Output::Dir(out))?;
+        Ok(written.map(|a| Written { manifest: a.manifest(), history: a.history }))
+    }
+
+    fn distributed(self, comm: &dyn Collective, share: &Interactions, out: Output) -> Result<Option<Artifact>> {
         let Trainer { plan, catalog, validation, observer, prior, checkpoints, spill, sharding, attributes, .. } = self;
         let Plan::Model { spec, mut config } = plan else {
             return Err(Error::Config("distributed training trains one model, not a pipeline".into()));
@@ -232,9 +247,9 @@ impl<'a> Trainer<'a> {
             None => None,
             Some(Data::Sequences(_)) => return Err(wrong_data(&spec)),
         };
-        let mut fallback = quiet();
+        let (mut fallback, (spec, config)) = (quiet(), (*spec, *config));
         let observer = observer.unwrap_or(&mut fallback);
-        let job = Job { spec: *spec, config: *config, catalog, observer, sharding, validation, spill, attributes };
+        let job = Job { spec, config, catalog, observer, sharding, validation, spill, attributes, out };
         distributed::fit(job, comm, share)
     }
 

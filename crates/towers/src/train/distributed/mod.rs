@@ -8,12 +8,16 @@ mod data;
 mod features;
 mod retrieval;
 mod tables;
+mod write;
 
 use super::epochs::{Batch, Run};
 use super::features::Attributes;
-use super::optimizer::Optimizer;
+use super::optimizer::{Optimizer, Slots};
+use super::rating::MlpSlots;
+use super::retrieval::TowerSlots;
 use super::state::{Reload, State};
-use crate::artifact::{Artifact, History, RankSummary, TrainSummary};
+use crate::artifact::{Artifact, DirLock, History, Manifest, RankSummary, TrainSummary};
+use crate::artifact::{CANDIDATES_FILE, OPTIMIZER_FILE, WEIGHTS_FILE};
 use crate::config::TrainConfig;
 use crate::data::{Catalog, Interactions, Seen, Share};
 use crate::dist::{Collective, Counted};
@@ -46,6 +50,25 @@ impl Default for Sharding {
     }
 }
 
+/// What rank 0 of a distributed run wrote
+/// ([`Trainer::fit_distributed_into`](crate::Trainer::fit_distributed_into)).
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The manifest of the model directory (without its checksums).
+    pub manifest: Manifest,
+    /// Every epoch's loss, time and validation metrics.
+    pub history: History,
+}
+
+/// Where a distributed run's model goes.
+pub(crate) enum Output<'a> {
+    /// Whole on rank 0, in memory: sharded tables gathered there.
+    Memory,
+    /// Written to the directory rank 0 holds (`None` on the others), with no rank holding a
+    /// whole sharded table: their rows streamed from their ranks as rank 0 writes.
+    Dir(Option<&'a DirLock>),
+}
+
 /// What a distributed run trains, and with what.
 pub(crate) struct Job<'a> {
     pub spec: ModelSpec,
@@ -56,6 +79,7 @@ pub(crate) struct Job<'a> {
     pub validation: Option<&'a Interactions>,
     pub spill: Option<&'a std::path::Path>,
     pub attributes: Attributes<'a>,
+    pub out: Output<'a>,
 }
 
 /// Options of a run that every rank must share, with the columns of its data.
@@ -191,10 +215,12 @@ fn peak_rss_mb() -> f64 {
     }
 }
 
-/// Trains `job` on this rank's `share`; the model on rank 0, `None` on the others.
+/// Trains `job` on this rank's `share`: on rank 0 the model in memory, or (written to a
+/// directory) the model rank 0 wrote, with its sharded tables' rows left out; `None` on the
+/// others.
 pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Result<Option<Artifact>> {
     let comm = Counted::new(comm);
-    let Job { spec, config, catalog, observer, sharding, validation, spill, attributes } = job;
+    let Job { spec, config, catalog, observer, sharding, validation, spill, attributes, out } = job;
     let columns = [share.ratings.is_some(), share.timestamps.is_some(), share.weights.is_some()];
     let fingerprint = Fingerprint { spec: &spec, config: &config, sharding, columns, validation: validation.is_some() };
     check_same(&comm, &fingerprint)?;
@@ -223,11 +249,14 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
     let layout = retrieval::Layout { queries: place(d.query_vocab.rows()), candidates: place(d.items.len()) };
     let val = validation.map(|v| Encoded::interactions(&d.query_vocab, &d.items, v));
     let mut run = Run::new(&config, observer, None);
-    run.spill = spill;
+    let streamed = matches!(out, Output::Dir(_));
+    // a streamed optimizer state is written from memory
+    run.spill = spill.filter(|_| !streamed);
     let steps = (config.epochs * shared.total.div_ceil(config.batch_size)) as u64;
-    // the sharded kinds gather their optimizer state on rank 0, and keep it there
     let mut opt = Optimizer::new(config.optimizer);
     opt.set_step(steps);
+    let root = comm.rank() == 0;
+    let mut sharded = Vec::new();
     let trained: Option<(Box<dyn Model>, History)> = match &spec {
         ModelSpec::Features(f) => {
             // every table and layer replicated: rank 0's copy is the model
@@ -244,30 +273,71 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
             })?;
             let scale = rating_scale(&comm, ratings)?;
             let fitted = (&shared, &layout);
-            match retrieval::fit_multitask(&mut run, &comm, fitted, m, (ratings, scale), val.as_ref())? {
-                Some((model, mut slots, history)) => {
-                    run.keep_optimizer_state(&mut slots, &opt)?;
-                    Some((Box::new(model), history))
-                }
-                None => None,
+            let mut t = retrieval::fit_multitask(&mut run, &comm, fitted, m, (ratings, scale), val.as_ref())?;
+            fn tables(s: &mut (TowerSlots, TowerSlots, MlpSlots)) -> [&mut Slots; 2] {
+                [&mut s.0.embedding, &mut s.1.embedding]
             }
+            sharded = end(&comm, &layout, &mut t.model.towers, &mut t.slots, tables, streamed)?;
+            if root {
+                run.keep_optimizer_state(&mut t.slots, &opt)?;
+            }
+            root.then(|| (Box::new(t.model) as Box<dyn Model>, t.history))
         }
         _ => {
             run.keep_optimizer = false;
-            match retrieval::fit(&mut run, &comm, &shared, &layout, val.as_ref())? {
-                Some(mut t) => {
-                    run.keep_optimizer_state(&mut t.slots, &opt)?;
-                    Some((Box::new(t.model), t.history))
-                }
-                None => None,
+            let mut t = retrieval::fit(&mut run, &comm, &shared, &layout, val.as_ref())?;
+            fn tables(s: &mut (TowerSlots, TowerSlots)) -> [&mut Slots; 2] {
+                [&mut s.0.embedding, &mut s.1.embedding]
             }
+            sharded = end(&comm, &layout, &mut t.model, &mut t.slots, tables, streamed)?;
+            if root {
+                run.keep_optimizer_state(&mut t.slots, &opt)?;
+            }
+            root.then(|| (Box::new(t.model) as Box<dyn Model>, t.history))
         }
     };
     let pairs = data::pairs_on_root(&comm, d);
     let ranks = summaries(&comm, &layout, steps)?;
-    let (Some((model, history)), Some(pairs)) = (trained, pairs) else { return Ok(None) };
-    let done = Finished { model, history, ranks, seconds: run.seconds, optimizer: run.optimizer.take() };
-    Ok(Some(artifact(done, config, shared, pairs)))
+    let finished = match (trained, pairs) {
+        (Some((model, history)), Some(pairs)) => {
+            let done = Finished { model, history, ranks, seconds: run.seconds, optimizer: run.optimizer.take() };
+            let candidates = !layout.candidates.sharded || !streamed;
+            Some(artifact(done, config, shared, pairs, candidates))
+        }
+        _ => None,
+    };
+    let Output::Dir(lock) = out else { return Ok(finished) };
+    let mut streams = write::Streamed::new(&comm, sharded, &[WEIGHTS_FILE, CANDIDATES_FILE, OPTIMIZER_FILE]);
+    let Some(model) = finished else {
+        streams.serve();
+        return crate::dist::agree(comm.inner, Ok(None));
+    };
+    let lock = lock.ok_or_else(|| Error::internal("rank 0 writes the model: it holds the directory's lock"));
+    let written = lock.and_then(|lock| model.save_streamed(lock, &mut streams));
+    streams.finish();
+    crate::dist::agree(comm.inner, written.map(|_| Some(model)))
+}
+
+/// The end of an id-tower kind's run: the two tables and their optimizer state (in `slots`,
+/// the tables' own picked by `tables`) whole on rank 0 (`streamed` false), or the sharded ones'
+/// rows moved out, for rank 0 to write them streamed.
+fn end<S: State>(
+    comm: &Counted,
+    layout: &retrieval::Layout,
+    towers: &mut crate::model::TwoTower,
+    slots: &mut S,
+    tables: impl Fn(&mut S) -> [&mut Slots; 2],
+    streamed: bool,
+) -> Result<Vec<write::Sharded>> {
+    if !streamed {
+        retrieval::collect(comm, layout, towers, tables(slots));
+        return Ok(Vec::new());
+    }
+    let [q, c] = tables(slots).map(|s| s as *const Slots);
+    let mut name = |p| write::slot_names(slots, p).ok_or_else(|| Error::internal("a table's optimizer slots"));
+    let (q, c) = (name(q)?, name(c)?);
+    let [qs, cs] = tables(slots);
+    Ok(retrieval::sharded(layout, towers, [(qs, q), (cs, c)]))
 }
 
 /// Every rank's figures, on every rank.
@@ -294,13 +364,20 @@ struct Finished {
 }
 
 /// The model rank 0 writes: what it trained, the job's vocabularies and counts, and every
-/// rank's (query, candidate) pairs.
-fn artifact(done: Finished, config: TrainConfig, shared: data::Shared, pairs: Vec<(u32, u32)>) -> Artifact {
+/// rank's (query, candidate) pairs; its candidate embeddings when `candidates` (not when they
+/// are streamed).
+fn artifact(
+    done: Finished,
+    config: TrainConfig,
+    shared: data::Shared,
+    pairs: Vec<(u32, u32)>,
+    candidates: bool,
+) -> Artifact {
     let Finished { model, history, ranks, seconds, optimizer } = done;
     let summary = TrainSummary { ranks, ..TrainSummary::new(shared.total, &history, seconds) };
     let d = shared.dataset;
     Artifact {
-        candidates: model.candidates().into(),
+        candidates: if candidates { model.candidates().into() } else { Vec::new().into() },
         model,
         config,
         seen: Seen::from_pairs(d.query_vocab.rows(), pairs),

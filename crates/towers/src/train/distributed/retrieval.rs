@@ -12,6 +12,7 @@
 
 use super::data::Shared;
 use super::tables::{self, Placement, Update};
+use super::write::Sharded;
 use crate::Result;
 use crate::artifact::History;
 use crate::dist::Counted;
@@ -34,10 +35,11 @@ pub(crate) struct Layout {
     pub candidates: Placement,
 }
 
-/// The model and optimizer state after training: whole on rank 0.
-pub(crate) struct Trained {
-    pub model: TwoTower,
-    pub slots: (TowerSlots, TowerSlots),
+/// A run's model and optimizer state on this rank (of a sharded table, this rank's rows), and
+/// its history.
+pub(crate) struct Local<M, S> {
+    pub model: M,
+    pub slots: S,
     pub history: History,
 }
 
@@ -202,15 +204,14 @@ fn slots(layout: &Layout, opt: &crate::config::OptimizerConfig, dim: usize) -> (
     (tower_slots(&layout.queries, opt, dim), tower_slots(&layout.candidates, opt, dim))
 }
 
-/// Trains this rank's part of a two-tower model, measured on `validation` after every epoch;
-/// returns the whole model on rank 0.
+/// Trains this rank's part of a two-tower model, measured on `validation` after every epoch.
 pub(crate) fn fit(
     run: &mut Run,
     comm: &Counted,
     shared: &Shared,
     layout: &Layout,
     validation: Option<&Encoded>,
-) -> Result<Option<Trained>> {
+) -> Result<Local<TwoTower, (TowerSlots, TowerSlots)>> {
     let cfg = run.config;
     let mut model = towers(cfg, layout, cfg.normalization);
     let mut slots = slots(layout, &cfg.optimizer, cfg.dim);
@@ -223,15 +224,11 @@ pub(crate) fn fit(
         |m| m,
         |s, m, (qs, cs), b| s.run(m, (qs, cs), None, b),
     )?;
-    Ok(collect(comm, layout, model, slots).map(|(model, slots)| Trained { model, slots, history }))
+    Ok(Local { model, slots, history })
 }
 
-/// A multi-task model, its optimizer state and its history.
-pub(crate) type MultitaskTrained = (MultitaskModel, (TowerSlots, TowerSlots, MlpSlots), History);
-
 /// Trains this rank's part of a multi-task model (retrieval and rating on shared embeddings;
-/// the rating network replicated, its gradients all-reduced); the whole model on rank 0, with
-/// its optimizer state.
+/// the rating network replicated, its gradients all-reduced).
 pub(crate) fn fit_multitask(
     run: &mut Run,
     comm: &Counted,
@@ -239,7 +236,7 @@ pub(crate) fn fit_multitask(
     spec: &MultitaskSpec,
     (ratings, scale): (&[f32], RatingScale),
     validation: Option<&Encoded>,
-) -> Result<Option<MultitaskTrained>> {
+) -> Result<Local<MultitaskModel, (TowerSlots, TowerSlots, MlpSlots)>> {
     let cfg = run.config;
     // as `MultitaskModel::new`: the towers, then the rating network from its own seed
     let fresh = MultitaskModel::new(spec, (1, 1), cfg.dim, scale, cfg.seed);
@@ -260,28 +257,53 @@ pub(crate) fn fit_multitask(
             s.run(&mut m.towers, (qs, cs), Some(head), b)
         },
     )?;
-    let MultitaskModel { towers, rating, scale, spec } = model;
-    let (qs, cs, ms) = slots;
-    Ok(collect(comm, layout, towers, (qs, cs))
-        .map(|(towers, (qs, cs))| (MultitaskModel { towers, rating, scale, spec }, (qs, cs, ms), history)))
+    Ok(Local { model, slots, history })
 }
 
-/// The whole towers and their optimizer state on rank 0.
-fn collect(
-    comm: &Counted,
-    layout: &Layout,
-    model: TwoTower,
-    (q_slots, c_slots): (TowerSlots, TowerSlots),
-) -> Option<(TwoTower, (TowerSlots, TowerSlots))> {
-    let TwoTower { query, candidate, .. } = model;
-    let normalization = query.normalization;
-    let q_table = tables::collect(comm, &layout.queries, query.embedding);
-    let c_table = tables::collect(comm, &layout.candidates, candidate.embedding);
-    let q_slots = collect_tower_slots(comm, &layout.queries, q_slots);
-    let c_slots = collect_tower_slots(comm, &layout.candidates, c_slots);
-    let (Some(q), Some(c), Some(qs), Some(cs)) = (q_table, c_table, q_slots, c_slots) else { return None };
-    let tower = |embedding| Tower { embedding, normalization, batch_norm: None };
-    Some((TwoTower { query: tower(q), candidate: tower(c), rating_scale: None }, (qs, cs)))
+/// The two tables and their optimizer state gathered whole on rank 0, in place (the other ranks
+/// keep their rows).
+pub(crate) fn collect(comm: &Counted, layout: &Layout, towers: &mut TwoTower, slots: [&mut Slots; 2]) {
+    let take = std::mem::take;
+    let tables =
+        [(&layout.queries, &mut towers.query.embedding), (&layout.candidates, &mut towers.candidate.embedding)];
+    for ((p, table), s) in tables.into_iter().zip(slots) {
+        if let Some(whole) = tables::collect(comm, p, take(table)) {
+            *table = whole;
+        }
+        let (first, second) = (take(&mut s.first), s.second.take());
+        let first = tables::collect(comm, p, first);
+        let second = second.and_then(|t| tables::collect(comm, p, t));
+        if let Some(first) = first {
+            *s = Slots { first, second };
+        }
+    }
+}
+
+/// The sharded tables, the candidate embeddings of a sharded candidate table and their
+/// optimizer state (`slots`, kept under `names`), moved out to be written by rank 0.
+pub(crate) fn sharded(layout: &Layout, towers: &mut TwoTower, slots: [(&mut Slots, [String; 2]); 2]) -> Vec<Sharded> {
+    use crate::artifact::{CANDIDATES_FILE, OPTIMIZER_FILE, WEIGHTS_FILE};
+    let mut out = Vec::new();
+    let normalization = towers.candidate.normalization;
+    let tables = [
+        (&layout.queries, "query", &mut towers.query.embedding),
+        (&layout.candidates, "candidate", &mut towers.candidate.embedding),
+    ];
+    for ((p, tower, table), (s, [first, second])) in tables.into_iter().zip(slots) {
+        if !p.sharded {
+            continue;
+        }
+        let weights = Sharded::take(WEIGHTS_FILE, format!("{tower}.embedding"), *p, table);
+        if tower == "candidate" {
+            out.push(weights.outputs(CANDIDATES_FILE, "embeddings".into(), normalization));
+        }
+        out.push(weights);
+        out.push(Sharded::take(OPTIMIZER_FILE, first, *p, &mut s.first));
+        if let Some(t) = s.second.as_mut() {
+            out.push(Sharded::take(OPTIMIZER_FILE, second, *p, t));
+        }
+    }
+    out
 }
 
 /// Metrics of the model on `v`: each rank ranks its share of the pairs, its queries' rows asked
@@ -307,9 +329,4 @@ fn validate(comm: &Counted, layout: &Layout, model: &TwoTower, v: &Encoded) -> R
         false => crate::eval::validate(&whole, &Encoded::Pairs { pairs: renumbered, times: None }),
     };
     super::combine(comm, metrics)
-}
-
-fn collect_tower_slots(comm: &Counted, p: &Placement, s: TowerSlots) -> Option<TowerSlots> {
-    let embedding = tables::collect_slots(comm, p, s.embedding)?;
-    Some(TowerSlots { embedding, gamma: s.gamma, beta: s.beta })
 }

@@ -154,34 +154,12 @@ pub(crate) fn apply_exchanged(comm: &Counted, p: &Placement, table: &mut Table, 
 }
 
 /// The whole table on rank 0 (`None` elsewhere), from the rows each rank holds, gathered in
-/// blocks of about 4 MB per rank (no rank makes a second copy of its part).
+/// blocks (no rank makes a second copy of its part).
 pub(crate) fn collect(comm: &Counted, p: &Placement, table: Table) -> Option<Table> {
     if !p.sharded {
         return (p.rank == 0).then_some(table);
     }
-    let d = table.dim.max(1);
-    let block = ((1 << 20) / d).max(1);
-    let mut full = (p.rank == 0).then(|| Table::zeros(p.rows, table.dim));
-    // rank 0 holds the most rows
-    for start in (0..p.rows.div_ceil(p.ranks)).step_by(block) {
-        let (from, to) = (start.min(table.rows), (start + block).min(table.rows));
-        let Some(parts) = comm.gather(&table.data[from * d..to * d]) else { continue };
-        let full = full.as_mut().expect("rank 0 collects");
-        for (owner, rows) in parts.iter().enumerate() {
-            for (i, row) in rows.chunks_exact(d).enumerate() {
-                let r = (start + i) * p.ranks + owner;
-                full.data[r * d..(r + 1) * d].copy_from_slice(row);
-            }
-        }
-    }
-    full
-}
-
-/// The whole optimizer state of a table on rank 0.
-pub(crate) fn collect_slots(comm: &Counted, p: &Placement, s: Slots) -> Option<Slots> {
-    let first = collect(comm, p, s.first);
-    let second = s.second.map(|t| collect(comm, p, t));
-    // every rank took part in both; rank 0 has both
-    let first = first?;
-    Some(Slots { first, second: second.flatten() })
+    let mut full = Vec::with_capacity(if p.rank == 0 { p.rows * table.dim } else { 0 });
+    super::write::blocks(comm, p, &table, |rows| full.extend_from_slice(rows));
+    (p.rank == 0).then_some(Table { rows: p.rows, dim: table.dim, data: full })
 }

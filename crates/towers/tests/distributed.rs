@@ -263,47 +263,55 @@ fn a_feature_model_trains_the_same_on_n_ranks() {
 }
 
 #[test]
-fn a_multitask_model_trains_the_same_on_n_ranks() {
-    let dir = common::scratch("distributed-multitask");
+fn rating_and_multitask_models_train_the_same_on_n_ranks() {
+    let dir = common::scratch("distributed-rated");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("train.tsv");
     Synthetic { users: 2000, items: 500, rows: 8_000, clusters: 16, seed: 7 }.write(&path).unwrap();
-    let spec = ModelSpec::Multitask(towers::model::MultitaskSpec { layers: vec![32, 16], ..Default::default() });
+    let multitask = ModelSpec::Multitask(towers::model::MultitaskSpec { layers: vec![32, 16], ..Default::default() });
     let config = |_| {
         let mut c = TrainConfig { optimizer: OptimizerConfig::adagrad(), ..config() };
         c.retrieval.precision = Precision::F32;
         c
     };
     let table = Interactions::read(&path, &TableFormat::default()).unwrap();
-    let one = Trainer::new(spec.clone()).config(config(0)).fit(&table).unwrap();
-    for (n, sharding) in [(2, None), (3, Some(Sharding { min_rows: 1 }))] {
-        let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = Threads::group(n)
-                .into_iter()
-                .map(|comm| {
-                    let (path, spec) = (&path, &spec);
-                    sc.spawn(move || {
-                        let share = Share { rank: comm.rank(), ranks: n };
-                        let share = Interactions::read_share(path, &TableFormat::default(), share).unwrap();
-                        let mut t = Trainer::new(spec.clone()).config(config(0));
-                        if let Some(s) = sharding {
-                            t = t.sharding(s);
-                        }
-                        t.fit_distributed(&comm, &share).unwrap()
+    for spec in [multitask, ModelSpec::Rating] {
+        let one = Trainer::new(spec.clone()).config(config(0)).fit(&table).unwrap();
+        for (n, sharding) in [(2, None), (3, Some(Sharding { min_rows: 1 }))] {
+            let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = Threads::group(n)
+                    .into_iter()
+                    .map(|comm| {
+                        let (path, spec) = (&path, &spec);
+                        sc.spawn(move || {
+                            let share = Share { rank: comm.rank(), ranks: n };
+                            let share = Interactions::read_share(path, &TableFormat::default(), share).unwrap();
+                            let mut t = Trainer::new(spec.clone()).config(config(0));
+                            if let Some(s) = sharding {
+                                t = t.sharding(s);
+                            }
+                            t.fit_distributed(&comm, &share).unwrap()
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let model = models.into_iter().next().unwrap().expect("rank 0 has the model");
-        let d = max_diff(&model.candidates, &one.candidates);
-        assert!(d <= 1e-4, "{n} ranks: candidate embeddings differ by {d}");
-        for (a, b) in model.history.epochs.iter().zip(&one.history.epochs) {
-            assert!((a.loss - b.loss).abs() <= 1e-6 * b.loss.abs(), "{n} ranks: loss {} against {}", a.loss, b.loss);
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let model = models.into_iter().next().unwrap().expect("rank 0 has the model");
+            let d = max_diff(&model.candidates, &one.candidates);
+            assert!(d <= 1e-4, "{} on {n} ranks: candidate embeddings differ by {d}", spec.kind());
+            assert_eq!(model.model.spec(), spec);
+            for (a, b) in model.history.epochs.iter().zip(&one.history.epochs) {
+                assert!(
+                    (a.loss - b.loss).abs() <= 1e-6 * b.loss.abs(),
+                    "{n} ranks: loss {} against {}",
+                    a.loss,
+                    b.loss
+                );
+            }
+            let pairs = [(1u32, 1u32), (5, 9), (40, 3)];
+            let (a, b) = (model.model.predict(&pairs).unwrap(), one.model.predict(&pairs).unwrap());
+            assert!(max_diff(&a, &b) <= 1e-3, "{n} ranks: predicted ratings {a:?} against {b:?}");
         }
-        let pairs = [(1u32, 1u32), (5, 9), (40, 3)];
-        let (a, b) = (model.model.predict(&pairs).unwrap(), one.model.predict(&pairs).unwrap());
-        assert!(max_diff(&a, &b) <= 1e-3, "{n} ranks: predicted ratings {a:?} against {b:?}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -20,7 +20,7 @@ fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Resu
     }
     if a.options.reads_sequences() {
         return Err(Error::Config(
-            "--distributed trains a retrieval, feature or multitask model on an interaction table".into(),
+            "--distributed trains a retrieval, rating, feature or multitask model on an interaction table".into(),
         ));
     }
     let root = comm.rank() == 0;

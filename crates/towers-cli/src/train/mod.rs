@@ -8,9 +8,9 @@ use crate::common::{TableArgs, print_json, print_report};
 use crate::progress::Bar;
 use clap::Args as ClapArgs;
 use std::path::{Path, PathBuf};
+use towers::artifact::{History, TrainSummary};
 use towers::data::Catalog;
 use towers::train::Checkpoints;
-use towers::artifact::{History, TrainSummary};
 use towers::{Error, EvalOptions, Report, Served, TrainOptions};
 
 /// Options of `towers train`: the files, and the model's options ([`TrainOptions`], shared with
@@ -64,7 +64,7 @@ pub struct Args {
     pub json: bool,
     /// Train as one rank of an MPI job: `mpirun -np N towers train … --distributed` (a build
     /// with `--features mpi`). Each rank reads its share of --train; the global batch is the
-    /// union of the ranks' batches; rank 0 writes --out. Retrieval, feature and multitask models.
+    /// union of the ranks' batches; rank 0 writes --out. Retrieval, rating, feature and multitask models.
     #[arg(long)]
     pub distributed: bool,
     /// With --distributed: shard id tables of at least --shard-min-rows rows across the ranks

@@ -188,8 +188,11 @@ fn time_span(comm: &Counted, times: Option<&[i64]>) -> Option<[i64; 2]> {
     (lo <= hi).then_some([lo, hi])
 }
 
-/// The scale of every rank's ratings (as `RatingScale::of` all of them).
-fn rating_scale(comm: &Counted, ratings: &[f32]) -> Result<RatingScale> {
+/// This rank's ratings, and the scale of every rank's (as `RatingScale::of` all of them).
+fn rated<'a>(comm: &Counted, spec: &ModelSpec, share: &'a Interactions) -> Result<(&'a [f32], RatingScale)> {
+    let ratings = share.ratings.as_deref().ok_or_else(|| {
+        Error::Data(format!("a {} model needs ratings: the training table has no rating column", spec.kind()))
+    })?;
     let lo = ratings.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = ratings.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = ratings.iter().map(|&r| r as f64).sum();
@@ -201,7 +204,7 @@ fn rating_scale(comm: &Counted, ratings: &[f32]) -> Result<RatingScale> {
     let (sum, n): (f64, f64) = (all.iter().map(|v| v[2]).sum(), all.iter().map(|v| v[3]).sum());
     let scale = RatingScale { min: min as f32, max: max as f32, mean: (sum / n.max(1.0)) as f32 };
     (scale.max > scale.min)
-        .then_some(scale)
+        .then_some((ratings, scale))
         .ok_or_else(|| Error::Data("the training ratings are all equal: nothing to learn".into()))
 }
 
@@ -224,10 +227,10 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
     let columns = [share.ratings.is_some(), share.timestamps.is_some(), share.weights.is_some()];
     let fingerprint = Fingerprint { spec: &spec, config: &config, sharding, columns, validation: validation.is_some() };
     check_same(&comm, &fingerprint)?;
-    if !matches!(spec, ModelSpec::Retrieval | ModelSpec::Features(_) | ModelSpec::Multitask(_)) {
+    if !matches!(spec, ModelSpec::Retrieval | ModelSpec::Rating | ModelSpec::Features(_) | ModelSpec::Multitask(_)) {
         return Err(Error::Config(format!(
-            "distributed training is built for the retrieval, feature and multitask kinds; a {} model trains in \
-             one process",
+            "distributed training is built for the retrieval, rating, feature and multitask kinds; a {} model \
+             trains in one process",
             spec.kind()
         )));
     }
@@ -268,10 +271,7 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
         }
         ModelSpec::Multitask(m) => {
             run.keep_optimizer = false;
-            let ratings = share.ratings.as_deref().ok_or_else(|| {
-                Error::Data("a multitask model needs ratings: the training table has no rating column".into())
-            })?;
-            let scale = rating_scale(&comm, ratings)?;
+            let (ratings, scale) = rated(&comm, &spec, share)?;
             let fitted = (&shared, &layout);
             let mut t = retrieval::fit_multitask(&mut run, &comm, fitted, m, (ratings, scale), val.as_ref())?;
             fn tables(s: &mut (TowerSlots, TowerSlots, MlpSlots)) -> [&mut Slots; 2] {
@@ -285,7 +285,13 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
         }
         _ => {
             run.keep_optimizer = false;
-            let mut t = retrieval::fit(&mut run, &comm, &shared, &layout, val.as_ref())?;
+            let mut t = match spec {
+                ModelSpec::Rating => {
+                    let rated = rated(&comm, &spec, share)?;
+                    retrieval::fit_rating(&mut run, &comm, (&shared, &layout), rated, val.as_ref())?
+                }
+                _ => retrieval::fit(&mut run, &comm, &shared, &layout, val.as_ref())?,
+            };
             fn tables(s: &mut (TowerSlots, TowerSlots)) -> [&mut Slots; 2] {
                 [&mut s.0.embedding, &mut s.1.embedding]
             }

@@ -74,7 +74,80 @@ struct Step<'a> {
     c_dedup: Dedup,
 }
 
+fn iota(n: usize) -> Vec<u32> {
+    (0..n as u32).collect()
+}
+
 impl Step<'_> {
+    /// This rank's examples of the global batch `b` (indices into its share).
+    fn local(&self, b: &Batch) -> Vec<usize> {
+        let (first, end) = (self.shared.offset as u32, (self.shared.offset + self.shared.dataset.len()) as u32);
+        b.rows.iter().filter(|&&g| g >= first && g < end).map(|&g| (g - first) as usize).collect()
+    }
+
+    /// One step of the rating kind over the global batch `b`: each rank predicts its own pairs
+    /// (dot products), the squared error is a mean over the whole batch, and both tables' rows
+    /// are asked of their holders and their gradients sent back, summed over the ranks.
+    fn rating(
+        &mut self,
+        towers: &mut TwoTower,
+        slots: (&mut TowerSlots, &mut TowerSlots),
+        targets: &[f32],
+        b: Batch,
+    ) -> f64 {
+        let (comm, layout, data, d) = (self.comm, self.layout, &self.shared.dataset, self.cfg.dim);
+        let local = self.local(&b);
+        let (q_dedup, c_dedup) = (&mut self.q_dedup, &mut self.c_dedup);
+        let pairs: Vec<(u32, u32)> =
+            local.iter().map(|&i| (q_dedup.index(data.queries[i]), c_dedup.index(data.candidates[i]))).collect();
+        let mut q_tower =
+            batch_tower(&towers.query, tables::fetch(comm, &layout.queries, &towers.query.embedding, &q_dedup.rows));
+        let mut c_tower = batch_tower(
+            &towers.candidate,
+            tables::fetch(comm, &layout.candidates, &towers.candidate.embedding, &c_dedup.rows),
+        );
+        let q_cache = q_tower.forward_train(&iota(q_dedup.rows.len()), &q_dedup.weights);
+        let c_cache = c_tower.forward_train(&iota(c_dedup.rows.len()), &c_dedup.weights);
+        let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
+        let row = |s: u32| s as usize * d..(s as usize + 1) * d;
+        let preds: Vec<f32> =
+            pairs.iter().map(|&(qs, cs)| q[row(qs)].iter().zip(&c[row(cs)]).map(|(a, b)| a * b).sum()).collect();
+        let local_targets: Vec<f32> = local.iter().map(|&i| targets[i]).collect();
+        let mut g = vec![0f32; pairs.len()];
+        // this rank's share of the mean over the global batch
+        let share = local.len() as f32 / b.rows.len() as f32;
+        let mut total = [share as f64 * mse(&preds, &local_targets, &mut g)];
+        let (mut dq, mut dc) = (vec![0f32; q.len()], vec![0f32; c.len()]);
+        for (&(qs, cs), &ge) in pairs.iter().zip(&g) {
+            let (qr, cr, ge) = (row(qs), row(cs), ge * share);
+            for j in 0..d {
+                dq[qr.start + j] += ge * c[cr.start + j];
+                dc[cr.start + j] += ge * q[qr.start + j];
+            }
+        }
+        comm.all_reduce_f64(&mut total);
+        // L2 per use, scaled like the loss (a mean over the global batch)
+        let (opt, l2) = (b.opt, self.cfg.l2 / b.rows.len() as f32);
+        let parts = [(&layout.queries, &mut towers.query, slots.0, &*q_dedup, q_tower, q_cache, dq)];
+        let parts = parts.into_iter().chain([(
+            &layout.candidates,
+            &mut towers.candidate,
+            slots.1,
+            &*c_dedup,
+            c_tower,
+            c_cache,
+            dc,
+        )]);
+        for (p, tower, slots, dedup, batch, cache, d_out) in parts {
+            let grads = if pairs.is_empty() { Vec::new() } else { batch.backward(&cache, &d_out).embedding };
+            let update = Update { opt, l2, rows: &dedup.rows, uses: &dedup.weights, grads };
+            tables::apply_exchanged(comm, p, &mut tower.embedding, &mut slots.embedding, update);
+        }
+        self.q_dedup.clear();
+        self.c_dedup.clear();
+        total[0]
+    }
+
     /// One step over the global batch `b`; returns its loss (every rank's, summed).
     fn run(
         &mut self,
@@ -84,10 +157,8 @@ impl Step<'_> {
         b: Batch,
     ) -> f64 {
         let (comm, layout, cfg, data, dim) = (self.comm, self.layout, self.cfg, &self.shared.dataset, self.cfg.dim);
-        let (first, end) = (self.shared.offset as u32, (self.shared.offset + data.len()) as u32);
+        let local = self.local(&b);
         let (q_dedup, c_dedup) = (&mut self.q_dedup, &mut self.c_dedup);
-        let local: Vec<usize> =
-            b.rows.iter().filter(|&&g| g >= first && g < end).map(|&g| (g - first) as usize).collect();
         // the global batch's candidates, every rank's in rank order
         let every = comm.all_gather(&local.iter().map(|&i| data.candidates[i]).collect::<Vec<u32>>());
         let mut mine = Vec::with_capacity(local.len());
@@ -107,7 +178,6 @@ impl Step<'_> {
             &towers.candidate,
             tables::share(comm, &layout.candidates, &towers.candidate.embedding, &c_dedup.rows),
         );
-        let iota = |n: usize| (0..n as u32).collect::<Vec<u32>>();
         let q_cache = q_tower.forward_train(&iota(q_dedup.rows.len()), &q_dedup.weights);
         let c_cache = c_tower.forward_train(&iota(c_dedup.rows.len()), &c_dedup.weights);
         let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
@@ -223,6 +293,32 @@ pub(crate) fn fit(
         validation,
         |m| m,
         |s, m, (qs, cs), b| s.run(m, (qs, cs), None, b),
+    )?;
+    Ok(Local { model, slots, history })
+}
+
+/// Trains this rank's part of a rating model (the dot product of the two towers predicts the
+/// scaled rating), measured on `validation` after every epoch.
+pub(crate) fn fit_rating(
+    run: &mut Run,
+    comm: &Counted,
+    (shared, layout): (&Shared, &Layout),
+    (ratings, scale): (&[f32], RatingScale),
+    validation: Option<&Encoded>,
+) -> Result<Local<TwoTower, (TowerSlots, TowerSlots)>> {
+    let cfg = run.config;
+    let mut model = TwoTower { rating_scale: Some(scale), ..towers(cfg, layout, cfg.normalization) };
+    let mut slots = slots(layout, &cfg.optimizer, cfg.dim);
+    let targets: Vec<f32> = ratings.iter().map(|&r| scale.scale(r)).collect();
+    let parts = (&mut model, &mut slots);
+    let history = epochs(
+        run,
+        comm,
+        (shared, layout),
+        parts,
+        validation,
+        |m| m,
+        |s, m, (qs, cs), b| s.rating(m, (qs, cs), &targets, b),
     )?;
     Ok(Local { model, slots, history })
 }

@@ -1,5 +1,6 @@
 //! `mpirun -np N towers train … --distributed` (a build with `--features mpi`): N = 2 and 3
-//! ranks train the one-process model, sharded tables are split evenly, ranks given different
+//! ranks train the one-process model (retrieval, rating, and a GRU on a sessions file), sharded
+//! tables are split evenly, ranks given different
 //! options or a bad line are refused with a clear error, `evaluate --distributed` gives the
 //! one-process metrics, and a rank killed with SIGKILL ends
 //! the job non-zero within 30 s without touching the model in --out. Skipped where the binary
@@ -101,6 +102,44 @@ fn ranks_train_the_one_process_model_and_shard_tables_evenly() {
         assert!(d < 1e-9, "distributed evaluation: {k} differs by {d}");
     }
     assert_eq!(j["n"].as_u64(), Some(4_000));
+}
+
+#[test]
+fn gru_and_rating_models_train_on_ranks_as_in_one_process() {
+    if !mpi_ready() {
+        return;
+    }
+    let f = Fixture::new("mpi-kinds");
+    // sessions: walks over 200 items; the last 300 are the test sessions
+    let mut rng = towers::rng::Rng::new(3);
+    let walks: Vec<String> = (0..3300)
+        .map(|_| {
+            let mut i = rng.below(200);
+            let walk = (0..6).map(|_| {
+                i = (i + 1 + rng.below(3)) % 200;
+                i.to_string()
+            });
+            walk.collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    let (train, test) = (f.path("s.txt"), f.path("t.txt"));
+    std::fs::write(&train, walks[..3000].join("\n") + "\n").unwrap();
+    std::fs::write(&test, walks[3000..].join("\n") + "\n").unwrap();
+    let (table_train, table_test) = synthetic(&f, 20_000);
+    let kinds = [
+        (["--task", "sequential", "--train-format", "sessions", "--train", &train], &test, "top_10"),
+        (["--task", "rating", "--epochs", "3", "--train", &table_train], &table_test, "rmse"),
+    ];
+    for (kind, test, k) in kinds {
+        let (one, two) = (f.path(&format!("one-{}", kind[1])), f.path(&format!("two-{}", kind[1])));
+        let o = towers(&[&["train"][..], &kind, &["--seed", "2", "--out", &one, "-q"]].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o =
+            run(mpirun(2, &[&["train"][..], &kind, &["--seed", "2", "--distributed", "--out", &two, "-q"]].concat()));
+        assert!(o.status.success(), "{}: {}", kind[1], stderr(&o));
+        let (a, b) = (metric(&one, test, k), metric(&two, test, k));
+        assert!((a - b).abs() <= 0.01, "{}: {k} {b} on 2 ranks against one process's {a}", kind[1]);
+    }
 }
 
 #[test]

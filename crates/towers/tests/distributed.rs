@@ -8,10 +8,10 @@ use std::path::Path;
 use towers::artifact::DirLock;
 use towers::config::OptimizerConfig;
 use towers::data::synthetic::Synthetic;
-use towers::data::{Interactions, Share, TableFormat};
+use towers::data::{InputFormat, Interactions, Sessions, Share, TableFormat};
 use towers::dist::{Collective, Threads, agree};
 use towers::kernels::softmax::Precision;
-use towers::model::Normalization;
+use towers::model::{Normalization, SequenceConfig};
 use towers::train::Sharding;
 use towers::{Artifact, ModelSpec, Result, TrainConfig, Trainer};
 
@@ -311,6 +311,83 @@ fn rating_and_multitask_models_train_the_same_on_n_ranks() {
             let pairs = [(1u32, 1u32), (5, 9), (40, 3)];
             let (a, b) = (model.model.predict(&pairs).unwrap(), one.model.predict(&pairs).unwrap());
             assert!(max_diff(&a, &b) <= 1e-3, "{n} ranks: predicted ratings {a:?} against {b:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_gru_model_trains_the_same_on_n_ranks() {
+    let dir = common::scratch("distributed-gru");
+    std::fs::create_dir_all(&dir).unwrap();
+    // walks over 60 items, a line a session; ids in an examples file
+    let mut rng = towers::rng::Rng::new(11);
+    let mut walk = || {
+        let mut i = rng.below(60);
+        (0..7)
+            .map(|_| {
+                i = (i + 1 + rng.below(3)) % 60;
+                (i + 1).to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    let sessions: String = (0..1500).map(|_| walk().join(" ") + "\n").collect();
+    let examples: String = (0..1500)
+        .map(|_| walk())
+        .enumerate()
+        .map(|(u, w)| format!("u{}\t{}\t{}\n", u % 400, w[..6].join(" "), w[6]))
+        .collect();
+    let (s_path, e_path) = (dir.join("s.txt"), dir.join("e.tsv"));
+    std::fs::write(&s_path, sessions).unwrap();
+    std::fs::write(&e_path, examples).unwrap();
+    let config = TrainConfig { dim: 16, batch_size: 256, epochs: 2, seed: 4, ..config() };
+    let gru = |format, share_embeddings, projection, sampled_negatives| SequenceConfig {
+        format,
+        share_embeddings,
+        projection,
+        sampled_negatives,
+        ..Default::default()
+    };
+    let cases = [
+        (&s_path, gru(InputFormat::Sessions, true, false, 0), 2),
+        (&s_path, gru(InputFormat::Sessions, false, true, 40), 3),
+        (&e_path, gru(InputFormat::Examples, true, false, 0), 3),
+    ];
+    for (path, seq, n) in cases {
+        let read = |share| Sessions::read_share(path, seq.format, share).unwrap();
+        let whole = read(Share { rank: 0, ranks: 1 });
+        let spec = ModelSpec::Sequential(seq);
+        let validation = Sessions { items: whole.items[..300].to_vec(), ids: None };
+        let one = Trainer::new(spec.clone()).config(config.clone()).validation(&validation).fit(&whole).unwrap();
+        let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = Threads::group(n)
+                .into_iter()
+                .map(|comm| {
+                    let (spec, config, validation) = (&spec, &config, &validation);
+                    sc.spawn(move || {
+                        let share = read(Share { rank: comm.rank(), ranks: n });
+                        let t = Trainer::new(spec.clone()).config(config.clone()).validation(validation);
+                        t.fit_distributed(&comm, &share).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let model = models.into_iter().next().unwrap().expect("rank 0 has the model");
+        let what = format!("{:?}, {n} ranks", seq.format);
+        assert_eq!(model.items.ids, one.items.ids, "{what}: the same item rows");
+        assert_eq!(model.popularity, one.popularity);
+        assert_eq!(model.query_vocab, one.query_vocab, "{what}: the same users");
+        assert_eq!(model.summary.n_train, one.summary.n_train);
+        let d = max_diff(&model.candidates, &one.candidates);
+        assert!(d <= 1e-4, "{what}: candidate embeddings differ by {d}");
+        for (a, b) in model.history.epochs.iter().zip(&one.history.epochs) {
+            assert!((a.loss - b.loss).abs() <= 1e-5 * b.loss.abs(), "{what}: loss {} against {}", a.loss, b.loss);
+            let (a, b) = (a.validation.unwrap(), b.validation.unwrap());
+            assert!((a.top_10 - b.top_10).abs() <= 0.01 && a.n == b.n, "{what}: {a:?} against {b:?}");
+        }
+        if seq.format == InputFormat::Examples {
+            assert_eq!(model.histories, one.histories, "{what}: the users' last items");
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();

@@ -3,7 +3,7 @@
 
 use super::Args;
 use crate::progress::Bar;
-use towers::data::{Catalog, Interactions, Share};
+use towers::data::{Catalog, Interactions, OwnedData, Sessions, Share};
 use towers::dist::{Collective, agree};
 use towers::train::FeatureData;
 use towers::{Error, EvalOptions, Result};
@@ -18,19 +18,13 @@ fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Resu
             "--distributed takes no --split (give --test), --init-from, --checkpoint-every or --resume".into(),
         ));
     }
-    if a.options.reads_sequences() {
-        return Err(Error::Config(
-            "--distributed trains a retrieval, rating, feature or multitask model on an interaction table".into(),
-        ));
-    }
     let root = comm.rank() == 0;
     // one writer: rank 0 holds the lock of --out from the start
     let lock =
         agree(comm, a.out.as_deref().filter(|_| root).map(|o| crate::common::lock_model_dir(o, a.wait)).transpose())?;
     let catalog = agree(comm, a.items.as_ref().map(Catalog::read).transpose())?;
     let share = Share { rank: comm.rank(), ranks: comm.size() };
-    let train = agree(comm, a.table.format().and_then(|f| Interactions::read_share(&a.train, &f, share)))?;
-    let test = agree(comm, a.test.as_ref().map(|t| a.table.read(t)).transpose())?;
+    let (train, test) = agree(comm, read(a, share))?;
     let mut bar = Bar::new(root && !a.json);
     let mut trainer = a.options.trainer(features)?.catalog(catalog.as_ref()).observer(&mut bar);
     if a.shard_tables {
@@ -54,4 +48,19 @@ fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Resu
     let evaluation = test.as_ref().map(|t| served.evaluate(t, &EvalOptions::new())).transpose()?;
     let model = served.retriever().artifact();
     super::report(a, (&model.summary, &model.history), evaluation.as_ref())
+}
+
+/// This rank's share of `--train` (an interaction table, or a sessions or examples file of
+/// sequences), and the whole of `--test`.
+fn read(a: &Args, share: Share) -> Result<(OwnedData, Option<OwnedData>)> {
+    let table = a.table.format()?;
+    if !a.options.reads_sequences() {
+        let train = Interactions::read_share(&a.train, &table, share)?;
+        let test = a.test.as_ref().map(|t| a.table.read(t)).transpose()?;
+        return Ok((OwnedData::Interactions(Box::new(train)), test.map(|t| OwnedData::Interactions(Box::new(t)))));
+    }
+    let format = a.options.train_format;
+    let train = Sessions::read_share(&a.train, format, share)?;
+    let test = a.test.as_ref().map(|t| format.read_test_sequences(t, &table)).transpose()?;
+    Ok((OwnedData::Sequences(Box::new(train)), test.map(|t| OwnedData::Sequences(Box::new(t)))))
 }

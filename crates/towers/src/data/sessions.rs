@@ -5,7 +5,8 @@
 //! GRU4Rec's `SessionId<TAB>ItemId<TAB>Time` table, interaction tables turned into per-user
 //! histories, and the raw RetailRocket `events.csv` with GRU4Rec's published preprocessing.
 
-use super::text::{csv_reader, read_text};
+use super::text::{csv_reader, read_text, read_text_share};
+use super::{InputFormat, Share};
 use super::{Interactions, Seen, Vocabulary};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -30,6 +31,14 @@ pub struct Sessions {
     pub ids: Option<Vec<String>>,
 }
 
+/// `s`, or an error when it holds no sequence.
+fn non_empty(path: &Path, s: Sessions, what: &str) -> Result<Sessions> {
+    match s.is_empty() {
+        true => Err(Error::parse(path, None, format!("empty file: no {what}"))),
+        false => Ok(s),
+    }
+}
+
 impl Sessions {
     /// Number of sequences.
     pub fn len(&self) -> usize {
@@ -45,18 +54,19 @@ impl Sessions {
     /// (an empty session), naming the line.
     pub fn read_lines(path: impl AsRef<Path>) -> Result<Sessions> {
         let path = path.as_ref();
-        let text = read_text(path)?;
+        Self::parse_lines(path, &read_text(path)?, 0).and_then(|s| non_empty(path, s, "sessions"))
+    }
+
+    /// [`Sessions::read_lines`] of `text`, the lines after the first `before` of `path`.
+    fn parse_lines(path: &Path, text: &str, before: u64) -> Result<Sessions> {
         let mut items = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let s: Vec<String> =
                 line.split([' ', ',', '\t']).map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
             if s.is_empty() {
-                return Err(Error::parse(path, Some(i as u64 + 1), "empty session"));
+                return Err(Error::parse(path, Some(before + i as u64 + 1), "empty session"));
             }
             items.push(s);
-        }
-        if items.is_empty() {
-            return Err(Error::parse(path, None, "empty file: no sessions"));
         }
         Ok(Sessions { items, ids: None })
     }
@@ -66,30 +76,51 @@ impl Sessions {
     /// sequence context + target (padding dropped), so that the target is the last item.
     pub fn read_examples(path: impl AsRef<Path>) -> Result<Sessions> {
         let path = path.as_ref();
-        let text = read_text(path)?;
+        Self::parse_examples(path, &read_text(path)?, 0).and_then(|s| non_empty(path, s, "examples"))
+    }
+
+    /// [`Sessions::read_examples`] of `text`, the lines after the first `before` of `path`.
+    fn parse_examples(path: &Path, text: &str, before: u64) -> Result<Sessions> {
         let (mut items, mut ids) = (Vec::new(), Vec::new());
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let line_no = Some(before + i as u64 + 1);
             let f: Vec<&str> = line.split('\t').collect();
             if f.len() != 3 {
                 return Err(Error::parse(
                     path,
-                    Some(i as u64 + 1),
+                    line_no,
                     format!("expected 3 tab-separated fields (query, context, target), found {}", f.len()),
                 ));
             }
             let mut s: Vec<String> = f[1].split_whitespace().filter(|t| *t != "0").map(String::from).collect();
             let target = f[2].trim();
             if target.is_empty() || target == "0" {
-                return Err(Error::parse(path, Some(i as u64 + 1), "field 'target' is empty or padding"));
+                return Err(Error::parse(path, line_no, "field 'target' is empty or padding"));
             }
             s.push(target.to_string());
             items.push(s);
             ids.push(f[0].trim().to_string());
         }
-        if items.is_empty() {
-            return Err(Error::parse(path, None, "empty file: no examples"));
-        }
         Ok(Sessions { items, ids: Some(ids) })
+    }
+
+    /// One rank's share of a sessions or examples file, for distributed training: the lines
+    /// that start in its part of the file's bytes (see [`Share`]); errors name the line in the
+    /// whole file. Other formats cannot be split by lines and are refused.
+    pub fn read_share(path: impl AsRef<Path>, format: InputFormat, share: Share) -> Result<Sessions> {
+        let path = path.as_ref();
+        let parse = match format {
+            InputFormat::Sessions => Self::parse_lines,
+            InputFormat::Examples => Self::parse_examples,
+            other => {
+                return Err(Error::Config(format!(
+                    "{}: a {other:?} file cannot be split between ranks by lines: give a sessions or examples file",
+                    path.display()
+                )));
+            }
+        };
+        let (text, before) = read_text_share(path, share)?;
+        parse(path, &text, before)
     }
 
     /// GRU4Rec's format: a tab-separated table whose header names `SessionId`, `ItemId` and
@@ -421,6 +452,27 @@ mod tests {
         let e = Sessions::read_lines(tmp("e.txt", "1 2\n\n3 4\n")).unwrap_err().to_string();
         assert!(e.contains("e.txt:2") && e.contains("empty session"), "{e}");
         assert!(Sessions::read_lines(tmp("one.txt", "7\n")).unwrap().split_targets().is_err());
+    }
+
+    #[test]
+    fn shares_of_a_file_are_its_lines_once_each_and_errors_name_the_whole_file_line() {
+        let text: String = (0..50).map(|i| format!("u{i}\t{} {}\t{}\n", i + 1, i + 2, i + 3)).collect();
+        let path = tmp("shares.tsv", &text);
+        let whole = Sessions::read_examples(&path).unwrap();
+        for ranks in [1, 2, 3, 7] {
+            let mut joined = Sessions { items: Vec::new(), ids: Some(Vec::new()) };
+            for rank in 0..ranks {
+                let s = Sessions::read_share(&path, InputFormat::Examples, Share { rank, ranks }).unwrap();
+                joined.items.extend(s.items);
+                joined.ids.as_mut().unwrap().extend(s.ids.unwrap());
+            }
+            assert_eq!((&joined.items, &joined.ids), (&whole.items, &whole.ids), "{ranks} ranks");
+        }
+        let bad = tmp("bad.txt", &format!("{}\n\n1 2\n", "1 2 3\n".repeat(40)));
+        let e = Sessions::read_share(&bad, InputFormat::Sessions, Share { rank: 1, ranks: 2 }).unwrap_err();
+        assert!(e.to_string().contains("bad.txt:41") && e.to_string().contains("empty session"), "{e}");
+        let e = Sessions::read_share(&bad, InputFormat::Gru4rec, Share { rank: 0, ranks: 2 }).unwrap_err();
+        assert!(e.to_string().contains("cannot be split"), "{e}");
     }
 
     #[test]

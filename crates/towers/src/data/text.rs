@@ -1,8 +1,9 @@
 //! Reading text files whatever their encoding (UTF-8, or latin-1 as in MovieLens' `u.item`).
 
 use crate::data::MAX_LINE_BYTES;
+use crate::data::Share;
 use crate::{Error, Result};
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Reads a whole file as text (lines of at most [`MAX_LINE_BYTES`]): UTF-8 when it is valid UTF-8, otherwise decoded as latin-1
@@ -14,13 +15,68 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
         std::io::ErrorKind::InvalidData => Error::parse(path, None, e.to_string()),
         _ => Error::io(path, e),
     })?;
-    Ok(match String::from_utf8(bytes) {
+    Ok(decoded(path, bytes))
+}
+
+/// Bytes as text: UTF-8 when they are, latin-1 otherwise.
+fn decoded(path: &Path, bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => {
             tracing::debug!("{}: not UTF-8, decoding as latin-1", path.display());
             e.into_bytes().into_iter().map(char::from).collect()
         }
-    })
+    }
+}
+
+/// One rank's share of a text file of one record per line: the lines that start in its part of
+/// the bytes (see [`Share`]), and the number of lines before them. A compressed file cannot be
+/// split.
+pub(crate) fn read_text_share(path: &Path, share: Share) -> Result<(String, u64)> {
+    if matches!(path.extension().and_then(|e| e.to_str()), Some("gz" | "zst")) {
+        return Err(Error::Config(format!(
+            "{}: a compressed file cannot be split between ranks: decompress it",
+            path.display()
+        )));
+    }
+    let io = |e: std::io::Error| Error::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let (from, to) = (line_start(&mut file, len, share.part(len))?, line_start(&mut file, len, share.part_end(len))?);
+    file.seek(SeekFrom::Start(from)).map_err(io)?;
+    let mut bytes = Vec::new();
+    LineLimit::new(file.take(to - from), MAX_LINE_BYTES).read_to_end(&mut bytes).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::parse(path, None, e.to_string()),
+        _ => Error::io(path, e),
+    })?;
+    Ok((decoded(path, bytes), lines_before(path, from)?))
+}
+
+/// The start of the first line that starts at or after byte `at`.
+pub(crate) fn line_start(file: &mut std::fs::File, len: u64, at: u64) -> Result<u64> {
+    if at == 0 || at >= len {
+        return Ok(at.min(len));
+    }
+    file.seek(SeekFrom::Start(at - 1)).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut skipped = Vec::new();
+    BufReader::new(file).read_until(b'\n', &mut skipped).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(at - 1 + skipped.len() as u64)
+}
+
+/// Lines that end before byte `at` of a file.
+pub(crate) fn lines_before(path: &Path, at: u64) -> Result<u64> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = BufReader::new(file.take(at));
+    let mut n = 0;
+    loop {
+        let buf = reader.fill_buf().map_err(|e| Error::io(path, e))?;
+        if buf.is_empty() {
+            return Ok(n);
+        }
+        n += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        let k = buf.len();
+        reader.consume(k);
+    }
 }
 
 /// Reads a TOML file into `T`; a parse error names the file, on one line.

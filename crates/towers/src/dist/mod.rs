@@ -79,7 +79,7 @@ macro_rules! plain {
         }
     )*};
 }
-plain!(u32, u64, f32, f64);
+plain!(u8, u32, u64, f32, f64);
 
 /// `values` as bytes.
 pub(crate) fn bytes<T: Plain>(values: &[T]) -> Vec<u8> {

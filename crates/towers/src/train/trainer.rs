@@ -214,8 +214,8 @@ impl<'a> Trainer<'a> {
     /// or sharded, no batch normalisation) and the feature kind (every table replicated); dense
     /// layers are replicated, their gradients all-reduced. Validation data is measured after
     /// every epoch, each rank ranking its share.
-    pub fn fit_distributed(self, comm: &dyn Collective, share: &Interactions) -> Result<Option<Artifact>> {
-        self.distributed(comm, share, Output::Memory)
+    pub fn fit_distributed<'d>(self, comm: &dyn Collective, share: impl Into<Data<'d>>) -> Result<Option<Artifact>> {
+        self.distributed(comm, share.into(), Output::Memory)
     }
 
     /// [`fit_distributed`](Self::fit_distributed), the model written to the directory `out`
@@ -223,17 +223,17 @@ impl<'a> Trainer<'a> {
     /// sharded table is ever whole on a rank, its ranks send its rows (and their candidate
     /// embeddings and optimizer state) in blocks as rank 0 writes them. Returns what was
     /// written on rank 0, `None` on the others.
-    pub fn fit_distributed_into(
+    pub fn fit_distributed_into<'d>(
         self,
         comm: &dyn Collective,
-        share: &Interactions,
+        share: impl Into<Data<'d>>,
         out: Option<&DirLock>,
     ) -> Result<Option<Written>> {
-        let written = self.distributed(comm, share, Output::Dir(out))?;
+        let written = self.distributed(comm, share.into(), Output::Dir(out))?;
         Ok(written.map(|a| Written { manifest: a.manifest(), history: a.history }))
     }
 
-    fn distributed(self, comm: &dyn Collective, share: &Interactions, out: Output) -> Result<Option<Artifact>> {
+    fn distributed(self, comm: &dyn Collective, share: Data, out: Output) -> Result<Option<Artifact>> {
         let Trainer { plan, catalog, validation, observer, prior, checkpoints, spill, sharding, attributes, .. } = self;
         let Plan::Model { spec, mut config } = plan else {
             return Err(Error::Config("distributed training trains one model, not a pipeline".into()));
@@ -242,11 +242,11 @@ impl<'a> Trainer<'a> {
         if prior.is_some() || checkpoints.is_some() {
             return Err(Error::Config("distributed training takes no `init_from` and no checkpoints".into()));
         }
-        let validation = match validation {
-            Some(Data::Interactions(v)) => Some(v),
-            None => None,
-            Some(Data::Sequences(_)) => return Err(wrong_data(&spec)),
-        };
+        let sequences = |d: &Data| matches!(d, Data::Sequences(_));
+        let sequential = matches!(*spec, ModelSpec::Sequential(_));
+        if sequences(&share) != sequential || validation.as_ref().is_some_and(|v| sequences(v) != sequential) {
+            return Err(wrong_data(&spec));
+        }
         let (mut fallback, (spec, config)) = (quiet(), (*spec, *config));
         let observer = observer.unwrap_or(&mut fallback);
         let job = Job { spec, config, catalog, observer, sharding, validation, spill, attributes, out };

@@ -4,7 +4,7 @@
 use super::Share;
 use super::{CANDIDATE_NAMES, QUERY_NAMES, RATING_NAMES, TIME_NAMES, WEIGHT_NAMES};
 use super::{DEFAULT_COLUMNS, Interactions, MAX_LINE_BYTES, Optional, Roles, TableFormat, shown};
-use crate::data::text::{LineLimit, delimiter_name, guess_delimiter};
+use crate::data::text::{LineLimit, delimiter_name, guess_delimiter, line_start, lines_before};
 use crate::{Error, Result};
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -60,33 +60,6 @@ pub(super) fn read_share(path: &Path, format: &TableFormat, share: Share) -> Res
         },
         e => e,
     })
-}
-
-/// The start of the first line that starts at or after byte `at`.
-fn line_start(file: &mut std::fs::File, len: u64, at: u64) -> Result<u64> {
-    if at == 0 || at >= len {
-        return Ok(at.min(len));
-    }
-    file.seek(SeekFrom::Start(at - 1)).map_err(|e| Error::Internal(e.to_string()))?;
-    let mut skipped = Vec::new();
-    BufReader::new(file).read_until(b'\n', &mut skipped).map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(at - 1 + skipped.len() as u64)
-}
-
-/// Lines that end before byte `at` of a file.
-fn lines_before(path: &Path, at: u64) -> Result<u64> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = BufReader::new(file.take(at));
-    let mut n = 0;
-    loop {
-        let buf = reader.fill_buf().map_err(|e| Error::io(path, e))?;
-        if buf.is_empty() {
-            return Ok(n);
-        }
-        n += buf.iter().filter(|&&b| b == b'\n').count() as u64;
-        let k = buf.len();
-        reader.consume(k);
-    }
 }
 
 /// A field as text: UTF-8 when it is, latin-1 otherwise (as MovieLens' files are).

@@ -19,7 +19,7 @@ pub(crate) struct Shared {
 }
 
 /// Keys as bytes: each one's length (u32) then its bytes.
-fn encode(keys: impl Iterator<Item = impl AsRef<str>>) -> Vec<u8> {
+pub(super) fn encode(keys: impl Iterator<Item = impl AsRef<str>>) -> Vec<u8> {
     let mut out = Vec::new();
     for k in keys {
         let k = k.as_ref().as_bytes();
@@ -29,7 +29,7 @@ fn encode(keys: impl Iterator<Item = impl AsRef<str>>) -> Vec<u8> {
     out
 }
 
-fn decode(mut bytes: &[u8]) -> impl Iterator<Item = &str> {
+pub(super) fn decode(mut bytes: &[u8]) -> impl Iterator<Item = &str> {
     std::iter::from_fn(move || {
         let n = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
         let (k, rest) = bytes[4..].split_at(n);
@@ -42,7 +42,7 @@ fn decode(mut bytes: &[u8]) -> impl Iterator<Item = &str> {
 /// Every rank's `keys` (in first-appearance order) merged in rank order: the vocabulary of the
 /// whole data set, and the index there of each of this rank's keys (entry `i` for the key of
 /// index `i`, entry 0 the OOV).
-fn merge(comm: &Counted, keys: &Vocabulary) -> (Vocabulary, Vec<u32>) {
+pub(super) fn merge(comm: &Counted, keys: &Vocabulary) -> (Vocabulary, Vec<u32>) {
     let all = comm.all_gather_bytes(&encode(keys.iter()));
     let mut vocab = Vocabulary::default();
     let mut mine = vec![Vocabulary::OOV];

@@ -95,7 +95,7 @@ pub(crate) fn fit(
             for ((table, slots), g) in tower.tables.iter_mut().zip(&mut q_slots.tables).zip(table_grads) {
                 let p = Placement { rank: comm.rank(), ranks: comm.size(), rows: table.rows, sharded: false };
                 let update = Update { opt, l2: cfg.l2, rows: &g.rows, uses: &g.uses, grads: g.grads };
-                tables::apply_exchanged(comm, &p, table, slots, update);
+                tables::apply_exchanged(comm, &p, table, slots, update, None);
             }
             c_dedup.clear();
             total[0]

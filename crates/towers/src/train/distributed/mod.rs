@@ -7,6 +7,7 @@
 mod data;
 mod features;
 mod retrieval;
+mod sequential;
 mod tables;
 mod write;
 
@@ -19,13 +20,13 @@ use super::state::{Reload, State};
 use crate::artifact::{Artifact, DirLock, History, Manifest, RankSummary, TrainSummary};
 use crate::artifact::{CANDIDATES_FILE, OPTIMIZER_FILE, WEIGHTS_FILE};
 use crate::config::TrainConfig;
-use crate::data::{Catalog, Interactions, Seen, Share};
+use crate::data::{Catalog, Data, Interactions, Seen, SequenceExamples, Sessions, Share};
 use crate::dist::{Collective, Counted};
 use crate::eval::Encoded;
 use crate::kernels::dense::MlpGrads;
 use crate::kernels::softmax::{InBatchSoftmax, SoftmaxGrads};
 use crate::metrics::TopKMetrics;
-use crate::model::{Model, ModelSpec, Normalization};
+use crate::model::{Encoder, Model, ModelSpec, Normalization};
 use crate::progress::Observer;
 use crate::task::RatingScale;
 use crate::task::Reduction;
@@ -76,7 +77,7 @@ pub(crate) struct Job<'a> {
     pub catalog: Option<&'a Catalog>,
     pub observer: &'a mut dyn Observer,
     pub sharding: Option<Sharding>,
-    pub validation: Option<&'a Interactions>,
+    pub validation: Option<Data<'a>>,
     pub spill: Option<&'a std::path::Path>,
     pub attributes: Attributes<'a>,
     pub out: Output<'a>,
@@ -107,13 +108,24 @@ fn check_same(comm: &Counted, f: &Fingerprint) -> Result<()> {
     }
 }
 
-/// This rank's share of validation pairs (`None` when it has none).
+/// This rank's share of validation pairs or examples (`None` when it has none).
 fn share_of(comm: &Counted, v: &Encoded) -> Option<Encoded> {
-    let Encoded::Pairs { pairs, .. } = v else { return None };
     let share = Share { rank: comm.rank(), ranks: comm.size() };
-    let n = pairs.len() as u64;
-    let mine = pairs[share.part(n) as usize..share.part_end(n) as usize].to_vec();
-    (!mine.is_empty()).then_some(Encoded::Pairs { pairs: mine, times: None })
+    let part = |n: usize| share.part(n as u64) as usize..share.part_end(n as u64) as usize;
+    let mine = match v {
+        Encoded::Pairs { pairs, .. } => Encoded::Pairs { pairs: pairs[part(pairs.len())].to_vec(), times: None },
+        Encoded::Sequences(e) => {
+            let (r, steps) = (part(e.len()), e.steps);
+            let (c, m) = (&e.contexts[r.start * steps..r.end * steps], &e.mask[r.start * steps..r.end * steps]);
+            let targets = e.targets[r].to_vec();
+            Encoded::Sequences(SequenceExamples { steps, contexts: c.to_vec(), mask: m.to_vec(), targets })
+        }
+    };
+    let empty = match &mine {
+        Encoded::Pairs { pairs, .. } => pairs.is_empty(),
+        Encoded::Sequences(e) => e.targets.is_empty(),
+    };
+    (!empty).then_some(mine)
 }
 
 /// Every rank's metrics on its share, combined (on every rank). Every rank takes part, whatever
@@ -221,16 +233,22 @@ fn peak_rss_mb() -> f64 {
 /// Trains `job` on this rank's `share`: on rank 0 the model in memory, or (written to a
 /// directory) the model rank 0 wrote, with its sharded tables' rows left out; `None` on the
 /// others.
-pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Result<Option<Artifact>> {
+pub(crate) fn fit(job: Job, comm: &dyn Collective, share: Data) -> Result<Option<Artifact>> {
     let comm = Counted::new(comm);
-    let Job { spec, config, catalog, observer, sharding, validation, spill, attributes, out } = job;
-    let columns = [share.ratings.is_some(), share.timestamps.is_some(), share.weights.is_some()];
-    let fingerprint = Fingerprint { spec: &spec, config: &config, sharding, columns, validation: validation.is_some() };
+    let columns = match share {
+        Data::Interactions(t) => [t.ratings.is_some(), t.timestamps.is_some(), t.weights.is_some()],
+        Data::Sequences(s) => [s.ids.is_some(), false, false],
+    };
+    let Job { spec, config, sharding, validation, .. } = &job;
+    let fingerprint = Fingerprint { spec, config, sharding: *sharding, columns, validation: validation.is_some() };
     check_same(&comm, &fingerprint)?;
-    if !matches!(spec, ModelSpec::Retrieval | ModelSpec::Rating | ModelSpec::Features(_) | ModelSpec::Multitask(_)) {
+    let gru = matches!(spec, ModelSpec::Sequential(s) if s.encoder == Encoder::Gru);
+    if !gru
+        && !matches!(spec, ModelSpec::Retrieval | ModelSpec::Rating | ModelSpec::Features(_) | ModelSpec::Multitask(_))
+    {
         return Err(Error::Config(format!(
-            "distributed training is built for the retrieval, rating, feature and multitask kinds; a {} model \
-             trains in one process",
+            "distributed training is built for the retrieval, rating, feature, multitask and sequential (GRU) kinds; \
+             a {} model trains in one process",
             spec.kind()
         )));
     }
@@ -241,7 +259,39 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
                 .into(),
         ));
     }
-    let shared = data::build(&comm, share, catalog, config.key)?;
+    match share {
+        Data::Interactions(t) => interactions(job, &comm, t),
+        Data::Sequences(s) => sequences(job, &comm, s),
+    }
+}
+
+/// A sequential model's run: replicated, so rank 0 writes it as one process does.
+fn sequences(job: Job, comm: &Counted, share: &Sessions) -> Result<Option<Artifact>> {
+    let Job { spec, config, catalog, observer, sharding, validation, spill, out, .. } = job;
+    let ModelSpec::Sequential(seq) = spec else { return Err(Error::internal("sequences for a sequential model")) };
+    if sharding.is_some() {
+        return Err(Error::Config(
+            "a sequential model's item table is replicated on every rank: it takes no table sharding".into(),
+        ));
+    }
+    let validation = match validation {
+        Some(Data::Sequences(v)) => Some(v),
+        _ => None,
+    };
+    let mut run = Run::new(&config, observer, None);
+    run.spill = spill;
+    let model = sequential::fit(&mut run, comm, (seq, catalog), share, validation)?;
+    finish(comm, out, model, Vec::new())
+}
+
+/// An interaction table's run.
+fn interactions(job: Job, comm: &Counted, share: &Interactions) -> Result<Option<Artifact>> {
+    let Job { spec, config, catalog, observer, sharding, validation, spill, attributes, out } = job;
+    let validation = match validation {
+        Some(Data::Interactions(v)) => Some(v),
+        _ => None,
+    };
+    let shared = data::build(comm, share, catalog, config.key)?;
     let d = &shared.dataset;
     let place = |rows: usize| Placement {
         rank: comm.rank(),
@@ -263,21 +313,21 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
     let trained: Option<(Box<dyn Model>, History)> = match &spec {
         ModelSpec::Features(f) => {
             // every table and layer replicated: rank 0's copy is the model
-            let span = time_span(&comm, share.timestamps.as_deref());
+            let span = time_span(comm, share.timestamps.as_deref());
             let model = super::features::build(f, d, attributes, span.as_ref().map(|s| &s[..]), config.seed)?;
             let (model, history) =
-                features::fit(&mut run, &comm, &shared, model, share.timestamps.as_deref(), val.as_ref())?;
+                features::fit(&mut run, comm, &shared, model, share.timestamps.as_deref(), val.as_ref())?;
             Some((Box::new(model), history))
         }
         ModelSpec::Multitask(m) => {
             run.keep_optimizer = false;
-            let (ratings, scale) = rated(&comm, &spec, share)?;
+            let (ratings, scale) = rated(comm, &spec, share)?;
             let fitted = (&shared, &layout);
-            let mut t = retrieval::fit_multitask(&mut run, &comm, fitted, m, (ratings, scale), val.as_ref())?;
+            let mut t = retrieval::fit_multitask(&mut run, comm, fitted, m, (ratings, scale), val.as_ref())?;
             fn tables(s: &mut (TowerSlots, TowerSlots, MlpSlots)) -> [&mut Slots; 2] {
                 [&mut s.0.embedding, &mut s.1.embedding]
             }
-            sharded = end(&comm, &layout, &mut t.model.towers, &mut t.slots, tables, streamed)?;
+            sharded = end(comm, &layout, &mut t.model.towers, &mut t.slots, tables, streamed)?;
             if root {
                 run.keep_optimizer_state(&mut t.slots, &opt)?;
             }
@@ -287,23 +337,23 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
             run.keep_optimizer = false;
             let mut t = match spec {
                 ModelSpec::Rating => {
-                    let rated = rated(&comm, &spec, share)?;
-                    retrieval::fit_rating(&mut run, &comm, (&shared, &layout), rated, val.as_ref())?
+                    let rated = rated(comm, &spec, share)?;
+                    retrieval::fit_rating(&mut run, comm, (&shared, &layout), rated, val.as_ref())?
                 }
-                _ => retrieval::fit(&mut run, &comm, &shared, &layout, val.as_ref())?,
+                _ => retrieval::fit(&mut run, comm, &shared, &layout, val.as_ref())?,
             };
             fn tables(s: &mut (TowerSlots, TowerSlots)) -> [&mut Slots; 2] {
                 [&mut s.0.embedding, &mut s.1.embedding]
             }
-            sharded = end(&comm, &layout, &mut t.model, &mut t.slots, tables, streamed)?;
+            sharded = end(comm, &layout, &mut t.model, &mut t.slots, tables, streamed)?;
             if root {
                 run.keep_optimizer_state(&mut t.slots, &opt)?;
             }
             root.then(|| (Box::new(t.model) as Box<dyn Model>, t.history))
         }
     };
-    let pairs = data::pairs_on_root(&comm, d);
-    let ranks = summaries(&comm, &layout, steps)?;
+    let pairs = data::pairs_on_root(comm, d);
+    let ranks = summaries(comm, &layout, steps)?;
     let finished = match (trained, pairs) {
         (Some((model, history)), Some(pairs)) => {
             let done = Finished { model, history, ranks, seconds: run.seconds, optimizer: run.optimizer.take() };
@@ -312,8 +362,19 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: &Interactions) -> Resu
         }
         _ => None,
     };
+    finish(comm, out, finished, sharded)
+}
+
+/// The end of every run: rank 0's model (`finished`) kept in memory, or written to the
+/// directory with the `sharded` tensors streamed from their ranks.
+fn finish(
+    comm: &Counted,
+    out: Output,
+    finished: Option<Artifact>,
+    sharded: Vec<write::Sharded>,
+) -> Result<Option<Artifact>> {
     let Output::Dir(lock) = out else { return Ok(finished) };
-    let mut streams = write::Streamed::new(&comm, sharded, &[WEIGHTS_FILE, CANDIDATES_FILE, OPTIMIZER_FILE]);
+    let mut streams = write::Streamed::new(comm, sharded, &[WEIGHTS_FILE, CANDIDATES_FILE, OPTIMIZER_FILE]);
     let Some(model) = finished else {
         streams.serve();
         return crate::dist::agree(comm.inner, Ok(None));

@@ -141,7 +141,7 @@ impl Step<'_> {
         for (p, tower, slots, dedup, batch, cache, d_out) in parts {
             let grads = if pairs.is_empty() { Vec::new() } else { batch.backward(&cache, &d_out).embedding };
             let update = Update { opt, l2, rows: &dedup.rows, uses: &dedup.weights, grads };
-            tables::apply_exchanged(comm, p, &mut tower.embedding, &mut slots.embedding, update);
+            tables::apply_exchanged(comm, p, &mut tower.embedding, &mut slots.embedding, update, None);
         }
         self.q_dedup.clear();
         self.c_dedup.clear();
@@ -228,7 +228,14 @@ impl Step<'_> {
         tables::apply_owned(&layout.candidates, &mut towers.candidate.embedding, &mut c_slots.embedding, update);
         let grads = if pairs.is_empty() { Vec::new() } else { q_tower.backward(&q_cache, &dq).embedding };
         let update = Update { opt, l2, rows: &q_dedup.rows, uses: &q_dedup.weights, grads };
-        tables::apply_exchanged(comm, &layout.queries, &mut towers.query.embedding, &mut q_slots.embedding, update);
+        tables::apply_exchanged(
+            comm,
+            &layout.queries,
+            &mut towers.query.embedding,
+            &mut q_slots.embedding,
+            update,
+            None,
+        );
         q_dedup.clear();
         c_dedup.clear();
         total[0]

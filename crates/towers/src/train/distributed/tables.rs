@@ -122,8 +122,16 @@ pub(crate) fn apply_owned(p: &Placement, table: &mut Table, slots: &mut Slots, u
 }
 
 /// Applies every rank's update of its own rows (this rank's queries): each row's holders sum
-/// the ranks' gradients and uses of it, in rank order, and update it once.
-pub(crate) fn apply_exchanged(comm: &Counted, p: &Placement, table: &mut Table, slots: &mut Slots, u: Update) {
+/// the ranks' gradients and uses of it, in rank order, and `also` (an update every rank
+/// computed alike, counted once), and update it once.
+pub(crate) fn apply_exchanged(
+    comm: &Counted,
+    p: &Placement,
+    table: &mut Table,
+    slots: &mut Slots,
+    u: Update,
+    also: Option<Update>,
+) {
     let d = table.dim;
     // per destination: the rows (local there), and each row's uses then gradient
     let (mut ids, mut vals): (Vec<Vec<u32>>, Vec<Vec<f32>>) = (vec![Vec::new(); p.ranks], vec![Vec::new(); p.ranks]);
@@ -135,7 +143,17 @@ pub(crate) fn apply_exchanged(comm: &Counted, p: &Placement, table: &mut Table, 
             vals[o].extend_from_slice(&u.grads[i * d..(i + 1) * d]);
         }
     }
-    let (ids, vals) = (comm.all_to_all(&ids), comm.all_to_all(&vals));
+    let (mut ids, mut vals) = (comm.all_to_all(&ids), comm.all_to_all(&vals));
+    if let Some(a) = also {
+        let mine = a.rows.iter().enumerate().filter(|(_, r)| p.owns(**r));
+        let (i, v): (Vec<u32>, Vec<Vec<f32>>) = mine
+            .map(|(i, &r)| {
+                (p.local(r), std::iter::once(a.uses[i]).chain(a.grads[i * d..(i + 1) * d].iter().copied()).collect())
+            })
+            .unzip();
+        ids.push(i);
+        vals.push(v.concat());
+    }
     let mut at: hashbrown::HashMap<u32, usize> = hashbrown::HashMap::new();
     let (mut rows, mut uses, mut grads) = (Vec::new(), Vec::new(), Vec::new());
     for (ids, vals) in ids.iter().zip(&vals) {

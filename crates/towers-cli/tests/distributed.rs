@@ -1,5 +1,5 @@
 //! `mpirun -np N towers train … --distributed` (a build with `--features mpi`): N = 2 and 3
-//! ranks train the one-process model (retrieval, rating, and a GRU on a sessions file), sharded
+//! ranks train the one-process model (retrieval, rating, ranking, and a GRU on a sessions file), sharded
 //! tables are split evenly, ranks given different
 //! options or a bad line are refused with a clear error, `evaluate --distributed` gives the
 //! one-process metrics, and a rank killed with SIGKILL ends
@@ -105,7 +105,7 @@ fn ranks_train_the_one_process_model_and_shard_tables_evenly() {
 }
 
 #[test]
-fn gru_and_rating_models_train_on_ranks_as_in_one_process() {
+fn gru_rating_and_ranking_models_train_on_ranks_as_in_one_process() {
     if !mpi_ready() {
         return;
     }
@@ -129,6 +129,7 @@ fn gru_and_rating_models_train_on_ranks_as_in_one_process() {
     let kinds = [
         (["--task", "sequential", "--train-format", "sessions", "--train", &train], &test, "top_10"),
         (["--task", "rating", "--epochs", "3", "--train", &table_train], &table_test, "rmse"),
+        (["--task", "ranking", "--loss", "listmle", "--train", &table_train], &table_test, "ndcg_10_rated"),
     ];
     for (kind, test, k) in kinds {
         let (one, two) = (f.path(&format!("one-{}", kind[1])), f.path(&format!("two-{}", kind[1])));

@@ -392,3 +392,56 @@ fn a_gru_model_trains_the_same_on_n_ranks() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_ranker_trains_the_same_on_n_ranks() {
+    let dir = common::scratch("distributed-ranker");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("train.tsv");
+    Synthetic { users: 300, items: 200, rows: 6_000, clusters: 8, seed: 2 }.write(&path).unwrap();
+    let table = Interactions::read(&path, &TableFormat::default()).unwrap();
+    let config = TrainConfig {
+        optimizer: OptimizerConfig::adagrad(),
+        batch_size: 500,
+        epochs: 3,
+        average_last: Some(2),
+        ..config()
+    };
+    use towers::model::{RankerKind, RankingSpec};
+    use towers::task::RankingLoss;
+    let specs = [
+        RankingSpec::mlp(vec![16, 8]),
+        RankingSpec { loss: RankingLoss::ListMle, list_size: Some(5), ..RankingSpec::mlp(vec![16]) },
+        RankingSpec { loss: RankingLoss::Hinge, ranker: RankerKind::Dcn, ..RankingSpec::mlp(vec![8]) },
+    ];
+    let pairs = [(1u32, 1u32), (5, 9), (40, 3), (200, 150)];
+    for spec in specs {
+        let spec = ModelSpec::Ranking(spec);
+        let one = Trainer::new(spec.clone()).config(config.clone()).fit(&table).unwrap();
+        for n in [2, 3] {
+            let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = Threads::group(n)
+                    .into_iter()
+                    .map(|comm| {
+                        let (path, spec, config) = (&path, &spec, &config);
+                        sc.spawn(move || {
+                            let share = Share { rank: comm.rank(), ranks: n };
+                            let share = Interactions::read_share(path, &TableFormat::default(), share).unwrap();
+                            Trainer::new(spec.clone()).config(config.clone()).fit_distributed(&comm, &share).unwrap()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let model = models.into_iter().next().unwrap().expect("rank 0 has the model");
+            let ModelSpec::Ranking(r) = &spec else { unreachable!() };
+            let what = format!("{:?} {:?} on {n} ranks", r.loss, r.ranker);
+            for (a, b) in model.history.epochs.iter().zip(&one.history.epochs) {
+                assert!((a.loss - b.loss).abs() <= 1e-5 * b.loss.abs(), "{what}: loss {} against {}", a.loss, b.loss);
+            }
+            let (a, b) = (model.model.predict(&pairs).unwrap(), one.model.predict(&pairs).unwrap());
+            assert!(max_diff(&a, &b) <= 1e-4, "{what}: scores {a:?} against {b:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -63,8 +63,9 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// Train as one rank of an MPI job: `mpirun -np N towers train … --distributed` (a build
-    /// with `--features mpi`). Each rank reads its share of --train; the global batch is the
-    /// union of the ranks' batches; rank 0 writes --out. Retrieval, rating, feature and multitask models.
+    /// with `--features mpi`). Each rank reads its share of --train (a table, or a sessions or
+    /// examples file); the global batch is the union of the ranks' batches; rank 0 writes --out.
+    /// Every kind but SASRec, pipelines, and rankers over attribute or context features.
     #[arg(long)]
     pub distributed: bool,
     /// With --distributed: shard id tables of at least --shard-min-rows rows across the ranks

@@ -3,6 +3,17 @@
 use crate::config::{OptimizerConfig, OptimizerKind};
 use crate::kernels::table::{AdamStep, Table, adagrad_rows, adam_rows};
 
+/// One step's update of some rows of a table.
+pub(crate) struct Update<'a> {
+    pub opt: &'a Optimizer,
+    /// L2 regularisation per use of a row.
+    pub l2: f32,
+    /// Distinct rows, the examples that used each, and their gradients.
+    pub rows: &'a [u32],
+    pub uses: &'a [f32],
+    pub grads: Vec<f32>,
+}
+
 /// Optimizer state of one parameter table.
 #[derive(Debug, Clone)]
 pub struct Slots {

@@ -204,7 +204,7 @@ impl PipelineTrainer<'_> {
         let mut run = Run::new(&cfg.ranker, &mut *observer, None);
         let from = Continuing { prior: old_ranker, decay: self.decay, checkpoints: None, spill: None };
         from.prepare(&mut run, (data.query_vocab.rows(), data.items.len()), String::new)?;
-        let history = fit_lists(&mut run, &mut ranker, ListSource::Fixed(&lists))?;
+        let history = fit_lists(&mut run, &mut ranker, ListSource::Fixed(&lists), &super::ranking::Alone)?;
         let optimizer = run.optimizer.take();
         let summary = TrainSummary::new(lists.items.len(), &history, run.seconds);
         let mut full = retriever(cfg, self.catalog, old_retriever, self.decay);

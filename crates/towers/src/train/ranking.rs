@@ -4,11 +4,12 @@
 
 use super::epochs::{Dedup, Run};
 use super::features::Attributes;
-use super::optimizer::{Optimizer, Slots};
+use super::optimizer::{Optimizer, Slots, Update};
 use super::state::{Part, State};
 use crate::artifact::History;
 use crate::config::{OptimizerConfig, TrainConfig};
 use crate::data::{Dataset, counts};
+use crate::kernels::table::Table;
 use crate::model::{Entities, FeatureTower, Instances, RankingInputs, RankingModel, RankingSpec, TowerFeatures};
 use crate::rng::Rng;
 use crate::task::{RankingLoss, RatingScale};
@@ -131,7 +132,7 @@ pub(crate) fn fit_ratings(
     let mut model =
         RankingModel::new(spec, (data.query_vocab.rows(), data.items.len()), cfg.dim, inputs, scale, cfg.seed);
     let source = ListSource::Ratings { data, ratings, loss: spec.loss, size: spec.list_size(), seed: cfg.seed };
-    let history = fit_lists(run, &mut model, source)?;
+    let history = fit_lists(run, &mut model, source, &Alone)?;
     Ok((model, history))
 }
 
@@ -142,7 +143,37 @@ pub(crate) enum ListSource<'a> {
     /// Each user's rated items: [`Lists::of_ratings`], reshuffled into new lists every epoch
     /// (pairwise and listwise losses).
     Ratings { data: &'a Dataset, ratings: &'a [f32], loss: RankingLoss, size: usize, seed: u64 },
+    /// A distributed run's lists of each epoch, those of the other ranks empty.
+    Spread { lists: &'a dyn Fn(usize) -> Lists, reshuffled: bool },
 }
+
+/// Where a ranker's lists are: all in this process, or spread over the ranks of a distributed
+/// run, whose steps add up every rank's gradients and update the replicated parameters alike.
+pub(crate) trait Ranks {
+    /// Items in every rank's lists, of which this rank's are `mine`.
+    fn items(&self, mine: usize) -> usize {
+        mine
+    }
+
+    /// Sums a gradient over the ranks.
+    fn sum(&self, _: &mut [f32]) {}
+
+    /// Sums a loss over the ranks.
+    fn sum_loss(&self, loss: f64) -> f64 {
+        loss
+    }
+
+    /// Updates a table with every rank's gradients of its rows.
+    fn apply(&self, table: &mut Table, slots: &mut Slots, u: Update) {
+        let mut grads = u.grads;
+        u.opt.apply_regularized(table, slots, u.rows, u.uses, &mut grads, u.l2);
+    }
+}
+
+/// All lists in this process.
+pub(crate) struct Alone;
+
+impl Ranks for Alone {}
 
 impl ListSource<'_> {
     /// The lists of epoch `e` (from 0).
@@ -152,12 +183,17 @@ impl ListSource<'_> {
             ListSource::Ratings { data, ratings, loss, size, seed } => {
                 Cow::Owned(Lists::of_ratings(data, ratings, loss, size, seed.wrapping_add(e as u64)))
             }
+            ListSource::Spread { lists, .. } => Cow::Owned(lists(e)),
         }
     }
 
     /// Whether the lists change from one epoch to the next.
     fn reshuffled(&self) -> bool {
-        matches!(self, ListSource::Ratings { loss, .. } if *loss != RankingLoss::Mse)
+        match self {
+            ListSource::Ratings { loss, .. } => *loss != RankingLoss::Mse,
+            ListSource::Spread { reshuffled, .. } => *reshuffled,
+            ListSource::Fixed(_) => false,
+        }
     }
 }
 
@@ -239,21 +275,26 @@ impl State for RankerSlots {
 
 /// Columns `start..start + w` of a `rows × width` matrix.
 fn columns(x: &[f32], width: usize, start: usize, w: usize) -> Vec<f32> {
-    x.chunks_exact(width).flat_map(|r| r[start..start + w].iter().copied()).collect()
+    x.chunks_exact(width.max(1)).flat_map(|r| r[start..start + w].iter().copied()).collect()
 }
 
 /// Fits `model` on `lists` with its loss: each batch's lists are scored together, each list's
 /// loss and gradient computed on its own, averaged over the batch's lists. `batch_size` counts
 /// items: a batch holds `batch_size / mean list length` lists. With `average_last`, the
-/// parameters are averaged over the last epochs.
-pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, source: ListSource) -> Result<History> {
+/// parameters are averaged over the last epochs. `ranks` says where the lists are.
+pub(crate) fn fit_lists(
+    run: &mut Run,
+    model: &mut RankingModel,
+    source: ListSource,
+    ranks: &dyn Ranks,
+) -> Result<History> {
     let cfg = run.config;
     let mut lists = source.epoch(0);
     let n_lists = lists.len();
     if n_lists == 0 {
         return Err(Error::Data("no training list: nothing to rank".into()));
     }
-    let mean_len = (lists.items.len() as f64 / lists.len() as f64).max(1.0);
+    let mean_len = (ranks.items(lists.items.len()) as f64 / lists.len() as f64).max(1.0);
     let per_batch = ((cfg.batch_size as f64 / mean_len).round() as usize).max(1);
     let list_cfg = TrainConfig { batch_size: per_batch, ..cfg.clone() };
     let mut list_run = Run::new(&list_cfg, &mut *run.observer, run.validation);
@@ -283,16 +324,22 @@ pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, source: ListSou
                 Ok(x) => x,
                 Err(_) => return f64::NAN,
             };
-            let n = pairs.len();
-            let (scores, cache) = model.scorer.forward_train(x, n);
-            let mut g = vec![0f32; n];
+            let (n, nl) = (pairs.len(), batch.len() as f32);
             let mut loss = 0f64;
-            for w in bounds.windows(2) {
-                loss += loss_fn.list(&scores[w[0]..w[1]], &labels[w[0]..w[1]], &mut g[w[0]..w[1]]);
-            }
-            let nl = batch.len() as f32;
-            g.iter_mut().for_each(|v| *v /= nl);
-            let (grads, dx) = model.scorer.backward(&cache, &g);
+            // a rank with no list in the batch adds nothing, but takes part in every sum
+            let (mut grads, dx) = match n {
+                0 => (model.scorer.params_mut().iter().map(|p| vec![0f32; p.data.len()]).collect(), Vec::new()),
+                _ => {
+                    let (scores, cache) = model.scorer.forward_train(x, n);
+                    let mut g = vec![0f32; n];
+                    for w in bounds.windows(2) {
+                        loss += loss_fn.list(&scores[w[0]..w[1]], &labels[w[0]..w[1]], &mut g[w[0]..w[1]]);
+                    }
+                    g.iter_mut().for_each(|v| *v /= nl);
+                    let (grads, dx) = model.scorer.backward(&cache, &g);
+                    (grads.flat(), dx)
+                }
+            };
             let width = dx.len() / n.max(1);
             let mut col = 0;
             let l2 = l2 / nl;
@@ -309,8 +356,8 @@ pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, source: ListSou
                     di[is * d..(is + 1) * d].iter_mut().zip(&r[d..2 * d]).for_each(|(a, b)| *a += b);
                 }
                 if let (Some(su), Some(si)) = (slots.user.as_mut(), slots.item.as_mut()) {
-                    opt.apply_regularized(user, su, &u_dedup.rows, &u_dedup.weights, &mut du, l2);
-                    opt.apply_regularized(item, si, &i_dedup.rows, &i_dedup.weights, &mut di, l2);
+                    ranks.apply(user, su, Update { opt, l2, rows: &u_dedup.rows, uses: &u_dedup.weights, grads: du });
+                    ranks.apply(item, si, Update { opt, l2, rows: &i_dedup.rows, uses: &i_dedup.weights, grads: di });
                 }
                 u_dedup.clear();
                 i_dedup.clear();
@@ -327,14 +374,15 @@ pub(crate) fn fit_lists(run: &mut Run, model: &mut RankingModel, source: ListSou
                 let d_x = columns(&dx, width, col, w);
                 col += w;
                 let tg = t.table_grads(&Instances { entities, ..Default::default() }, &d_x);
-                for ((table, s), mut rg) in t.tables.iter_mut().zip(tslots.iter_mut()).zip(tg) {
-                    opt.apply_regularized(table, s, &rg.rows, &rg.uses, &mut rg.grads, l2);
+                for ((table, s), rg) in t.tables.iter_mut().zip(tslots.iter_mut()).zip(tg) {
+                    ranks.apply(table, s, Update { opt, l2, rows: &rg.rows, uses: &rg.uses, grads: rg.grads });
                 }
             }
-            for ((p, s), gr) in model.scorer.params_mut().into_iter().zip(&mut slots.scorer).zip(grads.flat()) {
-                opt.apply_dense(p, s, &gr);
+            grads.iter_mut().for_each(|g| ranks.sum(g));
+            for ((p, s), gr) in model.scorer.params_mut().into_iter().zip(&mut slots.scorer).zip(&grads) {
+                opt.apply_dense(p, s, gr);
             }
-            loss / nl as f64
+            ranks.sum_loss(loss / nl as f64)
         };
     let steps_per_epoch = n_lists.div_ceil(per_batch);
     let averaging = cfg.average_last.map(|last| Averaging {

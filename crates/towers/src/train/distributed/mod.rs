@@ -6,6 +6,7 @@
 
 mod data;
 mod features;
+mod ranking;
 mod retrieval;
 mod sequential;
 mod tables;
@@ -14,6 +15,7 @@ mod write;
 use super::epochs::{Batch, Run};
 use super::features::Attributes;
 use super::optimizer::{Optimizer, Slots};
+use super::ranking::ListSource;
 use super::rating::MlpSlots;
 use super::retrieval::TowerSlots;
 use super::state::{Reload, State};
@@ -26,7 +28,7 @@ use crate::eval::Encoded;
 use crate::kernels::dense::MlpGrads;
 use crate::kernels::softmax::{InBatchSoftmax, SoftmaxGrads};
 use crate::metrics::TopKMetrics;
-use crate::model::{Encoder, Model, ModelSpec, Normalization};
+use crate::model::{Encoder, Model, ModelSpec, Normalization, RankingModel};
 use crate::progress::Observer;
 use crate::task::RatingScale;
 use crate::task::Reduction;
@@ -243,12 +245,21 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: Data) -> Result<Option
     let fingerprint = Fingerprint { spec, config, sharding: *sharding, columns, validation: validation.is_some() };
     check_same(&comm, &fingerprint)?;
     let gru = matches!(spec, ModelSpec::Sequential(s) if s.encoder == Encoder::Gru);
-    if !gru
-        && !matches!(spec, ModelSpec::Retrieval | ModelSpec::Rating | ModelSpec::Features(_) | ModelSpec::Multitask(_))
-    {
+    let ids_only = |r: &crate::model::RankingSpec| r.features.is_none() && r.context.is_empty();
+    let ranker = matches!(spec, ModelSpec::Ranking(r) if ids_only(r));
+    let kinds =
+        matches!(spec, ModelSpec::Retrieval | ModelSpec::Rating | ModelSpec::Features(_) | ModelSpec::Multitask(_));
+    if !(gru || ranker || kinds) {
         return Err(Error::Config(format!(
-            "distributed training is built for the retrieval, rating, feature, multitask and sequential (GRU) kinds; \
-             a {} model trains in one process",
+            "distributed training is built for the retrieval, rating, feature, multitask, ranking (ids, no \
+             attribute or context features) and sequential (GRU) kinds; a {} model trains in one process",
+            spec.kind()
+        )));
+    }
+    if sharding.is_some() && (gru || ranker) {
+        return Err(Error::Config(format!(
+            "a distributed {} model's tables are replicated on every rank: table sharding is for the retrieval, \
+             rating and multitask kinds",
             spec.kind()
         )));
     }
@@ -267,13 +278,8 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: Data) -> Result<Option
 
 /// A sequential model's run: replicated, so rank 0 writes it as one process does.
 fn sequences(job: Job, comm: &Counted, share: &Sessions) -> Result<Option<Artifact>> {
-    let Job { spec, config, catalog, observer, sharding, validation, spill, out, .. } = job;
+    let Job { spec, config, catalog, observer, validation, spill, out, .. } = job;
     let ModelSpec::Sequential(seq) = spec else { return Err(Error::internal("sequences for a sequential model")) };
-    if sharding.is_some() {
-        return Err(Error::Config(
-            "a sequential model's item table is replicated on every rank: it takes no table sharding".into(),
-        ));
-    }
     let validation = match validation {
         Some(Data::Sequences(v)) => Some(v),
         _ => None,
@@ -318,6 +324,17 @@ fn interactions(job: Job, comm: &Counted, share: &Interactions) -> Result<Option
             let (model, history) =
                 features::fit(&mut run, comm, &shared, model, share.timestamps.as_deref(), val.as_ref())?;
             Some((Box::new(model), history))
+        }
+        ModelSpec::Ranking(r) => {
+            let (ratings, scale) = rated(comm, &spec, share)?;
+            let by_user = ranking::ByUser::new(comm, &shared, ratings, r.loss);
+            let (loss, size, seed) = (r.loss, r.list_size(), config.seed);
+            let lists = |e: usize| by_user.lists(loss, size, seed.wrapping_add(e as u64));
+            let source = ListSource::Spread { lists: &lists, reshuffled: loss != crate::task::RankingLoss::Mse };
+            let rows = (d.query_vocab.rows(), d.items.len());
+            let mut model = RankingModel::new(r, rows, config.dim, Default::default(), scale, config.seed);
+            let history = super::ranking::fit_lists(&mut run, &mut model, source, &ranking::Spread { comm })?;
+            root.then(|| (Box::new(model) as Box<dyn Model>, history))
         }
         ModelSpec::Multitask(m) => {
             run.keep_optimizer = false;

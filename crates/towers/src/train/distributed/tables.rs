@@ -5,7 +5,8 @@
 use crate::dist::Counted;
 use crate::kernels::table::Table;
 use crate::rng::Rng;
-use crate::train::{Optimizer, Slots};
+use crate::train::Slots;
+pub(crate) use crate::train::optimizer::Update;
 
 /// Where the rows of one id table live.
 #[derive(Debug, Clone, Copy)]
@@ -94,16 +95,6 @@ pub(crate) fn share(comm: &Counted, p: &Placement, table: &Table, rows: &[u32]) 
     }
     let mine: Vec<u32> = rows.iter().filter(|&&r| p.owns(r)).map(|&r| p.local(r)).collect();
     in_order(p, rows, &comm.all_gather(&table.gather(&mine)), table.dim)
-}
-
-/// One step's update of a table.
-pub(crate) struct Update<'a> {
-    pub opt: &'a Optimizer,
-    pub l2: f32,
-    /// Distinct rows (global), the examples that used each, and their gradients.
-    pub rows: &'a [u32],
-    pub uses: &'a [f32],
-    pub grads: Vec<f32>,
 }
 
 /// Applies an update that every rank computed alike (the candidates of the global batch): each

@@ -207,7 +207,7 @@ fn ranks_given_different_options_or_bad_data_are_refused_on_every_rank() {
 }
 
 #[test]
-fn a_feature_model_trains_the_same_on_n_ranks() {
+fn feature_models_and_rankers_with_features_train_the_same_on_n_ranks() {
     let dir = common::scratch("distributed-features");
     let s = common::synthetic::synthetic();
     let (users, items, features) = s.tables(&dir);
@@ -259,6 +259,40 @@ fn a_feature_model_trains_the_same_on_n_ranks() {
             assert_eq!(model.summary.ranks.len(), n);
         }
     }
+    // a ranker over the same attributes (and ids), listwise
+    let ranker = towers::model::RankingSpec {
+        features: Some(features.attributes_only()),
+        loss: towers::task::RankingLoss::ListMle,
+        list_size: Some(4),
+        ..towers::model::RankingSpec::mlp(vec![16])
+    };
+    let cfg =
+        TrainConfig { batch_size: 64, epochs: 2, optimizer: OptimizerConfig::adagrad(), ..TrainConfig::default() };
+    let trainer = || {
+        Trainer::new(ModelSpec::Ranking(ranker.clone()))
+            .config(cfg.clone())
+            .user_attributes(&users)
+            .item_attributes(&items)
+    };
+    let one = trainer().fit(&table).unwrap();
+    let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = Threads::group(2)
+            .into_iter()
+            .map(|comm| {
+                let (path, trainer) = (&path, &trainer);
+                sc.spawn(move || {
+                    let share = Share { rank: comm.rank(), ranks: 2 };
+                    let share = Interactions::read_share(path, &TableFormat::default(), share).unwrap();
+                    trainer().fit_distributed(&comm, &share).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let model = models.into_iter().next().unwrap().expect("rank 0 has the ranker");
+    let pairs = [(1u32, 1u32), (5, 9), (40, 3)];
+    let (a, b) = (model.model.predict(&pairs).unwrap(), one.model.predict(&pairs).unwrap());
+    assert!(max_diff(&a, &b) <= 1e-4, "a ranker with features on 2 ranks: scores {a:?} against {b:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -77,10 +77,11 @@ impl Lists {
     }
 }
 
-/// The attribute-feature towers of a ranking model (no ids, no layers), built on `data`.
+/// The attribute-feature towers of a ranking model (no ids, no layers), built on `data`
+/// (fitted on the users, and the items `counts` counts, of the training data).
 pub(crate) fn feature_towers(
     spec: &RankingSpec,
-    data: &Dataset,
+    (data, counts): (&Dataset, &[f32]),
     attributes: Attributes,
     rng: &mut Rng,
 ) -> Result<RankingInputs> {
@@ -88,7 +89,6 @@ pub(crate) fn feature_towers(
     let user_ids: Vec<Option<&str>> = (0..data.query_vocab.rows() as u32).map(|r| data.query_vocab.key(r)).collect();
     let user_rows: Vec<u32> = (0..user_ids.len() as u32).collect();
     let user_fit: Vec<bool> = user_rows.iter().map(|&r| r > 0).collect();
-    let counts = counts(&data.candidates, data.items.len());
     let item_ids: Vec<Option<&str>> =
         data.items.ids.iter().enumerate().map(|(r, id)| (r > 0).then_some(id.as_str())).collect();
     let item_rows: Vec<u32> = (0..item_ids.len() as u32).collect();
@@ -128,7 +128,8 @@ pub(crate) fn fit_ratings(
     }
     let cfg = run.config;
     let mut rng = Rng::new(cfg.seed ^ 0xFEA7);
-    let inputs = feature_towers(spec, data, attributes, &mut rng)?;
+    let counts = counts(&data.candidates, data.items.len());
+    let inputs = feature_towers(spec, (data, &counts), attributes, &mut rng)?;
     let mut model =
         RankingModel::new(spec, (data.query_vocab.rows(), data.items.len()), cfg.dim, inputs, scale, cfg.seed);
     let source = ListSource::Ratings { data, ratings, loss: spec.loss, size: spec.list_size(), seed: cfg.seed };

@@ -245,14 +245,13 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: Data) -> Result<Option
     let fingerprint = Fingerprint { spec, config, sharding: *sharding, columns, validation: validation.is_some() };
     check_same(&comm, &fingerprint)?;
     let gru = matches!(spec, ModelSpec::Sequential(s) if s.encoder == Encoder::Gru);
-    let ids_only = |r: &crate::model::RankingSpec| r.features.is_none() && r.context.is_empty();
-    let ranker = matches!(spec, ModelSpec::Ranking(r) if ids_only(r));
+    let ranker = matches!(spec, ModelSpec::Ranking(r) if r.context.is_empty());
     let kinds =
         matches!(spec, ModelSpec::Retrieval | ModelSpec::Rating | ModelSpec::Features(_) | ModelSpec::Multitask(_));
     if !(gru || ranker || kinds) {
         return Err(Error::Config(format!(
-            "distributed training is built for the retrieval, rating, feature, multitask, ranking (ids, no \
-             attribute or context features) and sequential (GRU) kinds; a {} model trains in one process",
+            "distributed training is built for the retrieval, rating, feature, multitask, ranking (no context \
+             features: a pipeline's) and sequential (GRU) kinds; a {} model trains in one process",
             spec.kind()
         )));
     }
@@ -331,8 +330,10 @@ fn interactions(job: Job, comm: &Counted, share: &Interactions) -> Result<Option
             let (loss, size, seed) = (r.loss, r.list_size(), config.seed);
             let lists = |e: usize| by_user.lists(loss, size, seed.wrapping_add(e as u64));
             let source = ListSource::Spread { lists: &lists, reshuffled: loss != crate::task::RankingLoss::Mse };
+            let mut rng = crate::rng::Rng::new(config.seed ^ 0xFEA7);
+            let inputs = super::ranking::feature_towers(r, (d, &d.counts), attributes, &mut rng)?;
             let rows = (d.query_vocab.rows(), d.items.len());
-            let mut model = RankingModel::new(r, rows, config.dim, Default::default(), scale, config.seed);
+            let mut model = RankingModel::new(r, rows, config.dim, inputs, scale, config.seed);
             let history = super::ranking::fit_lists(&mut run, &mut model, source, &ranking::Spread { comm })?;
             root.then(|| (Box::new(model) as Box<dyn Model>, history))
         }

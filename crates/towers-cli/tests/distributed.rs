@@ -141,6 +141,15 @@ fn gru_rating_and_ranking_models_train_on_ranks_as_in_one_process() {
         let (a, b) = (metric(&one, test, k), metric(&two, test, k));
         assert!((a - b).abs() <= 0.01, "{}: {k} {b} on 2 ranks against one process's {a}", kind[1]);
     }
+    // the rating models continued on the test table: in place on 2 ranks, as one process does
+    let (one, two) = (f.path("one-rating"), f.path("two-rating"));
+    let next = ["train", "--task", "rating", "--epochs", "3", "--train", &table_test, "--seed", "3", "-q"];
+    let o = towers(&[&next[..], &["--init-from", &one, "--out", &f.path("one-next")]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(mpirun(2, &[&next[..], &["--init-from", &two, "--out", &two, "--distributed"]].concat()));
+    assert!(o.status.success(), "continued on 2 ranks: {}", stderr(&o));
+    let (a, b) = (metric(&f.path("one-next"), &table_train, "rmse"), metric(&two, &table_train, "rmse"));
+    assert!((a - b).abs() <= 0.01, "continued: rmse {b} on 2 ranks against one process's {a}");
 }
 
 #[test]

@@ -479,3 +479,44 @@ fn a_ranker_trains_the_same_on_n_ranks() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn ranks_continue_a_model_as_one_process_does() {
+    let dir = common::scratch("distributed-continue");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (old, new) = (dir.join("old.tsv"), dir.join("new.tsv"));
+    Synthetic { users: 1500, items: 400, rows: 6_000, clusters: 8, seed: 1 }.write(&old).unwrap();
+    // the next day: some of the same users and items, some new
+    Synthetic { users: 2500, items: 600, rows: 6_000, clusters: 8, seed: 2 }.write(&new).unwrap();
+    let read = |p: &Path| Interactions::read(p, &TableFormat::default()).unwrap();
+    let prior = towers::Served::from(Trainer::new(ModelSpec::Retrieval).config(config()).fit(&read(&old)).unwrap());
+    let trainer = || Trainer::new(ModelSpec::Retrieval).config(config()).init_from(&prior).count_decay(0.5);
+    let table = read(&new);
+    let one = trainer().fit(&table).unwrap();
+    let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = Threads::group(2)
+            .into_iter()
+            .map(|comm| {
+                let (new, trainer) = (&new, &trainer);
+                sc.spawn(move || {
+                    let share = Share { rank: comm.rank(), ranks: 2 };
+                    let share = Interactions::read_share(new, &TableFormat::default(), share).unwrap();
+                    trainer().fit_distributed(&comm, &share).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let model = models.into_iter().next().unwrap().expect("rank 0 has the model");
+    let old_rows = prior.retriever().artifact().query_vocab.rows();
+    assert!(one.query_vocab.rows() > old_rows, "new users come after the old ones");
+    assert_eq!(model.query_vocab, one.query_vocab, "the old users keep their rows, new ones after");
+    assert_eq!(model.items.ids, one.items.ids);
+    assert_eq!(model.popularity, one.popularity, "the old counts carry over, halved");
+    for u in [1u32, 7, (old_rows + 3) as u32] {
+        assert_eq!(model.seen.of(u), one.seen.of(u), "what user row {u} saw, before and now");
+    }
+    let d = max_diff(&model.candidates, &one.candidates);
+    assert!(d <= 2e-5, "continued on 2 ranks: candidates differ by {d}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -13,9 +13,9 @@ pub fn run(a: &Args, features: Option<&FeatureData>) -> Result<()> {
 }
 
 fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Result<()> {
-    if a.split.is_some() || a.init_from.is_some() || a.checkpoint_every.is_some() || a.resume {
+    if a.split.is_some() || a.checkpoint_every.is_some() || a.resume {
         return Err(Error::Config(
-            "--distributed takes no --split (give --test), --init-from, --checkpoint-every or --resume".into(),
+            "--distributed takes no --split (give --test), --checkpoint-every or --resume".into(),
         ));
     }
     let root = comm.rank() == 0;
@@ -26,7 +26,12 @@ fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Resu
     let share = Share { rank: comm.rank(), ranks: comm.size() };
     let (train, test) = agree(comm, read(a, share))?;
     let mut bar = Bar::new(root && !a.json);
+    // every rank reads the model it continues
+    let prior = agree(comm, a.init_from.as_ref().map(towers::Served::load).transpose())?;
     let mut trainer = a.options.trainer(features)?.catalog(catalog.as_ref()).observer(&mut bar);
+    if let Some(p) = &prior {
+        trainer = trainer.init_from(p).count_decay(a.count_decay);
+    }
     if a.shard_tables {
         trainer = trainer.sharding(towers::train::Sharding { min_rows: a.shard_min_rows });
     }

@@ -39,7 +39,8 @@ pub struct Args {
     pub wait: bool,
     /// Continue this model (or pipeline), trained before on earlier data, with the same
     /// options: known ids start from its embeddings and optimizer state, new ids get new rows,
-    /// seen items and item counts carry over.
+    /// seen items and item counts carry over. With --distributed every rank reads it (tables
+    /// replicated).
     #[arg(long)]
     pub init_from: Option<PathBuf>,
     /// With --init-from: what an item occurrence counted by the old model weighs now in the

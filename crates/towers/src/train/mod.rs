@@ -3,6 +3,7 @@
 
 mod attention;
 mod checkpoint;
+mod continuing;
 mod distributed;
 mod epochs;
 mod features;

@@ -5,9 +5,10 @@
 //! the positives first from context features (the retriever's score, popularity, time, the
 //! user's history). The served retriever is then trained on all the data.
 
+use super::continuing::{Continuing, continuable, earlier, seen_after};
 use super::epochs::Run;
 use super::ranking::{ListSource, Lists, fit_lists};
-use super::trainer::{Continuing, Trainer, continuable, earlier, seen_after};
+use super::trainer::Trainer;
 use crate::artifact::{Artifact, TrainSummary};
 use crate::config::{OptimizerConfig, TrainConfig};
 use crate::data::features::{AttributeTable, Encoder, FeatureSpec};

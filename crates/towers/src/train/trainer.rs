@@ -2,17 +2,17 @@
 //! to an [`Artifact`].
 
 use super::checkpoint::{Checkpoints, digest};
+use super::continuing::{Continued, Continuing, continued, earlier, seen_after};
 use super::distributed::{self, Job, Output, Sharding, Written};
-use super::epochs::{Prior, Run};
+use super::epochs::Run;
 use super::features::Attributes;
 use super::pipeline::{PipelineConfig, PipelineTrainer};
-use super::state::Growth;
 use super::{attention, features, multitask, ranking, rating, retrieval, sequential};
 use crate::artifact::{Artifact, DirLock, History, TrainSummary};
 use crate::config::TrainConfig;
 use crate::data::features::AttributeTable;
 use crate::data::{
-    CandidateKey, Catalog, Data, Dataset, Earlier, Interactions, Items, Positions, Seen, SequenceExamples, Sequences,
+    CandidateKey, Catalog, Data, Dataset, Interactions, Items, Positions, Seen, SequenceExamples, Sequences,
     Vocabulary, counts,
 };
 use crate::dist::Collective;
@@ -21,7 +21,6 @@ use crate::model::{Encoder, FeatureConfig, Model, ModelSpec};
 use crate::progress::{Observer, quiet};
 use crate::recommend::Served;
 use crate::task::RatingScale;
-use crate::tensors::TensorWriter;
 use crate::{Error, Result};
 
 /// Trains a model of any kind, or a pipeline:
@@ -52,14 +51,6 @@ pub struct Trainer<'a> {
     checkpoints: Option<&'a Checkpoints>,
     spill: Option<&'a std::path::Path>,
     sharding: Option<Sharding>,
-}
-
-/// What a trainer continues: a model directory as served (a model or a pipeline), or one model
-/// (a pipeline's retriever, for the retrievers of the pipeline continuing it).
-#[derive(Clone, Copy)]
-enum Continued<'a> {
-    Served(&'a Served),
-    Model(&'a Artifact),
 }
 
 /// What a trainer trains.
@@ -234,14 +225,17 @@ impl<'a> Trainer<'a> {
     }
 
     fn distributed(self, comm: &dyn Collective, share: Data, out: Output) -> Result<Option<Artifact>> {
-        let Trainer { plan, catalog, validation, observer, prior, checkpoints, spill, sharding, attributes, .. } = self;
+        let Trainer {
+            plan, catalog, validation, observer, prior, decay, checkpoints, spill, sharding, attributes, ..
+        } = self;
         let Plan::Model { spec, mut config } = plan else {
             return Err(Error::Config("distributed training trains one model, not a pipeline".into()));
         };
         checked(&spec, &mut config)?;
-        if prior.is_some() || checkpoints.is_some() {
-            return Err(Error::Config("distributed training takes no `init_from` and no checkpoints".into()));
+        if checkpoints.is_some() {
+            return Err(Error::Config("distributed training takes no checkpoints".into()));
         }
+        let prior = continued(prior, &spec, &config, decay)?;
         let sequences = |d: &Data| matches!(d, Data::Sequences(_));
         let sequential = matches!(*spec, ModelSpec::Sequential(_));
         if sequences(&share) != sequential || validation.as_ref().is_some_and(|v| sequences(v) != sequential) {
@@ -249,7 +243,8 @@ impl<'a> Trainer<'a> {
         }
         let (mut fallback, (spec, config)) = (quiet(), (*spec, *config));
         let observer = observer.unwrap_or(&mut fallback);
-        let job = Job { spec, config, catalog, observer, sharding, validation, spill, attributes, out };
+        let from = Continuing { prior, decay, checkpoints: None, spill };
+        let job = Job { spec, config, catalog, observer, sharding, validation, from, attributes, out };
         distributed::fit(job, comm, share)
     }
 
@@ -321,16 +316,7 @@ impl<'a> Trainer<'a> {
             // tried on retrieval (MovieLens validation splits): no gain, so ranking only
             return Err(Error::Config(format!("average_last is for ranking models, not {}", spec.kind())));
         }
-        let prior = match prior {
-            None => None,
-            Some(Continued::Model(p)) => Some(continuable(p, &spec, &config, decay)?),
-            Some(Continued::Served(p)) if p.pipeline().is_some() => {
-                return Err(Error::Config(
-                    "`init_from`: the old model is a pipeline: continue it as a pipeline".into(),
-                ));
-            }
-            Some(Continued::Served(p)) => Some(continuable(p.retriever().artifact(), &spec, &config, decay)?),
-        };
+        let prior = continued(prior, &spec, &config, decay)?;
         let from = Continuing { prior, decay, checkpoints, spill };
         let mut fallback = quiet();
         let observer = match observer {
@@ -426,85 +412,6 @@ fn checked(spec: &ModelSpec, config: &mut TrainConfig) -> Result<()> {
     }
     config.validate()?;
     spec.validate()
-}
-
-/// Checks that `prior` can be continued by a run of `spec` and `config`.
-pub(crate) fn continuable<'p>(
-    prior: &'p Artifact,
-    spec: &ModelSpec,
-    config: &TrainConfig,
-    decay: f32,
-) -> Result<&'p Artifact> {
-    let refuse = |what: String| Err(Error::Config(format!("`init_from`: {what}; train from scratch instead")));
-    let old = prior.model.spec();
-    if old.kind() != spec.kind() {
-        return refuse(format!("the old model is a {} model, this run trains a {} model", old.kind(), spec.kind()));
-    }
-    if &old != spec {
-        return refuse(format!("the old {} model's settings differ from this run's (layers, features)", spec.kind()));
-    }
-    if prior.config.dim != config.dim {
-        return refuse(format!("the old model's `dim` is {}, this run's {}", prior.config.dim, config.dim));
-    }
-    if prior.config.optimizer.kind != config.optimizer.kind {
-        return refuse(format!(
-            "the old model was trained with {:?}, this run's optimizer is {:?}",
-            prior.config.optimizer.kind, config.optimizer.kind
-        ));
-    }
-    if !(0.0..=1.0).contains(&decay) {
-        return Err(Error::Config(format!("`count_decay` must be in [0, 1], got {decay}")));
-    }
-    Ok(prior)
-}
-
-pub(crate) fn earlier(prior: &Artifact, decay: f32) -> Earlier<'_> {
-    Earlier { query_vocab: &prior.query_vocab, items: &prior.items, counts: &prior.popularity, decay }
-}
-
-/// What each query row has seen: `pairs`, after what it had seen in `prior` (whose rows it
-/// keeps).
-pub(crate) fn seen_after(prior: Option<&Artifact>, rows: usize, pairs: impl Iterator<Item = (u32, u32)>) -> Seen {
-    match prior {
-        None => Seen::from_pairs(rows, pairs),
-        Some(p) => {
-            let old = (0..p.query_vocab.rows() as u32).flat_map(|q| p.seen.of(q).iter().map(move |&c| (q, c)));
-            Seen::from_pairs(rows, old.chain(pairs))
-        }
-    }
-}
-
-/// Where a model's run starts: the model it continues, and its checkpoints.
-#[derive(Clone, Copy)]
-pub(crate) struct Continuing<'a> {
-    pub prior: Option<&'a Artifact>,
-    pub decay: f32,
-    pub checkpoints: Option<&'a Checkpoints>,
-    /// Where the optimizer state goes at the end ([`Trainer::spill_optimizer`]).
-    pub spill: Option<&'a std::path::Path>,
-}
-
-impl<'a> Continuing<'a> {
-    /// Gives `run` the model continued (its tables grown to this run's `(queries, candidates)`
-    /// rows) and the checkpoints, with the digest of the examples they need.
-    pub fn prepare(
-        &self,
-        run: &mut Run<'a>,
-        (queries, candidates): (usize, usize),
-        examples: impl FnOnce() -> String,
-    ) -> Result<()> {
-        (run.checkpoints, run.spill) = (self.checkpoints, self.spill);
-        if self.checkpoints.is_some() {
-            run.examples = examples();
-        }
-        if let Some(p) = self.prior {
-            let mut w = TensorWriter::default();
-            p.model.save(&mut w)?;
-            let growth = Growth { queries: (p.query_vocab.rows(), queries), candidates: (p.items.len(), candidates) };
-            run.prior = Some(Prior { weights: w.to_bytes()?, optimizer: p.optimizer_state()?, growth });
-        }
-        Ok(())
-    }
 }
 
 /// What a kind's training gives, before it becomes an [`Artifact`].

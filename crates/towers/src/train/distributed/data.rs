@@ -2,7 +2,7 @@
 //! collectively (every rank gets the rows one process would give, whatever the number of
 //! ranks), each rank's own examples encoded against them.
 
-use crate::data::{CandidateKey, Catalog, Dataset, Interactions, Items, Vocabulary, counts};
+use crate::data::{CandidateKey, Catalog, Dataset, Earlier, Interactions, Items, Vocabulary, counts};
 use crate::dist::Counted;
 use crate::{Error, Result};
 
@@ -39,12 +39,12 @@ pub(super) fn decode(mut bytes: &[u8]) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Every rank's `keys` (in first-appearance order) merged in rank order: the vocabulary of the
-/// whole data set, and the index there of each of this rank's keys (entry `i` for the key of
-/// index `i`, entry 0 the OOV).
-pub(super) fn merge(comm: &Counted, keys: &Vocabulary) -> (Vocabulary, Vec<u32>) {
+/// Every rank's `keys` (in first-appearance order) merged in rank order after those of `start`:
+/// the vocabulary of the whole data set, and the index there of each of this rank's keys (entry
+/// `i` for the key of index `i`, entry 0 the OOV).
+pub(super) fn merge(comm: &Counted, keys: &Vocabulary, start: Option<&Vocabulary>) -> (Vocabulary, Vec<u32>) {
     let all = comm.all_gather_bytes(&encode(keys.iter()));
-    let mut vocab = Vocabulary::default();
+    let mut vocab = start.cloned().unwrap_or_default();
     let mut mine = vec![Vocabulary::OOV];
     for (rank, bytes) in all.iter().enumerate() {
         for k in decode(bytes) {
@@ -57,35 +57,35 @@ pub(super) fn merge(comm: &Counted, keys: &Vocabulary) -> (Vocabulary, Vec<u32>)
     (vocab, mine)
 }
 
-/// Builds the job's training set from this rank's `share` (see [`Shared`]).
+/// Builds the job's training set from this rank's `share` (see [`Shared`]), continuing the
+/// vocabularies and counts of `earlier`, as `Dataset::build_on` does.
 pub(crate) fn build(
     comm: &Counted,
     share: &Interactions,
     catalog: Option<&Catalog>,
     key: CandidateKey,
+    earlier: Option<Earlier>,
 ) -> Result<Shared> {
-    let (query_vocab, query_row) = merge(comm, share.query_ids());
-    let (candidate_ids, candidate_index) = merge(comm, share.candidate_ids());
-    let (items, rows) = Items::build(catalog, key, candidate_ids.iter())?;
+    let (query_vocab, query_row) = merge(comm, share.query_ids(), earlier.map(|e| e.query_vocab));
+    let (candidate_ids, candidate_index) = merge(comm, share.candidate_ids(), None);
+    let (items, rows) = Items::build_on(earlier.map(|e| e.items), catalog, key, candidate_ids.iter())?;
     let queries: Vec<u32> = share.query_indices().iter().map(|&q| query_row[q as usize]).collect();
     let candidates: Vec<u32> =
         share.candidate_indices().iter().map(|&c| rows[candidate_index[c as usize] as usize - 1]).collect();
     let mut all_counts: Vec<f64> = counts(&candidates, items.len()).into_iter().map(f64::from).collect();
     comm.all_reduce_f64(&mut all_counts);
+    let mut all_counts: Vec<f32> = all_counts.into_iter().map(|c| c as f32).collect();
+    if let Some(e) = earlier {
+        e.add_counts(&mut all_counts);
+    }
     let lens = comm.all_gather(&[share.len() as u64]);
     let lens: Vec<usize> = lens.iter().map(|l| l[0] as usize).collect();
     let (offset, total) = (lens[..comm.rank()].iter().sum(), lens.iter().sum());
     if total == 0 {
         return Err(Error::Data("the training set is empty".into()));
     }
-    let dataset = Dataset {
-        query_vocab,
-        items,
-        queries,
-        candidates,
-        weights: share.weights.clone(),
-        counts: all_counts.into_iter().map(|c| c as f32).collect(),
-    };
+    let dataset =
+        Dataset { query_vocab, items, queries, candidates, weights: share.weights.clone(), counts: all_counts };
     Ok(Shared { dataset, offset, total })
 }
 

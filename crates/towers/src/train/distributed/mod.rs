@@ -12,6 +12,7 @@ mod sequential;
 mod tables;
 mod write;
 
+use super::continuing::Continuing;
 use super::epochs::{Batch, Run};
 use super::features::Attributes;
 use super::optimizer::{Optimizer, Slots};
@@ -80,7 +81,9 @@ pub(crate) struct Job<'a> {
     pub observer: &'a mut dyn Observer,
     pub sharding: Option<Sharding>,
     pub validation: Option<Data<'a>>,
-    pub spill: Option<&'a std::path::Path>,
+    /// The model continued (its vocabularies, counts, seen items and parameters), and where the
+    /// optimizer state goes at the end.
+    pub from: Continuing<'a>,
     pub attributes: Attributes<'a>,
     pub out: Output<'a>,
 }
@@ -93,6 +96,8 @@ struct Fingerprint<'a> {
     sharding: Option<Sharding>,
     columns: [bool; 3],
     validation: bool,
+    /// The version of the model continued.
+    prior: Option<String>,
 }
 
 /// Refuses a run whose ranks were given different options or data columns.
@@ -241,9 +246,17 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: Data) -> Result<Option
         Data::Interactions(t) => [t.ratings.is_some(), t.timestamps.is_some(), t.weights.is_some()],
         Data::Sequences(s) => [s.ids.is_some(), false, false],
     };
-    let Job { spec, config, sharding, validation, .. } = &job;
-    let fingerprint = Fingerprint { spec, config, sharding: *sharding, columns, validation: validation.is_some() };
+    let Job { spec, config, sharding, validation, from, .. } = &job;
+    let (validation, prior) = (validation.is_some(), from.prior.map(Artifact::version));
+    let fingerprint = Fingerprint { spec, config, sharding: *sharding, columns, validation, prior };
     check_same(&comm, &fingerprint)?;
+    if from.prior.is_some() && sharding.is_some() {
+        return Err(Error::Config(
+            "continuing a model (`init_from`) is built for replicated tables: every rank reads the old model whole, \
+             which sharded tables are there to avoid"
+                .into(),
+        ));
+    }
     let gru = matches!(spec, ModelSpec::Sequential(s) if s.encoder == Encoder::Gru);
     let ranker = matches!(spec, ModelSpec::Ranking(r) if r.context.is_empty());
     let kinds =
@@ -277,26 +290,26 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: Data) -> Result<Option
 
 /// A sequential model's run: replicated, so rank 0 writes it as one process does.
 fn sequences(job: Job, comm: &Counted, share: &Sessions) -> Result<Option<Artifact>> {
-    let Job { spec, config, catalog, observer, validation, spill, out, .. } = job;
+    let Job { spec, config, catalog, observer, validation, from, out, .. } = job;
     let ModelSpec::Sequential(seq) = spec else { return Err(Error::internal("sequences for a sequential model")) };
     let validation = match validation {
         Some(Data::Sequences(v)) => Some(v),
         _ => None,
     };
     let mut run = Run::new(&config, observer, None);
-    run.spill = spill;
-    let model = sequential::fit(&mut run, comm, (seq, catalog), share, validation)?;
+    let model = sequential::fit(&mut run, comm, (seq, catalog, from), share, validation)?;
     finish(comm, out, model, Vec::new())
 }
 
 /// An interaction table's run.
 fn interactions(job: Job, comm: &Counted, share: &Interactions) -> Result<Option<Artifact>> {
-    let Job { spec, config, catalog, observer, sharding, validation, spill, attributes, out } = job;
+    let Job { spec, config, catalog, observer, sharding, validation, from, attributes, out } = job;
     let validation = match validation {
         Some(Data::Interactions(v)) => Some(v),
         _ => None,
     };
-    let shared = data::build(comm, share, catalog, config.key)?;
+    let earlier = from.prior.map(|p| super::continuing::earlier(p, from.decay));
+    let shared = data::build(comm, share, catalog, config.key, earlier)?;
     let d = &shared.dataset;
     let place = |rows: usize| Placement {
         rank: comm.rank(),
@@ -307,9 +320,10 @@ fn interactions(job: Job, comm: &Counted, share: &Interactions) -> Result<Option
     let layout = retrieval::Layout { queries: place(d.query_vocab.rows()), candidates: place(d.items.len()) };
     let val = validation.map(|v| Encoded::interactions(&d.query_vocab, &d.items, v));
     let mut run = Run::new(&config, observer, None);
+    from.prepare(&mut run, (d.query_vocab.rows(), d.items.len()), String::new)?;
     let streamed = matches!(out, Output::Dir(_));
     // a streamed optimizer state is written from memory
-    run.spill = spill.filter(|_| !streamed);
+    run.spill = from.spill.filter(|_| !streamed);
     let steps = (config.epochs * shared.total.div_ceil(config.batch_size)) as u64;
     let mut opt = Optimizer::new(config.optimizer);
     opt.set_step(steps);
@@ -376,7 +390,8 @@ fn interactions(job: Job, comm: &Counted, share: &Interactions) -> Result<Option
         (Some((model, history)), Some(pairs)) => {
             let done = Finished { model, history, ranks, seconds: run.seconds, optimizer: run.optimizer.take() };
             let candidates = !layout.candidates.sharded || !streamed;
-            Some(artifact(done, config, shared, pairs, candidates))
+            let seen = super::continuing::seen_after(from.prior, d.query_vocab.rows(), pairs.into_iter());
+            Some(artifact(done, config, shared, seen, candidates))
         }
         _ => None,
     };
@@ -448,16 +463,9 @@ struct Finished {
     optimizer: Option<crate::artifact::OptimizerState>,
 }
 
-/// The model rank 0 writes: what it trained, the job's vocabularies and counts, and every
-/// rank's (query, candidate) pairs; its candidate embeddings when `candidates` (not when they
-/// are streamed).
-fn artifact(
-    done: Finished,
-    config: TrainConfig,
-    shared: data::Shared,
-    pairs: Vec<(u32, u32)>,
-    candidates: bool,
-) -> Artifact {
+/// The model rank 0 writes: what it trained, the job's vocabularies and counts, and what every
+/// user has seen; its candidate embeddings when `candidates` (not when they are streamed).
+fn artifact(done: Finished, config: TrainConfig, shared: data::Shared, seen: Seen, candidates: bool) -> Artifact {
     let Finished { model, history, ranks, seconds, optimizer } = done;
     let summary = TrainSummary { ranks, ..TrainSummary::new(shared.total, &history, seconds) };
     let d = shared.dataset;
@@ -465,7 +473,7 @@ fn artifact(
         candidates: if candidates { model.candidates().into() } else { Vec::new().into() },
         model,
         config,
-        seen: Seen::from_pairs(d.query_vocab.rows(), pairs),
+        seen,
         query_vocab: d.query_vocab,
         items: d.items,
         approximate: None,

@@ -16,6 +16,7 @@ use crate::eval::Encoded;
 use crate::kernels::dense::MlpGrads;
 use crate::model::{SequenceConfig, SequentialModel};
 use crate::rng::Rng;
+use crate::train::continuing::Continuing;
 use crate::train::epochs::{Batch, Dedup, Run};
 use crate::train::rating::MlpSlots;
 use crate::train::sequential::{Sampler, apply_dense};
@@ -42,14 +43,20 @@ fn positions(seq: &SequenceConfig) -> Positions {
     }
 }
 
-fn build(comm: &Counted, share: &Sessions, catalog: Option<&Catalog>, seq: &SequenceConfig) -> Result<Shared> {
+fn build(
+    comm: &Counted,
+    share: &Sessions,
+    catalog: Option<&Catalog>,
+    seq: &SequenceConfig,
+    from: &Continuing,
+) -> Result<Shared> {
     // item ids in order of first appearance, merged in rank order: one process's rows
     let mut ids = Vocabulary::default();
     for i in share.items.iter().flatten() {
         ids.insert(i);
     }
-    let (ids, _) = merge(comm, &ids);
-    let (items, _) = Items::build(catalog, CandidateKey::Id, ids.iter())?;
+    let (ids, _) = merge(comm, &ids, None);
+    let (items, _) = Items::build_on(from.prior.map(|p| &p.items), catalog, CandidateKey::Id, ids.iter())?;
     let row = |id: &str| items.rows.get(id).copied().unwrap_or(0);
     let data = SequenceExamples::build(share, row, seq.steps, positions(seq));
     let mut all: Vec<f64> = counts(&data.targets, items.len()).into_iter().map(f64::from).collect();
@@ -59,7 +66,11 @@ fn build(comm: &Counted, share: &Sessions, catalog: Option<&Catalog>, seq: &Sequ
     if total == 0 {
         return Err(Error::Data("the training set has no examples".into()));
     }
-    Ok(Shared { items, data, counts: all.into_iter().map(|c| c as f32).collect(), offset, total })
+    let mut counts: Vec<f32> = all.into_iter().map(|c| c as f32).collect();
+    if let Some(p) = from.prior {
+        crate::train::continuing::earlier(p, from.decay).add_counts(&mut counts);
+    }
+    Ok(Shared { items, data, counts, offset, total })
 }
 
 /// The optimizer state of a sequential model: the item and candidate tables', the GRU's, the
@@ -68,16 +79,17 @@ type SeqState = ([Slots; 2], [Slots; 4], Option<MlpSlots>, Rng);
 
 /// Trains a GRU model on this rank's `share` of sequences (validated on `validation` after
 /// every epoch); the model on rank 0, `None` on the others.
-pub(crate) fn fit(
-    run: &mut Run,
+pub(crate) fn fit<'a>(
+    run: &mut Run<'a>,
     comm: &Counted,
-    (seq, catalog): (SequenceConfig, Option<&Catalog>),
+    (seq, catalog, from): (SequenceConfig, Option<&Catalog>, Continuing<'a>),
     share: &Sessions,
     validation: Option<&Sessions>,
 ) -> Result<Option<Artifact>> {
     let cfg = run.config;
-    let shared = build(comm, share, catalog, &seq)?;
+    let shared = build(comm, share, catalog, &seq, &from)?;
     let (items, d) = (shared.items.len(), cfg.dim);
+    from.prepare(run, (from.prior.map_or(1, |p| p.query_vocab.rows()), items), String::new)?;
     let mut model = SequentialModel::new(items, d, seq, cfg.seed);
     let opt = &cfg.optimizer;
     let g = &model.gru;

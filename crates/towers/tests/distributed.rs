@@ -520,3 +520,54 @@ fn ranks_continue_a_model_as_one_process_does() {
     assert!(d <= 2e-5, "continued on 2 ranks: candidates differ by {d}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn ranks_resume_from_rank_0s_checkpoint_to_the_uninterrupted_model() {
+    let dir = common::scratch("distributed-resume");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("train.tsv");
+    Synthetic { users: 800, items: 300, rows: 6_000, clusters: 8, seed: 4 }.write(&path).unwrap();
+    // 2 epochs of 6 steps; a checkpoint every 5 steps: the last one after step 10
+    let cfg = TrainConfig { batch_size: 1000, ..config() };
+    let run = |checkpoints: Option<&towers::train::Checkpoints>| -> (Artifact, usize) {
+        let mut steps = 0;
+        let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
+            let (path, cfg, steps) = (&path, &cfg, &mut steps);
+            let handles: Vec<_> = Threads::group(2)
+                .into_iter()
+                .zip([Some(steps), None])
+                .map(|(comm, mut steps)| {
+                    sc.spawn(move || {
+                        let share = Share { rank: comm.rank(), ranks: 2 };
+                        let share = Interactions::read_share(path, &TableFormat::default(), share).unwrap();
+                        let mut count = |e: towers::progress::Event| {
+                            if matches!(e, towers::progress::Event::Step) {
+                                steps.as_mut().into_iter().for_each(|s| **s += 1);
+                            }
+                            std::ops::ControlFlow::Continue(())
+                        };
+                        let mut t = Trainer::new(ModelSpec::Retrieval).config(cfg.clone()).observer(&mut count);
+                        if let Some(c) = checkpoints {
+                            t = t.checkpoints(c);
+                        }
+                        t.fit_distributed(&comm, &share).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        (models.into_iter().next().unwrap().unwrap(), steps)
+    };
+    let (whole, steps) = run(None);
+    assert_eq!(steps, 12);
+    let c = towers::train::Checkpoints::beside(dir.join("m"), 5);
+    let (written, _) = run(Some(&c));
+    assert!(c.path.exists(), "rank 0 wrote its checkpoint");
+    let (resumed, steps) = run(Some(&c.clone().resume(true)));
+    assert_eq!(steps, 2, "every rank resumed after step 10");
+    for m in [&written, &resumed] {
+        assert_eq!(&m.candidates[..], &whole.candidates[..], "the uninterrupted run's embeddings, bit for bit");
+    }
+    assert_eq!(resumed.history.epochs.len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

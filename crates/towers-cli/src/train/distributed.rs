@@ -13,10 +13,8 @@ pub fn run(a: &Args, features: Option<&FeatureData>) -> Result<()> {
 }
 
 fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Result<()> {
-    if a.split.is_some() || a.checkpoint_every.is_some() || a.resume {
-        return Err(Error::Config(
-            "--distributed takes no --split (give --test), --checkpoint-every or --resume".into(),
-        ));
+    if a.split.is_some() {
+        return Err(Error::Config("--distributed takes no --split: give --test".into()));
     }
     let root = comm.rank() == 0;
     // one writer: rank 0 holds the lock of --out from the start
@@ -31,6 +29,11 @@ fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Resu
     let mut trainer = a.options.trainer(features)?.catalog(catalog.as_ref()).observer(&mut bar);
     if let Some(p) = &prior {
         trainer = trainer.init_from(p).count_decay(a.count_decay);
+    }
+    // rank 0 writes them, every rank resumes from them
+    let checkpoints = super::checkpoints(a);
+    if let Some(c) = &checkpoints {
+        trainer = trainer.checkpoints(c);
     }
     if a.shard_tables {
         trainer = trainer.sharding(towers::train::Sharding { min_rows: a.shard_min_rows });
@@ -49,6 +52,7 @@ fn rank(comm: &dyn Collective, a: &Args, features: Option<&FeatureData>) -> Resu
     let served = towers::Served::from(model);
     if let Some(lock) = &lock {
         served.save_locked(lock)?;
+        checkpoints.as_ref().map(|c| c.remove()).transpose()?;
     }
     let evaluation = test.as_ref().map(|t| served.evaluate(t, &EvalOptions::new())).transpose()?;
     let model = served.retriever().artifact();

@@ -48,7 +48,8 @@ pub struct Args {
     #[arg(long, requires = "init_from", default_value_t = 1.0)]
     pub count_decay: f32,
     /// Write a checkpoint every N steps (batches) to OUT.checkpoint beside --out, atomically;
-    /// deleted once the model is written.
+    /// deleted once the model is written. With --distributed rank 0 writes it (tables
+    /// replicated) and every rank resumes from it.
     #[arg(long, requires = "out", value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: Option<u64>,
     /// Resume from OUT.checkpoint (left by a killed run with the same options and data), or
@@ -91,11 +92,7 @@ pub fn run(a: Args) -> towers::Result<()> {
     let catalog = a.items.as_ref().map(Catalog::read).transpose()?;
     let (train, test) = data::read(&a, trainer.seed())?;
     let prior = a.init_from.as_ref().map(Served::load).transpose()?;
-    let checkpoints = a
-        .out
-        .as_ref()
-        .filter(|_| a.checkpoint_every.is_some() || a.resume)
-        .map(|out| Checkpoints::beside(out, a.checkpoint_every.unwrap_or(0) as usize).resume(a.resume));
+    let checkpoints = checkpoints(&a);
     let mut bar = Bar::new(!a.json);
     let mut trainer = trainer.catalog(catalog.as_ref()).observer(&mut bar);
     if let Some(t) = &test {
@@ -125,6 +122,15 @@ pub fn run(a: Args) -> towers::Result<()> {
 }
 
 /// Prints the training figures, the evaluation on the test data, and where the model went.
+/// The checkpoints `--checkpoint-every` and `--resume` ask for, beside `--out`.
+fn checkpoints(a: &Args) -> Option<Checkpoints> {
+    let every = a.checkpoint_every.unwrap_or(0) as usize;
+    a.out
+        .as_ref()
+        .filter(|_| a.checkpoint_every.is_some() || a.resume)
+        .map(|out| Checkpoints::beside(out, every).resume(a.resume))
+}
+
 pub(super) fn report(
     a: &Args,
     (summary, history): (&TrainSummary, &History),

@@ -232,9 +232,6 @@ impl<'a> Trainer<'a> {
             return Err(Error::Config("distributed training trains one model, not a pipeline".into()));
         };
         checked(&spec, &mut config)?;
-        if checkpoints.is_some() {
-            return Err(Error::Config("distributed training takes no checkpoints".into()));
-        }
         let prior = continued(prior, &spec, &config, decay)?;
         let sequences = |d: &Data| matches!(d, Data::Sequences(_));
         let sequential = matches!(*spec, ModelSpec::Sequential(_));
@@ -243,7 +240,7 @@ impl<'a> Trainer<'a> {
         }
         let (mut fallback, (spec, config)) = (quiet(), (*spec, *config));
         let observer = observer.unwrap_or(&mut fallback);
-        let from = Continuing { prior, decay, checkpoints: None, spill };
+        let from = Continuing { prior, decay, checkpoints, spill };
         let job = Job { spec, config, catalog, observer, sharding, validation, from, attributes, out };
         distributed::fit(job, comm, share)
     }

@@ -12,6 +12,7 @@ mod sequential;
 mod tables;
 mod write;
 
+use super::checkpoint::Checkpoints;
 use super::continuing::Continuing;
 use super::epochs::{Batch, Run};
 use super::features::Attributes;
@@ -168,7 +169,8 @@ fn epochs<M: Reload, S: State>(
         }
         loss
     })?;
-    for (epoch, (metrics, seconds)) in history.epochs.iter_mut().zip(measured) {
+    // the epochs run now are the last (a resumed run's first came from its checkpoint)
+    for (epoch, (metrics, seconds)) in history.epochs.iter_mut().rev().zip(measured.into_iter().rev()) {
         (epoch.validation, epoch.seconds) = (metrics?, epoch.seconds - seconds);
     }
     Ok(history)
@@ -257,6 +259,12 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: Data) -> Result<Option
                 .into(),
         ));
     }
+    if from.checkpoints.is_some() && sharding.is_some() {
+        return Err(Error::Config(
+            "checkpoints are built for replicated tables (rank 0's state is every rank's): sharded tables take none"
+                .into(),
+        ));
+    }
     let gru = matches!(spec, ModelSpec::Sequential(s) if s.encoder == Encoder::Gru);
     let ranker = matches!(spec, ModelSpec::Ranking(r) if r.context.is_empty());
     let kinds =
@@ -297,6 +305,8 @@ fn sequences(job: Job, comm: &Counted, share: &Sessions) -> Result<Option<Artifa
         _ => None,
     };
     let mut run = Run::new(&config, observer, None);
+    let mine = own_checkpoints(comm, from.checkpoints);
+    let from = Continuing { checkpoints: mine.as_ref(), ..from };
     let model = sequential::fit(&mut run, comm, (seq, catalog, from), share, validation)?;
     finish(comm, out, model, Vec::new())
 }
@@ -320,7 +330,10 @@ fn interactions(job: Job, comm: &Counted, share: &Interactions) -> Result<Option
     let layout = retrieval::Layout { queries: place(d.query_vocab.rows()), candidates: place(d.items.len()) };
     let val = validation.map(|v| Encoded::interactions(&d.query_vocab, &d.items, v));
     let mut run = Run::new(&config, observer, None);
-    from.prepare(&mut run, (d.query_vocab.rows(), d.items.len()), String::new)?;
+    let mine = own_checkpoints(comm, from.checkpoints);
+    let from = Continuing { checkpoints: mine.as_ref(), ..from };
+    let examples = digest(comm, &[&d.queries, &d.candidates]);
+    from.prepare(&mut run, (d.query_vocab.rows(), d.items.len()), || examples)?;
     let streamed = matches!(out, Output::Dir(_));
     // a streamed optimizer state is written from memory
     run.spill = from.spill.filter(|_| !streamed);
@@ -396,6 +409,19 @@ fn interactions(job: Job, comm: &Counted, share: &Interactions) -> Result<Option
         _ => None,
     };
     finish(comm, out, finished, sharded)
+}
+
+/// This rank's checkpoints of a run's: every rank resumes from the one checkpoint, rank 0's,
+/// which only rank 0 writes (the state is every rank's, replicated).
+fn own_checkpoints(comm: &Counted, c: Option<&Checkpoints>) -> Option<Checkpoints> {
+    c.map(|c| Checkpoints { every: if comm.rank() == 0 { c.every } else { 0 }, ..c.clone() })
+}
+
+/// The digest of every rank's examples (each rank's `parts`), the same on every rank: what a
+/// checkpoint says it was made on.
+fn digest(comm: &Counted, parts: &[&[u32]]) -> String {
+    let all = comm.all_gather_bytes(super::checkpoint::digest(parts).as_bytes());
+    crate::artifact::sha256_hex(&all.concat())
 }
 
 /// The end of every run: rank 0's model (`finished`) kept in memory, or written to the

@@ -89,7 +89,8 @@ pub(crate) fn fit<'a>(
     let cfg = run.config;
     let shared = build(comm, share, catalog, &seq, &from)?;
     let (items, d) = (shared.items.len(), cfg.dim);
-    from.prepare(run, (from.prior.map_or(1, |p| p.query_vocab.rows()), items), String::new)?;
+    let examples = super::digest(comm, &[&shared.data.targets, &shared.data.contexts]);
+    from.prepare(run, (from.prior.map_or(1, |p| p.query_vocab.rows()), items), || examples)?;
     let mut model = SequentialModel::new(items, d, seq, cfg.seed);
     let opt = &cfg.optimizer;
     let g = &model.gru;

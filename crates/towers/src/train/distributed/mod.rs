@@ -270,10 +270,14 @@ pub(crate) fn fit(job: Job, comm: &dyn Collective, share: Data) -> Result<Option
     let kinds =
         matches!(spec, ModelSpec::Retrieval | ModelSpec::Rating | ModelSpec::Features(_) | ModelSpec::Multitask(_));
     if !(gru || ranker || kinds) {
+        let what = match spec {
+            ModelSpec::Sequential(_) => "a sequential model with the SASRec encoder".to_string(),
+            ModelSpec::Ranking(_) => "a ranker over context features (a pipeline's)".to_string(),
+            other => format!("a {} model", other.kind()),
+        };
         return Err(Error::Config(format!(
-            "distributed training is built for the retrieval, rating, feature, multitask, ranking (no context \
-             features: a pipeline's) and sequential (GRU) kinds; a {} model trains in one process",
-            spec.kind()
+            "distributed training is built for the retrieval, rating, feature, multitask, ranking and sequential \
+             (GRU) kinds; {what} trains in one process"
         )));
     }
     if sharding.is_some() && (gru || ranker) {

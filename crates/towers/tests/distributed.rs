@@ -40,26 +40,50 @@ fn ranks_with<T: Send>(
     config: impl Fn(usize) -> TrainConfig + Sync,
     fit: impl Fn(Trainer, &Threads, &Interactions) -> Result<T> + Sync,
 ) -> Vec<Result<T>> {
+    on_threads(n, |comm| {
+        let share = Share { rank: comm.rank(), ranks: n };
+        let share = agree(comm, Interactions::read_share(path, &TableFormat::default(), share))?;
+        let validation = Interactions::read(path, &TableFormat::default())?.select(&(0..500).collect::<Vec<_>>());
+        let mut t = Trainer::new(ModelSpec::Retrieval).config(config(comm.rank())).validation(&validation);
+        if let Some(s) = sharding {
+            t = t.sharding(s);
+        }
+        fit(t, comm, &share)
+    })
+}
+
+/// `f` on every rank of a group of `n` threads; the results, rank 0 first.
+fn on_threads<T: Send>(n: usize, f: impl Fn(&Threads) -> T + Sync) -> Vec<T> {
     std::thread::scope(|s| {
         let handles: Vec<_> = Threads::group(n)
             .into_iter()
             .map(|comm| {
-                let (config, fit) = (&config, &fit);
-                s.spawn(move || {
-                    let share = Share { rank: comm.rank(), ranks: n };
-                    let share = agree(&comm, Interactions::read_share(path, &TableFormat::default(), share))?;
-                    let validation =
-                        Interactions::read(path, &TableFormat::default())?.select(&(0..500).collect::<Vec<_>>());
-                    let mut t = Trainer::new(ModelSpec::Retrieval).config(config(comm.rank())).validation(&validation);
-                    if let Some(s) = sharding {
-                        t = t.sharding(s);
-                    }
-                    fit(t, &comm, &share)
-                })
+                let f = &f;
+                s.spawn(move || f(&comm))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
+}
+
+/// Rank 0's model, trained by `n` ranks (threads) running `fit` (the others return none).
+fn trained_on(n: usize, fit: impl Fn(&Threads) -> Option<Artifact> + Sync) -> Artifact {
+    let mut models = on_threads(n, fit).into_iter();
+    let model = models.next().unwrap().expect("rank 0 has the model");
+    assert!(models.all(|m| m.is_none()), "only rank 0 has the model");
+    model
+}
+
+/// Asserts that `a` trained with the losses of `b`, each within `rel` of it.
+fn same_losses(a: &Artifact, b: &Artifact, rel: f64, what: &str) {
+    for (a, b) in a.history.epochs.iter().zip(&b.history.epochs) {
+        assert!((a.loss - b.loss).abs() <= rel * b.loss.abs(), "{what}: loss {} against {}", a.loss, b.loss);
+    }
+}
+
+/// This rank's share of the table at `path`.
+fn share(path: &Path, comm: &Threads) -> Interactions {
+    Interactions::read_share(path, &TableFormat::default(), Share { rank: comm.rank(), ranks: comm.size() }).unwrap()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -231,31 +255,10 @@ fn feature_models_and_rankers_with_features_train_the_same_on_n_ranks() {
         let trainer = || Trainer::new(spec.clone()).config(cfg.clone()).user_attributes(&users).item_attributes(&items);
         let one = trainer().fit(&table).unwrap();
         for n in [1, 2, 3] {
-            let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
-                let handles: Vec<_> = Threads::group(n)
-                    .into_iter()
-                    .map(|comm| {
-                        let (path, trainer) = (&path, &trainer);
-                        sc.spawn(move || {
-                            let share = Share { rank: comm.rank(), ranks: n };
-                            let share = Interactions::read_share(path, &TableFormat::default(), share).unwrap();
-                            trainer().fit_distributed(&comm, &share).unwrap()
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap()).collect()
-            });
-            let model = models.into_iter().next().unwrap().expect("rank 0 has the model");
+            let model = trained_on(n, |comm| trainer().fit_distributed(comm, &share(&path, comm)).unwrap());
             let d = max_diff(&model.candidates, &one.candidates);
             assert!(d <= within, "{n} ranks: candidate embeddings differ by {d}");
-            for (a, b) in model.history.epochs.iter().zip(&one.history.epochs) {
-                assert!(
-                    (a.loss - b.loss).abs() <= 1e-6 * b.loss.abs(),
-                    "{n} ranks: loss {} against {}",
-                    a.loss,
-                    b.loss
-                );
-            }
+            same_losses(&model, &one, 1e-6, &format!("{n} ranks"));
             assert_eq!(model.summary.ranks.len(), n);
         }
     }
@@ -275,21 +278,7 @@ fn feature_models_and_rankers_with_features_train_the_same_on_n_ranks() {
             .item_attributes(&items)
     };
     let one = trainer().fit(&table).unwrap();
-    let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = Threads::group(2)
-            .into_iter()
-            .map(|comm| {
-                let (path, trainer) = (&path, &trainer);
-                sc.spawn(move || {
-                    let share = Share { rank: comm.rank(), ranks: 2 };
-                    let share = Interactions::read_share(path, &TableFormat::default(), share).unwrap();
-                    trainer().fit_distributed(&comm, &share).unwrap()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let model = models.into_iter().next().unwrap().expect("rank 0 has the ranker");
+    let model = trained_on(2, |comm| trainer().fit_distributed(comm, &share(&path, comm)).unwrap());
     let pairs = [(1u32, 1u32), (5, 9), (40, 3)];
     let (a, b) = (model.model.predict(&pairs).unwrap(), one.model.predict(&pairs).unwrap());
     assert!(max_diff(&a, &b) <= 1e-4, "a ranker with features on 2 ranks: scores {a:?} against {b:?}");
@@ -312,36 +301,17 @@ fn rating_and_multitask_models_train_the_same_on_n_ranks() {
     for spec in [multitask, ModelSpec::Rating] {
         let one = Trainer::new(spec.clone()).config(config(0)).fit(&table).unwrap();
         for (n, sharding) in [(2, None), (3, Some(Sharding { min_rows: 1 }))] {
-            let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
-                let handles: Vec<_> = Threads::group(n)
-                    .into_iter()
-                    .map(|comm| {
-                        let (path, spec) = (&path, &spec);
-                        sc.spawn(move || {
-                            let share = Share { rank: comm.rank(), ranks: n };
-                            let share = Interactions::read_share(path, &TableFormat::default(), share).unwrap();
-                            let mut t = Trainer::new(spec.clone()).config(config(0));
-                            if let Some(s) = sharding {
-                                t = t.sharding(s);
-                            }
-                            t.fit_distributed(&comm, &share).unwrap()
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            let model = trained_on(n, |comm| {
+                let mut t = Trainer::new(spec.clone()).config(config(0));
+                if let Some(s) = sharding {
+                    t = t.sharding(s);
+                }
+                t.fit_distributed(comm, &share(&path, comm)).unwrap()
             });
-            let model = models.into_iter().next().unwrap().expect("rank 0 has the model");
             let d = max_diff(&model.candidates, &one.candidates);
             assert!(d <= 1e-4, "{} on {n} ranks: candidate embeddings differ by {d}", spec.kind());
             assert_eq!(model.model.spec(), spec);
-            for (a, b) in model.history.epochs.iter().zip(&one.history.epochs) {
-                assert!(
-                    (a.loss - b.loss).abs() <= 1e-6 * b.loss.abs(),
-                    "{n} ranks: loss {} against {}",
-                    a.loss,
-                    b.loss
-                );
-            }
+            same_losses(&model, &one, 1e-6, &format!("{n} ranks"));
             let pairs = [(1u32, 1u32), (5, 9), (40, 3)];
             let (a, b) = (model.model.predict(&pairs).unwrap(), one.model.predict(&pairs).unwrap());
             assert!(max_diff(&a, &b) <= 1e-3, "{n} ranks: predicted ratings {a:?} against {b:?}");
@@ -393,21 +363,11 @@ fn a_gru_model_trains_the_same_on_n_ranks() {
         let spec = ModelSpec::Sequential(seq);
         let validation = Sessions { items: whole.items[..300].to_vec(), ids: None };
         let one = Trainer::new(spec.clone()).config(config.clone()).validation(&validation).fit(&whole).unwrap();
-        let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = Threads::group(n)
-                .into_iter()
-                .map(|comm| {
-                    let (spec, config, validation) = (&spec, &config, &validation);
-                    sc.spawn(move || {
-                        let share = read(Share { rank: comm.rank(), ranks: n });
-                        let t = Trainer::new(spec.clone()).config(config.clone()).validation(validation);
-                        t.fit_distributed(&comm, &share).unwrap()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        let model = trained_on(n, |comm| {
+            let share = read(Share { rank: comm.rank(), ranks: n });
+            let t = Trainer::new(spec.clone()).config(config.clone()).validation(&validation);
+            t.fit_distributed(comm, &share).unwrap()
         });
-        let model = models.into_iter().next().unwrap().expect("rank 0 has the model");
         let what = format!("{:?}, {n} ranks", seq.format);
         assert_eq!(model.items.ids, one.items.ids, "{what}: the same item rows");
         assert_eq!(model.popularity, one.popularity);
@@ -453,26 +413,12 @@ fn a_ranker_trains_the_same_on_n_ranks() {
         let spec = ModelSpec::Ranking(spec);
         let one = Trainer::new(spec.clone()).config(config.clone()).fit(&table).unwrap();
         for n in [2, 3] {
-            let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
-                let handles: Vec<_> = Threads::group(n)
-                    .into_iter()
-                    .map(|comm| {
-                        let (path, spec, config) = (&path, &spec, &config);
-                        sc.spawn(move || {
-                            let share = Share { rank: comm.rank(), ranks: n };
-                            let share = Interactions::read_share(path, &TableFormat::default(), share).unwrap();
-                            Trainer::new(spec.clone()).config(config.clone()).fit_distributed(&comm, &share).unwrap()
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            let model = trained_on(n, |comm| {
+                Trainer::new(spec.clone()).config(config.clone()).fit_distributed(comm, &share(&path, comm)).unwrap()
             });
-            let model = models.into_iter().next().unwrap().expect("rank 0 has the model");
             let ModelSpec::Ranking(r) = &spec else { unreachable!() };
             let what = format!("{:?} {:?} on {n} ranks", r.loss, r.ranker);
-            for (a, b) in model.history.epochs.iter().zip(&one.history.epochs) {
-                assert!((a.loss - b.loss).abs() <= 1e-5 * b.loss.abs(), "{what}: loss {} against {}", a.loss, b.loss);
-            }
+            same_losses(&model, &one, 1e-5, &what);
             let (a, b) = (model.model.predict(&pairs).unwrap(), one.model.predict(&pairs).unwrap());
             assert!(max_diff(&a, &b) <= 1e-4, "{what}: scores {a:?} against {b:?}");
         }
@@ -493,21 +439,7 @@ fn ranks_continue_a_model_as_one_process_does() {
     let trainer = || Trainer::new(ModelSpec::Retrieval).config(config()).init_from(&prior).count_decay(0.5);
     let table = read(&new);
     let one = trainer().fit(&table).unwrap();
-    let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = Threads::group(2)
-            .into_iter()
-            .map(|comm| {
-                let (new, trainer) = (&new, &trainer);
-                sc.spawn(move || {
-                    let share = Share { rank: comm.rank(), ranks: 2 };
-                    let share = Interactions::read_share(new, &TableFormat::default(), share).unwrap();
-                    trainer().fit_distributed(&comm, &share).unwrap()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let model = models.into_iter().next().unwrap().expect("rank 0 has the model");
+    let model = trained_on(2, |comm| trainer().fit_distributed(comm, &share(&new, comm)).unwrap());
     let old_rows = prior.retriever().artifact().query_vocab.rows();
     assert!(one.query_vocab.rows() > old_rows, "new users come after the old ones");
     assert_eq!(model.query_vocab, one.query_vocab, "the old users keep their rows, new ones after");
@@ -530,33 +462,22 @@ fn ranks_resume_from_rank_0s_checkpoint_to_the_uninterrupted_model() {
     // 2 epochs of 6 steps; a checkpoint every 5 steps: the last one after step 10
     let cfg = TrainConfig { batch_size: 1000, ..config() };
     let run = |checkpoints: Option<&towers::train::Checkpoints>| -> (Artifact, usize) {
-        let mut steps = 0;
-        let models: Vec<Option<Artifact>> = std::thread::scope(|sc| {
-            let (path, cfg, steps) = (&path, &cfg, &mut steps);
-            let handles: Vec<_> = Threads::group(2)
-                .into_iter()
-                .zip([Some(steps), None])
-                .map(|(comm, mut steps)| {
-                    sc.spawn(move || {
-                        let share = Share { rank: comm.rank(), ranks: 2 };
-                        let share = Interactions::read_share(path, &TableFormat::default(), share).unwrap();
-                        let mut count = |e: towers::progress::Event| {
-                            if matches!(e, towers::progress::Event::Step) {
-                                steps.as_mut().into_iter().for_each(|s| **s += 1);
-                            }
-                            std::ops::ControlFlow::Continue(())
-                        };
-                        let mut t = Trainer::new(ModelSpec::Retrieval).config(cfg.clone()).observer(&mut count);
-                        if let Some(c) = checkpoints {
-                            t = t.checkpoints(c);
-                        }
-                        t.fit_distributed(&comm, &share).unwrap()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        let steps = std::sync::atomic::AtomicUsize::new(0);
+        let models = on_threads(2, |comm| {
+            // rank 0's steps
+            let mut count = |e: towers::progress::Event| {
+                if comm.rank() == 0 && matches!(e, towers::progress::Event::Step) {
+                    steps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::ops::ControlFlow::Continue(())
+            };
+            let mut t = Trainer::new(ModelSpec::Retrieval).config(cfg.clone()).observer(&mut count);
+            if let Some(c) = checkpoints {
+                t = t.checkpoints(c);
+            }
+            t.fit_distributed(comm, &share(&path, comm)).unwrap()
         });
-        (models.into_iter().next().unwrap().unwrap(), steps)
+        (models.into_iter().next().unwrap().unwrap(), steps.into_inner())
     };
     let (whole, steps) = run(None);
     assert_eq!(steps, 12);

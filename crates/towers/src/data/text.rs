@@ -29,13 +29,13 @@ fn decoded(path: &Path, bytes: Vec<u8>) -> String {
     }
 }
 
-/// One rank's share of a text file of one record per line: the lines that start in its part of
-/// the bytes (see [`Share`]), and the number of lines before them. A compressed file cannot be
-/// split.
-pub(crate) fn read_text_share(path: &Path, share: Share) -> Result<(String, u64)> {
+/// The file at `path`, open, and the bytes of the lines that start in `share`'s part of it: a
+/// file of one record per line split between ranks. A compressed file cannot be split (`or`
+/// says what to give instead).
+pub(crate) fn share_range(path: &Path, share: Share, or: &str) -> Result<(std::fs::File, u64, u64)> {
     if matches!(path.extension().and_then(|e| e.to_str()), Some("gz" | "zst")) {
         return Err(Error::Config(format!(
-            "{}: a compressed file cannot be split between ranks: decompress it",
+            "{}: a compressed file cannot be split between ranks: decompress it{or}",
             path.display()
         )));
     }
@@ -43,6 +43,14 @@ pub(crate) fn read_text_share(path: &Path, share: Share) -> Result<(String, u64)
     let mut file = std::fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     let (from, to) = (line_start(&mut file, len, share.part(len))?, line_start(&mut file, len, share.part_end(len))?);
+    Ok((file, from, to))
+}
+
+/// One rank's share of a text file of one record per line: the lines that start in its part of
+/// the bytes (see [`Share`]), and the number of lines before them.
+pub(crate) fn read_text_share(path: &Path, share: Share) -> Result<(String, u64)> {
+    let (mut file, from, to) = share_range(path, share, "")?;
+    let io = |e: std::io::Error| Error::io(path, e);
     file.seek(SeekFrom::Start(from)).map_err(io)?;
     let mut bytes = Vec::new();
     LineLimit::new(file.take(to - from), MAX_LINE_BYTES).read_to_end(&mut bytes).map_err(|e| match e.kind() {
@@ -53,7 +61,7 @@ pub(crate) fn read_text_share(path: &Path, share: Share) -> Result<(String, u64)
 }
 
 /// The start of the first line that starts at or after byte `at`.
-pub(crate) fn line_start(file: &mut std::fs::File, len: u64, at: u64) -> Result<u64> {
+fn line_start(file: &mut std::fs::File, len: u64, at: u64) -> Result<u64> {
     if at == 0 || at >= len {
         return Ok(at.min(len));
     }

@@ -38,20 +38,8 @@ pub(crate) fn fit_rating(
         let q_cache = model.query.forward_train(&q_dedup.rows, &q_dedup.weights);
         let c_cache = model.candidate.forward_train(&c_dedup.rows, &c_dedup.weights);
         let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
-        let row = |s: u32| s as usize * d..(s as usize + 1) * d;
-        let preds: Vec<f32> =
-            slots.iter().map(|&(qs, cs)| q[row(qs)].iter().zip(&c[row(cs)]).map(|(a, b)| a * b).sum()).collect();
         let batch_targets: Vec<f32> = batch.iter().map(|&i| targets[i as usize]).collect();
-        let mut g = vec![0f32; batch.len()];
-        let loss = mse(&preds, &batch_targets, &mut g);
-        let (mut dq, mut dc) = (vec![0f32; q.len()], vec![0f32; c.len()]);
-        for (&(qs, cs), &ge) in slots.iter().zip(&g) {
-            let (qr, cr) = (row(qs), row(cs));
-            for j in 0..d {
-                dq[qr.start + j] += ge * c[cr.start + j];
-                dc[cr.start + j] += ge * q[qr.start + j];
-            }
-        }
+        let (loss, dq, dc) = dot_mse((q, c, d), &slots, &batch_targets, 1.0);
         // L2 per use, scaled like the loss (a mean over the batch)
         let l2 = cfg.l2 / batch.len() as f32;
         update_tower(opt, l2, &mut model.query, q_slots, &q_dedup, &q_cache, &dq);
@@ -61,6 +49,30 @@ pub(crate) fn fit_rating(
         loss
     })?;
     Ok((model, history))
+}
+
+/// The squared error of `pairs`' dot products (rows of `q` and `c`, `d` wide) against
+/// `targets`, a mean over the pairs times `weight`, and its gradients of `q` and `c`.
+pub(crate) fn dot_mse(
+    (q, c, d): (&[f32], &[f32], usize),
+    pairs: &[(u32, u32)],
+    targets: &[f32],
+    weight: f32,
+) -> (f64, Vec<f32>, Vec<f32>) {
+    let row = |s: u32| s as usize * d..(s as usize + 1) * d;
+    let preds: Vec<f32> =
+        pairs.iter().map(|&(qs, cs)| q[row(qs)].iter().zip(&c[row(cs)]).map(|(a, b)| a * b).sum()).collect();
+    let mut g = vec![0f32; pairs.len()];
+    let loss = weight as f64 * mse(&preds, targets, &mut g);
+    let (mut dq, mut dc) = (vec![0f32; q.len()], vec![0f32; c.len()]);
+    for (&(qs, cs), &ge) in pairs.iter().zip(&g) {
+        let (qr, cr, ge) = (row(qs), row(cs), ge * weight);
+        for j in 0..d {
+            dq[qr.start + j] += ge * c[cr.start + j];
+            dc[cr.start + j] += ge * q[qr.start + j];
+        }
+    }
+    (loss, dq, dc)
 }
 
 /// Optimizer state of an MLP.

@@ -4,7 +4,7 @@
 use super::Share;
 use super::{CANDIDATE_NAMES, QUERY_NAMES, RATING_NAMES, TIME_NAMES, WEIGHT_NAMES};
 use super::{DEFAULT_COLUMNS, Interactions, MAX_LINE_BYTES, Optional, Roles, TableFormat, shown};
-use crate::data::text::{LineLimit, delimiter_name, guess_delimiter, line_start, lines_before};
+use crate::data::text::{LineLimit, delimiter_name, guess_delimiter, lines_before, share_range};
 use crate::{Error, Result};
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -29,16 +29,8 @@ pub(super) fn read(path: &Path, format: &TableFormat) -> Result<Interactions> {
 /// that start in its byte range, the first line too when it is the header. Errors name the
 /// line in the whole file.
 pub(super) fn read_share(path: &Path, format: &TableFormat, share: Share) -> Result<Interactions> {
-    if matches!(path.extension().and_then(|e| e.to_str()), Some("gz" | "zst")) {
-        return Err(Error::Config(format!(
-            "{}: a compressed file cannot be split between ranks: decompress it, or give Parquet",
-            path.display()
-        )));
-    }
+    let (mut file, from, to) = share_range(path, share, ", or give Parquet")?;
     let io = |e: std::io::Error| Error::io(path, e);
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
-    let (from, to) = (line_start(&mut file, len, share.part(len))?, line_start(&mut file, len, share.part_end(len))?);
     if share.rank == 0 {
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         return from_reader(path, Box::new(file.take(to)), format);

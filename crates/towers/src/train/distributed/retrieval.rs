@@ -26,6 +26,7 @@ use crate::task::{RatingScale, mse};
 use crate::train::Slots;
 use crate::train::epochs::{Batch, Dedup, Run};
 use crate::train::rating::MlpSlots;
+use crate::train::rating::dot_mse;
 use crate::train::retrieval::TowerSlots;
 use crate::train::state::{Reload, State};
 
@@ -109,40 +110,29 @@ impl Step<'_> {
         let q_cache = q_tower.forward_train(&iota(q_dedup.rows.len()), &q_dedup.weights);
         let c_cache = c_tower.forward_train(&iota(c_dedup.rows.len()), &c_dedup.weights);
         let (q, c) = (Tower::outputs(&q_cache), Tower::outputs(&c_cache));
-        let row = |s: u32| s as usize * d..(s as usize + 1) * d;
-        let preds: Vec<f32> =
-            pairs.iter().map(|&(qs, cs)| q[row(qs)].iter().zip(&c[row(cs)]).map(|(a, b)| a * b).sum()).collect();
         let local_targets: Vec<f32> = local.iter().map(|&i| targets[i]).collect();
-        let mut g = vec![0f32; pairs.len()];
         // this rank's share of the mean over the global batch
         let share = local.len() as f32 / b.rows.len() as f32;
-        let mut total = [share as f64 * mse(&preds, &local_targets, &mut g)];
-        let (mut dq, mut dc) = (vec![0f32; q.len()], vec![0f32; c.len()]);
-        for (&(qs, cs), &ge) in pairs.iter().zip(&g) {
-            let (qr, cr, ge) = (row(qs), row(cs), ge * share);
-            for j in 0..d {
-                dq[qr.start + j] += ge * c[cr.start + j];
-                dc[cr.start + j] += ge * q[qr.start + j];
-            }
-        }
+        let (loss, dq, dc) = dot_mse((q, c, d), &pairs, &local_targets, share);
+        let mut total = [loss];
         comm.all_reduce_f64(&mut total);
         // L2 per use, scaled like the loss (a mean over the global batch)
         let (opt, l2) = (b.opt, self.cfg.l2 / b.rows.len() as f32);
-        let parts = [(&layout.queries, &mut towers.query, slots.0, &*q_dedup, q_tower, q_cache, dq)];
-        let parts = parts.into_iter().chain([(
-            &layout.candidates,
-            &mut towers.candidate,
-            slots.1,
-            &*c_dedup,
-            c_tower,
-            c_cache,
-            dc,
-        )]);
-        for (p, tower, slots, dedup, batch, cache, d_out) in parts {
-            let grads = if pairs.is_empty() { Vec::new() } else { batch.backward(&cache, &d_out).embedding };
-            let update = Update { opt, l2, rows: &dedup.rows, uses: &dedup.weights, grads };
-            tables::apply_exchanged(comm, p, &mut tower.embedding, &mut slots.embedding, update, None);
-        }
+        let some = !pairs.is_empty();
+        let grads = if some { q_tower.backward(&q_cache, &dq).embedding } else { Vec::new() };
+        let update = Update { opt, l2, rows: &q_dedup.rows, uses: &q_dedup.weights, grads };
+        tables::apply_exchanged(
+            comm,
+            &layout.queries,
+            &mut towers.query.embedding,
+            &mut slots.0.embedding,
+            update,
+            None,
+        );
+        let grads = if some { c_tower.backward(&c_cache, &dc).embedding } else { Vec::new() };
+        let update = Update { opt, l2, rows: &c_dedup.rows, uses: &c_dedup.weights, grads };
+        let (table, s) = (&mut towers.candidate.embedding, &mut slots.1.embedding);
+        tables::apply_exchanged(comm, &layout.candidates, table, s, update, None);
         self.q_dedup.clear();
         self.c_dedup.clear();
         total[0]

@@ -42,9 +42,7 @@ impl Payload {
     fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
         match self {
             Payload::Bytes(b) => out.write_all(b),
-            Payload::F32(v) => v
-                .chunks(1 << 14)
-                .try_for_each(|c| out.write_all(&c.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())),
+            Payload::F32(v) => write_f32(out, v),
         }
     }
 }
@@ -155,6 +153,11 @@ impl TensorWriter {
             }
         })
     }
+}
+
+/// Writes `values` as little-endian bytes, a chunk at a time.
+pub(crate) fn write_f32(out: &mut dyn Write, values: &[f32]) -> std::io::Result<()> {
+    values.chunks(1 << 14).try_for_each(|c| out.write_all(&c.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()))
 }
 
 /// `f32` tensors whose values come from elsewhere as their file is written (a distributed

@@ -60,20 +60,30 @@ impl Lists {
             }
             return lists;
         }
-        let mut by_user: Vec<Vec<usize>> = vec![Vec::new(); data.query_vocab.rows()];
-        for (i, &u) in data.queries.iter().enumerate() {
-            by_user[u as usize].push(i);
+        let mut by_user: Vec<Vec<(u32, f32)>> = vec![Vec::new(); data.query_vocab.rows()];
+        for ((&u, &c), &r) in data.queries.iter().zip(&data.candidates).zip(ratings) {
+            by_user[u as usize].push((c, r));
         }
-        let mut rng = Rng::new(seed ^ 0x11_57);
+        let mut rng = Lists::shuffler(seed);
         for (u, mut examples) in by_user.into_iter().enumerate() {
-            rng.shuffle(&mut examples);
-            for chunk in examples.chunks(size).filter(|c| c.len() > 1) {
-                let items: Vec<u32> = chunk.iter().map(|&i| data.candidates[i]).collect();
-                let labels: Vec<f32> = chunk.iter().map(|&i| ratings[i]).collect();
-                lists.push(u as u32, &items, &labels);
-            }
+            lists.push_user(&mut rng, u as u32, &mut examples, size);
         }
         lists
+    }
+
+    /// The generator that shuffles each user's items into the lists of `seed`.
+    pub fn shuffler(seed: u64) -> Rng {
+        Rng::new(seed ^ 0x11_57)
+    }
+
+    /// Appends `user`'s lists: its (item, label) `examples` shuffled by `rng` and cut into
+    /// lists of `size` (a last piece of one item is dropped).
+    pub fn push_user(&mut self, rng: &mut Rng, user: u32, examples: &mut [(u32, f32)], size: usize) {
+        rng.shuffle(examples);
+        for chunk in examples.chunks(size).filter(|c| c.len() > 1) {
+            let (items, labels): (Vec<u32>, Vec<f32>) = chunk.iter().copied().unzip();
+            self.push(user, &items, &labels);
+        }
     }
 }
 

@@ -1,11 +1,13 @@
 //! Training the sequential model (a GRU query tower over item histories).
 
 use super::epochs::{Dedup, Run};
-use super::optimizer::{Optimizer, Slots};
+use super::optimizer::{Optimizer, Slots, Update};
 use super::rating::MlpSlots;
 use crate::Result;
 use crate::artifact::History;
+use crate::config::TrainConfig;
 use crate::data::SequenceExamples;
+use crate::kernels::dense::MlpGrads;
 use crate::kernels::table::Table;
 use crate::model::{SequenceConfig, SequentialModel};
 use crate::rng::Rng;
@@ -33,8 +35,53 @@ impl SparseGrad {
     /// Adds L2 regularisation and applies the optimizer to the touched rows, then forgets them.
     pub(super) fn apply(&mut self, opt: &Optimizer, table: &mut Table, slots: &mut Slots, l2: f32) {
         opt.apply_regularized(table, slots, &self.rows.rows, &self.rows.weights, &mut self.grads, l2);
+        self.clear();
+    }
+
+    /// The touched rows' update, their gradients moved into it ([`SparseGrad::clear`] once
+    /// it is applied).
+    pub(super) fn update<'s>(&'s mut self, opt: &'s Optimizer, l2: f32) -> Update<'s> {
+        let grads = std::mem::take(&mut self.grads);
+        Update { opt, l2, rows: &self.rows.rows, uses: &self.rows.weights, grads }
+    }
+
+    /// Forgets the touched rows.
+    pub(super) fn clear(&mut self) {
         self.rows.clear();
         self.grads.clear();
+    }
+}
+
+/// What a GRU model trains with beside its parameters: the optimizer state of the item and
+/// candidate tables, of the GRU and of the projection, and the sampled negatives' generator.
+pub(super) type SeqState = ([Slots; 2], [Slots; 4], Option<MlpSlots>, Rng);
+
+/// A fresh [`SeqState`] for `model`, trained as `cfg` says.
+pub(super) fn fresh_state(cfg: &TrainConfig, model: &SequentialModel) -> SeqState {
+    let (opt, g, t) = (&cfg.optimizer, &model.gru, &model.item_embedding);
+    (
+        [Slots::new(opt, t.rows, t.dim), Slots::new(opt, t.rows, t.dim)],
+        [g.w.len(), g.u.len(), g.b_in.len(), g.b_rec.len()].map(|n| Slots::new(opt, 1, n)),
+        model.projection.as_ref().map(|p| MlpSlots::new(opt, p)),
+        Rng::new(cfg.seed ^ 0x05A3_B1E5),
+    )
+}
+
+/// Applies the gradients of the GRU (`w`, `u`, `b_in`, `b_rec`) and of the projection.
+pub(super) fn apply_dense_grads(
+    opt: &Optimizer,
+    model: &mut SequentialModel,
+    (gru_slots, proj_slots): (&mut [Slots; 4], &mut Option<MlpSlots>),
+    [w, u, b_in, b_rec]: [&[f32]; 4],
+    projection: Option<&MlpGrads>,
+) {
+    let [sw, su, sbi, sbr] = gru_slots;
+    apply_dense(opt, &mut model.gru.w, sw, w);
+    apply_dense(opt, &mut model.gru.u, su, u);
+    apply_dense(opt, &mut model.gru.b_in, sbi, b_in);
+    apply_dense(opt, &mut model.gru.b_rec, sbr, b_rec);
+    if let (Some(p), Some(slots), Some(pg)) = (model.projection.as_mut(), proj_slots.as_mut(), projection) {
+        slots.apply(opt, p, pg);
     }
 }
 
@@ -94,14 +141,7 @@ pub(crate) fn fit(
     let (cfg, items) = (run.config, counts.len());
     let (d, steps) = (cfg.dim, data.steps);
     let mut model = SequentialModel::new(items, d, seq, cfg.seed);
-    let opt = &cfg.optimizer;
-    let g = &model.gru;
-    let mut state = (
-        [Slots::new(opt, items, d), Slots::new(opt, items, d)],
-        [g.w.len(), g.u.len(), g.b_in.len(), g.b_rec.len()].map(|n| Slots::new(opt, 1, n)),
-        model.projection.as_ref().map(|p| MlpSlots::new(opt, p)),
-        Rng::new(cfg.seed ^ 0x05A3_B1E5),
-    );
+    let mut state = fresh_state(cfg, &model);
     let log_q = cfg.retrieval.log_q(counts);
     let sampler = (seq.sampled_negatives > 0).then(|| Sampler::new(counts));
     let mut extra: Vec<f32> = Vec::new();
@@ -144,14 +184,8 @@ pub(crate) fn fit(
         if let Some(table) = model.candidate_embedding.as_mut() {
             cand_grads.apply(opt, table, cand_slots, cfg.l2);
         }
-        let [sw, su, sbi, sbr] = gru_slots;
-        apply_dense(opt, &mut model.gru.w, sw, &g.w);
-        apply_dense(opt, &mut model.gru.u, su, &g.u);
-        apply_dense(opt, &mut model.gru.b_in, sbi, &g.b_in);
-        apply_dense(opt, &mut model.gru.b_rec, sbr, &g.b_rec);
-        if let (Some(p), Some(slots), Some(pg)) = (model.projection.as_mut(), proj_slots.as_mut(), &sg.projection) {
-            slots.apply(opt, p, pg);
-        }
+        let gru = [&g.w[..], &g.u, &g.b_in, &g.b_rec];
+        apply_dense_grads(opt, model, (gru_slots, proj_slots), gru, sg.projection.as_ref());
         cands.clear();
         grads.loss
     })?;

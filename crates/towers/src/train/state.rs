@@ -87,6 +87,26 @@ pub(crate) enum Keep {
     Move,
 }
 
+/// The names of the `i`-th optimizer slots' first and second tables in a written state.
+fn slot_names(i: usize) -> [String; 2] {
+    [format!("slot.{i}.first"), format!("slot.{i}.second")]
+}
+
+/// The names under which [`write_state`] keeps the tables of `slots`, when they are part of
+/// `state`.
+pub(crate) fn names_of(state: &mut dyn State, slots: *const Slots) -> Option<[String; 2]> {
+    let (mut i, mut found) = (0, None);
+    state.visit(&mut |part| {
+        if let Part::Slots(s) = part {
+            if std::ptr::eq(s, slots) {
+                found = Some(i);
+            }
+            i += 1;
+        }
+    });
+    found.map(slot_names)
+}
+
 /// Writes `state` as tensors `slot.{i}.first`, `slot.{i}.second`, `rng.{j}` and `value.{j}`.
 pub(crate) fn write_state(w: &mut TensorWriter, state: &mut dyn State, keep: Keep) {
     let (mut i, mut j) = (0, 0);
@@ -96,9 +116,10 @@ pub(crate) fn write_state(w: &mut TensorWriter, state: &mut dyn State, keep: Kee
     };
     state.visit(&mut |part| match part {
         Part::Slots(s) => {
-            put(w, format!("slot.{i}.first"), &mut s.first);
+            let [first, second] = slot_names(i);
+            put(w, first, &mut s.first);
             if let Some(t) = s.second.as_mut() {
-                put(w, format!("slot.{i}.second"), t);
+                put(w, second, t);
             }
             i += 1;
         }
@@ -130,9 +151,10 @@ pub(crate) fn read_state(r: &TensorReader, state: &mut dyn State, growth: Option
         }
         let result = match part {
             Part::Slots(s) => {
-                let first = restore(r, &format!("slot.{i}.first"), &mut s.first, growth);
+                let [first, second] = slot_names(i);
+                let first = restore(r, &first, &mut s.first, growth);
                 let second = match s.second.as_mut() {
-                    Some(t) => restore(r, &format!("slot.{i}.second"), t, growth),
+                    Some(t) => restore(r, &second, t, growth),
                     None => Ok(()),
                 };
                 i += 1;
@@ -159,7 +181,7 @@ pub(crate) fn read_state(r: &TensorReader, state: &mut dyn State, growth: Option
     });
     match failed {
         Some(e) => Err(e),
-        None if r.has(&format!("slot.{i}.first")) => Err(r.error("it holds more optimizer state than this run has")),
+        None if r.has(&slot_names(i)[0]) => Err(r.error("it holds more optimizer state than this run has")),
         None => Ok(()),
     }
 }

@@ -14,7 +14,7 @@ mod write;
 
 use super::checkpoint::Checkpoints;
 use super::continuing::Continuing;
-use super::epochs::{Batch, Run};
+use super::epochs::{Batch, Dedup, Run};
 use super::features::Attributes;
 use super::optimizer::{Optimizer, Slots};
 use super::ranking::ListSource;
@@ -191,6 +191,28 @@ fn over_global_batch(loss: InBatchSoftmax, uses: &[f32], batch: usize, reduction
         loss.grad_scale = 1.0 / batch as f32;
     }
     Some(loss.forward_backward())
+}
+
+/// This rank's examples of the global batch `b`: indices into its share, the job's examples
+/// `offset..offset + len`.
+fn local_examples(b: &Batch, offset: usize, len: usize) -> Vec<usize> {
+    let (first, end) = (offset as u32, (offset + len) as u32);
+    b.rows.iter().filter(|&&g| g >= first && g < end).map(|&g| (g - first) as usize).collect()
+}
+
+/// The global batch's candidates: every rank's `rows`, in rank order, counted in `columns`
+/// (the batch's distinct rows); returns the columns of this rank's rows.
+fn gather_columns(comm: &Counted, rows: &[u32], columns: &mut Dedup) -> Vec<u32> {
+    let mut mine = Vec::with_capacity(rows.len());
+    for (rank, rows) in comm.all_gather(rows).iter().enumerate() {
+        for &c in rows {
+            let k = columns.index(c);
+            if rank == comm.rank() {
+                mine.push(k);
+            }
+        }
+    }
+    mine
 }
 
 /// Sums a replicated network's gradients over the ranks.
@@ -439,7 +461,7 @@ fn finish(
     let Output::Dir(lock) = out else { return Ok(finished) };
     let mut streams = write::Streamed::new(comm, sharded, &[WEIGHTS_FILE, CANDIDATES_FILE, OPTIMIZER_FILE]);
     let Some(model) = finished else {
-        streams.serve();
+        streams.finish();
         return crate::dist::agree(comm.inner, Ok(None));
     };
     let lock = lock.ok_or_else(|| Error::internal("rank 0 writes the model: it holds the directory's lock"));
@@ -464,7 +486,7 @@ fn end<S: State>(
         return Ok(Vec::new());
     }
     let [q, c] = tables(slots).map(|s| s as *const Slots);
-    let mut name = |p| write::slot_names(slots, p).ok_or_else(|| Error::internal("a table's optimizer slots"));
+    let mut name = |p| super::state::names_of(slots, p).ok_or_else(|| Error::internal("a table's optimizer slots"));
     let (q, c) = (name(q)?, name(c)?);
     let [qs, cs] = tables(slots);
     Ok(retrieval::sharded(layout, towers, [(qs, q), (cs, c)]))

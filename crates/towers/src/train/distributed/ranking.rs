@@ -13,7 +13,6 @@ use super::data::Shared;
 use super::tables::{self, Placement, Update};
 use crate::dist::Counted;
 use crate::kernels::table::Table;
-use crate::rng::Rng;
 use crate::task::RankingLoss;
 use crate::train::Slots;
 use crate::train::ranking::{Lists, Ranks};
@@ -112,7 +111,7 @@ impl ByUser {
             }
             return lists;
         }
-        let mut rng = Rng::new(seed ^ 0x11_57);
+        let mut rng = Lists::shuffler(seed);
         for (u, &n) in self.counts.iter().enumerate() {
             let n = n as usize;
             if u % self.ranks != self.rank {
@@ -125,12 +124,7 @@ impl ByUser {
                 }
                 continue;
             }
-            let mut examples = self.mine[u / self.ranks].clone();
-            rng.shuffle(&mut examples);
-            for chunk in examples.chunks(size).filter(|c| c.len() > 1) {
-                let (items, labels): (Vec<u32>, Vec<f32>) = chunk.iter().copied().unzip();
-                lists.push(u as u32, &items, &labels);
-            }
+            lists.push_user(&mut rng, u as u32, &mut self.mine[u / self.ranks].clone(), size);
         }
         lists
     }

@@ -82,8 +82,7 @@ fn iota(n: usize) -> Vec<u32> {
 impl Step<'_> {
     /// This rank's examples of the global batch `b` (indices into its share).
     fn local(&self, b: &Batch) -> Vec<usize> {
-        let (first, end) = (self.shared.offset as u32, (self.shared.offset + self.shared.dataset.len()) as u32);
-        b.rows.iter().filter(|&&g| g >= first && g < end).map(|&g| (g - first) as usize).collect()
+        super::local_examples(b, self.shared.offset, self.shared.dataset.len())
     }
 
     /// One step of the rating kind over the global batch `b`: each rank predicts its own pairs
@@ -149,17 +148,8 @@ impl Step<'_> {
         let (comm, layout, cfg, data, dim) = (self.comm, self.layout, self.cfg, &self.shared.dataset, self.cfg.dim);
         let local = self.local(&b);
         let (q_dedup, c_dedup) = (&mut self.q_dedup, &mut self.c_dedup);
-        // the global batch's candidates, every rank's in rank order
-        let every = comm.all_gather(&local.iter().map(|&i| data.candidates[i]).collect::<Vec<u32>>());
-        let mut mine = Vec::with_capacity(local.len());
-        for (rank, rows) in every.iter().enumerate() {
-            for &c in rows {
-                let k = c_dedup.index(c);
-                if rank == comm.rank() {
-                    mine.push(k);
-                }
-            }
-        }
+        let rows: Vec<u32> = local.iter().map(|&i| data.candidates[i]).collect();
+        let mine = super::gather_columns(comm, &rows, c_dedup);
         let pairs: Vec<(u32, u32)> =
             local.iter().zip(&mine).map(|(&i, &k)| (q_dedup.index(data.queries[i]), k)).collect();
         let mut q_tower =

@@ -15,12 +15,10 @@ use crate::dist::Counted;
 use crate::eval::Encoded;
 use crate::kernels::dense::MlpGrads;
 use crate::model::{SequenceConfig, SequentialModel};
-use crate::rng::Rng;
+use crate::train::Optimizer;
 use crate::train::continuing::Continuing;
 use crate::train::epochs::{Batch, Dedup, Run};
-use crate::train::rating::MlpSlots;
-use crate::train::sequential::{Sampler, apply_dense};
-use crate::train::{Optimizer, Slots};
+use crate::train::sequential::{Sampler, SeqState, SparseGrad, apply_dense_grads, fresh_state};
 use crate::{Error, Result};
 
 /// This rank's examples, encoded against the job's item rows.
@@ -73,10 +71,6 @@ fn build(
     Ok(Shared { items, data, counts, offset, total })
 }
 
-/// The optimizer state of a sequential model: the item and candidate tables', the GRU's, the
-/// projection's, and the negatives' generator (as one process has them).
-type SeqState = ([Slots; 2], [Slots; 4], Option<MlpSlots>, Rng);
-
 /// Trains a GRU model on this rank's `share` of sequences (validated on `validation` after
 /// every epoch); the model on rank 0, `None` on the others.
 pub(crate) fn fit<'a>(
@@ -92,14 +86,7 @@ pub(crate) fn fit<'a>(
     let examples = super::digest(comm, &[&shared.data.targets, &shared.data.contexts]);
     from.prepare(run, (from.prior.map_or(1, |p| p.query_vocab.rows()), items), || examples)?;
     let mut model = SequentialModel::new(items, d, seq, cfg.seed);
-    let opt = &cfg.optimizer;
-    let g = &model.gru;
-    let mut state: SeqState = (
-        [Slots::new(opt, items, d), Slots::new(opt, items, d)],
-        [g.w.len(), g.u.len(), g.b_in.len(), g.b_rec.len()].map(|n| Slots::new(opt, 1, n)),
-        model.projection.as_ref().map(|p| MlpSlots::new(opt, p)),
-        Rng::new(cfg.seed ^ 0x05A3_B1E5),
-    );
+    let mut state = fresh_state(cfg, &model);
     let row = |id: &str| shared.items.rows.get(id).copied().unwrap_or(0);
     let val = validation.map(|v| Encoded::Sequences(SequenceExamples::build(v, row, seq.steps, Positions::Last)));
     let measure = val.as_ref().map(|v| {
@@ -140,7 +127,8 @@ struct Step<'a> {
     log_q: Option<Vec<f32>>,
     sampler: Option<Sampler>,
     cands: Dedup,
-    inputs: Dedup,
+    /// The gradients of this rank's history rows.
+    inputs: SparseGrad,
     /// The item table, replicated.
     place: Placement,
 }
@@ -156,7 +144,7 @@ impl<'a> Step<'a> {
             log_q: cfg.retrieval.log_q(&shared.counts),
             sampler: (seq.sampled_negatives > 0).then(|| Sampler::new(&shared.counts)),
             cands: Dedup::new(items),
-            inputs: Dedup::new(items),
+            inputs: SparseGrad::new(items, cfg.dim),
             place: Placement { rank: comm.rank(), ranks: comm.size(), rows: items, sharded: false },
         }
     }
@@ -166,20 +154,10 @@ impl<'a> Step<'a> {
         let ([item_slots, cand_slots], gru_slots, proj_slots, sample_rng) = state;
         let (comm, cfg, data, d, steps) =
             (self.comm, self.cfg, &self.shared.data, self.cfg.dim, self.shared.data.steps);
-        let (first, end) = (self.shared.offset as u32, (self.shared.offset + data.len()) as u32);
-        let local: Vec<usize> =
-            b.rows.iter().filter(|&&g| g >= first && g < end).map(|&g| (g - first) as usize).collect();
+        let local = super::local_examples(&b, self.shared.offset, data.len());
         // the global batch's targets, every rank's in rank order, then the shared negatives
-        let every = comm.all_gather(&local.iter().map(|&i| data.targets[i]).collect::<Vec<u32>>());
-        let mut mine = Vec::with_capacity(local.len());
-        for (rank, rows) in every.iter().enumerate() {
-            for &t in rows {
-                let k = self.cands.index(t);
-                if rank == comm.rank() {
-                    mine.push(k);
-                }
-            }
-        }
+        let batch_targets: Vec<u32> = local.iter().map(|&i| data.targets[i]).collect();
+        let mine = super::gather_columns(comm, &batch_targets, &mut self.cands);
         if let Some(sampler) = &self.sampler {
             sampler.negatives(self.seq.sampled_negatives, sample_rng, &mut self.cands, &mut Vec::new());
         }
@@ -199,21 +177,15 @@ impl<'a> Step<'a> {
         let mut gru =
             [model.gru.w.len(), model.gru.u.len(), model.gru.b_in.len(), model.gru.b_rec.len()].map(|n| vec![0f32; n]);
         let mut proj = model.projection.as_ref().map(MlpGrads::zeros);
-        let (mut rows, mut row_grads) = (Vec::new(), Vec::new());
         if let Some(g) = grads {
             (total[0], d_cands) = (g.loss, g.d_candidates);
             let sg = model.backward(&mask, steps, &cache, &g.d_queries);
             // the history rows' gradients, summed per distinct row (each position one use)
             for (p, (&row, &m)) in ctx.iter().zip(&mask).enumerate() {
                 if m {
-                    let k = self.inputs.index(row) as usize;
-                    if k * d == row_grads.len() {
-                        row_grads.resize((k + 1) * d, 0.0);
-                    }
-                    row_grads[k * d..(k + 1) * d].iter_mut().zip(&sg.gru.x[p * d..]).for_each(|(a, b)| *a += b);
+                    self.inputs.add(row, &sg.gru.x[p * d..(p + 1) * d]);
                 }
             }
-            rows = std::mem::take(&mut self.inputs.rows);
             let s = sg.gru;
             gru = [s.w, s.u, s.b_in, s.b_rec];
             proj = sg.projection.or(proj);
@@ -225,7 +197,7 @@ impl<'a> Step<'a> {
             super::sum_over_ranks(comm, p);
         }
         let (opt, l2): (&Optimizer, f32) = (b.opt, cfg.l2);
-        let inputs = Update { opt, l2, rows: &rows, uses: &self.inputs.weights, grads: row_grads };
+        let inputs = self.inputs.update(opt, l2);
         let targets = Update { opt, l2, rows: &cands.rows, uses: &vec![1.0; cands.rows.len()], grads: d_cands };
         match model.candidate_embedding.as_mut() {
             Some(table) => {
@@ -237,16 +209,8 @@ impl<'a> Step<'a> {
                 tables::apply_exchanged(comm, &self.place, table, slots, inputs, Some(targets));
             }
         }
-        let [sw, su, sbi, sbr] = gru_slots;
         let [w, u, b_in, b_rec] = &gru;
-        apply_dense(opt, &mut model.gru.w, sw, w);
-        apply_dense(opt, &mut model.gru.u, su, u);
-        apply_dense(opt, &mut model.gru.b_in, sbi, b_in);
-        apply_dense(opt, &mut model.gru.b_rec, sbr, b_rec);
-        if let (Some(p), Some(slots), Some(pg)) = (model.projection.as_mut(), proj_slots.as_mut(), &proj) {
-            slots.apply(opt, p, pg);
-        }
-        self.inputs.rows = rows;
+        apply_dense_grads(opt, model, (gru_slots, proj_slots), [w, u, b_in, b_rec], proj.as_ref());
         self.inputs.clear();
         self.cands.clear();
         total[0]

@@ -136,14 +136,14 @@ pub(crate) fn apply_exchanged(
     }
     let (mut ids, mut vals) = (comm.all_to_all(&ids), comm.all_to_all(&vals));
     if let Some(a) = also {
-        let mine = a.rows.iter().enumerate().filter(|(_, r)| p.owns(**r));
-        let (i, v): (Vec<u32>, Vec<Vec<f32>>) = mine
-            .map(|(i, &r)| {
-                (p.local(r), std::iter::once(a.uses[i]).chain(a.grads[i * d..(i + 1) * d].iter().copied()).collect())
-            })
-            .unzip();
+        let (mut i, mut v) = (Vec::new(), Vec::new());
+        for (k, &r) in a.rows.iter().enumerate().filter(|(_, r)| p.owns(**r)) {
+            i.push(p.local(r));
+            v.push(a.uses[k]);
+            v.extend_from_slice(&a.grads[k * d..(k + 1) * d]);
+        }
         ids.push(i);
-        vals.push(v.concat());
+        vals.push(v);
     }
     let mut at: hashbrown::HashMap<u32, usize> = hashbrown::HashMap::new();
     let (mut rows, mut uses, mut grads) = (Vec::new(), Vec::new(), Vec::new());
@@ -169,6 +169,31 @@ pub(crate) fn collect(comm: &Counted, p: &Placement, table: Table) -> Option<Tab
         return (p.rank == 0).then_some(table);
     }
     let mut full = Vec::with_capacity(if p.rank == 0 { p.rows * table.dim } else { 0 });
-    super::write::blocks(comm, p, &table, |rows| full.extend_from_slice(rows));
+    blocks(comm, p, &table, |rows| full.extend_from_slice(rows));
     (p.rank == 0).then_some(Table { rows: p.rows, dim: table.dim, data: full })
+}
+
+/// Every rank's rows of a sharded table in blocks of about 4 MB per rank; on rank 0, `sink`
+/// gets each block's rows, consecutive rows of the whole table in order (every rank calls it
+/// alike).
+pub(crate) fn blocks(comm: &Counted, p: &Placement, local: &Table, mut sink: impl FnMut(&[f32])) {
+    let d = local.dim.max(1);
+    let block = ((1 << 20) / d).max(1);
+    let mut rows = Vec::new();
+    // rank 0 holds the most rows
+    for start in (0..p.rows.div_ceil(p.ranks)).step_by(block) {
+        let (from, to) = (start.min(local.rows), (start + block).min(local.rows));
+        let Some(parts) = comm.gather(&local.data[from * d..to * d]) else { continue };
+        rows.clear();
+        // row `i` of each rank's part in turn: rows (start + i) · ranks + rank
+        for i in 0..parts[0].len() / d {
+            for part in &parts {
+                match part.get(i * d..(i + 1) * d) {
+                    Some(row) => rows.extend_from_slice(row),
+                    None => break,
+                }
+            }
+        }
+        sink(&rows);
+    }
 }

@@ -4,13 +4,11 @@
 //! and as rank 0 writes its file the ranks send their rows in blocks, which rank 0 writes in the
 //! table's order. Rank 0's own model keeps the sharded tensors' shapes, not their rows.
 
-use super::tables::Placement;
+use super::tables::{self, Placement};
 use crate::dist::Counted;
 use crate::kernels::table::Table;
 use crate::model::{Normalization, Tower};
-use crate::tensors::Streams;
-use crate::train::Slots;
-use crate::train::state::{Part, State};
+use crate::tensors::{Streams, write_f32};
 use std::io::Write;
 use std::rc::Rc;
 
@@ -41,45 +39,18 @@ impl Sharded {
     }
 }
 
-/// Every rank's rows of a sharded table in blocks of about 4 MB per rank; on rank 0, `sink`
-/// gets each block's rows, consecutive rows of the whole table in order (every rank calls it
-/// alike).
-pub(crate) fn blocks(comm: &Counted, p: &Placement, local: &Table, mut sink: impl FnMut(&[f32])) {
-    let d = local.dim.max(1);
-    let block = ((1 << 20) / d).max(1);
-    let mut rows = Vec::new();
-    // rank 0 holds the most rows
-    for start in (0..p.rows.div_ceil(p.ranks)).step_by(block) {
-        let (from, to) = (start.min(local.rows), (start + block).min(local.rows));
-        let Some(parts) = comm.gather(&local.data[from * d..to * d]) else { continue };
-        rows.clear();
-        for i in 0..block {
-            for part in &parts {
-                match part.get(i * d..(i + 1) * d) {
-                    Some(row) => rows.extend_from_slice(row),
-                    None => break,
-                }
-            }
-        }
-        sink(&rows);
-    }
-}
-
 /// Sends this rank's rows of `s` (every rank), and writes the whole tensor to `out` (rank 0).
 /// Every rank takes part to the end whatever befalls the writing; its first error is returned.
 fn send(comm: &Counted, s: &Sharded, mut out: Option<&mut dyn Write>) -> std::io::Result<()> {
     let mut result = Ok(());
-    blocks(comm, &s.placement, &s.rows, |rows| {
+    tables::blocks(comm, &s.placement, &s.rows, |rows| {
         let Some(out) = out.as_mut().filter(|_| result.is_ok()) else { return };
         let dim = s.rows.dim;
         let outputs = s.output.map(|normalization| {
             let embedding = Table { rows: rows.len() / dim.max(1), dim, data: rows.to_vec() };
             Tower { embedding, normalization, batch_norm: None }.embed_all()
         });
-        let rows = outputs.as_deref().unwrap_or(rows);
-        result = rows
-            .chunks(1 << 14)
-            .try_for_each(|c| out.write_all(&c.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()));
+        result = write_f32(out, outputs.as_deref().unwrap_or(rows));
     });
     result
 }
@@ -98,13 +69,9 @@ impl<'a> Streamed<'a> {
         Streamed { comm, list, next: 0 }
     }
 
-    /// The ranks other than 0: sends every tensor's rows, in order.
-    pub fn serve(self) {
-        self.list.iter().for_each(|s| drop(send(self.comm, s, None)));
-    }
-
-    /// Rank 0, after writing (or failing to): takes part in the sending of the tensors it did
-    /// not write, so that every rank ends together.
+    /// Takes part in the sending of the tensors rank 0 did not write: all of them on the other
+    /// ranks; on rank 0, after writing (or failing to), the rest, so that every rank ends
+    /// together.
     pub fn finish(self) {
         self.list[self.next..].iter().for_each(|s| drop(send(self.comm, s, None)));
     }
@@ -124,19 +91,4 @@ impl Streams for Streamed<'_> {
         self.next += 1;
         send(self.comm, &self.list[self.next - 1], Some(out))
     }
-}
-
-/// The name under which the optimizer state (as `write_state` numbers it) keeps `slots`'
-/// first table, and its second's, when `slots` is part of `state`.
-pub(crate) fn slot_names(state: &mut dyn State, slots: *const Slots) -> Option<[String; 2]> {
-    let (mut i, mut found) = (0, None);
-    state.visit(&mut |part| {
-        if let Part::Slots(s) = part {
-            if std::ptr::eq(s, slots) {
-                found = Some(i);
-            }
-            i += 1;
-        }
-    });
-    found.map(|i| [format!("slot.{i}.first"), format!("slot.{i}.second")])
 }
